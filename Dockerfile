@@ -1,0 +1,13 @@
+# The production image: one image, three processes (see docker-compose.yml).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY order_service ./order_service
+COPY projectors ./projectors
+COPY search_api ./search_api
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 orders && mkdir -p /data && chown orders /data
+USER orders
+ENV ORDERS_DATA_DIR=/data ORDERS_HOST=0.0.0.0 ORDERS_PORT=8000
+EXPOSE 8000
+CMD ["orders", "up"]

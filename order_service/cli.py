@@ -1,0 +1,78 @@
+"""The ``orders`` command: embedded mode, the production processes, and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from order_service.bootstrap import Container, bootstrap
+from order_service.http.app import command_app, embedded_app, search_app
+from order_service.settings import Settings, explain
+
+AppFactory = Callable[[Container], FastAPI]
+
+
+def _settings(**overrides: Any) -> Settings:
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def _serve(settings: Settings, factory: AppFactory) -> int:
+    app = factory(bootstrap(settings))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = _settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    return _serve(settings, embedded_app)
+
+
+def _serve_one(args: argparse.Namespace) -> int:
+    factories: dict[str, AppFactory] = {"commands": command_app, "search": search_app}
+    return _serve(_settings(host=args.host, port=args.port), factories[args.api])
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="orders", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run everything in one process on SQLite (zero setup)")
+    up.add_argument("--host", help="address to bind (default 127.0.0.1, or ORDERS_HOST)")
+    up.add_argument("--port", type=int, help="port to bind (default 8000, or ORDERS_PORT)")
+    up.add_argument("--data-dir", type=Path, help="where the SQLite files live (default ./var)")
+    up.set_defaults(handler=_up)
+
+    serve = commands.add_parser("serve", help="run one production HTTP process")
+    serve.add_argument("api", choices=["commands", "search"])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve_one)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except ValidationError as error:
+        print(f"orders: {explain(error)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP adapters shared by the command API, the search API and embedded mode."""

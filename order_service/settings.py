@@ -1,0 +1,107 @@
+"""The one configuration model: environment variables with the ``ORDERS_`` prefix (or ``.env``).
+
+Every field is validated when a process starts, so a bad value stops it with a message that
+names the variable. An engine that is merely unreachable is not a configuration error: it is
+reported by ``/readyz`` and retried, never a crash loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EVENT_STORE_SCHEMES = ("sqlite", "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover")
+READ_MODEL_SCHEMES = ("sqlite", "http", "https")
+PLACEHOLDERS = ("changeme", "change-me", "todo", "xxx", "<", ">")
+
+
+class Settings(BaseSettings):
+    """Settings shared by every process; each reads only what it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where embedded mode keeps its files.")
+    event_store: str = Field(
+        "",
+        description="sqlite:///path/events.db, esdb://host:2113?Tls=false or kurrentdb://...; "
+        "empty means sqlite in data_dir.",
+    )
+    read_model: str = Field(
+        "",
+        description="sqlite:///path/read.db or http://host:9200 (Elasticsearch); "
+        "empty means sqlite in data_dir.",
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server binds.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    snapshot_every: int = Field(
+        50, ge=1, description="Snapshot an order every N events (into orderSnapshot-<id>)."
+    )
+    command_retries: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Retries of a command without If-Match after a concurrent write.",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest accepted request body; larger is 413."
+    )
+    sqlite_poll_ms: int = Field(
+        200,
+        ge=10,
+        le=10_000,
+        description="How often SQLite subscribers look for other processes' appends.",
+    )
+    es_index_prefix: str = Field(
+        "orders", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="Prefix of Elasticsearch indices."
+    )
+
+    @field_validator("event_store", "read_model")
+    @classmethod
+    def _no_placeholder(cls, value: str) -> str:
+        if any(marker in value.lower() for marker in PLACEHOLDERS):
+            raise ValueError(f"looks like a placeholder: {value!r}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _known_schemes(self) -> Settings:
+        if self.event_store and urlsplit(self.event_store).scheme not in EVENT_STORE_SCHEMES:
+            raise ValueError(
+                f"ORDERS_EVENT_STORE must start with one of {', '.join(EVENT_STORE_SCHEMES)}: "
+                f"got {self.event_store!r}"
+            )
+        if self.read_model and urlsplit(self.read_model).scheme not in READ_MODEL_SCHEMES:
+            raise ValueError(
+                f"ORDERS_READ_MODEL must start with one of {', '.join(READ_MODEL_SCHEMES)}: "
+                f"got {self.read_model!r}"
+            )
+        return self
+
+    @property
+    def event_store_url(self) -> str:
+        return self.event_store or f"sqlite:///{self.data_dir / 'events.db'}"
+
+    @property
+    def read_model_url(self) -> str:
+        return self.read_model or f"sqlite:///{self.data_dir / 'read.db'}"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def explain(error: ValidationError) -> str:
+    """A start-up message naming each bad variable, for people rather than for logs."""
+    lines = ["invalid configuration:"]
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        variable = f"ORDERS_{field.upper()}" if field else "ORDERS_*"
+        lines.append(f"  {variable}: {problem['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Fetch, start and stop a real single-node Elasticsearch for tests and benchmarks.
+
+Elastic publishes its official distribution on Maven Central as
+``org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>`` (a zip). This
+script asks Maven for it (so ``~/.m2`` caches the download), unpacks it once into a cache
+outside the repository, and runs one node on 127.0.0.1 at a free port with security off
+and a small heap. Standard library only, so it works before the project is installed.
+
+    scripts/elasticsearch.py fetch            # download and unpack, print the home directory
+    scripts/elasticsearch.py run -- CMD ...   # start, run CMD with ELASTICSEARCH_URL, stop
+    scripts/elasticsearch.py start            # start a node and print its URL (stop with `stop`)
+    scripts/elasticsearch.py stop             # stop nodes started by `start`, and orphans
+
+No orphan JVMs: the node runs in its own process group, which is killed when the owner
+exits normally, raises, or gets SIGINT/SIGTERM; the launcher also gets a parent-death
+signal, and every start reaps nodes whose owner has died (recorded in a state file).
+
+Elasticsearch refuses to run as root, so under root (CI) the node runs as ``nobody``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+VERSION = os.environ.get("ORDERS_TEST_ES_VERSION", "8.19.21")
+ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
+HEAP = os.environ.get("ORDERS_TEST_ES_HEAP", "512m")
+START_TIMEOUT_S = 180.0
+PR_SET_PDEATHSIG = 1
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("ORDERS_ENGINE_CACHE")
+    if configured:
+        return Path(configured)
+    if os.geteuid() == 0:
+        # The node runs as `nobody`, which cannot enter /root: keep the unpacked files elsewhere.
+        return Path("/var/tmp/orders-engines")  # noqa: S108 - a cache shared across runs on purpose
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "orders-engines"
+
+
+def log(message: str) -> None:
+    print(f"[elasticsearch] {message}", file=sys.stderr, flush=True)
+
+
+def fetch() -> Path:
+    """Return the unpacked distribution's home, downloading it with Maven when needed."""
+    home = cache_dir() / f"elasticsearch-{VERSION}"
+    if (home / "bin" / "elasticsearch").exists():
+        return home
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise EngineUnavailableError(
+            "Maven (mvn) is not on PATH; install it or set ELASTICSEARCH_URL"
+        )
+    repo = Path(os.environ.get("MAVEN_REPO", Path.home() / ".m2" / "repository"))
+    log(f"fetching {ARTIFACT} with Maven (cached in {repo})")
+    result = subprocess.run(
+        [mvn, "-B", "-q", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    group, artifact, version, _ = ARTIFACT.split(":")
+    archive = repo / group.replace(".", "/") / artifact / version / f"{artifact}-{version}.zip"
+    if result.returncode != 0 or not archive.exists():
+        raise EngineUnavailableError(
+            f"Maven could not fetch {ARTIFACT}:\n{result.stdout}{result.stderr}"
+        )
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=cache_dir()))
+    with zipfile.ZipFile(archive) as zipped:
+        for member in zipped.infolist():
+            extracted = Path(zipped.extract(member, staging))
+            mode = member.external_attr >> 16
+            if mode:
+                extracted.chmod(mode)
+    (staging / f"elasticsearch-{VERSION}").rename(home)
+    staging.rmdir()
+    _make_readable(cache_dir())
+    log(f"unpacked into {home}")
+    return home
+
+
+def _make_readable(path: Path) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)  # noqa: S103 - the node user must read it
+        for name in files:
+            full = os.path.join(root, name)
+            os.chmod(full, os.stat(full).st_mode | 0o444)
+    path.chmod(0o755)
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine cannot be obtained or started on this machine."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def java_home() -> str:
+    for variable in ("ES_JAVA_HOME", "JAVA_HOME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    java = shutil.which("java")
+    if java is None:
+        raise EngineUnavailableError(
+            "no Java runtime: install a JDK (17 or newer) or set JAVA_HOME"
+        )
+    return str(Path(java).resolve().parent.parent)
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Node:
+    """One Elasticsearch process with its own data, config and log directories."""
+
+    def __init__(self, home: Path, *, detached: bool = False) -> None:
+        self.home = home
+        self.detached = detached
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        runs = cache_dir() / "run"
+        runs.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix="node-", dir=runs))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "console.log"
+
+    def start(self) -> str:
+        reap_orphans()
+        config = self.workdir / "config"
+        shutil.copytree(self.home / "config", config)
+        for name in ("data", "logs", "tmp"):
+            (self.workdir / name).mkdir()
+        as_root = os.geteuid() == 0
+        if as_root:
+            self.workdir.chmod(0o755)
+            for path in [self.workdir, *self.workdir.rglob("*")]:
+                os.chown(path, _nobody_uid(), _nobody_gid())
+        env = {
+            **os.environ,
+            "ES_JAVA_HOME": java_home(),
+            "ES_PATH_CONF": str(config),
+            "ES_TMPDIR": str(self.workdir / "tmp"),
+            "ES_JAVA_OPTS": f"-Xms{HEAP} -Xmx{HEAP}",
+        }
+        settings = {
+            "cluster.name": f"orders-test-{self.port}",
+            "node.name": "orders-test",
+            "network.host": "127.0.0.1",
+            "http.port": str(self.port),
+            "transport.port": str(free_port()),
+            "discovery.type": "single-node",
+            "xpack.security.enabled": "false",
+            "path.data": str(self.workdir / "data"),
+            "path.logs": str(self.workdir / "logs"),
+            # A test machine's disk may be fuller than production's watermarks allow.
+            "cluster.routing.allocation.disk.threshold_enabled": "false",
+            "action.destructive_requires_name": "false",
+        }
+        command = [str(self.home / "bin" / "elasticsearch")]
+        for key, value in settings.items():
+            command += ["-E", f"{key}={value}"]
+        with self.log_file.open("wb") as console:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                user=_nobody_uid() if as_root else None,
+                group=_nobody_gid() if as_root else None,
+                preexec_fn=None if self.detached else _die_with_parent,
+            )
+        (self.workdir / "state.json").write_text(
+            json.dumps({"owner": os.getpid(), "pgid": self.process.pid, "url": self.url})
+        )
+        self._wait_until_healthy()
+        log(f"Elasticsearch {VERSION} is up at {self.url} (logs: {self.workdir})")
+        return self.url
+
+    def _wait_until_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        health = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-4000:]
+                self.stop()
+                raise EngineUnavailableError(f"Elasticsearch exited during start-up:\n{tail}")
+            try:
+                with urllib.request.urlopen(health, timeout=5) as response:  # noqa: S310
+                    if json.load(response).get("status") in ("yellow", "green"):
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                # Not listening yet; the wait_for_status call itself paces healthy retries.
+                time.sleep(0.5)
+        self.stop()
+        raise EngineUnavailableError(
+            f"Elasticsearch did not become healthy in {START_TIMEOUT_S:.0f}s"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _kill_group(self.process.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            self.process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Node:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _nobody_uid() -> int:
+    import pwd
+
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def _nobody_gid() -> int:
+    import pwd
+
+    return pwd.getpwnam("nobody").pw_gid
+
+
+def _kill_group(pgid: int, grace_s: float = 30.0) -> None:
+    """SIGTERM the node's process group, then SIGKILL whatever is left after the grace time."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(*, everything: bool = False) -> int:
+    """Stop nodes whose owning process is gone (or all recorded nodes with everything=True)."""
+    reaped = 0
+    for state_file in (cache_dir() / "run").glob("node-*/state.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if everything or not _alive(int(state["owner"])):
+            _kill_group(int(state["pgid"]), grace_s=10.0)
+            shutil.rmtree(state_file.parent, ignore_errors=True)
+            reaped += 1
+    return reaped
+
+
+@contextlib.contextmanager
+def running_node() -> Iterator[Node]:
+    node = Node(fetch())
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+
+
+def _raise_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("fetch", help="download and unpack the distribution")
+    sub.add_parser("start", help="start a node and print its URL; it lives until `stop`")
+    sub.add_parser("stop", help="stop every node this cache knows of")
+    run = sub.add_parser("run", help="start a node, run a command with ELASTICSEARCH_URL, stop")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_signal)
+    try:
+        if args.action == "fetch":
+            print(fetch())
+        elif args.action == "stop":
+            log(f"stopped {reap_orphans(everything=True)} node(s)")
+        elif args.action == "start":
+            node = Node(fetch(), detached=True)
+            node.start()
+            print(node.url)
+            # Detach: the node outlives this command, so `stop` (or the next start) reaps it.
+            state_file = node.workdir / "state.json"
+            state = json.loads(state_file.read_text())
+            state["owner"] = os.getppid()
+            state_file.write_text(json.dumps(state))
+        else:
+            command = [part for part in args.command if part != "--"] or ["true"]
+            with running_node() as node:
+                return subprocess.call(command, env={**os.environ, "ELASTICSEARCH_URL": node.url})
+    except EngineUnavailableError as error:
+        log(str(error))
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+
+import pytest
+
+from tests import engines
+
+ENGINES = ("elasticsearch", "eventstoredb")
+_outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> Iterator[str]:
+    yield from engines.elasticsearch_url()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "elasticsearch_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.elasticsearch)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        engine = next((name for name in ENGINES if name in report.keywords), "none")
+        _outcomes[engine][report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.section("tests per engine")
+    for engine in (*ENGINES, "none"):
+        counts = _outcomes.get(engine, Counter())
+        label = "no engine (SQLite, HTTP)" if engine == "none" else engine
+        terminalreporter.write_line(
+            f"engine {label}: ran {counts['passed'] + counts['failed']} "
+            f"(passed {counts['passed']}, failed {counts['failed']}, skipped {counts['skipped']})"
+        )
