@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from order_service.http.json import JSONBody
 
 ReadinessCheck = Callable[[], None]
 """Returns when its engine answers; raises with a readable reason when it does not."""
@@ -21,7 +22,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz", operation_id="readyz", response_model=None)
-    def readyz() -> ORJSONResponse:
+    def readyz() -> JSONBody:
         """Every engine this process depends on answers."""
         engines: dict[str, str] = {}
         for name, check in checks.items():
@@ -32,7 +33,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
             else:
                 engines[name] = "ok"
         ready = all(state == "ok" for state in engines.values())
-        return ORJSONResponse(
+        return JSONBody(
             {"status": "ready" if ready else "unavailable", "engines": engines},
             status_code=200 if ready else 503,
         )

@@ -1,0 +1,180 @@
+"""The order service's use cases: one method per command, returning ids and positions.
+
+Without an expected version, a command is checked against the state it loaded and appended
+with that version; if another writer got there first it is retried on the new state, a
+bounded number of times. With one (``If-Match``), a mismatch is reported, never retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from order_service.domain.order import Order
+from order_service.domain.values import Address, Customer, LineItem
+from order_service.events import Causation
+from order_service.eventstore.port import WrongExpectedVersionError
+from order_service.repository import Loaded, OrderRepository
+
+
+class ApplicationError(Exception):
+    """A command refused for a reason outside the order's own rules."""
+
+
+class OrderNotFoundError(ApplicationError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} does not exist")
+        self.order_id = order_id
+
+
+class OrderAlreadyExistsError(ApplicationError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} already exists")
+        self.order_id = order_id
+
+
+class VersionMismatchError(ApplicationError):
+    """``If-Match`` named a version the order is no longer (or not yet) at."""
+
+    def __init__(self, order_id: str, expected: int, current: int) -> None:
+        super().__init__(f"order {order_id} is at version {current}, not {expected}")
+        self.expected = expected
+        self.current = current
+
+
+class ConcurrencyConflictError(ApplicationError):
+    """Other writers kept changing the order; every retry lost the race."""
+
+    def __init__(self, order_id: str, attempts: int) -> None:
+        super().__init__(f"order {order_id} changed concurrently {attempts} times; try again")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    order_id: str
+    status: str
+    version: int
+    """The stream revision the command produced (or left, when it changed nothing)."""
+    position: int
+    """The global log position of the order's last event; pass it to the search API."""
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    order_id: str
+    customer: Customer
+    items: list[LineItem]
+    currency: str
+    shipping_address: Address
+
+
+class OrderCommands:
+    def __init__(self, repository: OrderRepository, *, retries: int = 3) -> None:
+        self.repository = repository
+        self.retries = retries
+
+    def place(self, command: PlaceOrder, causation: Causation) -> CommandResult:
+        order = Order.place(
+            order_id=command.order_id,
+            customer=command.customer,
+            items=command.items,
+            currency=command.currency,
+            shipping_address=command.shipping_address,
+        )
+        try:
+            result = self.repository.save(order, causation)
+        except WrongExpectedVersionError as error:
+            raise OrderAlreadyExistsError(command.order_id) from error
+        assert result is not None
+        return CommandResult(order.id, order.status, result.revision, result.position)
+
+    def pay(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        amount: int,
+        currency: str,
+        method: str,
+        transaction_id: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def pay(order: Order) -> None:
+            order.pay(
+                amount=amount, currency=currency, method=method, transaction_id=transaction_id
+            )
+
+        return self._change(order_id, causation, expected_version, pay)
+
+    def ship(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        carrier: str,
+        tracking_number: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def ship(order: Order) -> None:
+            order.ship(carrier=carrier, tracking_number=tracking_number)
+
+        return self._change(order_id, causation, expected_version, ship)
+
+    def deliver(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        delivered_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def deliver(order: Order) -> None:
+            order.deliver(delivered_at=delivered_at)
+
+        return self._change(order_id, causation, expected_version, deliver)
+
+    def cancel(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def cancel(order: Order) -> None:
+            order.cancel(reason=reason)
+
+        return self._change(order_id, causation, expected_version, cancel)
+
+    def _change(
+        self,
+        order_id: str,
+        causation: Causation,
+        expected_version: int | None,
+        decide: Callable[[Order], None],
+    ) -> CommandResult:
+        attempts = 1 if expected_version is not None else self.retries + 1
+        for _ in range(attempts):
+            loaded = self._load(order_id)
+            order = loaded.order
+            if expected_version is not None and order.version != expected_version:
+                raise VersionMismatchError(order_id, expected_version, order.version)
+            decide(order)
+            try:
+                result = self.repository.save(order, causation)
+            except WrongExpectedVersionError as error:
+                if expected_version is not None:
+                    current = -1 if error.actual is None else error.actual
+                    raise VersionMismatchError(order_id, expected_version, current) from error
+                continue
+            if result is None:
+                return CommandResult(order.id, order.status, order.version, loaded.position)
+            return CommandResult(order.id, order.status, result.revision, result.position)
+        raise ConcurrencyConflictError(order_id, attempts)
+
+    def _load(self, order_id: str) -> Loaded:
+        loaded = self.repository.load(order_id)
+        if loaded is None:
+            raise OrderNotFoundError(order_id)
+        return loaded

@@ -1,0 +1,1 @@
+"""The order domain: standard library and ``eventsourcing.domain`` only (a test checks it)."""

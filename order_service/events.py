@@ -1,0 +1,144 @@
+"""The published language: Order events to and from the log's layout, on every backend.
+
+Stored type names are the events' ``TYPE`` (``OrderPlaced``...), never a module path. Data is
+JSON with snake_case fields, the order id and the event's time (``placed_at``...) included;
+money is integer minor units. Metadata carries ``$correlationId``, ``$causationId`` and the
+event's ``schema_version``; older versions are upcast when read (the library's
+``upcast_vN_vN+1`` convention), and events already written are never rewritten.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import orjson
+
+from order_service.domain.order import Order, iso, parse_time
+from order_service.domain.values import Address, Customer, items_from
+from order_service.eventstore.port import NewEvent, RecordedEvent
+
+ORDER_CATEGORY = "order"
+SNAPSHOT_TYPE = "OrderSnapshot"
+SNAPSHOT_SCHEMA_VERSION = 1
+EVENT_ID_NAMESPACE = uuid.UUID("1f1f0d4e-5b7c-4d59-9a7e-6b0e3c1d2a90")
+BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+EVENT_CLASSES: dict[str, type[Order.Event]] = {cls.TYPE: cls for cls in Order.EVENTS}
+DECODERS: dict[str, Callable[[Any], Any]] = {
+    "customer": lambda raw: Customer(**raw),
+    "items": items_from,
+    "shipping_address": lambda raw: Address(**raw),
+}
+
+
+class UnknownEventError(ValueError):
+    """A stored event this version of the code cannot read (unknown type or newer schema)."""
+
+
+def order_stream(order_id: str) -> str:
+    return f"{ORDER_CATEGORY}-{order_id}"
+
+
+def snapshot_stream(order_id: str) -> str:
+    return f"{ORDER_CATEGORY}Snapshot-{order_id}"
+
+
+def order_id_of(stream: str) -> str:
+    return stream.removeprefix(f"{ORDER_CATEGORY}-")
+
+
+@dataclass(frozen=True)
+class Causation:
+    """Who asked: becomes every event's ``$correlationId`` and ``$causationId``."""
+
+    correlation_id: str
+    causation_id: str
+    idempotency_key: str | None = None
+
+    def event_id(self, stream: str, index: int) -> uuid.UUID:
+        """Deterministic for a retried command, so the store's deduplication also holds."""
+        if self.idempotency_key is None:
+            return uuid.uuid4()
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.idempotency_key}\n{stream}\n{index}")
+
+
+def metadata(causation: Causation, schema_version: int) -> bytes:
+    return orjson.dumps(
+        {
+            "$correlationId": causation.correlation_id,
+            "$causationId": causation.causation_id,
+            "schema_version": schema_version,
+        }
+    )
+
+
+def event_data(event: Order.Event) -> dict[str, Any]:
+    data: dict[str, Any] = {"order_id": event.originator_id}
+    for item in fields(event):
+        if item.name not in BASE_FIELDS:
+            data[item.name] = _primitive(getattr(event, item.name))
+    data[event.AT] = iso(event.timestamp)
+    return data
+
+
+def _primitive(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_primitive(item) for item in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return value
+
+
+def to_new_event(event: Order.Event, causation: Causation, index: int) -> NewEvent:
+    stream = order_stream(event.originator_id)
+    return NewEvent(
+        id=causation.event_id(stream, index),
+        type=event.TYPE,
+        data=orjson.dumps(event_data(event)),
+        metadata=metadata(causation, event.class_version),
+    )
+
+
+def upcast(cls: type[Order.Event], data: dict[str, Any], schema_version: int) -> dict[str, Any]:
+    if schema_version > cls.class_version:
+        raise UnknownEventError(f"{cls.TYPE} schema {schema_version} is newer than this code")
+    for version in range(schema_version, cls.class_version):
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
+    return data
+
+
+def schema_version_of(recorded: RecordedEvent) -> int:
+    meta = orjson.loads(recorded.metadata) if recorded.metadata else {}
+    return int(meta.get("schema_version", 1)) if isinstance(meta, dict) else 1
+
+
+def current_data(recorded: RecordedEvent) -> dict[str, Any]:
+    """The event's data upcast to the current schema (what readers other than the domain use)."""
+    cls = EVENT_CLASSES.get(recorded.type)
+    if cls is None:
+        raise UnknownEventError(f"unknown event type {recorded.type!r}")
+    data = orjson.loads(recorded.data)
+    if not isinstance(data, dict):
+        raise UnknownEventError(f"{recorded.type} data is not a JSON object")
+    return upcast(cls, data, schema_version_of(recorded))
+
+
+def to_domain_event(recorded: RecordedEvent) -> Order.Event:
+    data = current_data(recorded)
+    cls = EVENT_CLASSES[recorded.type]
+    kwargs: dict[str, Any] = {
+        "originator_id": order_id_of(recorded.stream),
+        "originator_version": recorded.revision,
+        "timestamp": parse_time(data.pop(cls.AT)),
+    }
+    data.pop("order_id", None)
+    if issubclass(cls, Order.Placed):
+        kwargs["originator_topic"] = f"{Order.__module__}:{Order.__qualname__}"
+    names = {item.name for item in fields(cls)}
+    for name, value in data.items():
+        if name in names:
+            kwargs[name] = DECODERS[name](value) if name in DECODERS else value
+    return cls(**kwargs)

@@ -1,0 +1,227 @@
+"""The production event store: EventStoreDB (or KurrentDB) through kurrentdbclient.
+
+Positions are EventStoreDB's commit positions. The client reconnects and retries transient
+gRPC failures itself (``@autoreconnect``/``@retrygrpc``); what still fails is translated to
+the port's errors, so callers never see a driver exception. A catch-up subscription that
+loses its connection resubscribes from the last event it delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import kurrentdbclient
+from kurrentdbclient import KurrentDBClient
+from kurrentdbclient import NewEvent as ClientEvent
+from kurrentdbclient import StreamState as ClientState
+from kurrentdbclient import exceptions as client_errors
+
+from order_service.eventstore.port import (
+    AppendResult,
+    EventStoreError,
+    EventStoreUnavailableError,
+    Expected,
+    NewEvent,
+    RecordedEvent,
+    StreamDeletedError,
+    StreamState,
+    WrongExpectedVersionError,
+)
+
+log = logging.getLogger(__name__)
+
+STATES = {
+    StreamState.ANY: ClientState.ANY,
+    StreamState.NO_STREAM: ClientState.NO_STREAM,
+    StreamState.STREAM_EXISTS: ClientState.EXISTS,
+}
+UNAVAILABLE = (
+    client_errors.ServiceUnavailableError,
+    client_errors.DeadlineExceededError,
+    client_errors.DiscoveryFailedError,
+    client_errors.GrpcError,
+)
+RESUBSCRIBE_DELAY_S = 1.0
+
+
+class EventStoreDBEventStore:
+    def __init__(self, uri: str) -> None:
+        # Connecting is lazy, so an unreachable server shows in /readyz, not as a crash.
+        self.uri = uri
+        self._client: KurrentDBClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> KurrentDBClient:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = KurrentDBClient(uri=self.uri)
+                except (client_errors.KurrentDBClientError, ValueError) as error:
+                    raise EventStoreUnavailableError(
+                        f"cannot connect to {self.uri}: {error}"
+                    ) from error
+            return self._client
+
+    def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
+        current = STATES[expected] if isinstance(expected, StreamState) else expected
+        try:
+            position = self.client.append_to_stream(
+                stream,
+                events=[
+                    ClientEvent(
+                        type=event.type,
+                        data=event.data,
+                        metadata=event.metadata,
+                        content_type="application/json",
+                        id=event.id,
+                    )
+                    for event in events
+                ],
+                current_version=current,
+            )
+        except client_errors.WrongCurrentVersionError as error:
+            actual = error.actual_version
+            raise WrongExpectedVersionError(
+                stream, expected, actual if isinstance(actual, int) else None
+            ) from error
+        except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
+            raise StreamDeletedError(stream) from error
+        except UNAVAILABLE as error:
+            raise EventStoreUnavailableError(f"append to {stream} failed: {error}") from error
+        except client_errors.KurrentDBClientError as error:
+            raise EventStoreError(f"append to {stream} refused: {error}") from error
+        if isinstance(expected, int) and not isinstance(expected, bool):
+            revision = expected + len(events)
+        elif expected is StreamState.NO_STREAM:
+            revision = len(events) - 1
+        else:
+            revision = self._last_revision(stream)
+        return AppendResult(revision, position)
+
+    def _last_revision(self, stream: str) -> int:
+        last = self.read_stream(stream, backwards=True, limit=1)
+        return last[0].revision if last else -1
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        kwargs: dict[str, Any] = {"stream_position": from_revision, "backwards": backwards}
+        if limit is not None:
+            kwargs["limit"] = limit
+        try:
+            recorded = self.client.get_stream(stream, **kwargs)
+        except client_errors.NotFoundError:
+            return []
+        except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError):
+            return []
+        except UNAVAILABLE as error:
+            raise EventStoreUnavailableError(f"read of {stream} failed: {error}") from error
+        return [_recorded(event) for event in recorded]
+
+    def read_all(
+        self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""
+    ) -> list[RecordedEvent]:
+        try:
+            response = self.client.read_all(
+                commit_position=after,
+                limit=limit + 1,
+                **_filter(stream_prefix),
+            )
+            events = [_recorded(event) for event in response if not event.is_checkpoint]
+        except UNAVAILABLE as error:
+            raise EventStoreUnavailableError(f"read of $all failed: {error}") from error
+        # Reading $all from a position includes the event at it; the port's `after` does not.
+        return [event for event in events if after is None or event.position > after][:limit]
+
+    def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> ESDBSubscription:
+        return ESDBSubscription(self, after, stream_prefix)
+
+    def head_position(self) -> int | None:
+        last = self._last_in_all()
+        return None if last is None else last.position
+
+    def _last_in_all(self) -> RecordedEvent | None:
+        try:
+            response = self.client.read_all(backwards=True, limit=1)
+            events = [_recorded(event) for event in response]
+        except UNAVAILABLE as error:
+            raise EventStoreUnavailableError(f"read of $all failed: {error}") from error
+        return events[0] if events else None
+
+    def ping(self) -> None:
+        self._last_in_all()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+class ESDBSubscription:
+    """A catch-up subscription to ``$all``, filtered on the server by stream-name prefix."""
+
+    def __init__(
+        self, store: EventStoreDBEventStore, after: int | None, stream_prefix: str
+    ) -> None:
+        self._store = store
+        self._after = after
+        self._prefix = stream_prefix
+        self._stopped = threading.Event()
+        self._current: Any = None
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        while not self._stopped.is_set():
+            try:
+                self._current = self._store.client.subscribe_to_all(
+                    commit_position=self._after, **_filter(self._prefix)
+                )
+                for event in self._current:
+                    recorded = _recorded(event)
+                    if self._after is not None and recorded.position <= self._after:
+                        continue
+                    self._after = recorded.position
+                    yield recorded
+            except (*UNAVAILABLE, EventStoreUnavailableError) as error:
+                if self._stopped.is_set():
+                    return
+                log.warning("subscription lost (%s); resubscribing after %s", error, self._after)
+                self._stopped.wait(RESUBSCRIBE_DELAY_S)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._current is not None:
+            self._current.stop()
+
+
+def _filter(stream_prefix: str) -> dict[str, Any]:
+    if not stream_prefix:
+        return {}
+    return {
+        "filter_include": [stream_prefix],
+        "filter_by_stream_name": True,
+        "filter_by_prefix": True,
+    }
+
+
+def _recorded(event: kurrentdbclient.RecordedEvent) -> RecordedEvent:
+    return RecordedEvent(
+        stream=event.stream_name,
+        revision=event.stream_position,
+        position=event.commit_position or 0,
+        id=event.id,
+        type=event.type,
+        data=event.data,
+        metadata=event.metadata,
+        recorded_at=event.recorded_at or datetime.now(UTC),
+    )

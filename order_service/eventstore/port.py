@@ -1,0 +1,128 @@
+"""The event store port: what the order service needs from an event log, on any backend.
+
+Semantics follow EventStoreDB's, so the SQLite adapter and the EventStoreDB adapter are
+interchangeable and a log can move between them without conversion: streams of events with
+0-based revisions, one global log whose positions only grow, expected-version checks on
+append (any, no stream, stream exists, exact revision), idempotent appends by event id, and
+catch-up subscriptions that deliver history and then live events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Protocol
+from uuid import UUID
+
+
+class StreamState(Enum):
+    """Expected states of a stream that are not an exact revision."""
+
+    ANY = "any"
+    NO_STREAM = "no_stream"
+    STREAM_EXISTS = "stream_exists"
+
+
+Expected = StreamState | int
+"""What the writer believes about the stream: a state, or the exact current revision."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    id: UUID
+    type: str
+    data: bytes
+    metadata: bytes
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    stream: str
+    revision: int
+    position: int
+    id: UUID
+    type: str
+    data: bytes
+    metadata: bytes
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    revision: int
+    """The stream's revision after the append (the last event's revision)."""
+    position: int
+    """The last appended event's global position."""
+
+
+class EventStoreError(Exception):
+    """Base of what the port raises; adapters translate their driver's errors into these."""
+
+
+class WrongExpectedVersionError(EventStoreError):
+    def __init__(self, stream: str, expected: Expected, actual: int | None) -> None:
+        shown = expected.value if isinstance(expected, StreamState) else expected
+        super().__init__(f"{stream}: expected {shown}, actual revision {actual}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+        """The stream's current revision, or None when it does not exist."""
+
+
+class StreamDeletedError(EventStoreError):
+    """The stream was tombstoned; it can never be written again."""
+
+
+class EventStoreUnavailableError(EventStoreError):
+    """The store cannot be reached now; nothing was appended. Retrying later may succeed."""
+
+
+class Subscription(Protocol):
+    """Events in log order, history first, then live; iterate, and ``stop()`` from anywhere."""
+
+    def __iter__(self) -> Iterator[RecordedEvent]: ...
+
+    def stop(self) -> None: ...
+
+
+class EventStore(Protocol):
+    def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
+        """Append atomically if the stream matches ``expected``; durable when it returns.
+
+        Appending events whose ids are already in the stream at the end is a no-op that
+        returns the original result (EventStoreDB's idempotent append).
+        """
+        ...
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """A stream's events from a revision (inclusive); ``[]`` when it does not exist."""
+        ...
+
+    def read_all(
+        self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""
+    ) -> list[RecordedEvent]:
+        """Events of the whole log after a position (exclusive), oldest first."""
+        ...
+
+    def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> Subscription:
+        """Catch-up subscription to the log after a position (exclusive)."""
+        ...
+
+    def head_position(self) -> int | None:
+        """The position of the last event in the log, or None when it is empty."""
+        ...
+
+    def ping(self) -> None:
+        """Return when the store answers; raise ``EventStoreUnavailableError`` otherwise."""
+        ...
+
+    def close(self) -> None: ...

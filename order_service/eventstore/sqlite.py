@@ -1,0 +1,335 @@
+"""The embedded event store: one SQLite file in WAL mode, durable on every acknowledged append.
+
+Writes: every append of a process goes through one writer thread that commits whatever
+appends are waiting in one transaction (group commit). Each append runs in its own
+savepoint, so one append's wrong expected version fails only that append. ``synchronous=FULL``
+makes each commit fsync the WAL, so an acknowledged append survives a power cut; batching
+concurrent appends is how throughput stays high without weakening that.
+
+Order: positions are assigned inside SQLite's single write transaction (``BEGIN IMMEDIATE``
+takes the database's write lock, across processes too), so no event can commit later with a
+lower position than one a reader has already seen; subscribers never skip an event.
+
+Subscriptions wake at once on appends made by this process and poll at a bounded interval
+for appends made by other processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from order_service.eventstore.port import (
+    AppendResult,
+    EventStoreError,
+    EventStoreUnavailableError,
+    Expected,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+    WrongExpectedVersionError,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    id BLOB NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    metadata BLOB NOT NULL,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (stream, revision)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+BUSY_TIMEOUT_MS = 30_000
+MAX_GROUP = 256
+
+
+@dataclass
+class _Append:
+    stream: str
+    events: Sequence[NewEvent]
+    expected: Expected
+    result: Future[AppendResult] = field(default_factory=Future)
+
+
+class SQLiteEventStore:
+    def __init__(self, path: Path, *, poll_interval_s: float = 0.2) -> None:
+        self.path = path
+        self.poll_interval_s = poll_interval_s
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as setup:
+            setup.executescript(SCHEMA)
+        self._local = threading.local()
+        self._queue: SimpleQueue[_Append | None] = SimpleQueue()
+        self._appended = threading.Condition()
+        self._closed = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    # Writing.
+
+    def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
+        if self._closed.is_set():
+            raise EventStoreUnavailableError("the event store is closed")
+        request = _Append(stream, events, expected)
+        self._queue.put(request)
+        return request.result.result()
+
+    def _write_loop(self) -> None:
+        connection = self._connect()
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._queue.get_nowait()
+                except Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                group.append(more)
+            self._commit_group(connection, group)
+        connection.close()
+
+    def _commit_group(self, connection: sqlite3.Connection, group: list[_Append]) -> None:
+        outcomes: list[AppendResult | BaseException] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for request in group:
+                connection.execute("SAVEPOINT one")
+                try:
+                    outcomes.append(self._append_one(connection, request))
+                    connection.execute("RELEASE one")
+                except (EventStoreError, sqlite3.IntegrityError) as refused:
+                    connection.execute("ROLLBACK TO one")
+                    connection.execute("RELEASE one")
+                    outcomes.append(_translate(refused))
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
+            for request in group:
+                request.result.set_exception(unavailable)
+            return
+        for request, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                request.result.set_exception(outcome)
+            else:
+                request.result.set_result(outcome)
+        self.wake_subscribers()
+
+    def _append_one(self, connection: sqlite3.Connection, request: _Append) -> AppendResult:
+        stream, events, expected = request.stream, request.events, request.expected
+        row = connection.execute(
+            "SELECT revision FROM streams WHERE stream = ?", (stream,)
+        ).fetchone()
+        current: int | None = None if row is None else row[0]
+        if events and (replayed := self._already_appended(connection, stream, events)):
+            return replayed
+        _check_expected(stream, expected, current)
+        if not events:
+            return AppendResult(-1 if current is None else current, self._head(connection) or 0)
+        revision = -1 if current is None else current
+        recorded_at = datetime.now(UTC).isoformat()
+        position = 0
+        for event in events:
+            revision += 1
+            cursor = connection.execute(
+                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stream,
+                    revision,
+                    event.id.bytes,
+                    event.type,
+                    event.data,
+                    event.metadata,
+                    recorded_at,
+                ),
+            )
+            position = cursor.lastrowid or 0
+        connection.execute(
+            "INSERT INTO streams (stream, revision) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
+            (stream, revision),
+        )
+        return AppendResult(revision, position)
+
+    def _already_appended(
+        self, connection: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
+    ) -> AppendResult | None:
+        """EventStoreDB's idempotent append: the same event ids again change nothing."""
+        rows = connection.execute(
+            f"SELECT stream, revision, position FROM events WHERE id IN "
+            f"({','.join('?' * len(events))}) ORDER BY position",
+            [event.id.bytes for event in events],
+        ).fetchall()
+        if not rows:
+            return None
+        if len(rows) == len(events) and all(row[0] == stream for row in rows):
+            return AppendResult(rows[-1][1], rows[-1][2])
+        raise EventStoreError(f"{stream}: some of these event ids were already appended elsewhere")
+
+    def _head(self, connection: sqlite3.Connection) -> int | None:
+        row = connection.execute("SELECT max(position) FROM events").fetchone()
+        return None if row is None else row[0]
+
+    # Reading.
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        if backwards:
+            start = from_revision if from_revision is not None else 2**62
+            sql = "SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC"
+        else:
+            start = from_revision or 0
+            sql = "SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision"
+        rows = self._query(f"{sql} LIMIT ?", (stream, start, -1 if limit is None else limit))
+        return [_recorded(row) for row in rows]
+
+    def read_all(
+        self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""
+    ) -> list[RecordedEvent]:
+        rows = self._query(
+            "SELECT * FROM events WHERE position > ? AND substr(stream, 1, ?) = ?"
+            " ORDER BY position LIMIT ?",
+            (after or 0, len(stream_prefix), stream_prefix, limit),
+        )
+        return [_recorded(row) for row in rows]
+
+    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[Any]:
+        try:
+            return self._reader().execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise EventStoreUnavailableError(f"SQLite read failed: {error}") from error
+
+    def head_position(self) -> int | None:
+        rows = self._query("SELECT max(position) FROM events", ())
+        value = rows[0][0]
+        return None if value is None else int(value)
+
+    def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> SQLiteSubscription:
+        return SQLiteSubscription(self, after, stream_prefix)
+
+    def wait_for_append(self, timeout_s: float) -> None:
+        """Block until this process appends, or the poll interval for other processes ends."""
+        with self._appended:
+            self._appended.wait(timeout_s)
+
+    def wake_subscribers(self) -> None:
+        with self._appended:
+            self._appended.notify_all()
+
+    def ping(self) -> None:
+        self._query("SELECT 1", ())
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self.wake_subscribers()
+
+
+class SQLiteSubscription:
+    """Catch-up subscription: reads pages of the log, then waits for the next append."""
+
+    PAGE = 500
+
+    def __init__(self, store: SQLiteEventStore, after: int | None, stream_prefix: str) -> None:
+        self._store = store
+        self._after = after
+        self._prefix = stream_prefix
+        self._stopped = threading.Event()
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        while not self._stopped.is_set():
+            page = self._store.read_all(
+                after=self._after, limit=self.PAGE, stream_prefix=self._prefix
+            )
+            for event in page:
+                if self._stopped.is_set():
+                    return
+                self._after = event.position
+                yield event
+            if len(page) < self.PAGE and not self._stopped.is_set():
+                self._store.wait_for_append(self._store.poll_interval_s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._store.wake_subscribers()
+
+
+def _check_expected(stream: str, expected: Expected, current: int | None) -> None:
+    if expected is StreamState.ANY:
+        return
+    if expected is StreamState.NO_STREAM:
+        ok = current is None
+    elif expected is StreamState.STREAM_EXISTS:
+        ok = current is not None
+    else:
+        ok = current == expected
+    if not ok:
+        raise WrongExpectedVersionError(stream, expected, current)
+
+
+def _translate(error: BaseException) -> BaseException:
+    if isinstance(error, sqlite3.IntegrityError):
+        return EventStoreError(f"append refused by SQLite: {error}")
+    return error
+
+
+def _recorded(row: Any) -> RecordedEvent:
+    position, stream, revision, event_id, type_, data, metadata, recorded_at = row
+    return RecordedEvent(
+        stream=str(stream),
+        revision=revision,
+        position=position,
+        id=uuid.UUID(bytes=event_id),
+        type=type_,
+        data=data,
+        metadata=metadata,
+        recorded_at=datetime.fromisoformat(recorded_at),
+    )

@@ -1,0 +1,256 @@
+"""Checkout's command API: place, pay, ship, deliver and cancel orders."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from pydantic import BaseModel
+
+from order_service.application import CommandResult, OrderCommands, PlaceOrder
+from order_service.domain.values import Address, Customer, LineItem
+from order_service.events import Causation
+from order_service.http.json import JSONBody
+from order_service.http.models import (
+    CancelIn,
+    CommandOut,
+    DeliverIn,
+    PayIn,
+    PlaceOrderIn,
+    ShipIn,
+    when,
+)
+from order_service.http.problems import InvalidHeaderError
+from order_service.idempotency import Claim, IdempotencyKeys, StoredResponse
+
+MAX_KEY_LENGTH = 255
+
+
+def get_commands(request: Request) -> OrderCommands:
+    commands: OrderCommands = request.app.state.container.commands
+    return commands
+
+
+def get_keys(request: Request) -> IdempotencyKeys:
+    keys: IdempotencyKeys = request.app.state.container.idempotency
+    return keys
+
+
+CommandsDep = Annotated[OrderCommands, Depends(get_commands)]
+OrderId = Annotated[str, Path(max_length=64, description="The order's id.")]
+
+
+class CommandRequest:
+    """What every command shares: correlation, If-Match and Idempotency-Key handling."""
+
+    def __init__(
+        self,
+        request: Request,
+        keys: Annotated[IdempotencyKeys, Depends(get_keys)],
+        if_match: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> None:
+        self.request = request
+        self.keys = keys
+        self.expected_version = _parse_if_match(if_match)
+        self.idempotency_key = _check_key(idempotency_key)
+        correlation_id: str = request.scope["state"]["correlation_id"]
+        self.correlation_id = correlation_id
+
+    def run(
+        self,
+        body: BaseModel | None,
+        command: Callable[[Causation, int | None], CommandResult],
+        *,
+        created: bool = False,
+    ) -> JSONBody:
+        key = self.idempotency_key
+        causation = Causation(
+            correlation_id=self.correlation_id,
+            causation_id=str(_causation_id(key)),
+            idempotency_key=key,
+        )
+        if key is None:
+            return _response(command(causation, self.expected_version), created)
+        outcome = self.keys.begin(key, self._request_hash(body))
+        if isinstance(outcome, StoredResponse):
+            return JSONBody(
+                outcome.body,
+                status_code=outcome.status_code,
+                headers={**outcome.headers, "Idempotent-Replayed": "true"},
+            )
+        return self._run_claimed(outcome, causation, command, created)
+
+    def _run_claimed(
+        self,
+        claim: Claim,
+        causation: Causation,
+        command: Callable[[Causation, int | None], CommandResult],
+        created: bool,
+    ) -> JSONBody:
+        try:
+            response = _response(command(causation, self.expected_version), created)
+        except Exception:
+            self.keys.release(claim)
+            raise
+        stored = {
+            name: response.headers[name]
+            for name in ("etag", "location")
+            if name in response.headers
+        }
+        self.keys.complete(
+            claim, StoredResponse(response.status_code, orjson.loads(response.body), stored)
+        )
+        return response
+
+    def _request_hash(self, body: BaseModel | None) -> str:
+        canonical = orjson.dumps(
+            {
+                "method": self.request.method,
+                "path": self.request.url.path,
+                "if_match": self.expected_version,
+                "body": body.model_dump(mode="json") if body else None,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hashlib.sha256(canonical).hexdigest()
+
+
+CommandDep = Annotated[CommandRequest, Depends()]
+
+
+def _causation_id(key: str | None) -> uuid.UUID:
+    # With a key, a retry carries the same causation id, so its events are identical.
+    return uuid.uuid4() if key is None else uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency:{key}")
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 18:
+        raise InvalidHeaderError("If-Match", 'must be an ETag such as "3" (the order version)')
+    return int(tag)
+
+
+def _check_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_KEY_LENGTH or not value.isprintable():
+        raise InvalidHeaderError(
+            "Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} printable characters"
+        )
+    return value
+
+
+def _response(result: CommandResult, created: bool) -> JSONBody:
+    headers = {"ETag": f'"{result.version}"'}
+    if created:
+        headers["Location"] = f"/orders/{result.order_id}"
+    body = CommandOut(
+        order_id=result.order_id,
+        status=result.status,
+        version=result.version,
+        position=result.position,
+    )
+    return JSONBody(body.model_dump(), status_code=201 if created else 200, headers=headers)
+
+
+router = APIRouter(prefix="/orders", tags=["commands"])
+RESPONSES: dict[int | str, dict[str, str]] = {
+    status: {"description": text}
+    for status, text in {
+        400: "Malformed JSON or header",
+        404: "Unknown order",
+        409: "Not allowed in the current status, or a key in flight",
+        412: "If-Match does not match",
+        413: "Body too large",
+        422: "Validation failed",
+        503: "Event store unavailable; nothing appended",
+    }.items()
+}
+
+
+@router.post(
+    "", status_code=201, response_model=CommandOut, operation_id="placeOrder", responses=RESPONSES
+)
+def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+    """Place an order; 201 with its Location and ETag."""
+    order_id = body.order_id or str(uuid.uuid4())
+    if ctx.idempotency_key and body.order_id is None:
+        # A retried placement must address the same order.
+        order_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"order:{ctx.idempotency_key}"))
+    place = PlaceOrder(
+        order_id=order_id,
+        customer=Customer(**body.customer.model_dump()),
+        items=[LineItem(**item.model_dump()) for item in body.items],
+        currency=body.currency,
+        shipping_address=Address(**body.shipping_address.model_dump()),
+    )
+    return ctx.run(body, lambda causation, _: commands.place(place, causation), created=True)
+
+
+@router.post(
+    "/{order_id}/pay", response_model=CommandOut, operation_id="payOrder", responses=RESPONSES
+)
+def pay_order(order_id: OrderId, body: PayIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+    """Record the payment of an order's total."""
+    return ctx.run(
+        body,
+        lambda causation, expected: commands.pay(
+            order_id, causation, expected_version=expected, **body.model_dump()
+        ),
+    )
+
+
+@router.post(
+    "/{order_id}/ship", response_model=CommandOut, operation_id="shipOrder", responses=RESPONSES
+)
+def ship_order(order_id: OrderId, body: ShipIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+    """Record that a paid order left the warehouse."""
+    return ctx.run(
+        body,
+        lambda causation, expected: commands.ship(
+            order_id, causation, expected_version=expected, **body.model_dump()
+        ),
+    )
+
+
+@router.post(
+    "/{order_id}/deliver",
+    response_model=CommandOut,
+    operation_id="deliverOrder",
+    responses=RESPONSES,
+)
+def deliver_order(
+    order_id: OrderId,
+    ctx: CommandDep,
+    commands: CommandsDep,
+    body: Annotated[DeliverIn | None, Body()] = None,
+) -> JSONBody:
+    """Record that a shipped order arrived."""
+    return ctx.run(
+        body,
+        lambda causation, expected: commands.deliver(
+            order_id, causation, expected_version=expected, delivered_at=when(body)
+        ),
+    )
+
+
+@router.post(
+    "/{order_id}/cancel", response_model=CommandOut, operation_id="cancelOrder", responses=RESPONSES
+)
+def cancel_order(
+    order_id: OrderId, body: CancelIn, ctx: CommandDep, commands: CommandsDep
+) -> JSONBody:
+    """Cancel an order that has not shipped."""
+    return ctx.run(
+        body,
+        lambda causation, expected: commands.cancel(
+            order_id, causation, expected_version=expected, reason=body.reason
+        ),
+    )

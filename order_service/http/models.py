@@ -1,0 +1,80 @@
+"""Request and response bodies of the command API. Shapes and types only: rules are the domain's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Strict = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
+
+
+class CustomerIn(BaseModel):
+    model_config = Strict
+    id: str
+    name: str
+    email: str
+
+
+class ItemIn(BaseModel):
+    model_config = Strict
+    sku: str
+    name: str
+    quantity: int = Field(description="At least 1.")
+    unit_price: int = Field(description="Integer minor units (cents), never a float.")
+
+
+class AddressIn(BaseModel):
+    model_config = Strict
+    name: str
+    line1: str
+    line2: str = ""
+    city: str
+    postal_code: str
+    country: str = Field(description="ISO 3166-1 alpha-2, e.g. NL.")
+
+
+class PlaceOrderIn(BaseModel):
+    model_config = Strict
+    order_id: str | None = Field(None, description="Generated when absent.")
+    customer: CustomerIn
+    items: list[ItemIn] = Field(max_length=10_000)
+    currency: str = Field(description="ISO 4217, e.g. EUR.")
+    shipping_address: AddressIn
+
+
+class PayIn(BaseModel):
+    model_config = Strict
+    amount: int = Field(description="Integer minor units; must equal the order's total.")
+    currency: str
+    method: str
+    transaction_id: str
+
+
+class ShipIn(BaseModel):
+    model_config = Strict
+    carrier: str
+    tracking_number: str
+
+
+class DeliverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    delivered_at: AwareDatetime | None = Field(
+        None, description="ISO 8601 with a zone; now if absent."
+    )
+
+
+class CancelIn(BaseModel):
+    model_config = Strict
+    reason: str
+
+
+class CommandOut(BaseModel):
+    order_id: str
+    status: str
+    version: int = Field(description="Stream revision after the command, 0-based.")
+    position: int = Field(description="Global log position; pass as min_position to search.")
+
+
+def when(delivered: DeliverIn | None) -> datetime | None:
+    return delivered.delivered_at if delivered else None

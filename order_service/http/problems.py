@@ -1,0 +1,217 @@
+"""Errors as RFC 9457 problem details: one table from exception to status and stable type.
+
+Every error an HTTP process can meet is translated here, once. Nothing reaches a client as an
+unstructured 500: an unexpected exception is logged with its trace and answered as a
+problem too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from order_service.application import (
+    ConcurrencyConflictError,
+    OrderAlreadyExistsError,
+    OrderNotFoundError,
+    VersionMismatchError,
+)
+from order_service.domain.errors import InvalidOrderError, TransitionNotAllowedError
+from order_service.eventstore.port import EventStoreError, EventStoreUnavailableError
+from order_service.http.json import JSONBody
+from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+
+class InvalidHeaderError(Exception):
+    def __init__(self, header: str, message: str) -> None:
+        super().__init__(f"{header}: {message}")
+        self.header = header
+        self.message = message
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONBody:
+    body = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONBody(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    slug: str
+    title: str
+    details: Callable[[Any], dict[str, Any]] = lambda _: {}
+    headers: dict[str, str] | None = None
+
+
+# Most specific first: the first matching row answers.
+TABLE: list[tuple[type[Exception], Problem]] = [
+    (
+        InvalidOrderError,
+        Problem(
+            422,
+            "validation",
+            "The request breaks a rule",
+            lambda e: {"errors": [{"field": e.field, "message": e.message}]},
+        ),
+    ),
+    (
+        TransitionNotAllowedError,
+        Problem(
+            409,
+            "transition-not-allowed",
+            "Not allowed in the order's current status",
+            lambda e: {"order_status": e.status, "action": e.action},
+        ),
+    ),
+    (
+        OrderNotFoundError,
+        Problem(404, "order-not-found", "No such order", lambda e: {"order_id": e.order_id}),
+    ),
+    (
+        OrderAlreadyExistsError,
+        Problem(
+            409, "order-exists", "An order with this id exists", lambda e: {"order_id": e.order_id}
+        ),
+    ),
+    (
+        VersionMismatchError,
+        Problem(
+            412,
+            "version-mismatch",
+            "If-Match does not match the order's version",
+            lambda e: {"current_version": e.current, "expected_version": e.expected},
+        ),
+    ),
+    (
+        ConcurrencyConflictError,
+        Problem(409, "concurrent-modification", "The order kept changing; retry"),
+    ),
+    (
+        IdempotencyKeyReusedError,
+        Problem(
+            422, "idempotency-key-reused", "This Idempotency-Key was used with another request"
+        ),
+    ),
+    (
+        IdempotencyKeyInFlightError,
+        Problem(
+            409,
+            "idempotency-key-in-flight",
+            "A request with this Idempotency-Key is in progress",
+            headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        InvalidHeaderError,
+        Problem(
+            400,
+            "invalid-header",
+            "A request header is malformed",
+            lambda e: {"errors": [{"field": e.header, "message": e.message}]},
+        ),
+    ),
+    (
+        EventStoreUnavailableError,
+        Problem(
+            503,
+            "event-store-unavailable",
+            "The event store is unavailable; nothing was appended",
+            headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        EventStoreError,
+        Problem(
+            503, "event-store-error", "The event store refused the write; nothing was appended"
+        ),
+    ),
+]
+
+
+def _answer(error: Exception) -> JSONBody:
+    for cls, row in TABLE:
+        if isinstance(error, cls):
+            return problem(
+                row.status, row.slug, row.title, str(error), row.headers, **row.details(error)
+            )
+    log.exception("unexpected error", exc_info=error)
+    return problem(500, "internal-error", "Unexpected error", "the error was logged")
+
+
+def _validation(errors: list[dict[str, Any]]) -> JSONBody:
+    if any(_not_json(error) for error in errors):
+        return problem(
+            400,
+            "malformed-json",
+            "The body is not a JSON object",
+            "send a JSON object with Content-Type: application/json",
+        )
+    if any(error["type"] == "json_invalid" for error in errors):
+        detail = (
+            next(e for e in errors if e["type"] == "json_invalid").get("ctx", {}).get("error", "")
+        )
+        return problem(400, "malformed-json", "The body is not valid JSON", str(detail))
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],
+            "in": error["loc"][0],
+            "message": error["msg"],
+        }
+        for error in errors
+    ]
+    return problem(
+        422,
+        "validation",
+        "The request is invalid",
+        f"{len(fields)} invalid field(s)",
+        errors=fields,
+    )
+
+
+def _not_json(error: dict[str, Any]) -> bool:
+    """FastAPI hands a body that was not sent as JSON to validation as raw bytes or text."""
+    return tuple(error["loc"]) == ("body",) and isinstance(error.get("input"), bytes | str)
+
+
+def install(app: FastAPI) -> None:
+    async def on_validation(_: Request, error: Exception) -> JSONBody:
+        assert isinstance(error, RequestValidationError)
+        return _validation(list(error.errors()))
+
+    async def on_http(_: Request, error: Exception) -> JSONBody:
+        assert isinstance(error, HTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem(
+            error.status_code, slug, str(error.detail), str(error.detail), dict(error.headers or {})
+        )
+
+    async def on_error(_: Request, error: Exception) -> JSONBody:
+        return _answer(error)
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    for cls, _ in TABLE:
+        app.add_exception_handler(cls, on_error)
+    app.add_exception_handler(Exception, on_error)

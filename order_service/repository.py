@@ -1,0 +1,121 @@
+"""Loads and saves Order aggregates through the event store port, with snapshots.
+
+Every ``snapshot_every`` events the order's state is written to ``orderSnapshot-<id>``
+(outside the ``order`` category, so projectors never see it). Loading reads the latest
+snapshot and only the events after it. A snapshot is an optimisation: failing to write one
+never fails the command that triggered it, and a missing or unreadable one means a full load.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import cast
+
+import orjson
+
+from order_service.domain.order import Order
+from order_service.events import (
+    SNAPSHOT_SCHEMA_VERSION,
+    SNAPSHOT_TYPE,
+    Causation,
+    metadata,
+    order_stream,
+    snapshot_stream,
+    to_domain_event,
+    to_new_event,
+)
+from order_service.eventstore.port import (
+    AppendResult,
+    EventStore,
+    EventStoreError,
+    Expected,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    order: Order
+    position: int
+    """Global position of the order's last event."""
+
+
+class OrderRepository:
+    def __init__(self, store: EventStore, *, snapshot_every: int = 50) -> None:
+        self.store = store
+        self.snapshot_every = snapshot_every
+
+    def load(self, order_id: str, *, use_snapshot: bool = True) -> Loaded | None:
+        start = self._latest_snapshot(order_id) if use_snapshot else None
+        order, position = start if start else (None, -1)
+        from_revision = 0 if order is None else order.version + 1
+        for recorded in self.store.read_stream(order_stream(order_id), from_revision=from_revision):
+            event = to_domain_event(recorded)
+            order = event.mutate(order)
+            position = recorded.position
+        if order is None:
+            return None
+        return Loaded(order, position)
+
+    def save(self, order: Order, causation: Causation) -> AppendResult | None:
+        """Append the order's pending events, expecting the version it was loaded at."""
+        pending = cast(list[Order.Event], order.collect_events())
+        if not pending:
+            return None
+        first = pending[0].originator_version
+        expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
+        events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
+        result = self.store.append(order_stream(order.id), events, expected)
+        if result.revision // self.snapshot_every > (first - 1) // self.snapshot_every:
+            self._snapshot(order, result, causation)
+        return result
+
+    def snapshot(self, loaded: Loaded, causation: Causation) -> AppendResult:
+        return self._snapshot(
+            loaded.order, AppendResult(loaded.order.version, loaded.position), causation
+        )
+
+    def _snapshot(self, order: Order, result: AppendResult, causation: Causation) -> AppendResult:
+        data = {
+            "order_id": order.id,
+            "version": order.version,
+            "position": result.position,
+            "state": order.snapshot_state(),
+        }
+        event = NewEvent(
+            uuid.uuid4(),
+            SNAPSHOT_TYPE,
+            orjson.dumps(data),
+            metadata(causation, SNAPSHOT_SCHEMA_VERSION),
+        )
+        try:
+            return self.store.append(snapshot_stream(order.id), [event], StreamState.ANY)
+        except EventStoreError as error:
+            log.warning(
+                "could not snapshot order %s at version %s: %s", order.id, order.version, error
+            )
+            return result
+
+    def _latest_snapshot(self, order_id: str) -> tuple[Order, int] | None:
+        latest = self.store.read_stream(snapshot_stream(order_id), backwards=True, limit=1)
+        if not latest:
+            return None
+        return _from_snapshot(latest[0])
+
+
+def _from_snapshot(recorded: RecordedEvent) -> tuple[Order, int] | None:
+    try:
+        data = orjson.loads(recorded.data)
+        order = Order.from_snapshot(data["order_id"], data["version"], data["state"])
+    except (ValueError, KeyError, TypeError) as error:
+        log.warning(
+            "ignoring unreadable snapshot %s@%s: %s", recorded.stream, recorded.revision, error
+        )
+        return None
+    return order, int(data["position"])

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from order_service.eventstore.port import StreamState
+from order_service.eventstore.sqlite import SQLiteEventStore
+from tests.eventstore.contract import EventStoreContract, new_events
+
+
+class TestSQLiteEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SQLiteEventStore]:
+        store = SQLiteEventStore(tmp_path / "events.db", poll_interval_s=0.05)
+        yield store
+        store.close()
+
+
+def test_the_file_is_in_wal_mode_with_full_fsync(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    connection = store._connect()
+
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+
+
+def _append_from_another_process(path: Path, stream: str, count: int) -> None:
+    store = SQLiteEventStore(path)
+    for n in range(count):
+        store.append(stream, new_events(1), StreamState.ANY if n else StreamState.NO_STREAM)
+    store.close()
+
+
+def test_several_processes_append_to_one_file_safely(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    SQLiteEventStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_append_from_another_process, args=(path, f"p{n}-s", 50))
+        for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+
+    store = SQLiteEventStore(path)
+    events = store.read_all(limit=1000)
+    store.close()
+    assert len(events) == 200
+    assert [event.position for event in events] == sorted(event.position for event in events)
+    for n in range(4):
+        assert [e.revision for e in events if e.stream == f"p{n}-s"] == list(range(50))
+
+
+def test_a_subscriber_sees_appends_made_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SQLiteEventStore(path, poll_interval_s=0.02)
+    subscription = store.subscribe()
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_append_from_another_process, args=(path, "elsewhere", 3))
+    writer.start()
+
+    events = iter(subscription)
+    seen = [next(events) for _ in range(3)]
+
+    writer.join(timeout=60)
+    subscription.stop()
+    store.close()
+    assert [event.revision for event in seen] == [0, 1, 2]
