@@ -72,7 +72,7 @@ class OrderRepository:
         expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
         events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
         result = self.store.append(order_stream(order.id), events, expected)
-        if result.revision // self.snapshot_every > (first - 1) // self.snapshot_every:
+        if (result.revision + 1) // self.snapshot_every > first // self.snapshot_every:
             self._snapshot(order, result, causation)
         return result
 

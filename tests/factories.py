@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from order_service.application import PlaceOrder
+from order_service.domain.values import Address, Customer, LineItem
+
 
 def new_order_id() -> str:
     return f"t{uuid.uuid4().hex[:16]}"
@@ -40,3 +43,14 @@ def pay_body(amount: int = TOTAL, currency: str = "EUR") -> dict[str, Any]:
 
 def ship_body() -> dict[str, Any]:
     return {"carrier": "DHL", "tracking_number": "JD014600006281230000"}
+
+
+def place_command(body: dict[str, Any]) -> PlaceOrder:
+    """The application command a place_body() asks for."""
+    return PlaceOrder(
+        order_id=body["order_id"],
+        customer=Customer(**body["customer"]),
+        items=[LineItem(**item) for item in body["items"]],
+        currency=body["currency"],
+        shipping_address=Address(**body["shipping_address"]),
+    )

@@ -108,19 +108,22 @@ class CommandRequest:
         return response
 
     def _request_hash(self, body: BaseModel | None) -> str:
-        canonical = orjson.dumps(
-            {
-                "method": self.request.method,
-                "path": self.request.url.path,
-                "if_match": self.expected_version,
-                "body": body.model_dump(mode="json") if body else None,
-            },
-            option=orjson.OPT_SORT_KEYS,
+        dumped = body.model_dump(mode="json") if body else None
+        return request_hash(
+            self.request.method, self.request.url.path, self.expected_version, dumped
         )
-        return hashlib.sha256(canonical).hexdigest()
 
 
 CommandDep = Annotated[CommandRequest, Depends()]
+
+
+def request_hash(method: str, path: str, if_match: int | None, body: object) -> str:
+    """What makes two requests "the same" for an Idempotency-Key."""
+    canonical = orjson.dumps(
+        {"method": method, "path": path, "if_match": if_match, "body": body},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _causation_id(key: str | None) -> uuid.UUID:

@@ -1,0 +1,79 @@
+"""Snapshots are an optimisation only: any command sequence loads to the same state either way."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from order_service.application import OrderCommands, PlaceOrder
+from order_service.domain.errors import DomainError
+from order_service.domain.values import Address, Customer, LineItem
+from order_service.events import Causation, snapshot_stream
+from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.repository import OrderRepository
+from tests.factories import new_order_id
+
+CAUSE = Causation("test", "test")
+Command = Callable[[OrderCommands, str, int], Any]
+
+COMMANDS: list[Command] = [
+    lambda c, o, total: c.pay(
+        o, CAUSE, amount=total, currency="EUR", method="card", transaction_id="t1"
+    ),
+    lambda c, o, total: c.pay(
+        o, CAUSE, amount=total + 1, currency="EUR", method="card", transaction_id="t2"
+    ),
+    lambda c, o, _: c.ship(o, CAUSE, carrier="DHL", tracking_number="T1"),
+    lambda c, o, _: c.ship(o, CAUSE, carrier="UPS", tracking_number="T2"),
+    lambda c, o, _: c.deliver(o, CAUSE),
+    lambda c, o, _: c.cancel(o, CAUSE, reason="changed mind"),
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> SQLiteEventStore:
+    return SQLiteEventStore(Path(tmp_path_factory.mktemp("snapshots")) / "events.db")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    every=st.integers(min_value=1, max_value=3),
+    quantities=st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=4),
+    sequence=st.lists(st.sampled_from(range(len(COMMANDS))), max_size=8),
+)
+def test_any_command_sequence_loads_the_same_with_and_without_snapshots(
+    store: SQLiteEventStore, every: int, quantities: list[int], sequence: list[int]
+) -> None:
+    repository = OrderRepository(store, snapshot_every=every)
+    commands = OrderCommands(repository)
+    order_id = new_order_id()
+    items = [LineItem(f"SKU-{n}", "Thing", q, 100 * (n + 1)) for n, q in enumerate(quantities)]
+    placed = PlaceOrder(
+        order_id,
+        Customer("c", "Ada", "ada@example.com"),
+        items,
+        "EUR",
+        Address("Ada", "1 St", "Oslo", "0150", "NO"),
+    )
+    commands.place(placed, CAUSE)
+    total = sum(item.quantity * item.unit_price for item in items)
+    for index in sequence:
+        with contextlib.suppress(DomainError):
+            COMMANDS[index](commands, order_id, total)
+
+    with_snapshots = repository.load(order_id)
+    without = repository.load(order_id, use_snapshot=False)
+
+    assert with_snapshots is not None
+    assert without is not None
+    assert with_snapshots.order.snapshot_state() == without.order.snapshot_state()
+    assert with_snapshots.order.version == without.order.version
+    assert with_snapshots.position == without.position
+    snapshots = store.read_stream(snapshot_stream(order_id))
+    assert len(snapshots) == (without.order.version + 1) // every
