@@ -16,10 +16,19 @@ def elasticsearch_url() -> Iterator[str]:
     yield from engines.elasticsearch_url()
 
 
+@pytest.fixture(scope="session")
+def eventstoredb_uri() -> Iterator[str]:
+    yield from engines.eventstoredb_uri()
+
+
+ENGINE_FIXTURES = {"elasticsearch_url": "elasticsearch", "eventstoredb_uri": "eventstoredb"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "elasticsearch_url" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.elasticsearch)
+        for fixture, marker in ENGINE_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -59,3 +59,20 @@ def elasticsearch_url() -> Iterator[str]:
         yield url
     finally:
         node.stop()
+
+
+def eventstoredb_uri() -> Iterator[str]:
+    """A real server at EVENTSTOREDB_URI if set, else the suite's EventStoreDB-compatible server."""
+    given = os.environ.get("EVENTSTOREDB_URI")
+    if given:
+        yield given
+        return
+    try:
+        from tests.esdb_server.server import start
+    except ImportError as error:  # grpcio comes with kurrentdbclient; this is a broken install
+        engine_missing(f"the EventStoreDB test server cannot start ({error}); run `make test`")
+    server = start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()

@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from order_service.eventstore.esdb import EventStoreDBEventStore
+from tests.factories import new_order_id, pay_body, place_body
 from tests.servers import orders_process
 
 
@@ -26,3 +28,28 @@ def test_each_production_http_process_serves_healthz(tmp_path: Path, api: str) -
     env = {"ORDERS_DATA_DIR": str(tmp_path / "data")}
     with orders_process(["serve", api], tmp_path, env) as server:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_serve_commands_runs_the_command_api_on_eventstoredb(
+    tmp_path: Path, eventstoredb_uri: str
+) -> None:
+    env = {"ORDERS_EVENT_STORE": eventstoredb_uri, "ORDERS_DATA_DIR": str(tmp_path / "data")}
+    order_id = new_order_id()
+    with orders_process(["serve", "commands"], tmp_path, env) as server:
+        placed = httpx.post(f"{server.url}/orders", json=place_body(order_id))
+        keyed = {"Idempotency-Key": f"pay-{order_id}"}
+        paid = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body(), headers=keyed)
+        replayed = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body(), headers=keyed)
+        refused = httpx.post(f"{server.url}/orders/{order_id}/deliver")
+        ready = httpx.get(f"{server.url}/readyz")
+
+    assert placed.status_code == 201
+    assert paid.json()["version"] == 1
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert refused.status_code == 409
+    assert ready.status_code == 200
+    store = EventStoreDBEventStore(eventstoredb_uri)
+    recorded = store.read_stream(f"order-{order_id}")
+    store.close()
+    assert [event.type for event in recorded] == ["OrderPlaced", "OrderPaid"]
+    assert paid.json()["position"] == recorded[-1].position
