@@ -74,7 +74,7 @@ class OrderCommands:
         self.repository = repository
         self.retries = retries
 
-    def place(self, command: PlaceOrder, causation: Causation) -> CommandResult:
+    async def place(self, command: PlaceOrder, causation: Causation) -> CommandResult:
         order = Order.place(
             order_id=command.order_id,
             customer=command.customer,
@@ -83,13 +83,13 @@ class OrderCommands:
             shipping_address=command.shipping_address,
         )
         try:
-            result = self.repository.save(order, causation)
+            result = await self.repository.save(order, causation)
         except WrongExpectedVersionError as error:
             raise OrderAlreadyExistsError(command.order_id) from error
         assert result is not None
         return CommandResult(order.id, order.status, result.revision, result.position)
 
-    def pay(
+    async def pay(
         self,
         order_id: str,
         causation: Causation,
@@ -105,9 +105,9 @@ class OrderCommands:
                 amount=amount, currency=currency, method=method, transaction_id=transaction_id
             )
 
-        return self._change(order_id, causation, expected_version, pay)
+        return await self._change(order_id, causation, expected_version, pay)
 
-    def ship(
+    async def ship(
         self,
         order_id: str,
         causation: Causation,
@@ -119,9 +119,9 @@ class OrderCommands:
         def ship(order: Order) -> None:
             order.ship(carrier=carrier, tracking_number=tracking_number)
 
-        return self._change(order_id, causation, expected_version, ship)
+        return await self._change(order_id, causation, expected_version, ship)
 
-    def deliver(
+    async def deliver(
         self,
         order_id: str,
         causation: Causation,
@@ -132,9 +132,9 @@ class OrderCommands:
         def deliver(order: Order) -> None:
             order.deliver(delivered_at=delivered_at)
 
-        return self._change(order_id, causation, expected_version, deliver)
+        return await self._change(order_id, causation, expected_version, deliver)
 
-    def cancel(
+    async def cancel(
         self,
         order_id: str,
         causation: Causation,
@@ -145,9 +145,23 @@ class OrderCommands:
         def cancel(order: Order) -> None:
             order.cancel(reason=reason)
 
-        return self._change(order_id, causation, expected_version, cancel)
+        return await self._change(order_id, causation, expected_version, cancel)
 
-    def _change(
+    async def add_note(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        author: str,
+        text: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def add_note(order: Order) -> None:
+            order.add_note(author=author, text=text)
+
+        return await self._change(order_id, causation, expected_version, add_note)
+
+    async def _change(
         self,
         order_id: str,
         causation: Causation,
@@ -156,13 +170,13 @@ class OrderCommands:
     ) -> CommandResult:
         attempts = 1 if expected_version is not None else self.retries + 1
         for _ in range(attempts):
-            loaded = self._load(order_id)
+            loaded = await self._load(order_id)
             order = loaded.order
             if expected_version is not None and order.version != expected_version:
                 raise VersionMismatchError(order_id, expected_version, order.version)
             decide(order)
             try:
-                result = self.repository.save(order, causation)
+                result = await self.repository.save(order, causation)
             except WrongExpectedVersionError as error:
                 if expected_version is not None:
                     current = -1 if error.actual is None else error.actual
@@ -173,8 +187,8 @@ class OrderCommands:
             return CommandResult(order.id, order.status, result.revision, result.position)
         raise ConcurrencyConflictError(order_id, attempts)
 
-    def _load(self, order_id: str) -> Loaded:
-        loaded = self.repository.load(order_id)
+    async def _load(self, order_id: str) -> Loaded:
+        loaded = await self.repository.load(order_id)
         if loaded is None:
             raise OrderNotFoundError(order_id)
         return loaded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +14,12 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from order_service.bootstrap import Container, bootstrap
-from order_service.http.app import command_app, embedded_app, search_app
+from order_service.http.app import (
+    command_app,
+    embedded_app,
+    search_app,
+    settle_garbage_collector,
+)
 from order_service.settings import Settings, explain
 
 AppFactory = Callable[[Container], FastAPI]
@@ -26,6 +32,7 @@ def _settings(**overrides: Any) -> Settings:
 
 def _serve(settings: Settings, factory: AppFactory) -> int:
     app = factory(bootstrap(settings))
+    settle_garbage_collector()
     uvicorn.run(
         app,
         host=settings.host,
@@ -42,8 +49,25 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _serve_one(args: argparse.Namespace) -> int:
-    factories: dict[str, AppFactory] = {"commands": command_app, "search": search_app}
-    return _serve(_settings(host=args.host, port=args.port), factories[args.api])
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+    settings = _settings(**overrides)
+    if settings.workers == 1:
+        factories: dict[str, AppFactory] = {"commands": command_app, "search": search_app}
+        return _serve(settings, factories[args.api])
+    # Worker processes build their own app from the environment, so pass the flags on.
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"ORDERS_{name.upper()}"] = str(value)
+    uvicorn.run(
+        f"order_service.http.app:{args.api}_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("api", choices=["commands", "search"])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="processes sharing the port (ORDERS_WORKERS)")
     serve.set_defaults(handler=_serve_one)
     return root
 

@@ -75,11 +75,19 @@ def metadata(causation: Causation, schema_version: int) -> bytes:
     )
 
 
+def _data_fields(cls: type[Order.Event]) -> tuple[str, ...]:
+    return tuple(item.name for item in fields(cls) if item.name not in BASE_FIELDS)
+
+
+DATA_FIELDS: dict[type[Order.Event], tuple[str, ...]] = {
+    cls: _data_fields(cls) for cls in EVENT_CLASSES.values()
+}
+
+
 def event_data(event: Order.Event) -> dict[str, Any]:
     data: dict[str, Any] = {"order_id": event.originator_id}
-    for item in fields(event):
-        if item.name not in BASE_FIELDS:
-            data[item.name] = _primitive(getattr(event, item.name))
+    for name in DATA_FIELDS[type(event)]:
+        data[name] = _primitive(getattr(event, name))
     data[event.AT] = iso(event.timestamp)
     return data
 
@@ -137,8 +145,7 @@ def to_domain_event(recorded: RecordedEvent) -> Order.Event:
     data.pop("order_id", None)
     if issubclass(cls, Order.Placed):
         kwargs["originator_topic"] = f"{Order.__module__}:{Order.__qualname__}"
-    names = {item.name for item in fields(cls)}
-    for name, value in data.items():
-        if name in names:
-            kwargs[name] = DECODERS[name](value) if name in DECODERS else value
+    for name in DATA_FIELDS[cls]:
+        value = data[name]
+        kwargs[name] = DECODERS[name](value) if name in DECODERS else value
     return cls(**kwargs)

@@ -62,11 +62,11 @@ class IdempotencyKeys:
         self.store = store
         self.stale_after_s = stale_after_s
 
-    def begin(self, key: str, request_hash: str) -> StoredResponse | Claim:
+    async def begin(self, key: str, request_hash: str) -> StoredResponse | Claim:
         """The response to replay, or a claim to run the request under."""
         stream = key_stream(key)
         for _ in range(2):
-            last = self.store.read_stream(stream, backwards=True, limit=1)
+            last = await self.store.read_stream_async(stream, backwards=True, limit=1)
             expected: Expected = StreamState.NO_STREAM
             if last:
                 replay = self._replay_or_refuse(last[0], request_hash)
@@ -74,7 +74,7 @@ class IdempotencyKeys:
                     return replay
                 expected = last[0].revision
             try:
-                result = self.store.append(
+                result = await self.store.append_async(
                     stream, [_event(ACCEPTED, {"request_hash": request_hash})], expected
                 )
             except WrongExpectedVersionError:
@@ -96,7 +96,7 @@ class IdempotencyKeys:
             raise IdempotencyKeyInFlightError(last.stream)
         return None
 
-    def complete(self, claim: Claim, response: StoredResponse) -> None:
+    async def complete(self, claim: Claim, response: StoredResponse) -> None:
         data = {
             "request_hash": claim.request_hash,
             "response": {
@@ -105,11 +105,15 @@ class IdempotencyKeys:
                 "headers": response.headers,
             },
         }
-        self.store.append(key_stream(claim.key), [_event(COMPLETED, data)], claim.revision)
+        await self.store.append_async(
+            key_stream(claim.key), [_event(COMPLETED, data)], claim.revision
+        )
 
-    def release(self, claim: Claim) -> None:
+    async def release(self, claim: Claim) -> None:
         data = {"request_hash": claim.request_hash}
-        self.store.append(key_stream(claim.key), [_event(RELEASED, data)], claim.revision)
+        await self.store.append_async(
+            key_stream(claim.key), [_event(RELEASED, data)], claim.revision
+        )
 
 
 def _event(event_type: str, data: dict[str, Any]) -> NewEvent:

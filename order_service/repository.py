@@ -51,19 +51,22 @@ class OrderRepository:
         self.store = store
         self.snapshot_every = snapshot_every
 
-    def load(self, order_id: str, *, use_snapshot: bool = True) -> Loaded | None:
-        start = self._latest_snapshot(order_id) if use_snapshot else None
+    async def load(self, order_id: str, *, use_snapshot: bool = True) -> Loaded | None:
+        """The order's current state; ``use_snapshot=False`` folds every event."""
+        start = await self._latest_snapshot(order_id) if use_snapshot else None
         order, position = start if start else (None, -1)
         from_revision = 0 if order is None else order.version + 1
-        for recorded in self.store.read_stream(order_stream(order_id), from_revision=from_revision):
-            event = to_domain_event(recorded)
-            order = event.mutate(order)
+        stream = await self.store.read_stream_async(
+            order_stream(order_id), from_revision=from_revision
+        )
+        for recorded in stream:
+            order = to_domain_event(recorded).mutate(order)
             position = recorded.position
         if order is None:
             return None
         return Loaded(order, position)
 
-    def save(self, order: Order, causation: Causation) -> AppendResult | None:
+    async def save(self, order: Order, causation: Causation) -> AppendResult | None:
         """Append the order's pending events, expecting the version it was loaded at."""
         pending = cast(list[Order.Event], order.collect_events())
         if not pending:
@@ -71,21 +74,18 @@ class OrderRepository:
         first = pending[0].originator_version
         expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
         events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
-        result = self.store.append(order_stream(order.id), events, expected)
+        result = await self.store.append_async(order_stream(order.id), events, expected)
         if (result.revision + 1) // self.snapshot_every > first // self.snapshot_every:
-            self._snapshot(order, result, causation)
+            await self.snapshot(Loaded(order, result.position), causation)
         return result
 
-    def snapshot(self, loaded: Loaded, causation: Causation) -> AppendResult:
-        return self._snapshot(
-            loaded.order, AppendResult(loaded.order.version, loaded.position), causation
-        )
-
-    def _snapshot(self, order: Order, result: AppendResult, causation: Causation) -> AppendResult:
+    async def snapshot(self, loaded: Loaded, causation: Causation) -> AppendResult | None:
+        """Write the order's state to its snapshot stream; None if the store refused."""
+        order = loaded.order
         data = {
             "order_id": order.id,
             "version": order.version,
-            "position": result.position,
+            "position": loaded.position,
             "state": order.snapshot_state(),
         }
         event = NewEvent(
@@ -95,15 +95,19 @@ class OrderRepository:
             metadata(causation, SNAPSHOT_SCHEMA_VERSION),
         )
         try:
-            return self.store.append(snapshot_stream(order.id), [event], StreamState.ANY)
+            return await self.store.append_async(
+                snapshot_stream(order.id), [event], StreamState.ANY
+            )
         except EventStoreError as error:
             log.warning(
                 "could not snapshot order %s at version %s: %s", order.id, order.version, error
             )
-            return result
+            return None
 
-    def _latest_snapshot(self, order_id: str) -> tuple[Order, int] | None:
-        latest = self.store.read_stream(snapshot_stream(order_id), backwards=True, limit=1)
+    async def _latest_snapshot(self, order_id: str) -> tuple[Order, int] | None:
+        latest = await self.store.read_stream_async(
+            snapshot_stream(order_id), backwards=True, limit=1
+        )
         if not latest:
             return None
         return _from_snapshot(latest[0])

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server binds.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Processes of `orders serve commands|search` sharing the port."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     snapshot_every: int = Field(
         50, ge=1, description="Snapshot an order every N events (into orderSnapshot-<id>)."

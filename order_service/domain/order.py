@@ -136,7 +136,27 @@ class Order(BaseAggregate[str]):
             order.cancel_reason = self.reason
             order.transitions["cancelled_at"] = self.timestamp
 
-    EVENTS: ClassVar[tuple[type[Event], ...]] = (Placed, Paid, Shipped, Delivered, Cancelled)
+    @dataclass(frozen=True)
+    class NoteAdded(Event):
+        """Customer service annotated the order; allowed in every status, final ones included."""
+
+        TYPE = "OrderNoteAdded"
+        AT = "added_at"
+
+        author: str
+        text: str
+
+        def apply(self, order: Order) -> None:
+            order.note_count += 1
+
+    EVENTS: ClassVar[tuple[type[Event], ...]] = (
+        Placed,
+        Paid,
+        Shipped,
+        Delivered,
+        Cancelled,
+        NoteAdded,
+    )
 
     def __init__(self) -> None:
         # Called by the library before Placed.apply sets the real values; declared here so
@@ -152,6 +172,7 @@ class Order(BaseAggregate[str]):
         self.shipment: Shipment | None = None
         self.cancel_reason: str | None = None
         self.transitions: dict[str, datetime] = {}
+        self.note_count = 0
 
     # Commands. Each checks its rules, then triggers one event or, when it would change
     # nothing (the same payment, shipment or cancellation again), triggers none.
@@ -220,6 +241,14 @@ class Order(BaseAggregate[str]):
             self.Cancelled, timestamp=now(), reason=values.text("reason", reason, max_length=500)
         )
 
+    def add_note(self, *, author: str, text: str) -> None:
+        self.trigger_event(
+            self.NoteAdded,
+            timestamp=now(),
+            author=values.text("author", author, max_length=200),
+            text=values.text("text", text, max_length=5000),
+        )
+
     # Rules.
 
     def check_status(self, action: str, *allowed: Status) -> None:
@@ -259,6 +288,7 @@ class Order(BaseAggregate[str]):
             "payment": asdict(self.payment) if self.payment else None,
             "shipment": asdict(self.shipment) if self.shipment else None,
             "cancel_reason": self.cancel_reason,
+            "note_count": self.note_count,
             "transitions": {name: iso(at) for name, at in self.transitions.items()},
             "created_on": iso(self.created_on),
             "modified_on": iso(self.modified_on),
@@ -278,6 +308,7 @@ class Order(BaseAggregate[str]):
         order.payment = Payment(**state["payment"]) if state["payment"] else None
         order.shipment = Shipment(**state["shipment"]) if state["shipment"] else None
         order.cancel_reason = state["cancel_reason"]
+        order.note_count = state.get("note_count", 0)
         order.transitions = {k: parse_time(v) for k, v in state["transitions"].items()}
         order.placed_at = order.transitions["placed_at"]
         return order

@@ -8,6 +8,7 @@ loses its connection resubscribes from the last event it delivered.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -102,6 +103,23 @@ class EventStoreDBEventStore:
         else:
             revision = self._last_revision(stream)
         return AppendResult(revision, position)
+
+    async def append_async(
+        self, stream: str, events: Sequence[NewEvent], expected: Expected
+    ) -> AppendResult:
+        return await asyncio.to_thread(self.append, stream, events, expected)
+
+    async def read_stream_async(
+        self,
+        stream: str,
+        *,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        return await asyncio.to_thread(
+            self.read_stream, stream, from_revision=from_revision, backwards=backwards, limit=limit
+        )
 
     def _last_revision(self, stream: str) -> int:
         last = self.read_stream(stream, backwards=True, limit=1)

@@ -96,6 +96,12 @@ class EventStore(Protocol):
         """
         ...
 
+    async def append_async(
+        self, stream: str, events: Sequence[NewEvent], expected: Expected
+    ) -> AppendResult:
+        """``append`` for the event loop: the command path awaits it without a thread hop."""
+        ...
+
     def read_stream(
         self,
         stream: str,
@@ -105,6 +111,17 @@ class EventStore(Protocol):
         limit: int | None = None,
     ) -> list[RecordedEvent]:
         """A stream's events from a revision (inclusive); ``[]`` when it does not exist."""
+        ...
+
+    async def read_stream_async(
+        self,
+        stream: str,
+        *,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """``read_stream`` for the event loop."""
         ...
 
     def read_all(

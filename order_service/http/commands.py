@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import orjson
@@ -19,6 +19,7 @@ from order_service.http.models import (
     CancelIn,
     CommandOut,
     DeliverIn,
+    NoteIn,
     PayIn,
     PlaceOrderIn,
     ShipIn,
@@ -30,12 +31,14 @@ from order_service.idempotency import Claim, IdempotencyKeys, StoredResponse
 MAX_KEY_LENGTH = 255
 
 
-def get_commands(request: Request) -> OrderCommands:
+# Dependencies are async (they do no I/O): FastAPI runs sync ones in a worker thread, and
+# those hops cost more than the command itself.
+async def get_commands(request: Request) -> OrderCommands:
     commands: OrderCommands = request.app.state.container.commands
     return commands
 
 
-def get_keys(request: Request) -> IdempotencyKeys:
+async def get_keys(request: Request) -> IdempotencyKeys:
     keys: IdempotencyKeys = request.app.state.container.idempotency
     return keys
 
@@ -48,23 +51,19 @@ class CommandRequest:
     """What every command shares: correlation, If-Match and Idempotency-Key handling."""
 
     def __init__(
-        self,
-        request: Request,
-        keys: Annotated[IdempotencyKeys, Depends(get_keys)],
-        if_match: Annotated[str | None, Header()] = None,
-        idempotency_key: Annotated[str | None, Header()] = None,
+        self, request: Request, keys: IdempotencyKeys, if_match: str | None, key: str | None
     ) -> None:
         self.request = request
         self.keys = keys
         self.expected_version = _parse_if_match(if_match)
-        self.idempotency_key = _check_key(idempotency_key)
+        self.idempotency_key = _check_key(key)
         correlation_id: str = request.scope["state"]["correlation_id"]
         self.correlation_id = correlation_id
 
-    def run(
+    async def run(
         self,
         body: BaseModel | None,
-        command: Callable[[Causation, int | None], CommandResult],
+        command: Callable[[Causation, int | None], Awaitable[CommandResult]],
         *,
         created: bool = False,
     ) -> JSONBody:
@@ -75,34 +74,34 @@ class CommandRequest:
             idempotency_key=key,
         )
         if key is None:
-            return _response(command(causation, self.expected_version), created)
-        outcome = self.keys.begin(key, self._request_hash(body))
+            return _response(await command(causation, self.expected_version), created)
+        outcome = await self.keys.begin(key, self._request_hash(body))
         if isinstance(outcome, StoredResponse):
             return JSONBody(
                 outcome.body,
                 status_code=outcome.status_code,
                 headers={**outcome.headers, "Idempotent-Replayed": "true"},
             )
-        return self._run_claimed(outcome, causation, command, created)
+        return await self._run_claimed(outcome, causation, command, created)
 
-    def _run_claimed(
+    async def _run_claimed(
         self,
         claim: Claim,
         causation: Causation,
-        command: Callable[[Causation, int | None], CommandResult],
+        command: Callable[[Causation, int | None], Awaitable[CommandResult]],
         created: bool,
     ) -> JSONBody:
         try:
-            response = _response(command(causation, self.expected_version), created)
+            response = _response(await command(causation, self.expected_version), created)
         except Exception:
-            self.keys.release(claim)
+            await self.keys.release(claim)
             raise
         stored = {
             name: response.headers[name]
             for name in ("etag", "location")
             if name in response.headers
         }
-        self.keys.complete(
+        await self.keys.complete(
             claim, StoredResponse(response.status_code, orjson.loads(response.body), stored)
         )
         return response
@@ -114,7 +113,16 @@ class CommandRequest:
         )
 
 
-CommandDep = Annotated[CommandRequest, Depends()]
+async def command_request(
+    request: Request,
+    keys: Annotated[IdempotencyKeys, Depends(get_keys)],
+    if_match: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> CommandRequest:
+    return CommandRequest(request, keys, if_match, idempotency_key)
+
+
+CommandDep = Annotated[CommandRequest, Depends(command_request)]
 
 
 def request_hash(method: str, path: str, if_match: int | None, body: object) -> str:
@@ -181,7 +189,7 @@ RESPONSES: dict[int | str, dict[str, str]] = {
 @router.post(
     "", status_code=201, response_model=CommandOut, operation_id="placeOrder", responses=RESPONSES
 )
-def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+async def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
     """Place an order; 201 with its Location and ETag."""
     order_id = body.order_id or str(uuid.uuid4())
     if ctx.idempotency_key and body.order_id is None:
@@ -194,15 +202,17 @@ def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep) -> J
         currency=body.currency,
         shipping_address=Address(**body.shipping_address.model_dump()),
     )
-    return ctx.run(body, lambda causation, _: commands.place(place, causation), created=True)
+    return await ctx.run(body, lambda causation, _: commands.place(place, causation), created=True)
 
 
 @router.post(
     "/{order_id}/pay", response_model=CommandOut, operation_id="payOrder", responses=RESPONSES
 )
-def pay_order(order_id: OrderId, body: PayIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+async def pay_order(
+    order_id: OrderId, body: PayIn, ctx: CommandDep, commands: CommandsDep
+) -> JSONBody:
     """Record the payment of an order's total."""
-    return ctx.run(
+    return await ctx.run(
         body,
         lambda causation, expected: commands.pay(
             order_id, causation, expected_version=expected, **body.model_dump()
@@ -213,9 +223,11 @@ def pay_order(order_id: OrderId, body: PayIn, ctx: CommandDep, commands: Command
 @router.post(
     "/{order_id}/ship", response_model=CommandOut, operation_id="shipOrder", responses=RESPONSES
 )
-def ship_order(order_id: OrderId, body: ShipIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+async def ship_order(
+    order_id: OrderId, body: ShipIn, ctx: CommandDep, commands: CommandsDep
+) -> JSONBody:
     """Record that a paid order left the warehouse."""
-    return ctx.run(
+    return await ctx.run(
         body,
         lambda causation, expected: commands.ship(
             order_id, causation, expected_version=expected, **body.model_dump()
@@ -229,14 +241,14 @@ def ship_order(order_id: OrderId, body: ShipIn, ctx: CommandDep, commands: Comma
     operation_id="deliverOrder",
     responses=RESPONSES,
 )
-def deliver_order(
+async def deliver_order(
     order_id: OrderId,
     ctx: CommandDep,
     commands: CommandsDep,
     body: Annotated[DeliverIn | None, Body()] = None,
 ) -> JSONBody:
     """Record that a shipped order arrived."""
-    return ctx.run(
+    return await ctx.run(
         body,
         lambda causation, expected: commands.deliver(
             order_id, causation, expected_version=expected, delivered_at=when(body)
@@ -247,13 +259,28 @@ def deliver_order(
 @router.post(
     "/{order_id}/cancel", response_model=CommandOut, operation_id="cancelOrder", responses=RESPONSES
 )
-def cancel_order(
+async def cancel_order(
     order_id: OrderId, body: CancelIn, ctx: CommandDep, commands: CommandsDep
 ) -> JSONBody:
     """Cancel an order that has not shipped."""
-    return ctx.run(
+    return await ctx.run(
         body,
         lambda causation, expected: commands.cancel(
             order_id, causation, expected_version=expected, reason=body.reason
+        ),
+    )
+
+
+@router.post(
+    "/{order_id}/notes", response_model=CommandOut, operation_id="addOrderNote", responses=RESPONSES
+)
+async def add_note(
+    order_id: OrderId, body: NoteIn, ctx: CommandDep, commands: CommandsDep
+) -> JSONBody:
+    """Add a customer-service note to an order, in any status."""
+    return await ctx.run(
+        body,
+        lambda causation, expected: commands.add_note(
+            order_id, causation, expected_version=expected, author=body.author, text=body.text
         ),
     )

@@ -69,6 +69,12 @@ class CancelIn(BaseModel):
     reason: str
 
 
+class NoteIn(BaseModel):
+    model_config = Strict
+    author: str
+    text: str
+
+
 class CommandOut(BaseModel):
     order_id: str
     status: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -92,6 +93,22 @@ def test_cancel_and_deliver_with_a_time(api: Api) -> None:
     assert_problem(delivered, 422, "validation")
     at_a_time = api.http.post(f"/orders/{order_id}/deliver", json={"delivered_at": None})
     assert at_a_time.json()["status"] == "delivered"
+
+
+def test_notes_can_be_added_to_a_final_order(api: Api) -> None:
+    order_id = place(api).json()["order_id"]
+    api.http.post(f"/orders/{order_id}/cancel", json={"reason": "duplicate"})
+
+    noted = api.http.post(
+        f"/orders/{order_id}/notes", json={"author": "agent-7", "text": "Refund sent."}
+    )
+
+    assert noted.status_code == 200
+    assert noted.json()["status"] == "cancelled"
+    assert noted.json()["version"] == 2
+    [note] = api.container.event_store.read_stream(f"order-{order_id}", from_revision=2)
+    assert note.type == "OrderNoteAdded"
+    assert orjson.loads(note.data)["text"] == "Refund sent."
 
 
 def test_the_correlation_id_is_echoed_and_recorded_in_event_metadata(api: Api) -> None:
@@ -247,7 +264,10 @@ class TestIdempotencyKeys:
         order_id = place(api).json()["order_id"]
         path = f"/orders/{order_id}/cancel"
         # Another process has claimed the key for this very request and is still running it.
-        api.container.idempotency.begin("k-busy", request_hash("POST", path, None, {"reason": "r"}))
+        claim = api.container.idempotency.begin(
+            "k-busy", request_hash("POST", path, None, {"reason": "r"})
+        )
+        asyncio.run(claim)
 
         busy = api.http.post(path, json={"reason": "r"}, headers={"Idempotency-Key": "k-busy"})
 
@@ -286,8 +306,12 @@ class TestIdempotencyKeys:
         order_id = body["order_id"]
         # A process appended the events of these keyed commands, then died before it could
         # remember their responses; the clients retry with the same keys.
-        api.container.commands.place(place_command(body), Causation("c", "c", "k-crash-place"))
-        api.container.commands.pay(order_id, Causation("c", "c", "k-crash-pay"), **pay_body())
+        asyncio.run(
+            api.container.commands.place(place_command(body), Causation("c", "c", "k-crash-place"))
+        )
+        asyncio.run(
+            api.container.commands.pay(order_id, Causation("c", "c", "k-crash-pay"), **pay_body())
+        )
 
         placed = api.http.post("/orders", json=body, headers={"Idempotency-Key": "k-crash-place"})
         paid = api.http.post(

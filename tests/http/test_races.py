@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import random
 import threading
@@ -17,7 +18,7 @@ from order_service.domain.errors import DomainError
 from order_service.events import Causation
 from order_service.eventstore.port import EventStore
 from order_service.settings import Settings
-from tests.factories import TOTAL, new_order_id, pay_body, place_body, place_command, ship_body
+from tests.factories import new_order_id, pay_body, place_body, place_command, ship_body
 from tests.inprocess import Api
 
 EVENT_OF = {
@@ -80,31 +81,23 @@ def test_twenty_threads_racing_on_one_order(api: Api) -> None:
 
 
 def _race_in_a_process(data_dir: Path, order_id: str, seed: int, results: Any) -> None:
+    asyncio.run(_race(data_dir, order_id, seed, results))
+
+
+async def _race(data_dir: Path, order_id: str, seed: int, results: Any) -> None:
     container = bootstrap(Settings(data_dir=data_dir))
     commands: OrderCommands = container.commands
-    rng = random.Random(seed)
-    names = list(BODIES) * 5
-    rng.shuffle(names)
+    run = {
+        "pay": lambda cause: commands.pay(order_id, cause, **pay_body()),
+        "ship": lambda cause: commands.ship(order_id, cause, **ship_body()),
+        "deliver": lambda cause: commands.deliver(order_id, cause),
+        "cancel": lambda cause: commands.cancel(order_id, cause, reason="race"),
+    }
+    names = list(run) * 5
+    random.Random(seed).shuffle(names)
     for name in names:
-        cause = Causation("race", f"p{seed}")
         try:
-            if name == "pay":
-                result = commands.pay(
-                    order_id,
-                    cause,
-                    amount=TOTAL,
-                    currency="EUR",
-                    method="card",
-                    transaction_id="tx-1",
-                )
-            elif name == "ship":
-                result = commands.ship(
-                    order_id, cause, carrier="DHL", tracking_number="JD014600006281230000"
-                )
-            elif name == "deliver":
-                result = commands.deliver(order_id, cause)
-            else:
-                result = commands.cancel(order_id, cause, reason="race")
+            result = await run[name](Causation("race", f"p{seed}"))
         except (DomainError, ApplicationError):
             continue
         results.put((name, result.version))
@@ -116,7 +109,9 @@ def test_four_processes_racing_on_one_order(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     container = bootstrap(settings)
     order_id = new_order_id()
-    container.commands.place(place_command(place_body(order_id)), Causation("race", "place"))
+    asyncio.run(
+        container.commands.place(place_command(place_body(order_id)), Causation("race", "place"))
+    )
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [

@@ -230,3 +230,22 @@ def test_delivery_cannot_be_dated_before_shipping_or_in_the_future() -> None:
 def test_money_beyond_what_json_readers_hold_exactly_is_refused() -> None:
     with pytest.raises(InvalidOrderError, match="minor units"):
         placed(items=[LineItem("S", "N", 1_000_000, 2**52)])
+
+
+@pytest.mark.parametrize("make", [placed, paid, shipped, delivered, cancelled])
+def test_customer_service_can_add_a_note_in_every_status(make: Any) -> None:
+    order = make()
+    status, version = order.status, order.version
+
+    order.add_note(author="agent-7", text="Customer called about the delivery window.")
+
+    assert order.status is status
+    assert order.version == version + 1
+    assert order.note_count == 1
+
+
+def test_an_empty_note_is_refused() -> None:
+    with pytest.raises(InvalidOrderError) as refused:
+        placed().add_note(author="agent-7", text="   ")
+
+    assert refused.value.field == "text"

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Benchmark the write side on embedded SQLite: raw appends, the command API over HTTP, loads.
+
+    .venv/bin/python scripts/bench_commands.py [--duration 20] [--concurrency 4,16,32] [--workers 1]
+
+1. Raw append rate of the SQLite event store (durable, group commit), from 1 and from N threads.
+2. The command API served by `orders serve commands` (uvicorn, its own process or processes)
+   under N concurrent checkout clients (aiohttp, one process on the same machine), each
+   running full lifecycles (place, pay, ship, deliver): sustained commands/s and latency
+   percentiles, for each N given. The ratio to (1) is the API's overhead.
+3. Loading an order of 1,000 events with and without snapshots.
+
+Figures go to stdout as a table and to --json if given. Nothing here is asserted: speed
+goals are read from the figures, never enforced by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from order_service.application import OrderCommands
+from order_service.events import Causation
+from order_service.eventstore.port import NewEvent, StreamState
+from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.repository import OrderRepository
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.factories import pay_body, place_body, place_command, ship_body  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+console = Console()
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def raw_appends(workdir: Path, threads: int, duration_s: float) -> float:
+    store = SQLiteEventStore(workdir / f"raw-{threads}.db")
+    counts = [0] * threads
+    deadline = time.monotonic() + duration_s
+
+    def append(worker: int) -> None:
+        stream = f"order-raw{worker}-{uuid.uuid4().hex[:8]}"
+        revision = -1
+        while time.monotonic() < deadline:
+            event = NewEvent(uuid.uuid4(), "OrderNoteAdded", b'{"text": "x"}', b"{}")
+            expected = StreamState.NO_STREAM if revision < 0 else revision
+            revision = store.append(stream, [event], expected).revision
+            counts[worker] += 1
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=append, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - started
+    store.close()
+    return sum(counts) / elapsed
+
+
+async def checkout_client(
+    http: aiohttp.ClientSession, deadline: float, latencies: list[float], errors: list[str]
+) -> None:
+    while time.monotonic() < deadline:
+        body = place_body(f"b{uuid.uuid4().hex[:16]}")
+        order_id = body["order_id"]
+        steps = [
+            ("/orders", body, 201),
+            (f"/orders/{order_id}/pay", pay_body(), 200),
+            (f"/orders/{order_id}/ship", ship_body(), 200),
+            (f"/orders/{order_id}/deliver", None, 200),
+        ]
+        for path, payload, status in steps:
+            started = time.perf_counter()
+            async with http.post(path, json=payload) as response:
+                text = await response.text()
+            latencies.append(time.perf_counter() - started)
+            if response.status != status:
+                errors.append(f"{path}: {response.status} {text[:200]}")
+                break
+
+
+async def http_load(url: str, concurrency: int, duration_s: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    # aiohttp, not httpx: httpx's async client tops out near 150 requests/s here.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(url, connector=connector) as http:
+        await asyncio.gather(  # warm-up
+            *(checkout_client(http, time.monotonic() + 2, [], []) for _ in range(concurrency))
+        )
+        started = time.monotonic()
+        deadline = started + duration_s
+        await asyncio.gather(
+            *(checkout_client(http, deadline, latencies, errors) for _ in range(concurrency))
+        )
+        elapsed = time.monotonic() - started
+    if errors:
+        console.print(f"[red]{len(errors)} errors[/red], first: {errors[0]}")
+    return {
+        "commands_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "commands": len(latencies),
+        "errors": len(errors),
+    }
+
+
+def serve_commands(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ORDERS_DATA_DIR": str(workdir / "api"),
+        "ORDERS_PORT": str(port),
+        "ORDERS_WORKERS": str(workers),
+        "ORDERS_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "order_service.cli", "serve", "commands"], env=env, cwd=workdir
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("orders serve commands did not start")
+
+
+def load_times(workdir: Path, events: int, repeats: int = 20) -> dict[str, float]:
+    store = SQLiteEventStore(workdir / "load.db")
+    repository = OrderRepository(store, snapshot_every=50)
+    commands = OrderCommands(repository)
+    body = place_body(f"long{uuid.uuid4().hex[:12]}")
+    cause = Causation("bench", "bench")
+
+    async def write() -> None:
+        await commands.place(place_command(body), cause)
+        for n in range(events - 1):
+            await commands.add_note(body["order_id"], cause, author="agent", text=f"note {n}")
+
+    asyncio.run(write())
+    timings: dict[str, float] = {}
+
+    async def measure(use_snapshot: bool) -> float:
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            loaded = await repository.load(body["order_id"], use_snapshot=use_snapshot)
+            samples.append(time.perf_counter() - started)
+            assert loaded is not None
+            assert loaded.order.version == events - 1
+        return statistics.median(samples) * 1000
+
+    timings["with_snapshots_ms"] = asyncio.run(measure(True))
+    timings["without_snapshots_ms"] = asyncio.run(measure(False))
+    store.close()
+    return timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per measurement")
+    parser.add_argument(
+        "--concurrency", default="4,16,32", help="comma-separated numbers of checkout clients"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes of the command API")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.concurrency.split(",")]
+    figures: dict[str, Any] = {"duration_s": args.duration, "workers": args.workers}
+    with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
+        workdir = Path(tmp)
+        with console.status("raw SQLite appends, 1 thread"):
+            figures["raw_appends_per_s_1_thread"] = raw_appends(workdir, 1, args.duration / 2)
+        with console.status(f"raw SQLite appends, {max(levels)} threads"):
+            figures["raw_appends_per_s_concurrent"] = raw_appends(
+                workdir, max(levels), args.duration / 2
+            )
+        process, url = serve_commands(workdir, args.workers)
+        figures["http"] = {}
+        try:
+            for level in levels:
+                with console.status(f"command API, {level} clients, {args.duration:.0f}s"):
+                    figures["http"][level] = asyncio.run(http_load(url, level, args.duration))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        with console.status("loading an order of 1,000 events"):
+            figures["load_1000_events"] = load_times(workdir, 1000)
+    print_figures(figures, levels)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 1 if any(run["errors"] for run in figures["http"].values()) else 0
+
+
+def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
+    raw = Table(title="SQLite event store (synchronous=FULL, WAL, group commit)")
+    raw.add_column("measure")
+    raw.add_column("value", justify="right")
+    raw.add_row("raw appends/s, 1 thread", f"{figures['raw_appends_per_s_1_thread']:,.0f}")
+    raw.add_row(
+        f"raw appends/s, {max(levels)} threads", f"{figures['raw_appends_per_s_concurrent']:,.0f}"
+    )
+    loads = figures["load_1000_events"]
+    raw.add_row("load 1,000-event order, snapshots (ms)", f"{loads['with_snapshots_ms']:.2f}")
+    raw.add_row("load 1,000-event order, no snapshots (ms)", f"{loads['without_snapshots_ms']:.2f}")
+    console.print(raw)
+    api = Table(title=f"command API over HTTP, {figures['workers']} worker process(es)")
+    for column in ("clients", "commands/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
+        api.add_column(column, justify="right")
+    api.add_column("raw appends/s per command/s", justify="right")
+    for level in levels:
+        run = figures["http"][level]
+        api.add_row(
+            str(level),
+            f"{run['commands_per_s']:,.0f}",
+            *(f"{run[name]:.1f}" for name in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+            str(run["errors"]),
+            f"{figures['raw_appends_per_s_concurrent'] / run['commands_per_s']:.2f}",
+        )
+    console.print(api)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
