@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from order_service.application import OrderCommands
@@ -12,22 +14,69 @@ from order_service.http.ops import ReadinessCheck
 from order_service.idempotency import IdempotencyKeys
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
+from projectors.order_search import NAME
+from projectors.port import OrderSearchIndex
+from projectors.runner import Projector, ProjectorOptions
+from projectors.status import projection_status
+from search_api.freshness import Freshness
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Container:
-    """What a process needs, built once at start and closed at stop."""
+    """What a process needs; engines are opened on first use, so each process opens only its own."""
 
     settings: Settings
     event_store: EventStore
-    repository: OrderRepository
-    commands: OrderCommands
-    idempotency: IdempotencyKeys
-    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    @cached_property
+    def repository(self) -> OrderRepository:
+        return OrderRepository(self.event_store, snapshot_every=self.settings.snapshot_every)
+
+    @cached_property
+    def commands(self) -> OrderCommands:
+        return OrderCommands(self.repository, retries=self.settings.command_retries)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        return IdempotencyKeys(self.event_store)
+
+    @cached_property
+    def search_index(self) -> OrderSearchIndex:
+        index = open_search_index(self.settings)
+        index.setup()
+        return index
+
+    @cached_property
+    def freshness(self) -> Freshness:
+        return Freshness(self.event_store, self.search_index, NAME)
+
+    def projector(self) -> Projector:
+        options = ProjectorOptions(
+            batch_size=self.settings.projection_batch_size,
+            flush_interval_s=self.settings.projection_flush_ms / 1000,
+        )
+        return Projector(self.event_store, self.search_index, options)
+
+    def readiness(self, *, search: bool) -> dict[str, ReadinessCheck]:
+        checks: dict[str, ReadinessCheck] = {"event_store": self.event_store.ping}
+        if search:
+            checks["read_model"] = lambda: self.search_index.ping()
+        return checks
+
+    def refresh_lag_metrics(self) -> None:
+        """Update the projection-lag gauges (called before each Prometheus scrape)."""
+        try:
+            projection_status(self.event_store, self.search_index, name=NAME)
+        except Exception:  # an engine is down: /readyz says so; the scrape still answers
+            log.warning("could not measure projection lag", exc_info=True)
 
     def close(self) -> None:
         """Release engine connections."""
         self.event_store.close()
+        if "search_index" in self.__dict__:
+            self.search_index.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -39,15 +88,22 @@ def open_event_store(settings: Settings) -> EventStore:
     return EventStoreDBEventStore(url)
 
 
+def open_search_index(settings: Settings) -> OrderSearchIndex:
+    url = settings.read_model_url
+    if urlsplit(url).scheme == "sqlite":
+        from projectors.sqlite_index import SQLiteOrderIndex
+
+        return SQLiteOrderIndex(sqlite_path(url))
+    from projectors.elasticsearch_index import ElasticsearchOrderIndex
+
+    return ElasticsearchOrderIndex(
+        url,
+        prefix=settings.es_index_prefix,
+        refresh_ms=settings.es_refresh_ms,
+        replicas=settings.es_replicas,
+    )
+
+
 def bootstrap(settings: Settings, *, event_store: EventStore | None = None) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = event_store or open_event_store(settings)
-    repository = OrderRepository(store, snapshot_every=settings.snapshot_every)
-    return Container(
-        settings=settings,
-        event_store=store,
-        repository=repository,
-        commands=OrderCommands(repository, retries=settings.command_retries),
-        idempotency=IdempotencyKeys(store),
-        readiness={"event_store": store.ping},
-    )
+    return Container(settings=settings, event_store=event_store or open_event_store(settings))

@@ -17,6 +17,7 @@ from order_service.bootstrap import Container, bootstrap
 from order_service.http.app import (
     command_app,
     embedded_app,
+    projector_app,
     search_app,
     settle_garbage_collector,
 )
@@ -46,6 +47,10 @@ def _serve(settings: Settings, factory: AppFactory) -> int:
 def _up(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, data_dir=args.data_dir)
     return _serve(settings, embedded_app)
+
+
+def _project(args: argparse.Namespace) -> int:
+    return _serve(_settings(host=args.host, port=args.port), projector_app)
 
 
 def _serve_one(args: argparse.Namespace) -> int:
@@ -79,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="port to bind (default 8000, or ORDERS_PORT)")
     up.add_argument("--data-dir", type=Path, help="where the SQLite files live (default ./var)")
     up.set_defaults(handler=_up)
+
+    project = commands.add_parser("project", help="run a projector (health and metrics on HTTP)")
+    project.add_argument("projection", choices=["order-search"])
+    project.add_argument("--host")
+    project.add_argument("--port", type=int)
+    project.set_defaults(handler=_project)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         le=10_000,
         description="How often SQLite subscribers look for other processes' appends.",
     )
+    projection_batch_size: int = Field(
+        1000, ge=1, le=50_000, description="Events the projector writes in one bulk at most."
+    )
+    projection_flush_ms: int = Field(
+        50, ge=1, le=10_000, description="How long the projector gathers events before a flush."
+    )
+    es_refresh_ms: int = Field(
+        100, ge=0, le=60_000, description="Elasticsearch refresh interval of the search index."
+    )
+    es_replicas: int = Field(
+        1, ge=0, le=10, description="Replicas of the search index (0 on a single-node cluster)."
+    )
     es_index_prefix: str = Field(
         "orders", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="Prefix of Elasticsearch indices."
     )

@@ -1,9 +1,10 @@
-"""The FastAPI applications: command API, search API, and both on one port for embedded mode."""
+"""The FastAPI applications of each process: commands, search, projector, and all in one."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -11,25 +12,52 @@ from fastapi import APIRouter, FastAPI
 from order_service.bootstrap import Container, bootstrap
 from order_service.http import commands, problems
 from order_service.http.middleware import BodySizeLimit, CorrelationId
-from order_service.http.ops import ops_router
+from order_service.http.ops import ReadinessCheck, ops_router
 from order_service.settings import Settings
+from search_api import routes as search
 
 
-def build_app(container: Container, title: str, routers: list[APIRouter]) -> FastAPI:
+def build_app(
+    container: Container,
+    title: str,
+    routers: list[APIRouter],
+    readiness: dict[str, ReadinessCheck],
+    *,
+    project: bool = False,
+    lag_metrics: bool = False,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        container.close()
+        stop = _start_projector(container) if project else (lambda: None)
+        try:
+            yield
+        finally:
+            stop()
+            container.close()
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.container = container
-    app.include_router(ops_router(container.readiness))
+    app.include_router(
+        ops_router(readiness, container.refresh_lag_metrics if lag_metrics else None)
+    )
     for router in routers:
         app.include_router(router)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(CorrelationId)
     return app
+
+
+def _start_projector(container: Container) -> Callable[[], None]:
+    projector = container.projector()
+    thread = threading.Thread(target=projector.run, name="projector", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        projector.stop()
+        thread.join(timeout=30)
+
+    return stop
 
 
 def settle_garbage_collector() -> None:
@@ -46,17 +74,44 @@ def settle_garbage_collector() -> None:
 
 def command_app(container: Container) -> FastAPI:
     """Checkout's command API (``orders serve commands``)."""
-    return build_app(container, "Orders command API", [commands.router])
+    return build_app(
+        container, "Orders command API", [commands.router], container.readiness(search=False)
+    )
 
 
 def search_app(container: Container) -> FastAPI:
     """Customer service's search API (``orders serve search``)."""
-    return build_app(container, "Orders search API", [])
+    return build_app(
+        container,
+        "Orders search API",
+        [search.router],
+        container.readiness(search=True),
+        lag_metrics=True,
+    )
+
+
+def projector_app(container: Container) -> FastAPI:
+    """The projector (``orders project order-search``), with health and metrics over HTTP."""
+    return build_app(
+        container,
+        "Orders projector",
+        [],
+        container.readiness(search=True),
+        project=True,
+        lag_metrics=True,
+    )
 
 
 def embedded_app(container: Container) -> FastAPI:
     """Everything on one port (``orders up``)."""
-    return build_app(container, "Orders (embedded)", [commands.router])
+    return build_app(
+        container,
+        "Orders (embedded)",
+        [search.router, commands.router],
+        container.readiness(search=True),
+        project=True,
+        lag_metrics=True,
+    )
 
 
 def commands_app_from_environment() -> FastAPI:

@@ -13,7 +13,9 @@ ReadinessCheck = Callable[[], None]
 """Returns when its engine answers; raises with a readable reason when it does not."""
 
 
-def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+def ops_router(
+    checks: Mapping[str, ReadinessCheck], before_scrape: Callable[[], None] | None = None
+) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", operation_id="healthz")
@@ -41,6 +43,8 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     @router.get("/metrics", operation_id="metrics", response_class=Response)
     def metrics() -> Response:
         """Prometheus text exposition of this process's metrics."""
+        if before_scrape is not None:
+            before_scrape()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 
+class InvalidParameterError(Exception):
+    """A query parameter that passed type checks but makes no sense (a foreign cursor...)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.message = message
+
+
 class InvalidHeaderError(Exception):
     def __init__(self, header: str, message: str) -> None:
         super().__init__(f"{header}: {message}")
@@ -121,6 +130,15 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             "idempotency-key-in-flight",
             "A request with this Idempotency-Key is in progress",
             headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        InvalidParameterError,
+        Problem(
+            422,
+            "validation",
+            "The request is invalid",
+            lambda e: {"errors": [{"field": e.parameter, "in": "query", "message": e.message}]},
         ),
     ),
     (

@@ -1,0 +1,333 @@
+"""The production read model: order documents in Elasticsearch, behind an alias.
+
+- Mappings as code, installed by an idempotent ``setup()`` safe on every start: one index per
+  generation (``<prefix>-order-search-g1``) behind the alias ``<prefix>-order-search`` that
+  searches use, plus a small ``-meta`` index for the checkpoint and dead letters.
+- Writes are bulk requests with external versioning (``external_gte`` on the stream revision
+  + 1): a replayed or late event can never move a document backwards, and rewriting the
+  same version is harmless. A version conflict means a newer document is already there and
+  is not an error; any other item error fails the whole flush, which the projector retries.
+- The checkpoint is written only after the bulk it covers succeeded.
+- Free text is a ``match_bool_prefix`` query over words we extracted ourselves (see
+  ``projectors.text``): no query parser ever sees the input.
+- Refresh: the index refreshes every ``refresh_ms`` (100 ms by default), which bounds how long
+  a written document takes to become searchable without a refresh per bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
+
+from projectors.order_search import NAME, Document
+from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
+from projectors.text import searchable, words
+
+DATE = {"type": "date_nanos"}
+KEYWORD = {"type": "keyword"}
+TEXT = {"type": "text"}
+FINDABLE_KEYWORD = {"type": "keyword", "fields": {"text": TEXT}}
+MAPPINGS: dict[str, Any] = {
+    "dynamic": False,
+    "_source": {"excludes": ["search_text"]},
+    "properties": {
+        "order_id": FINDABLE_KEYWORD,
+        "status": KEYWORD,
+        "customer": {
+            "properties": {
+                "id": KEYWORD,
+                "name": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},
+                "email": {
+                    "type": "keyword",
+                    "normalizer": "lowercase",
+                    "fields": {"text": TEXT},
+                },
+            }
+        },
+        "items": {
+            "properties": {
+                "sku": FINDABLE_KEYWORD,
+                "name": TEXT,
+                "quantity": {"type": "integer"},
+                "unit_price": {"type": "long"},
+            }
+        },
+        "skus": KEYWORD,
+        "item_count": {"type": "integer"},
+        "total": {"type": "long"},
+        "currency": KEYWORD,
+        "shipping_address": {
+            "properties": {
+                "name": TEXT,
+                "line1": TEXT,
+                "line2": TEXT,
+                "city": {"type": "text", "fields": {"keyword": KEYWORD}},
+                "postal_code": FINDABLE_KEYWORD,
+                "country": KEYWORD,
+            }
+        },
+        "payment": {
+            "properties": {
+                "amount": {"type": "long"},
+                "currency": KEYWORD,
+                "method": KEYWORD,
+                "transaction_id": KEYWORD,
+                "paid_at": DATE,
+            }
+        },
+        "shipment": {
+            "properties": {
+                "carrier": KEYWORD,
+                "tracking_number": FINDABLE_KEYWORD,
+                "shipped_at": DATE,
+            }
+        },
+        "placed_at": DATE,
+        "updated_at": DATE,
+        "delivered_at": DATE,
+        "cancelled_at": DATE,
+        "cancel_reason": TEXT,
+        "note_count": {"type": "integer"},
+        "version": {"type": "long"},
+        "position": {"type": "long"},
+        "projection_error": {"type": "text", "fields": {"keyword": KEYWORD}},
+        "search_text": TEXT,
+    },
+}
+META_MAPPINGS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "kind": KEYWORD,
+        "position": {"type": "long"},
+        "updated_at": {"type": "date"},
+    },
+}
+SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "total"}
+
+
+class ElasticsearchWriteError(RuntimeError):
+    """Some documents of a bulk were refused for a reason other than a newer version."""
+
+
+class ElasticsearchOrderIndex:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "orders",
+        generation: str = "g1",
+        refresh_ms: int = 100,
+        replicas: int = 0,
+        client: Elasticsearch | None = None,
+    ) -> None:
+        self.client = client or Elasticsearch(url, request_timeout=30, retry_on_timeout=True)
+        self.name = NAME
+        self.alias = f"{prefix}-{NAME}"
+        self.index = f"{self.alias}-{generation}"
+        self.meta = f"{self.index}-meta"
+        self.refresh_ms = refresh_ms
+        self.replicas = replicas
+
+    def setup(self) -> None:
+        settings = {
+            "number_of_shards": 1,
+            "number_of_replicas": self.replicas,
+            "refresh_interval": f"{self.refresh_ms}ms" if self.refresh_ms else "-1",
+        }
+        self._create(self.index, settings, MAPPINGS)
+        self._create(
+            self.meta, {"number_of_shards": 1, "number_of_replicas": self.replicas}, META_MAPPINGS
+        )
+        if not self.client.indices.exists_alias(name=self.alias):
+            self.client.indices.update_aliases(
+                actions=[{"add": {"index": self.index, "alias": self.alias}}]
+            )
+
+    def _create(self, index: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
+        try:
+            self.client.indices.create(index=index, settings=settings, mappings=mappings)
+        except BadRequestError as error:
+            if error.error != "resource_already_exists_exception":
+                raise
+            self.client.indices.put_mapping(
+                index=index, properties=mappings["properties"], dynamic=mappings["dynamic"]
+            )
+
+    # Writing.
+
+    def write(self, changes: Changes) -> None:
+        if changes.documents:
+            self._bulk(self._actions(changes.documents))
+        if changes.dead_letters:
+            self._bulk(
+                {
+                    "_index": self.meta,
+                    "_id": f"dead-letter-{letter.position}",
+                    "_source": {
+                        "kind": "dead_letter",
+                        "position": letter.position,
+                        "stream": letter.stream,
+                        "revision": letter.revision,
+                        "type": letter.event_type,
+                        "error": letter.error,
+                        "recorded_at": letter.recorded_at.isoformat(),
+                    },
+                }
+                for letter in changes.dead_letters
+            )
+            self.client.indices.refresh(index=self.meta)
+        if changes.checkpoint is not None:
+            self.client.index(
+                index=self.meta,
+                id="checkpoint",
+                document={
+                    "kind": "checkpoint",
+                    "position": changes.checkpoint,
+                    "updated_at": datetime.now(UTC).isoformat(),
+                },
+            )
+
+    def _actions(self, documents: Mapping[str, Document]) -> Iterator[dict[str, Any]]:
+        for order_id, document in documents.items():
+            yield {
+                "_index": self.index,
+                "_id": order_id,
+                "version": document["version"] + 1,
+                "version_type": "external_gte",
+                "_source": {**document, "search_text": searchable(document)},
+            }
+
+    def _bulk(self, actions: Any) -> None:
+        refused = []
+        for ok, item in helpers.streaming_bulk(
+            self.client, actions, chunk_size=1000, raise_on_error=False, max_retries=3
+        ):
+            if ok:
+                continue
+            outcome = next(iter(item.values()))
+            if outcome.get("status") != 409:  # 409: a newer version is already stored
+                refused.append(outcome)
+        if refused:
+            raise ElasticsearchWriteError(f"{len(refused)} documents refused, first: {refused[0]}")
+
+    # Reading.
+
+    def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
+        if not order_ids:
+            return {}
+        found = self.client.mget(index=self.index, ids=list(order_ids))
+        return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
+
+    def get(self, order_id: str) -> Document | None:
+        try:
+            found = self.client.get(index=self.alias, id=order_id)
+        except NotFoundError:
+            return None
+        source: Document = found["_source"]
+        return source
+
+    def checkpoint(self) -> Checkpoint:
+        try:
+            found = self.client.get(index=self.meta, id="checkpoint")
+        except NotFoundError:
+            return Checkpoint(None, None)
+        source = found["_source"]
+        return Checkpoint(int(source["position"]), datetime.fromisoformat(source["updated_at"]))
+
+    def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
+        found = self.client.search(
+            index=self.meta,
+            query={"term": {"kind": "dead_letter"}},
+            sort=[{"position": "desc" if newest_first else "asc"}],
+            size=limit,
+        )
+        return [
+            DeadLetter(
+                hit["_source"]["position"],
+                hit["_source"]["stream"],
+                hit["_source"]["revision"],
+                hit["_source"]["type"],
+                hit["_source"]["error"],
+                datetime.fromisoformat(hit["_source"]["recorded_at"]),
+            )
+            for hit in found["hits"]["hits"]
+        ]
+
+    def dead_letter_count(self) -> int:
+        return int(
+            self.client.count(index=self.meta, query={"term": {"kind": "dead_letter"}})["count"]
+        )
+
+    def clear_dead_letters(self, positions: Sequence[int]) -> None:
+        for position in positions:
+            try:
+                self.client.delete(index=self.meta, id=f"dead-letter-{position}")
+            except NotFoundError:
+                continue
+        self.client.indices.refresh(index=self.meta)
+
+    def count(self) -> int:
+        return int(self.client.count(index=self.alias)["count"])
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        order = "desc" if query.descending else "asc"
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": self._filters(query)}},
+            "sort": [{SORT_KEY[query.sort]: order}, {"order_id": order}],
+            "size": query.limit,
+            "track_total_hits": True,
+        }
+        found_words = words(query.text) if query.text else []
+        if query.text and not found_words:
+            body["query"]["bool"]["filter"].append({"match_none": {}})
+        if found_words:
+            body["query"]["bool"]["must"] = [
+                {
+                    "match_bool_prefix": {
+                        "search_text": {"query": " ".join(found_words), "operator": "and"}
+                    }
+                }
+            ]
+        if query.after is not None:
+            body["search_after"] = list(query.after)
+        found = self.client.search(index=self.alias, **body)
+        hits = [hit["_source"] for hit in found["hits"]["hits"]]
+        return SearchPage(total=int(found["hits"]["total"]["value"]), hits=hits)
+
+    def _filters(self, query: SearchQuery) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = []
+        if query.statuses:
+            filters.append({"terms": {"status": list(query.statuses)}})
+        if query.customer_id is not None:
+            filters.append({"term": {"customer.id": query.customer_id}})
+        if query.email is not None:
+            filters.append({"term": {"customer.email": query.email}})
+        if query.sku is not None:
+            filters.append({"term": {"skus": query.sku}})
+        placed = {
+            key: value
+            for key, value in (("gte", query.placed_from), ("lt", query.placed_to))
+            if value is not None
+        }
+        if placed:
+            filters.append({"range": {"placed_at": placed}})
+        totals = {
+            key: value
+            for key, value in (("gte", query.min_total), ("lte", query.max_total))
+            if value is not None
+        }
+        if totals:
+            filters.append({"range": {"total": totals}})
+        return filters
+
+    def ping(self) -> None:
+        self.client.cluster.health(timeout="2s")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+__all__ = ["ApiError", "ElasticsearchOrderIndex", "ElasticsearchWriteError"]

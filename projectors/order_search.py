@@ -1,0 +1,164 @@
+"""The ``order-search`` projection: one search document per order, folded from its events.
+
+Pure: an event and the current document in, the next document out. Engines live in the
+read-model adapters. Events at or below the document's version are ignored, so replays and
+duplicate deliveries never move a document backwards. A document that missed an event (a
+dead letter) keeps its ``projection_error`` until that order is re-projected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from order_service.events import current_data, order_id_of
+from order_service.eventstore.port import RecordedEvent
+
+NAME = "order-search"
+Document = dict[str, Any]
+
+
+class ProjectionError(ValueError):
+    """An event this projection cannot apply (its data does not fit the document)."""
+
+
+def project(document: Document | None, event: RecordedEvent) -> Document | None:
+    """The document after ``event``; None when the event changes nothing (already applied)."""
+    if document is not None and event.revision <= document["version"]:
+        return None
+    try:
+        data = current_data(event)
+        changed = _APPLY[event.type](dict(document or {}), data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProjectionError(
+            f"{event.type} at {event.stream}@{event.revision}: {error!r}"
+        ) from error
+    changed["version"] = event.revision
+    changed["position"] = event.position
+    return changed
+
+
+def _placed(_: Document, data: dict[str, Any]) -> Document:
+    items = [
+        {
+            "sku": item["sku"],
+            "name": item["name"],
+            "quantity": item["quantity"],
+            "unit_price": item["unit_price"],
+        }
+        for item in data["items"]
+    ]
+    return {
+        "order_id": data["order_id"],
+        "status": "placed",
+        "customer": dict(data["customer"]),
+        "items": items,
+        "item_count": sum(item["quantity"] for item in items),
+        "skus": sorted({item["sku"] for item in items}),
+        "total": data["total"],
+        "currency": data["currency"],
+        "shipping_address": dict(data["shipping_address"]),
+        "placed_at": data["placed_at"],
+        "updated_at": data["placed_at"],
+        "payment": None,
+        "shipment": None,
+        "delivered_at": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "note_count": 0,
+    }
+
+
+def _paid(document: Document, data: dict[str, Any]) -> Document:
+    document["status"] = "paid"
+    document["payment"] = {
+        "amount": data["amount"],
+        "currency": data["currency"],
+        "method": data["method"],
+        "transaction_id": data["transaction_id"],
+        "paid_at": data["paid_at"],
+    }
+    document["updated_at"] = data["paid_at"]
+    return document
+
+
+def _shipped(document: Document, data: dict[str, Any]) -> Document:
+    document["status"] = "shipped"
+    document["shipment"] = {
+        "carrier": data["carrier"],
+        "tracking_number": data["tracking_number"],
+        "shipped_at": data["shipped_at"],
+    }
+    document["updated_at"] = data["shipped_at"]
+    return document
+
+
+def _delivered(document: Document, data: dict[str, Any]) -> Document:
+    document["status"] = "delivered"
+    document["delivered_at"] = data["delivered_at"]
+    document["updated_at"] = data["delivered_at"]
+    return document
+
+
+def _cancelled(document: Document, data: dict[str, Any]) -> Document:
+    document["status"] = "cancelled"
+    document["cancelled_at"] = data["cancelled_at"]
+    document["cancel_reason"] = data["reason"]
+    document["updated_at"] = data["cancelled_at"]
+    return document
+
+
+def _note_added(document: Document, data: dict[str, Any]) -> Document:
+    document["note_count"] = document["note_count"] + 1
+    document["updated_at"] = data["added_at"]
+    return document
+
+
+_APPLY = {
+    "OrderPlaced": _placed,
+    "OrderPaid": _paid,
+    "OrderShipped": _shipped,
+    "OrderDelivered": _delivered,
+    "OrderCancelled": _cancelled,
+    "OrderNoteAdded": _note_added,
+}
+
+
+def with_error(document: Document | None, event: RecordedEvent, error: Exception) -> Document:
+    """The document marked as behind: ``event`` could not be applied to it."""
+    marked = dict(document) if document else {"order_id": document_id(event), "version": -1}
+    marked.setdefault("position", event.position)
+    marked["projection_error"] = f"{event.type} at revision {event.revision}: {error}"
+    return marked
+
+
+def fold(events: list[RecordedEvent]) -> Document | None:
+    """The document of one order's whole stream (what ``consistency=strong`` answers)."""
+    document: Document | None = None
+    for event in events:
+        document = project(document, event) or document
+    return document
+
+
+def document_id(event: RecordedEvent) -> str:
+    return order_id_of(event.stream)
+
+
+SUMMARY_FIELDS = (
+    "order_id",
+    "status",
+    "customer",
+    "total",
+    "currency",
+    "item_count",
+    "placed_at",
+    "updated_at",
+    "version",
+)
+
+
+def summary(document: Document) -> Document:
+    """A search hit: the contract's summary fields, plus ``projection_error`` when set."""
+    hit = {name: document.get(name) for name in SUMMARY_FIELDS}
+    if document.get("projection_error"):
+        hit["projection_error"] = document["projection_error"]
+    return hit

@@ -1,0 +1,108 @@
+"""The read-model port: what the projector writes and the search API reads, on any engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from projectors.order_search import Document
+
+SortField = Literal["placed_at", "total", "updated_at"]
+SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at")
+STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    """Free text, matched as words: never parsed as query syntax."""
+    statuses: tuple[str, ...] = ()
+    customer_id: str | None = None
+    email: str | None = None
+    sku: str | None = None
+    placed_from: str | None = None
+    """ISO 8601 UTC, inclusive."""
+    placed_to: str | None = None
+    """ISO 8601 UTC, exclusive."""
+    min_total: int | None = None
+    max_total: int | None = None
+    sort: SortField = "placed_at"
+    descending: bool = True
+    limit: int = 20
+    after: tuple[Any, str] | None = None
+    """Keyset cursor: the last hit's sort value and order id."""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    total: int
+    hits: list[Document]
+    """Whole documents, sorted; the API turns them into summaries."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    position: int | None
+    """The last log position whose documents are written; None before the first event."""
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    position: int
+    stream: str
+    revision: int
+    event_type: str
+    error: str
+    recorded_at: datetime
+
+
+@dataclass
+class Changes:
+    """One flush: documents to write (each at its version) and the checkpoint they reach."""
+
+    documents: dict[str, Document] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    checkpoint: int | None = None
+
+
+class OrderSearchIndex(Protocol):
+    """One generation of the ``order-search`` read model."""
+
+    name: str
+
+    def setup(self) -> None:
+        """Create what the engine needs (idempotent; safe on every start)."""
+        ...
+
+    def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
+        """Current documents of these orders (those that exist), read-your-writes."""
+        ...
+
+    def write(self, changes: Changes) -> None:
+        """Write documents, never replacing a newer version, then dead letters and checkpoint.
+
+        The checkpoint is stored only after the documents it covers; a crash in between
+        leaves an older checkpoint, and replaying from it rewrites identical documents.
+        """
+        ...
+
+    def checkpoint(self) -> Checkpoint: ...
+
+    def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]: ...
+
+    def dead_letter_count(self) -> int: ...
+
+    def clear_dead_letters(self, positions: Sequence[int]) -> None: ...
+
+    def search(self, query: SearchQuery) -> SearchPage: ...
+
+    def get(self, order_id: str) -> Document | None: ...
+
+    def count(self) -> int: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,193 @@
+"""The projector: follows the log from the read model's checkpoint and keeps documents current.
+
+Events arrive through the event store's catch-up subscription (``order-`` streams only) and
+are written in batches, flushed when ``batch_size`` events are waiting or ``flush_interval``
+after the first one, whichever comes first: low lag at low rates, large bulks at high rates.
+
+Failure behaviour:
+- an engine that is down (event store or read model) is retried with backoff; the batch in
+  hand is kept and nothing is skipped, and the subscription restarts from the checkpoint;
+- an event that cannot be projected becomes a dead letter, its order's document is marked
+  with ``projection_error``, and the projection goes on;
+- a projector killed at any moment restarts from the checkpoint, which is written only
+  with or after the documents it covers; replayed events are ignored by version.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from order_service.events import ORDER_CATEGORY
+from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
+from projectors import metrics
+from projectors.order_search import NAME, ProjectionError, document_id, project, with_error
+from projectors.port import Changes, DeadLetter, OrderSearchIndex
+
+log = logging.getLogger(__name__)
+STREAM_PREFIX = f"{ORDER_CATEGORY}-"
+MAX_BACKOFF_S = 5.0
+QUEUE_SIZE = 20_000
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+@dataclass
+class ProjectorOptions:
+    batch_size: int = 1000
+    flush_interval_s: float = 0.05
+    on_flush: Callable[[int], None] = field(default=lambda _: None)
+    """Called with the new checkpoint after every flush (wakes read-your-writes waiters)."""
+
+
+class Projector:
+    def __init__(
+        self, store: EventStore, index: OrderSearchIndex, options: ProjectorOptions | None = None
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.options = options or ProjectorOptions()
+        self.name = NAME
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        """Project until ``stop()``, surviving engine outages."""
+        backoff = 0.1
+        while not self._stopped.is_set():
+            try:
+                self.index.setup()
+                self._follow()
+                backoff = 0.1
+            except EventStoreError as error:
+                log.warning(
+                    "projection %s interrupted (%s); retrying in %.1fs", self.name, error, backoff
+                )
+                metrics.PROJECTION_ERRORS.labels(self.name).inc()
+            except Exception:  # the read model's engine: keep going, never lose events
+                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+                metrics.PROJECTION_ERRORS.labels(self.name).inc()
+            if self._stopped.wait(backoff):
+                return
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _follow(self) -> None:
+        after = self.index.checkpoint().position
+        subscription = self.store.subscribe(after=after, stream_prefix=STREAM_PREFIX)
+        events: queue.Queue[RecordedEvent | _Failure] = queue.Queue(QUEUE_SIZE)
+        reader = threading.Thread(
+            target=_read_into,
+            args=(subscription, events, self._stopped),
+            name=f"{self.name}-reader",
+            daemon=True,
+        )
+        reader.start()
+        try:
+            self._consume(events)
+        finally:
+            subscription.stop()
+
+    def _consume(self, events: queue.Queue[RecordedEvent | _Failure]) -> None:
+        batch: list[RecordedEvent] = []
+        deadline = 0.0
+        while not self._stopped.is_set():
+            timeout = max(0.0, deadline - time.monotonic()) if batch else 0.2
+            try:
+                item = events.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Failure):
+                if batch:
+                    self.flush(batch)
+                raise item.error
+            if item is not None:
+                if not batch:
+                    deadline = time.monotonic() + self.options.flush_interval_s
+                batch.append(item)
+            if batch and (len(batch) >= self.options.batch_size or time.monotonic() >= deadline):
+                self.flush(batch)
+                batch = []
+
+    def flush(self, batch: list[RecordedEvent]) -> None:
+        """Project a batch and write it; retried with backoff until the read model takes it."""
+        started = time.perf_counter()
+        changes = self.changes_for(batch)
+        backoff = 0.1
+        while True:
+            try:
+                self.index.write(changes)
+                break
+            except Exception:  # engine down or refusing: keep the batch, retry, skip nothing
+                log.exception(
+                    "writing %d documents failed; retrying in %.1fs",
+                    len(changes.documents),
+                    backoff,
+                )
+                metrics.PROJECTION_ERRORS.labels(self.name).inc()
+                if self._stopped.wait(backoff):
+                    raise
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        metrics.observe_flush(
+            self.name, batch, time.perf_counter() - started, len(changes.dead_letters)
+        )
+        assert changes.checkpoint is not None
+        self.options.on_flush(changes.checkpoint)
+
+    def changes_for(self, batch: list[RecordedEvent]) -> Changes:
+        ids = list(dict.fromkeys(document_id(event) for event in batch))
+        documents = dict(self.index.documents(ids))
+        changes = Changes(checkpoint=batch[-1].position)
+        for event in batch:
+            order_id = document_id(event)
+            current = documents.get(order_id)
+            try:
+                changed = project(current, event)
+            except ProjectionError as error:
+                log.error("dead letter: %s", error)
+                changes.dead_letters.append(
+                    DeadLetter(
+                        event.position,
+                        event.stream,
+                        event.revision,
+                        event.type,
+                        str(error),
+                        datetime.now(UTC),
+                    )
+                )
+                changed = with_error(current, event, error)
+            if changed is not None:
+                documents[order_id] = changed
+                changes.documents[order_id] = changed
+        return changes
+
+
+def _read_into(
+    subscription: Subscription,
+    events: queue.Queue[RecordedEvent | _Failure],
+    stopped: threading.Event,
+) -> None:
+    def hand_over(item: RecordedEvent | _Failure) -> bool:
+        while not stopped.is_set():
+            try:
+                events.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for event in subscription:
+            if not hand_over(event):
+                return
+    except BaseException as error:  # handed to the consuming thread, which decides
+        hand_over(_Failure(error))

@@ -1,0 +1,279 @@
+"""The embedded read model: order documents in SQLite, FTS5 for free text, keyset pagination.
+
+Documents, dead letters and the checkpoint are written in one transaction, so the checkpoint
+can never run ahead of the documents. ``synchronous=NORMAL`` is enough here: a power cut may
+lose the last flushes, but atomically, and the projector simply replays them.
+
+Free text is turned into an FTS5 query by us: the input is split into words and each word is
+quoted, so no input can change the query's structure (no operators, columns or NEAR).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from projectors.order_search import Document
+from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
+from projectors.text import searchable, words
+
+GENERATION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+def match_expression(text: str) -> str | None:
+    """An FTS5 expression: every word must match, the last one as a prefix (typing)."""
+    found = words(text)
+    if not found:
+        return None
+    quoted = [f'"{word}"' for word in found]
+    quoted[-1] += " *"
+    return " AND ".join(quoted)
+
+
+class SQLiteOrderIndex:
+    def __init__(self, path: Path, *, name: str = "order_search", generation: str = "g1") -> None:
+        if not GENERATION.match(generation) or not GENERATION.match(name):
+            raise ValueError(f"invalid read model name or generation: {name!r} {generation!r}")
+        self.path = path
+        self.name = name
+        self.generation = generation
+        self.table = f"{name}_{generation}"
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    def setup(self) -> None:
+        t = self.table
+        self._connection().executescript(
+            f"""
+            CREATE TABLE IF NOT EXISTS {t} (
+                order_id TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                position INTEGER NOT NULL,
+                status TEXT,
+                customer_id TEXT,
+                email TEXT,
+                placed_at TEXT,
+                updated_at TEXT,
+                total INTEGER,
+                doc BLOB NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS {t}_placed ON {t} (placed_at, order_id);
+            CREATE INDEX IF NOT EXISTS {t}_updated ON {t} (updated_at, order_id);
+            CREATE INDEX IF NOT EXISTS {t}_total ON {t} (total, order_id);
+            CREATE INDEX IF NOT EXISTS {t}_status ON {t} (status, placed_at);
+            CREATE INDEX IF NOT EXISTS {t}_customer ON {t} (customer_id);
+            CREATE INDEX IF NOT EXISTS {t}_email ON {t} (email);
+            CREATE TABLE IF NOT EXISTS {t}_skus (
+                sku TEXT NOT NULL, order_id TEXT NOT NULL, PRIMARY KEY (sku, order_id)
+            ) WITHOUT ROWID;
+            CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text USING fts5(
+                order_id UNINDEXED, body, tokenize = 'unicode61'
+            );
+            CREATE TABLE IF NOT EXISTS {t}_checkpoint (
+                id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER, updated_at TEXT
+            );
+            CREATE TABLE IF NOT EXISTS {t}_dead_letters (
+                position INTEGER PRIMARY KEY, stream TEXT, revision INTEGER, type TEXT,
+                error TEXT, recorded_at TEXT
+            );
+            """
+        )
+
+    # Writing.
+
+    def write(self, changes: Changes) -> None:
+        t = self.table
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for order_id, document in changes.documents.items():
+                self._write_document(connection, order_id, document)
+            for letter in changes.dead_letters:
+                connection.execute(
+                    f"INSERT OR REPLACE INTO {t}_dead_letters VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        letter.position,
+                        letter.stream,
+                        letter.revision,
+                        letter.event_type,
+                        letter.error,
+                        letter.recorded_at.isoformat(),
+                    ),
+                )
+            if changes.checkpoint is not None:
+                connection.execute(
+                    f"INSERT INTO {t}_checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
+                    " SET position = max(position, excluded.position),"
+                    " updated_at = excluded.updated_at",
+                    (changes.checkpoint, datetime.now(UTC).isoformat()),
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def _write_document(
+        self, connection: sqlite3.Connection, order_id: str, document: Document
+    ) -> None:
+        t = self.table
+        customer = document.get("customer") or {}
+        cursor = connection.execute(
+            f"INSERT INTO {t} (order_id, version, position, status, customer_id, email,"
+            " placed_at, updated_at, total, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version,"
+            " position = excluded.position, status = excluded.status,"
+            " customer_id = excluded.customer_id, email = excluded.email,"
+            " placed_at = excluded.placed_at, updated_at = excluded.updated_at,"
+            " total = excluded.total, doc = excluded.doc"
+            f" WHERE excluded.version >= {t}.version",
+            (
+                order_id,
+                document["version"],
+                document["position"],
+                document.get("status"),
+                customer.get("id"),
+                (customer.get("email") or "").lower() or None,
+                document.get("placed_at"),
+                document.get("updated_at"),
+                document.get("total"),
+                orjson.dumps(document),
+            ),
+        )
+        if cursor.rowcount == 0:
+            return  # a newer version is already stored
+        connection.execute(f"DELETE FROM {t}_skus WHERE order_id = ?", (order_id,))
+        connection.executemany(
+            f"INSERT OR IGNORE INTO {t}_skus VALUES (?, ?)",
+            [(sku, order_id) for sku in document.get("skus", [])],
+        )
+        connection.execute(f"DELETE FROM {t}_text WHERE order_id = ?", (order_id,))
+        connection.execute(
+            f"INSERT INTO {t}_text (order_id, body) VALUES (?, ?)", (order_id, searchable(document))
+        )
+
+    # Reading.
+
+    def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
+        if not order_ids:
+            return {}
+        rows = self._connection().execute(
+            f"SELECT order_id, doc FROM {self.table} WHERE order_id IN"
+            f" ({','.join('?' * len(order_ids))})",
+            list(order_ids),
+        )
+        return {order_id: orjson.loads(doc) for order_id, doc in rows}
+
+    def get(self, order_id: str) -> Document | None:
+        return self.documents([order_id]).get(order_id)
+
+    def checkpoint(self) -> Checkpoint:
+        row = (
+            self._connection()
+            .execute(f"SELECT position, updated_at FROM {self.table}_checkpoint WHERE id = 1")
+            .fetchone()
+        )
+        if row is None:
+            return Checkpoint(None, None)
+        return Checkpoint(row[0], datetime.fromisoformat(row[1]) if row[1] else None)
+
+    def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self._connection().execute(
+            f"SELECT position, stream, revision, type, error, recorded_at"
+            f" FROM {self.table}_dead_letters ORDER BY position {order} LIMIT ?",
+            (limit,),
+        )
+        return [
+            DeadLetter(row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]))
+            for row in rows
+        ]
+
+    def dead_letter_count(self) -> int:
+        row = (
+            self._connection().execute(f"SELECT count(*) FROM {self.table}_dead_letters").fetchone()
+        )
+        return int(row[0])
+
+    def clear_dead_letters(self, positions: Sequence[int]) -> None:
+        self._connection().executemany(
+            f"DELETE FROM {self.table}_dead_letters WHERE position = ?",
+            [(position,) for position in positions],
+        )
+
+    def count(self) -> int:
+        return int(self._connection().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        where, parameters = self._filters(query)
+        connection = self._connection()
+        total = connection.execute(
+            f"SELECT count(*) FROM {self.table} o WHERE {where}", parameters
+        ).fetchone()[0]
+        direction = "DESC" if query.descending else "ASC"
+        keyset, keyset_parameters = "", []
+        if query.after is not None:
+            keyset = f" AND (o.{query.sort}, o.order_id) {'<' if query.descending else '>'} (?, ?)"
+            keyset_parameters = list(query.after)
+        rows = connection.execute(
+            f"SELECT doc FROM {self.table} o WHERE {where}{keyset}"
+            f" ORDER BY o.{query.sort} {direction}, o.order_id {direction} LIMIT ?",
+            [*parameters, *keyset_parameters, query.limit],
+        )
+        return SearchPage(total=int(total), hits=[orjson.loads(row[0]) for row in rows])
+
+    def _filters(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        t = self.table
+        clauses: list[str] = ["1 = 1"]
+        parameters: list[Any] = []
+        expression = match_expression(query.text) if query.text else None
+        if query.text and expression is None:
+            clauses.append("0 = 1")  # only punctuation: nothing can match
+        if expression is not None:
+            clauses.append(f"o.order_id IN (SELECT order_id FROM {t}_text WHERE {t}_text MATCH ?)")
+            parameters.append(expression)
+        if query.statuses:
+            clauses.append(f"o.status IN ({','.join('?' * len(query.statuses))})")
+            parameters.extend(query.statuses)
+        for column, value in (("customer_id", query.customer_id), ("email", query.email)):
+            if value is not None:
+                clauses.append(f"o.{column} = ?")
+                parameters.append(value.lower() if column == "email" else value)
+        if query.sku is not None:
+            clauses.append(f"o.order_id IN (SELECT order_id FROM {t}_skus WHERE sku = ?)")
+            parameters.append(query.sku)
+        ranges: tuple[tuple[str, str | int | None], ...] = (
+            ("o.placed_at >= ?", query.placed_from),
+            ("o.placed_at < ?", query.placed_to),
+            ("o.total >= ?", query.min_total),
+            ("o.total <= ?", query.max_total),
+        )
+        for clause, bound in ranges:
+            if bound is not None:
+                clauses.append(clause)
+                parameters.append(bound)
+        return " AND ".join(clauses), parameters
+
+    def ping(self) -> None:
+        self._connection().execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None

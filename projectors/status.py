@@ -1,0 +1,90 @@
+"""How far behind a projection is: the numbers ``GET /projections`` and ``/metrics`` show."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from order_service.eventstore.port import EventStore, RecordedEvent
+from projectors import metrics
+from projectors.port import OrderSearchIndex
+from projectors.runner import STREAM_PREFIX
+
+State = Literal["live", "catching_up", "rebuilding", "stalled"]
+LAG_COUNT_CAP = 10_000
+LIVE_LAG_MS = 1000
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    checkpoint: int | None
+    head: int | None
+    lag_events: int
+    """Events of ``order-`` streams after the checkpoint (counted up to 10,000)."""
+    lag_ms: int
+    """Age of the oldest event not yet projected; 0 when caught up."""
+    state: State
+    dead_letters: int
+    last_error: str | None
+    updated_at: str | None
+    """When the checkpoint last moved."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def unprojected(store: EventStore, checkpoint: int | None, limit: int) -> list[RecordedEvent]:
+    """The first ``limit`` order events after the checkpoint."""
+    return store.read_all(after=checkpoint, limit=limit, stream_prefix=STREAM_PREFIX)
+
+
+def age_ms(event: RecordedEvent) -> int:
+    return max(0, int((datetime.now(UTC) - event.recorded_at).total_seconds() * 1000))
+
+
+def projection_status(
+    store: EventStore,
+    index: OrderSearchIndex,
+    *,
+    name: str,
+    stalled_after_s: float = 30.0,
+    rebuilding: bool = False,
+) -> ProjectionStatus:
+    checkpoint = index.checkpoint()
+    pending = store.read_all(
+        after=checkpoint.position, limit=LAG_COUNT_CAP, stream_prefix=STREAM_PREFIX
+    )
+    now = datetime.now(UTC)
+    lag_ms = int((now - pending[0].recorded_at).total_seconds() * 1000) if pending else 0
+    dead_letters = index.dead_letter_count()
+    newest = index.dead_letters(limit=1, newest_first=True) if dead_letters else []
+    moved = checkpoint.updated_at
+    idle_s = (now - moved).total_seconds() if moved else float("inf")
+    state: State
+    if rebuilding:
+        state = "rebuilding"
+    elif not pending or lag_ms <= LIVE_LAG_MS:
+        state = "live"
+    elif idle_s > stalled_after_s:
+        state = "stalled"
+    else:
+        state = "catching_up"
+    status = ProjectionStatus(
+        name=name,
+        checkpoint=checkpoint.position,
+        head=store.head_position(),
+        lag_events=len(pending),
+        lag_ms=lag_ms,
+        state=state,
+        dead_letters=dead_letters,
+        last_error=newest[0].error if newest else None,
+        updated_at=moved.isoformat() if moved else None,
+    )
+    metrics.LAG_EVENTS.labels(name).set(status.lag_events)
+    metrics.LAG_SECONDS.labels(name).set(status.lag_ms / 1000)
+    metrics.DEAD_LETTER_COUNT.labels(name).set(status.dead_letters)
+    if checkpoint.position is not None:
+        metrics.CHECKPOINT.labels(name).set(checkpoint.position)
+    return status

@@ -1,0 +1,39 @@
+"""Free text as both read models see it: the same words, folded the same way.
+
+Elasticsearch (as shipped for our tests) offers only the standard analyzer, and SQLite's FTS5
+its unicode61 tokenizer; they split e-mail addresses and folds accents differently. So words
+are made here, once: Unicode word characters, lower-cased, accents removed. Each engine gets
+plain space-separated words, which both tokenize identically, and a query is the same words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from projectors.order_search import Document
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return WORD.findall(folded)
+
+
+def searchable(document: Document) -> str:
+    """Words that find an order: ids, names, email, SKUs, products, tracking, postcode."""
+    customer = document.get("customer") or {}
+    address = document.get("shipping_address") or {}
+    parts = [
+        document.get("order_id", ""),
+        customer.get("name", ""),
+        customer.get("email", ""),
+        address.get("postal_code", ""),
+        *(item["sku"] for item in document.get("items", [])),
+        *(item["name"] for item in document.get("items", [])),
+    ]
+    if document.get("shipment"):
+        parts.append(document["shipment"]["tracking_number"])
+    return " ".join(words(" ".join(str(part) for part in parts if part)))

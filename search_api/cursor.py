@@ -1,0 +1,31 @@
+"""Opaque pagination cursors: the last hit's sort key, signed by the sort it belongs to."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+
+class InvalidCursorError(ValueError):
+    pass
+
+
+def encode(sort: str, descending: bool, value: Any, order_id: str) -> str:
+    raw = orjson.dumps([sort, descending, value, order_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str, sort: str, descending: bool) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        given_sort, given_descending, value, order_id = orjson.loads(raw)
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise InvalidCursorError("is not a cursor this API issued") from error
+    if (given_sort, given_descending) != (sort, descending):
+        raise InvalidCursorError("belongs to another sort order; start again without it")
+    if not isinstance(order_id, str) or not isinstance(value, str | int | None):
+        raise InvalidCursorError("is not a cursor this API issued")
+    return value, order_id

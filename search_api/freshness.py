@@ -1,0 +1,57 @@
+"""How fresh an answer is (``as_of``), and waiting for a position for read-your-writes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from order_service.eventstore.port import EventStore
+from projectors.port import OrderSearchIndex
+from projectors.status import ProjectionStatus, age_ms, projection_status, unprojected
+
+AS_OF_TTL_S = 0.1
+POLL_S = 0.01
+
+
+class Freshness:
+    def __init__(self, store: EventStore, index: OrderSearchIndex, name: str) -> None:
+        self.store = store
+        self.index = index
+        self.name = name
+        self.rebuilding = False
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    async def as_of(self) -> dict[str, Any]:
+        """``{position, updated_at, lag_ms}`` of the read model, at most 100 ms old."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > AS_OF_TTL_S:
+            self._cached = (now, await asyncio.to_thread(self._measure))
+        return dict(self._cached[1])
+
+    def _measure(self) -> dict[str, Any]:
+        checkpoint = self.index.checkpoint()
+        pending = unprojected(self.store, checkpoint.position, 1)
+        return {
+            "position": checkpoint.position,
+            "updated_at": checkpoint.updated_at.isoformat() if checkpoint.updated_at else None,
+            "lag_ms": age_ms(pending[0]) if pending else 0,
+        }
+
+    async def wait_for_position(self, position: int | None, wait_ms: int) -> dict[str, Any]:
+        """``as_of`` once the read model has passed ``position``, or flagged ``stale``."""
+        if position is None:
+            return await self.as_of()
+        deadline = time.monotonic() + wait_ms / 1000
+        while True:
+            checkpoint = (await asyncio.to_thread(self.index.checkpoint)).position
+            reached = checkpoint is not None and checkpoint >= position
+            if reached or time.monotonic() >= deadline:
+                self._cached = None
+                return {**await self.as_of(), "stale": not reached}
+            await asyncio.sleep(POLL_S)
+
+    async def status(self) -> ProjectionStatus:
+        return await asyncio.to_thread(
+            projection_status, self.store, self.index, name=self.name, rebuilding=self.rebuilding
+        )

@@ -1,0 +1,199 @@
+"""Customer service's search API: find orders, read one, its history, and projection status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import Response
+
+from order_service.application import OrderNotFoundError
+from order_service.events import order_stream
+from order_service.eventstore.port import EventStore
+from order_service.http.json import JSONBody
+from order_service.http.problems import InvalidParameterError
+from projectors.order_search import Document, fold, summary
+from projectors.port import STATUSES, OrderSearchIndex, SearchQuery
+from projectors.status import ProjectionStatus
+from search_api import cursor
+from search_api.freshness import Freshness
+
+MAX_WAIT_MS = 5000
+SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
+
+
+async def get_index(request: Request) -> OrderSearchIndex:
+    index: OrderSearchIndex = request.app.state.container.search_index
+    return index
+
+
+async def get_store(request: Request) -> EventStore:
+    store: EventStore = request.app.state.container.event_store
+    return store
+
+
+async def get_freshness(request: Request) -> Freshness:
+    freshness: Freshness = request.app.state.container.freshness
+    return freshness
+
+
+IndexDep = Annotated[OrderSearchIndex, Depends(get_index)]
+StoreDep = Annotated[EventStore, Depends(get_store)]
+FreshnessDep = Annotated[Freshness, Depends(get_freshness)]
+WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
+
+router = APIRouter(tags=["search"])
+
+
+def _as_utc(value: datetime | date | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif value.tzinfo is None:
+        raise InvalidParameterError(name, "needs a time zone (e.g. Z) or a plain date")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@router.get("/orders/search", operation_id="searchOrders")
+async def search_orders(
+    index: IndexDep,
+    freshness: FreshnessDep,
+    q: Annotated[str, Query(max_length=200, description="Words to find; never query syntax.")] = "",
+    status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    placed_from: Annotated[datetime | date | None, Query()] = None,
+    placed_to: Annotated[datetime | date | None, Query()] = None,
+    min_total: Annotated[int | None, Query(ge=0)] = None,
+    max_total: Annotated[int | None, Query(ge=0)] = None,
+    sort: SortParam = "-placed_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor_: Annotated[str | None, Query(alias="cursor", max_length=500)] = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    wait_ms: WaitMs = 0,
+) -> JSONBody:
+    """Find orders by free text and filters; sorted, paginated, with how fresh the answer is."""
+    descending = sort.startswith("-")
+    field = sort.removeprefix("-")
+    after = None
+    if cursor_:
+        try:
+            after = cursor.decode(cursor_, field, descending)
+        except cursor.InvalidCursorError as error:
+            raise InvalidParameterError("cursor", str(error)) from error
+    query = SearchQuery(
+        text=q.strip(),
+        statuses=tuple(status or ()),
+        customer_id=customer_id,
+        email=email.strip().lower() if email else None,
+        sku=sku,
+        placed_from=_as_utc(placed_from, "placed_from"),
+        placed_to=_as_utc(placed_to, "placed_to"),
+        min_total=min_total,
+        max_total=max_total,
+        sort=field,  # type: ignore[arg-type]
+        descending=descending,
+        limit=limit,
+        after=after,
+    )
+    as_of = await freshness.wait_for_position(min_position, wait_ms)
+    page = await asyncio.to_thread(index.search, query)
+    next_cursor = None
+    if len(page.hits) == limit:
+        last = page.hits[-1]
+        next_cursor = cursor.encode(field, descending, last.get(field), last["order_id"])
+    return JSONBody(
+        {
+            "total": page.total,
+            "results": [summary(hit) for hit in page.hits],
+            "next_cursor": next_cursor,
+            "as_of": as_of,
+        }
+    )
+
+
+@router.get("/orders/{order_id}", operation_id="getOrder", response_model=None)
+async def get_order(
+    order_id: str,
+    index: IndexDep,
+    store: StoreDep,
+    freshness: FreshnessDep,
+    min_version: Annotated[int | None, Query(ge=0)] = None,
+    wait_ms: WaitMs = 0,
+    consistency: Literal["eventual", "strong"] = "eventual",
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The whole order document, with its version as ETag; strong reads fold the event log."""
+    stale = False
+    if consistency == "strong":
+        document = fold(await store.read_stream_async(order_stream(order_id)))
+    else:
+        document = await _document(index, order_id, min_version, wait_ms)
+        stale = min_version is not None and (document is None or document["version"] < min_version)
+    if document is None:
+        raise OrderNotFoundError(order_id)
+    etag = f'"{document["version"]}"'
+    if if_none_match is not None and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    body = {**document, "stale": stale, "consistency": consistency}
+    if consistency == "eventual":
+        body["as_of"] = await freshness.as_of()
+    return JSONBody(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+async def _document(
+    index: OrderSearchIndex, order_id: str, min_version: int | None, wait_ms: int
+) -> Document | None:
+    deadline = time.monotonic() + wait_ms / 1000
+    while True:
+        document = await asyncio.to_thread(index.get, order_id)
+        caught_up = min_version is None or (
+            document is not None and document["version"] >= min_version
+        )
+        if caught_up or time.monotonic() >= deadline:
+            return document
+        await asyncio.sleep(0.01)
+
+
+@router.get("/orders/{order_id}/history", operation_id="getOrderHistory")
+async def get_order_history(order_id: str, store: StoreDep) -> JSONBody:
+    """The order's events from the event store, oldest first."""
+    events = await store.read_stream_async(order_stream(order_id))
+    if not events:
+        raise OrderNotFoundError(order_id)
+    return JSONBody(
+        {
+            "order_id": order_id,
+            "events": [
+                {
+                    "revision": event.revision,
+                    "type": event.type,
+                    "data": _json(event.data),
+                    "metadata": _json(event.metadata),
+                    "recorded_at": event.recorded_at.astimezone(UTC).isoformat(),
+                    "position": event.position,
+                }
+                for event in events
+            ],
+        }
+    )
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return {"undecodable": raw.decode("utf-8", "replace")}
+
+
+@router.get("/projections", operation_id="listProjections")
+async def list_projections(freshness: FreshnessDep) -> JSONBody:
+    """Each projection's checkpoint, head, lag, state and dead letters."""
+    statuses: list[ProjectionStatus] = [await freshness.status()]
+    return JSONBody({"projections": [status.as_dict() for status in statuses]})
