@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from order_service.application import PlaceOrder
+from order_service.domain.order import Order
 from order_service.domain.values import Address, Customer, LineItem
+from order_service.events import Causation, to_new_event
+from order_service.eventstore.port import RecordedEvent
 
 
 def new_order_id() -> str:
@@ -54,3 +58,62 @@ def place_command(body: dict[str, Any]) -> PlaceOrder:
         currency=body["currency"],
         shipping_address=Address(**body["shipping_address"]),
     )
+
+
+def recorded_events(
+    order_id: str,
+    *,
+    first_position: int,
+    customer: dict[str, str] | None = None,
+    items: list[dict[str, Any]] | None = None,
+    postal_code: str = "22202",
+    steps: tuple[str, ...] = (),
+    placed_at: str | None = None,
+) -> list[RecordedEvent]:
+    """One order's events exactly as the log holds them, built with the real domain and mapper."""
+    body = place_body(order_id)
+    if customer:
+        body["customer"] = customer
+    if items:
+        body["items"] = items
+    body["shipping_address"]["postal_code"] = postal_code
+    when = datetime.fromisoformat(placed_at) if placed_at else None
+    command = place_command(body)
+    order = Order.place(
+        order_id=command.order_id,
+        customer=command.customer,
+        items=command.items,
+        currency=command.currency,
+        shipping_address=command.shipping_address,
+        at=when,
+    )
+    for step in steps:
+        if step == "pay":
+            order.pay(
+                amount=order.total, currency=order.currency, method="card", transaction_id="tx"
+            )
+        elif step == "ship":
+            order.ship(carrier="DHL", tracking_number=f"JD{order_id[-8:].upper()}")
+        elif step == "deliver":
+            order.deliver()
+        elif step == "cancel":
+            order.cancel(reason="customer asked")
+        elif step == "note":
+            order.add_note(author="agent", text="called")
+    causation = Causation("test", "test")
+    recorded = []
+    for index, event in enumerate(order.collect_events()):
+        new = to_new_event(event, causation, index)
+        recorded.append(
+            RecordedEvent(
+                stream=f"order-{order_id}",
+                revision=event.originator_version,
+                position=first_position + index,
+                id=new.id,
+                type=new.type,
+                data=new.data,
+                metadata=new.metadata,
+                recorded_at=event.timestamp,
+            )
+        )
+    return recorded

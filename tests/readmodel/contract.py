@@ -1,0 +1,269 @@
+"""The read-model contract: the same documents and queries give the same results on every engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from projectors.order_search import Document, fold
+from projectors.port import Changes, DeadLetter, OrderSearchIndex, SearchQuery
+from tests.factories import recorded_events
+
+Settle = Callable[[], None]
+"""Make the last writes visible to searches (Elasticsearch refresh; nothing on SQLite)."""
+
+CUSTOMERS = [
+    {"id": "c-ada", "name": "Ada Lovelace", "email": "ada@analytical.org"},
+    {"id": "c-grace", "name": "Grace Hopper", "email": "grace.hopper@navy.mil"},
+    {"id": "c-rene", "name": "René Descartes", "email": "rene@cogito.fr"},
+]
+PRODUCTS = [
+    {"sku": "TEA-EG", "name": "Earl Grey tea", "quantity": 1, "unit_price": 450},
+    {"sku": "MUG-EN", "name": "Enamel mug", "quantity": 2, "unit_price": 1200},
+    {"sku": "POT-CI", "name": "Cast iron teapot", "quantity": 1, "unit_price": 5900},
+]
+LIVES = [(), ("pay",), ("pay", "ship"), ("pay", "ship", "deliver"), ("cancel",), ("pay", "cancel")]
+
+
+def sample_documents(prefix: str) -> dict[str, Document]:
+    """18 orders: every customer, product, status and a spread of dates and totals."""
+    documents = {}
+    for n in range(18):
+        order_id = f"{prefix}{n:02d}"
+        events = recorded_events(
+            order_id,
+            first_position=1000 + 10 * n,
+            customer=CUSTOMERS[n % 3],
+            items=[PRODUCTS[n % 3], *([PRODUCTS[(n + 1) % 3]] if n % 2 else [])],
+            postal_code=f"10{n:02d} AB",
+            steps=LIVES[n % len(LIVES)],
+            placed_at=f"2025-{1 + n % 12:02d}-{1 + n:02d}T08:00:00+00:00",
+        )
+        document = fold(events)
+        assert document is not None
+        documents[order_id] = document
+    return documents
+
+
+class ReadModelContract:
+    """Subclasses provide ``index`` (a fresh, set-up generation) and ``settle`` fixtures."""
+
+    @pytest.fixture
+    def loaded(self, index: OrderSearchIndex, settle: Settle, prefix: str) -> dict[str, Document]:
+        documents = sample_documents(prefix)
+        index.write(Changes(documents=documents, checkpoint=1180))
+        settle()
+        return documents
+
+    @pytest.fixture
+    def prefix(self) -> str:
+        import uuid
+
+        return f"o{uuid.uuid4().hex[:8]}-"
+
+    def ids(self, index: OrderSearchIndex, **query: object) -> list[str]:
+        page = index.search(SearchQuery(**query))  # type: ignore[arg-type]
+        return [hit["order_id"] for hit in page.hits]
+
+    def test_documents_are_read_back_whole(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        order_id, document = next(iter(loaded.items()))
+
+        assert index.get(order_id) == document
+        assert index.documents([order_id, "nope"]) == {order_id: document}
+        assert index.get("nope") is None
+        assert index.count() == 18
+
+    def test_an_older_version_never_replaces_a_newer_one(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle
+    ) -> None:
+        order_id, newest = next((k, v) for k, v in loaded.items() if v["version"] >= 2)
+        older = {**newest, "version": newest["version"] - 1, "status": "placed"}
+
+        index.write(Changes(documents={order_id: older}))
+        index.write(Changes(documents={order_id: newest}))
+        settle()
+
+        assert index.get(order_id) == newest
+
+    def test_the_checkpoint_is_stored_with_the_documents(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        checkpoint = index.checkpoint()
+
+        assert checkpoint.position == 1180
+        assert checkpoint.updated_at is not None
+        index.write(Changes(checkpoint=1190))
+        assert index.checkpoint().position == 1190
+
+    def test_dead_letters_are_kept_counted_and_cleared(
+        self, index: OrderSearchIndex, settle: Settle
+    ) -> None:
+        letters = [
+            DeadLetter(
+                position,
+                f"order-x{position}",
+                0,
+                "OrderPaid",
+                f"boom {position}",
+                datetime.now(UTC),
+            )
+            for position in (5, 9)
+        ]
+        index.write(Changes(dead_letters=letters, checkpoint=9))
+        settle()
+
+        assert index.dead_letter_count() == 2
+        assert [letter.position for letter in index.dead_letters()] == [5, 9]
+        assert index.dead_letters(limit=1, newest_first=True)[0].error == "boom 9"
+        index.clear_dead_letters([5])
+        settle()
+        assert [letter.position for letter in index.dead_letters()] == [9]
+
+    @pytest.mark.parametrize(
+        ("text", "matches"),
+        [
+            ("ada", lambda d: d["customer"]["id"] == "c-ada"),
+            ("Lovel", lambda d: d["customer"]["id"] == "c-ada"),
+            ("grace hopper", lambda d: d["customer"]["id"] == "c-grace"),
+            ("hopper@navy.mil", lambda d: d["customer"]["id"] == "c-grace"),
+            ("rene", lambda d: d["customer"]["id"] == "c-rene"),
+            ("René Descartes", lambda d: d["customer"]["id"] == "c-rene"),
+            ("teapot", lambda d: "POT-CI" in d["skus"]),
+            ("POT-CI", lambda d: "POT-CI" in d["skus"]),
+            ("1007 AB", lambda d: d["shipping_address"]["postal_code"] == "1007 AB"),
+            ("earl grey ada", lambda d: "TEA-EG" in d["skus"] and d["customer"]["id"] == "c-ada"),
+            ("nobody", lambda d: False),
+        ],
+    )
+    def test_free_text_finds_names_emails_products_skus_and_postcodes(
+        self,
+        index: OrderSearchIndex,
+        loaded: dict[str, Document],
+        text: str,
+        matches: Callable[[Document], bool],
+    ) -> None:
+        found = self.ids(index, text=text, limit=100)
+
+        assert set(found) == {order_id for order_id, d in loaded.items() if matches(d)}
+        assert len(found) == len(set(found))
+
+    def test_free_text_finds_an_order_by_its_id_and_tracking_number(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        shipped = next(d for d in loaded.values() if d["shipment"])
+
+        assert self.ids(index, text=shipped["order_id"]) == [shipped["order_id"]]
+        assert self.ids(index, text=shipped["shipment"]["tracking_number"]) == [shipped["order_id"]]
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '"',
+            "*",
+            "ada OR grace",
+            "NEAR(ada grace)",
+            "customer:ada",
+            "(ada",
+            "a\\b",
+            "-ada",
+            "ada*",
+            "' OR 1=1 --",
+            "}{",
+            "^",
+        ],
+    )
+    def test_query_syntax_in_free_text_is_just_words(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], text: str
+    ) -> None:
+        page = index.search(SearchQuery(text=text, limit=100))
+
+        if text in ("ada OR grace", "NEAR(ada grace)"):
+            assert page.hits == []  # every word must match, "or" and "near" included
+        if text in ("-ada", "ada*", "(ada", "customer:ada"):
+            assert all(
+                "ada" in hit["customer"]["name"].lower() or "ada" in hit["customer"]["email"]
+                for hit in page.hits
+            )
+
+    def test_filters_by_status_customer_email_sku_dates_and_totals(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        def expected(keep: Callable[[Document], bool]) -> set[str]:
+            return {order_id for order_id, d in loaded.items() if keep(d)}
+
+        assert set(self.ids(index, statuses=("paid",), limit=100)) == expected(
+            lambda d: d["status"] == "paid"
+        )
+        assert set(self.ids(index, statuses=("shipped", "delivered"), limit=100)) == expected(
+            lambda d: d["status"] in ("shipped", "delivered")
+        )
+        assert set(self.ids(index, customer_id="c-rene", limit=100)) == expected(
+            lambda d: d["customer"]["id"] == "c-rene"
+        )
+        assert set(self.ids(index, email="grace.hopper@navy.mil", limit=100)) == expected(
+            lambda d: d["customer"]["email"] == "grace.hopper@navy.mil"
+        )
+        assert set(self.ids(index, sku="MUG-EN", limit=100)) == expected(
+            lambda d: "MUG-EN" in d["skus"]
+        )
+        assert set(
+            self.ids(
+                index,
+                placed_from="2025-03-01T00:00:00.000000Z",
+                placed_to="2025-06-01T00:00:00.000000Z",
+                limit=100,
+            )
+        ) == expected(lambda d: "2025-03-01" <= d["placed_at"] < "2025-06-01")
+        assert set(self.ids(index, min_total=2000, max_total=6000, limit=100)) == expected(
+            lambda d: 2000 <= d["total"] <= 6000
+        )
+
+    def test_filters_combine_with_free_text(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        found = set(
+            self.ids(index, text="ada", statuses=("placed", "cancelled"), min_total=1000, limit=100)
+        )
+
+        assert found == {
+            order_id
+            for order_id, d in loaded.items()
+            if d["customer"]["id"] == "c-ada"
+            and d["status"] in ("placed", "cancelled")
+            and d["total"] >= 1000
+        }
+
+    @pytest.mark.parametrize("sort", ["placed_at", "total", "updated_at"])
+    @pytest.mark.parametrize("descending", [True, False])
+    def test_sorts_with_the_order_id_breaking_ties(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], sort: str, descending: bool
+    ) -> None:
+        expected = sorted(
+            loaded.values(), key=lambda d: (d[sort], d["order_id"]), reverse=descending
+        )
+
+        found = self.ids(index, sort=sort, descending=descending, limit=100)
+
+        assert found == [d["order_id"] for d in expected]
+
+    @pytest.mark.parametrize("sort", ["placed_at", "total"])
+    def test_keyset_pages_cover_everything_once(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], sort: str
+    ) -> None:
+        query = SearchQuery(sort=sort, limit=5)  # type: ignore[arg-type]
+        seen: list[str] = []
+        while True:
+            page = index.search(query)
+            seen += [hit["order_id"] for hit in page.hits]
+            assert page.total == 18
+            if len(page.hits) < query.limit:
+                break
+            last = page.hits[-1]
+            query = replace(query, after=(last[sort], last["order_id"]))
+
+        assert len(seen) == len(set(seen)) == 18

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from projectors.elasticsearch_index import MAPPINGS, ElasticsearchOrderIndex
+from tests.readmodel.contract import ReadModelContract, Settle
+
+
+@pytest.fixture
+def es_index(elasticsearch_url: str) -> Iterator[ElasticsearchOrderIndex]:
+    index = ElasticsearchOrderIndex(
+        elasticsearch_url, prefix=f"t{uuid.uuid4().hex[:10]}", replicas=0
+    )
+    index.setup()
+    yield index
+    index.client.indices.delete(index=f"{index.index}*")
+    index.close()
+
+
+class TestElasticsearchOrderIndex(ReadModelContract):
+    @pytest.fixture
+    def index(self, es_index: ElasticsearchOrderIndex) -> ElasticsearchOrderIndex:
+        return es_index
+
+    @pytest.fixture
+    def settle(self, es_index: ElasticsearchOrderIndex) -> Settle:
+        return lambda: es_index.client.indices.refresh(index=f"{es_index.index}*")
+
+
+def test_setup_installs_the_mapping_behind_an_alias_and_is_idempotent(
+    es_index: ElasticsearchOrderIndex,
+) -> None:
+    es_index.setup()
+    client: Elasticsearch = es_index.client
+
+    aliases = client.indices.get_alias(name=es_index.alias)
+    mapping = client.indices.get_mapping(index=es_index.index)[es_index.index]["mappings"]
+    settings = client.indices.get_settings(index=es_index.index)[es_index.index]["settings"][
+        "index"
+    ]
+
+    assert list(aliases) == [es_index.index]
+    assert mapping["properties"]["customer"]["properties"]["email"]["normalizer"] == "lowercase"
+    assert mapping["properties"]["total"]["type"] == "long"
+    assert mapping["properties"]["placed_at"]["type"] == "date_nanos"
+    assert mapping["properties"]["order_id"]["type"] == "keyword"
+    assert set(mapping["properties"]) == set(MAPPINGS["properties"])
+    assert settings["refresh_interval"] == "100ms"
