@@ -1,0 +1,84 @@
+"""A projector's engines, in every combination users run: SQLite or EventStoreDB, SQLite or Elasticsearch."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from order_service.eventstore.esdb import EventStoreDBEventStore
+from order_service.eventstore.port import EventStore
+from order_service.eventstore.sqlite import SQLiteEventStore
+from projectors.elasticsearch_index import ElasticsearchOrderIndex
+from projectors.port import OrderSearchIndex
+from projectors.runner import Projector, ProjectorOptions
+from projectors.sqlite_index import SQLiteOrderIndex
+
+
+@pytest.fixture(params=["sqlite", pytest.param("eventstoredb", marks=pytest.mark.eventstoredb)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "sqlite":
+        store: EventStore = SQLiteEventStore(tmp_path / "events.db", poll_interval_s=0.05)
+    else:
+        # A fresh server per test: the projector follows the whole `order-` category.
+        from tests.esdb_server.server import start
+
+        server = start()
+        store = EventStoreDBEventStore(server.uri)
+        request.addfinalizer(server.stop)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrderSearchIndex]:
+    if request.param == "sqlite":
+        index: OrderSearchIndex = SQLiteOrderIndex(tmp_path / "read.db")
+    else:
+        url = request.getfixturevalue("elasticsearch_url")
+        index = ElasticsearchOrderIndex(url, prefix=f"t{uuid.uuid4().hex[:10]}", replicas=0)
+    index.setup()
+    yield index
+    index.close()
+
+
+class RunningProjector:
+    """A projector in a thread, and a way to wait for it to reach a position (no sleeping)."""
+
+    def __init__(self, store: EventStore, index: OrderSearchIndex, batch_size: int = 100) -> None:
+        self.reached = threading.Condition()
+        self.checkpoint = index.checkpoint().position or 0
+        self.projector = Projector(
+            store,
+            index,
+            ProjectorOptions(batch_size=batch_size, flush_interval_s=0.02, on_flush=self._flushed),
+        )
+        self.thread = threading.Thread(target=self.projector.run, daemon=True)
+
+    def _flushed(self, checkpoint: int) -> None:
+        with self.reached:
+            self.checkpoint = checkpoint
+            self.reached.notify_all()
+
+    def wait_for(self, position: int, timeout_s: float = 60) -> None:
+        with self.reached:
+            assert self.reached.wait_for(lambda: self.checkpoint >= position, timeout_s), (
+                f"projector stuck at {self.checkpoint}, waiting for {position}"
+            )
+
+    def __enter__(self) -> RunningProjector:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.projector.stop()
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def running(store: EventStore, index: OrderSearchIndex) -> Iterator[RunningProjector]:
+    with RunningProjector(store, index) as projector:
+        yield projector
