@@ -1,4 +1,4 @@
-"""A projector's engines, in every combination users run: SQLite or EventStoreDB, SQLite or Elasticsearch."""
+"""A projector's engines in every combination: SQLite or EventStoreDB, SQLite or Elasticsearch."""
 
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ from projectors.sqlite_index import SQLiteOrderIndex
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
     if request.param == "sqlite":
         store: EventStore = SQLiteEventStore(tmp_path / "events.db", poll_interval_s=0.05)
-    else:
-        # A fresh server per test: the projector follows the whole `order-` category.
-        from tests.esdb_server.server import start
+        yield store
+        store.close()
+        return
+    # A fresh server per test: the projector follows the whole `order-` category.
+    from tests.esdb_server.server import start
 
-        server = start()
-        store = EventStoreDBEventStore(server.uri)
-        request.addfinalizer(server.stop)
+    server = start()
+    store = EventStoreDBEventStore(server.uri)
     yield store
     store.close()
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
