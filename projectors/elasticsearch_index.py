@@ -10,8 +10,9 @@
 - The checkpoint is written only after the bulk it covers succeeded.
 - Free text is a ``match_bool_prefix`` query over words we extracted ourselves (see
   ``projectors.text``): no query parser ever sees the input.
-- Refresh: the index refreshes every ``refresh_ms`` (100 ms by default), which bounds how long
-  a written document takes to become searchable without a refresh per bulk.
+- Refresh: the index refreshes every ``refresh_ms`` (100 ms by default). A live flush waits
+  for that refresh (``refresh=wait_for``) before its checkpoint is written, so a client
+  waiting for a position finds its documents; bulk catch-up does not wait.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class ElasticsearchOrderIndex:
 
     def write(self, changes: Changes) -> None:
         if changes.documents:
-            self._bulk(self._actions(changes.documents))
+            self._bulk(self._actions(changes.documents), wait=changes.searchable)
         if changes.dead_letters:
             self._bulk(
                 {
@@ -200,10 +201,15 @@ class ElasticsearchOrderIndex:
                 "_source": {**document, "search_text": searchable(document)},
             }
 
-    def _bulk(self, actions: Any) -> None:
+    def _bulk(self, actions: Any, *, wait: bool = False) -> None:
         refused = []
         for ok, item in helpers.streaming_bulk(
-            self.client, actions, chunk_size=1000, raise_on_error=False, max_retries=3
+            self.client,
+            actions,
+            chunk_size=1000,
+            raise_on_error=False,
+            max_retries=3,
+            refresh="wait_for" if wait else False,
         ):
             if ok:
                 continue

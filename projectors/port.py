@@ -66,6 +66,8 @@ class Changes:
     documents: dict[str, Document] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoint: int | None = None
+    searchable: bool = False
+    """Return only once searches see these documents (a live flush that someone may wait for)."""
 
 
 class OrderSearchIndex(Protocol):

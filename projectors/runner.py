@@ -146,7 +146,12 @@ class Projector:
     def changes_for(self, batch: list[RecordedEvent]) -> Changes:
         ids = list(dict.fromkeys(document_id(event) for event in batch))
         documents = dict(self.index.documents(ids))
-        changes = Changes(checkpoint=batch[-1].position)
+        # A partial batch means we are live: make it searchable before the checkpoint says so,
+        # so that min_position waits end with the documents visible. Full batches (catching
+        # up) skip that wait, which would cap throughput at one batch per refresh interval.
+        changes = Changes(
+            checkpoint=batch[-1].position, searchable=len(batch) < self.options.batch_size
+        )
         for event in batch:
             order_id = document_id(event)
             current = documents.get(order_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
 from projectors.elasticsearch_index import ElasticsearchOrderIndex
-from projectors.port import OrderSearchIndex
+from projectors.port import Changes, OrderSearchIndex
 from projectors.runner import Projector, ProjectorOptions
 from projectors.sqlite_index import SQLiteOrderIndex
 
@@ -25,7 +26,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         yield store
         store.close()
         return
-    # A fresh server per test: the projector follows the whole `order-` category.
+    if os.environ.get("EVENTSTOREDB_URI"):
+        store = EventStoreDBEventStore(request.getfixturevalue("eventstoredb_uri"))
+        yield store
+        store.close()
+        return
+    # No real server: a fresh test server per test keeps each log small.
     from tests.esdb_server.server import start
 
     server = start()
@@ -36,13 +42,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrderSearchIndex]:
+def index(
+    request: pytest.FixtureRequest, tmp_path: Path, store: EventStore
+) -> Iterator[OrderSearchIndex]:
     if request.param == "sqlite":
         index: OrderSearchIndex = SQLiteOrderIndex(tmp_path / "read.db")
     else:
         url = request.getfixturevalue("elasticsearch_url")
         index = ElasticsearchOrderIndex(url, prefix=f"t{uuid.uuid4().hex[:10]}", replicas=0)
     index.setup()
+    # On a shared, long-lived server, earlier tests' orders are not this test's business.
+    index.write(Changes(checkpoint=store.head_position()))
     yield index
     index.close()
 
