@@ -13,7 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from order_service import operator_cli
 from order_service.bootstrap import Container, bootstrap
+from order_service.eventstore.port import EventStoreError
 from order_service.http.app import (
     command_app,
     embedded_app,
@@ -91,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
     project.add_argument("--port", type=int)
     project.set_defaults(handler=_project)
 
+    operator_cli.add_commands(commands)
+
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])
     serve.add_argument("--host")
@@ -107,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ValidationError as error:
         print(f"orders: {explain(error)}", file=sys.stderr)
+        return 2
+    except (EventStoreError, ConnectionError, OSError) as error:
+        print(f"orders: an engine is unavailable: {error}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from order_service.application import OrderNotFoundError
+from order_service.domain.values import MAX_MONEY
 from order_service.events import order_stream
 from order_service.eventstore.port import EventStore
 from order_service.http.json import JSONBody
@@ -23,6 +24,7 @@ from search_api import cursor
 from search_api.freshness import Freshness
 
 MAX_WAIT_MS = 5000
+MAX_INT64 = 2**63 - 1
 SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
 
 
@@ -70,12 +72,12 @@ async def search_orders(
     sku: Annotated[str | None, Query(max_length=64)] = None,
     placed_from: Annotated[datetime | date | None, Query()] = None,
     placed_to: Annotated[datetime | date | None, Query()] = None,
-    min_total: Annotated[int | None, Query(ge=0)] = None,
-    max_total: Annotated[int | None, Query(ge=0)] = None,
+    min_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
+    max_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     sort: SortParam = "-placed_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=500)] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     wait_ms: WaitMs = 0,
 ) -> JSONBody:
     """Find orders by free text and filters; sorted, paginated, with how fresh the answer is."""
@@ -124,7 +126,7 @@ async def get_order(
     index: IndexDep,
     store: StoreDep,
     freshness: FreshnessDep,
-    min_version: Annotated[int | None, Query(ge=0)] = None,
+    min_version: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     wait_ms: WaitMs = 0,
     consistency: Literal["eventual", "strong"] = "eventual",
     if_none_match: Annotated[str | None, Header()] = None,

@@ -53,3 +53,30 @@ def test_serve_commands_runs_the_command_api_on_eventstoredb(
     store.close()
     assert [event.type for event in recorded] == ["OrderPlaced", "OrderPaid"]
     assert paid.json()["position"] == recorded[-1].position
+
+
+def test_orders_up_finds_a_new_order_by_email_and_resumes_after_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    email = "mary.jackson@example.com"
+    with orders_process(["up", "--data-dir", str(data)], tmp_path) as server:
+        placed = httpx.post(
+            f"{server.url}/orders",
+            json=place_body(
+                new_order_id(), customer={"id": "c-mj", "name": "Mary Jackson", "email": email}
+            ),
+        ).json()
+        found = httpx.get(
+            f"{server.url}/orders/search",
+            params={"email": email, "min_position": placed["position"], "wait_ms": 1000},
+        ).json()
+        checkpoint = httpx.get(f"{server.url}/projections").json()["projections"][0]["checkpoint"]
+        assert server.stop(signal.SIGINT) == 0
+
+    with orders_process(["up", "--data-dir", str(data)], tmp_path) as server:
+        after_restart = httpx.get(f"{server.url}/projections").json()["projections"][0]
+        again = httpx.get(f"{server.url}/orders/search", params={"q": "mary jackson"}).json()
+
+    assert [hit["order_id"] for hit in found["results"]] == [placed["order_id"]]
+    assert found["as_of"]["stale"] is False
+    assert after_restart["checkpoint"] == checkpoint
+    assert [hit["order_id"] for hit in again["results"]] == [placed["order_id"]]

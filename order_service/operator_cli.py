@@ -1,0 +1,99 @@
+"""``orders projection ...``: operators' tools for a projection (also ``scripts/projection.py``).
+
+Exit status: 0 success; 1 the work found a problem (stalled projection, dead letters that
+still fail, unknown order); 2 bad usage, bad configuration or an engine that is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from rich.console import Console
+from rich.table import Table
+
+from order_service.bootstrap import Container, bootstrap
+from order_service.settings import Settings
+from projectors.maintenance import reproject, retry_dead_letters
+from projectors.order_search import NAME
+from projectors.status import projection_status
+
+console = Console(stderr=True)
+log = logging.getLogger("orders.operations")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    projection = commands.add_parser(
+        "projection", help="inspect and repair the order-search projection"
+    )
+    actions = projection.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    status = actions.add_parser("status", help="checkpoint, head, lag, state and dead letters")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=_status)
+
+    retry = actions.add_parser("retry-dead-letters", help="re-project orders with dead letters")
+    retry.add_argument("--dry-run", action="store_true", help="report what would be repaired")
+    retry.set_defaults(handler=_retry)
+
+    one = actions.add_parser("reproject", help="rebuild one order's document from its events")
+    one.add_argument("order_id")
+    one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
+    one.set_defaults(handler=_reproject)
+
+
+def _container() -> Container:
+    return bootstrap(Settings())
+
+
+def _status(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        status = projection_status(container.event_store, container.search_index, name=NAME)
+    finally:
+        container.close()
+    if args.json:
+        print(json.dumps(status.as_dict()))
+    else:
+        table = Table(title=f"projection {status.name}")
+        table.add_column("field")
+        table.add_column("value", justify="right")
+        for key, value in status.as_dict().items():
+            table.add_row(key, "-" if value is None else str(value))
+        Console().print(table)
+    return 1 if status.state == "stalled" else 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        report = retry_dead_letters(
+            container.event_store, container.search_index, dry_run=args.dry_run
+        )
+    finally:
+        container.close()
+    verb = "would repair" if args.dry_run else "repaired"
+    console.print(
+        f"{verb} {len(report.repaired)} order(s); {len(report.still_failing)} still failing"
+    )
+    for order_id, error in report.still_failing.items():
+        console.print(f"  [red]{order_id}[/red]: {error}")
+    return 1 if report.still_failing else 0
+
+
+def _reproject(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        if args.dry_run:
+            found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
+        else:
+            found = reproject(container.event_store, container.search_index, args.order_id)
+    finally:
+        container.close()
+    if not found:
+        console.print(f"[red]order {args.order_id} has no events[/red]")
+        return 1
+    log.info("reproject %s%s", args.order_id, " (dry run)" if args.dry_run else "")
+    console.print(f"{'would re-project' if args.dry_run else 're-projected'} order {args.order_id}")
+    return 0

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Operators' tools for the order-search projection: status, retry-dead-letters, reproject.
+
+    scripts/projection.py status [--json]
+    scripts/projection.py retry-dead-letters [--dry-run]
+    scripts/projection.py reproject ORDER_ID [--dry-run]
+
+The same as `orders projection ...`; configured by ORDERS_* like every process.
+"""
+
+import sys
+
+from order_service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["projection", *sys.argv[1:]]))

@@ -1,0 +1,46 @@
+"""`orders projection ...` as operators run it: status, retry-dead-letters, reproject."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from order_service.cli import main
+from order_service.events import order_stream
+from order_service.eventstore.sqlite import SQLiteEventStore
+from projectors.sqlite_index import SQLiteOrderIndex
+from tests.projector.conftest import RunningProjector
+from tests.projector.test_projector import append_raw, head, seed
+
+
+@pytest.fixture
+def engines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SQLiteEventStore, SQLiteOrderIndex]:
+    monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
+    store = SQLiteEventStore(tmp_path / "events.db")
+    index = SQLiteOrderIndex(tmp_path / "read.db")
+    index.setup()
+    return store, index
+
+
+def test_status_retry_and_reproject_from_the_command_line(
+    engines: tuple[SQLiteEventStore, SQLiteOrderIndex], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, index = engines
+    poisoned, healthy = seed(store, 2)
+    append_raw(store, order_stream(poisoned), "OrderTeleported", b"{}")
+    with RunningProjector(store, index) as running:
+        running.wait_for(head(store))
+    capsys.readouterr()
+
+    assert main(["projection", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["dead_letters"] == 1
+    assert status["checkpoint"] == head(store)
+    assert main(["projection", "retry-dead-letters", "--dry-run"]) == 1  # the event is still poison
+    assert main(["projection", "reproject", healthy]) == 0
+    assert main(["projection", "reproject", "no-such-order"]) == 1
+    assert index.dead_letter_count() == 1
