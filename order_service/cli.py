@@ -94,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     project.set_defaults(handler=_project)
 
     operator_cli.add_commands(commands)
+    operator_cli.add_seed_command(commands)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])

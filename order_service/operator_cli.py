@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 
 from rich.console import Console
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from order_service.bootstrap import Container, bootstrap
+from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
+from order_service.synthetic import synthetic_orders
 from projectors.maintenance import reproject, retry_dead_letters
 from projectors.order_search import NAME
 from projectors.status import projection_status
@@ -41,6 +45,51 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     one.add_argument("order_id")
     one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
     one.set_defaults(handler=_reproject)
+
+
+def add_seed_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    seed = commands.add_parser("seed", help="append realistic synthetic orders (demos, benchmarks)")
+    seed.add_argument("--orders", type=int, default=1000, help="how many orders (default 1000)")
+    seed.add_argument(
+        "--seed", type=int, default=1, help="same seed, same orders; reruns add nothing"
+    )
+    seed.add_argument("--dry-run", action="store_true", help="generate but append nothing")
+    seed.set_defaults(handler=_seed)
+
+
+def _seed(args: argparse.Namespace) -> int:
+    if args.orders < 1:
+        console.print("[red]--orders must be at least 1[/red]")
+        return 2
+    if args.dry_run:
+        events = sum(
+            len(a[1]) for a in appends_for(synthetic_orders(args.orders, seed=args.seed), args.seed)
+        )
+        console.print(f"would append {args.orders:,} orders ({events:,} events); nothing written")
+        return 0
+    container = _container()
+    columns = (*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"))
+    started = time.monotonic()
+    try:
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("seeding orders", total=args.orders, rate="")
+
+            def advance(orders: int, events: int) -> None:
+                done = bar.tasks[0].completed + orders
+                rate = done / max(time.monotonic() - started, 1e-9)
+                bar.update(task, advance=orders, rate=f"{rate:,.0f} orders/s")
+
+            orders, events = seed_orders(
+                container.event_store, args.orders, seed=args.seed, progress=advance
+            )
+    finally:
+        container.close()
+    elapsed = time.monotonic() - started
+    console.print(
+        f"seeded {orders:,} orders ({events:,} events) in {elapsed:.1f}s "
+        f"({events / elapsed:,.0f} events/s); rerunning seed {args.seed} appends nothing"
+    )
+    return 0
 
 
 def _container() -> Container:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,8 @@ class SQLiteOrderIndex:
             connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
+            connection.execute("PRAGMA mmap_size=268435456")
             self._local.connection = connection
         return connection
 
@@ -71,6 +74,7 @@ class SQLiteOrderIndex:
                 placed_at TEXT,
                 updated_at TEXT,
                 total INTEGER,
+                text_hash INTEGER,
                 doc BLOB NOT NULL
             );
             CREATE INDEX IF NOT EXISTS {t}_placed ON {t} (placed_at, order_id);
@@ -80,10 +84,11 @@ class SQLiteOrderIndex:
             CREATE INDEX IF NOT EXISTS {t}_customer ON {t} (customer_id);
             CREATE INDEX IF NOT EXISTS {t}_email ON {t} (email);
             CREATE TABLE IF NOT EXISTS {t}_skus (
-                sku TEXT NOT NULL, order_id TEXT NOT NULL, PRIMARY KEY (sku, order_id)
+                order_id TEXT NOT NULL, sku TEXT NOT NULL, PRIMARY KEY (order_id, sku)
             ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {t}_skus_by_sku ON {t}_skus (sku, order_id);
             CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text USING fts5(
-                order_id UNINDEXED, body, tokenize = 'unicode61'
+                body, tokenize = 'unicode61'
             );
             CREATE TABLE IF NOT EXISTS {t}_checkpoint (
                 id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER, updated_at TEXT
@@ -102,8 +107,9 @@ class SQLiteOrderIndex:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
+            hashes = self._text_hashes(connection, list(changes.documents))
             for order_id, document in changes.documents.items():
-                self._write_document(connection, order_id, document)
+                self._write_document(connection, order_id, document, hashes.get(order_id))
             for letter in changes.dead_letters:
                 connection.execute(
                     f"INSERT OR REPLACE INTO {t}_dead_letters VALUES (?, ?, ?, ?, ?, ?)",
@@ -128,20 +134,39 @@ class SQLiteOrderIndex:
             connection.execute("ROLLBACK")
             raise
 
+    def _text_hashes(self, connection: sqlite3.Connection, order_ids: list[str]) -> dict[str, int]:
+        hashes: dict[str, int] = {}
+        for start in range(0, len(order_ids), 500):
+            chunk = order_ids[start : start + 500]
+            rows = connection.execute(
+                f"SELECT order_id, text_hash FROM {self.table}"
+                f" WHERE order_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            hashes.update(rows)
+        return hashes
+
     def _write_document(
-        self, connection: sqlite3.Connection, order_id: str, document: Document
+        self,
+        connection: sqlite3.Connection,
+        order_id: str,
+        document: Document,
+        old_text_hash: int | None,
     ) -> None:
         t = self.table
         customer = document.get("customer") or {}
+        text = searchable(document)
+        text_hash = zlib.crc32(text.encode())
         cursor = connection.execute(
             f"INSERT INTO {t} (order_id, version, position, status, customer_id, email,"
-            " placed_at, updated_at, total, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " placed_at, updated_at, total, text_hash, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version,"
             " position = excluded.position, status = excluded.status,"
             " customer_id = excluded.customer_id, email = excluded.email,"
             " placed_at = excluded.placed_at, updated_at = excluded.updated_at,"
-            " total = excluded.total, doc = excluded.doc"
-            f" WHERE excluded.version >= {t}.version",
+            " total = excluded.total, text_hash = excluded.text_hash, doc = excluded.doc"
+            f" WHERE excluded.version >= {t}.version RETURNING rowid",
             (
                 order_id,
                 document["version"],
@@ -152,20 +177,22 @@ class SQLiteOrderIndex:
                 document.get("placed_at"),
                 document.get("updated_at"),
                 document.get("total"),
+                text_hash,
                 orjson.dumps(document),
             ),
         )
-        if cursor.rowcount == 0:
-            return  # a newer version is already stored
+        written = cursor.fetchone()
+        if written is None or text_hash == old_text_hash:
+            return  # a newer version is stored, or the words (and SKUs) did not change
+        rowid = written[0]
         connection.execute(f"DELETE FROM {t}_skus WHERE order_id = ?", (order_id,))
         connection.executemany(
             f"INSERT OR IGNORE INTO {t}_skus VALUES (?, ?)",
-            [(sku, order_id) for sku in document.get("skus", [])],
+            [(order_id, sku) for sku in document.get("skus", [])],
         )
-        connection.execute(f"DELETE FROM {t}_text WHERE order_id = ?", (order_id,))
-        connection.execute(
-            f"INSERT INTO {t}_text (order_id, body) VALUES (?, ?)", (order_id, searchable(document))
-        )
+        # The text row shares the document's rowid: replacing it is a keyed lookup, not a scan.
+        connection.execute(f"DELETE FROM {t}_text WHERE rowid = ?", (rowid,))
+        connection.execute(f"INSERT INTO {t}_text (rowid, body) VALUES (?, ?)", (rowid, text))
 
     # Reading.
 
@@ -245,7 +272,7 @@ class SQLiteOrderIndex:
         if query.text and expression is None:
             clauses.append("0 = 1")  # only punctuation: nothing can match
         if expression is not None:
-            clauses.append(f"o.order_id IN (SELECT order_id FROM {t}_text WHERE {t}_text MATCH ?)")
+            clauses.append(f"o.rowid IN (SELECT rowid FROM {t}_text WHERE {t}_text MATCH ?)")
             parameters.append(expression)
         if query.statuses:
             clauses.append(f"o.status IN ({','.join('?' * len(query.statuses))})")

@@ -203,7 +203,15 @@ class Order(BaseAggregate[str]):
             shipping_address=shipping_address,
         )
 
-    def pay(self, *, amount: int, currency: str, method: str, transaction_id: str) -> None:
+    def pay(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        method: str,
+        transaction_id: str,
+        at: datetime | None = None,
+    ) -> None:
         payment = Payment(
             values.money("amount", amount),
             currency,
@@ -214,9 +222,9 @@ class Order(BaseAggregate[str]):
             return
         self.check_status("pay", Status.PLACED)
         self.check_payment_matches_total(payment)
-        self.trigger_event(self.Paid, timestamp=now(), **asdict(payment))
+        self.trigger_event(self.Paid, timestamp=at or now(), **asdict(payment))
 
-    def ship(self, *, carrier: str, tracking_number: str) -> None:
+    def ship(self, *, carrier: str, tracking_number: str, at: datetime | None = None) -> None:
         shipment = Shipment(
             values.text("carrier", carrier, max_length=64),
             values.text("tracking_number", tracking_number, max_length=64),
@@ -224,7 +232,7 @@ class Order(BaseAggregate[str]):
         if self.status is Status.SHIPPED and self.shipment == shipment:
             return
         self.check_status("ship", Status.PAID)
-        self.trigger_event(self.Shipped, timestamp=now(), **asdict(shipment))
+        self.trigger_event(self.Shipped, timestamp=at or now(), **asdict(shipment))
 
     def deliver(self, *, delivered_at: datetime | None = None) -> None:
         if self.status is Status.DELIVERED:
@@ -233,12 +241,14 @@ class Order(BaseAggregate[str]):
         at = self.check_delivery_time(delivered_at or now())
         self.trigger_event(self.Delivered, timestamp=at)
 
-    def cancel(self, *, reason: str) -> None:
+    def cancel(self, *, reason: str, at: datetime | None = None) -> None:
         if self.status is Status.CANCELLED:
             return
         self.check_status("cancel", Status.PLACED, Status.PAID)
         self.trigger_event(
-            self.Cancelled, timestamp=now(), reason=values.text("reason", reason, max_length=500)
+            self.Cancelled,
+            timestamp=at or now(),
+            reason=values.text("reason", reason, max_length=500),
         )
 
     def add_note(self, *, author: str, text: str) -> None:

@@ -117,6 +117,18 @@ class SQLiteEventStore:
         self._queue.put(request)
         return request.result.result()
 
+    def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
+    ) -> list[AppendResult]:
+        """Many appends queued at once, so the writer commits them in a few large groups.
+
+        For bulk imports (seeding, migrations); each append keeps its own expected version.
+        """
+        requests = [_Append(stream, events, expected) for stream, events, expected in appends]
+        for request in requests:
+            self._queue.put(request)
+        return [request.result.result() for request in requests]
+
     async def append_async(
         self, stream: str, events: Sequence[NewEvent], expected: Expected
     ) -> AppendResult:
