@@ -279,6 +279,12 @@ class ElasticsearchOrderIndex:
         return int(self.client.count(index=self.alias)["count"])
 
     def search(self, query: SearchQuery) -> SearchPage:
+        found = self.client.search(index=self.alias, **self.request(query))
+        hits = [hit["_source"] for hit in found["hits"]["hits"]]
+        return SearchPage(total=int(found["hits"]["total"]["value"]), hits=hits)
+
+    def request(self, query: SearchQuery) -> dict[str, Any]:
+        """The search request body for a query (benchmarks send it directly to read ``took``)."""
         order = "desc" if query.descending else "asc"
         body: dict[str, Any] = {
             "query": {"bool": {"filter": self._filters(query)}},
@@ -299,9 +305,7 @@ class ElasticsearchOrderIndex:
             ]
         if query.after is not None:
             body["search_after"] = list(query.after)
-        found = self.client.search(index=self.alias, **body)
-        hits = [hit["_source"] for hit in found["hits"]["hits"]]
-        return SearchPage(total=int(found["hits"]["total"]["value"]), hits=hits)
+        return body
 
     def _filters(self, query: SearchQuery) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = []

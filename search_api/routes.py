@@ -51,13 +51,13 @@ WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wai
 router = APIRouter(tags=["search"])
 
 
-def _as_utc(value: datetime | date | None, name: str) -> str | None:
+def _as_utc(value: datetime | date | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif value.tzinfo is None:
-        raise InvalidParameterError(name, "needs a time zone (e.g. Z) or a plain date")
+        value = value.replace(tzinfo=UTC)  # the log's times are UTC; so are times without a zone
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -95,8 +95,8 @@ async def search_orders(
         customer_id=customer_id,
         email=email.strip().lower() if email else None,
         sku=sku,
-        placed_from=_as_utc(placed_from, "placed_from"),
-        placed_to=_as_utc(placed_to, "placed_to"),
+        placed_from=_as_utc(placed_from),
+        placed_to=_as_utc(placed_to),
         min_total=min_total,
         max_total=max_total,
         sort=field,  # type: ignore[arg-type]

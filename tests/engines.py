@@ -46,7 +46,7 @@ def elasticsearch_url() -> Iterator[str]:
     if given:
         yield given.rstrip("/")
         return
-    script = _load_script("elasticsearch")
+    script = _load_script("elasticsearch_node")
     try:
         node = script.Node(script.fetch())
         url: str = node.start()

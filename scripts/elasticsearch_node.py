@@ -7,10 +7,13 @@ script asks Maven for it (so ``~/.m2`` caches the download), unpacks it once int
 outside the repository, and runs one node on 127.0.0.1 at a free port with security off
 and a small heap. Standard library only, so it works before the project is installed.
 
-    scripts/elasticsearch.py fetch            # download and unpack, print the home directory
-    scripts/elasticsearch.py run -- CMD ...   # start, run CMD with ELASTICSEARCH_URL, stop
-    scripts/elasticsearch.py start            # start a node and print its URL (stop with `stop`)
-    scripts/elasticsearch.py stop             # stop nodes started by `start`, and orphans
+    scripts/elasticsearch_node.py fetch           # download and unpack; print the home
+    scripts/elasticsearch_node.py run -- CMD ...  # start, run CMD with ELASTICSEARCH_URL, stop
+    scripts/elasticsearch_node.py start           # start a node, print its URL (see `stop`)
+    scripts/elasticsearch_node.py stop            # stop nodes started by `start`, and orphans
+
+(Not named elasticsearch.py: scripts run from this folder would import it instead of the
+official client.)
 
 No orphan JVMs: the node runs in its own process group, which is killed when the owner
 exits normally, raises, or gets SIGINT/SIGTERM; the launcher also gets a parent-death
