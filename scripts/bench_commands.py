@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -43,15 +40,11 @@ from order_service.repository import OrderRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchkit import percentile, serve  # noqa: E402
+
 from tests.factories import pay_body, place_body, place_command, ship_body  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 console = Console()
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def raw_appends(workdir: Path, threads: int, duration_s: float) -> float:
@@ -129,29 +122,6 @@ async def http_load(url: str, concurrency: int, duration_s: float) -> dict[str, 
     }
 
 
-def serve_commands(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ORDERS_DATA_DIR": str(workdir / "api"),
-        "ORDERS_PORT": str(port),
-        "ORDERS_WORKERS": str(workers),
-        "ORDERS_LOG_LEVEL": "warning",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "order_service.cli", "serve", "commands"], env=env, cwd=workdir
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("orders serve commands did not start")
-
-
 def load_times(workdir: Path, events: int, repeats: int = 20) -> dict[str, float]:
     store = SQLiteEventStore(workdir / "load.db")
     repository = OrderRepository(store, snapshot_every=50)
@@ -202,7 +172,8 @@ def main() -> int:
             figures["raw_appends_per_s_concurrent"] = raw_appends(
                 workdir, max(levels), args.duration / 2
             )
-        process, url = serve_commands(workdir, args.workers)
+        env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
+        process, url = serve("commands", env, workdir)
         figures["http"] = {}
         try:
             for level in levels:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -47,14 +44,9 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.servers import free_port  # noqa: E402
+from benchkit import percentile, serve  # noqa: E402
 
 console = Console()
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def open_index(
@@ -167,23 +159,6 @@ def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) 
     return float(statistics.median(took))
 
 
-def serve_search(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "order_service.cli", "serve", "search"],
-        env={**os.environ, **env, "ORDERS_PORT": str(port), "ORDERS_LOG_LEVEL": "warning"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("orders serve search did not start")
-
-
 def measure_lag(
     store: SQLiteEventStore, index: OrderSearchIndex, rate: int, seconds: float
 ) -> list[float]:
@@ -290,7 +265,7 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
         "ORDERS_ES_INDEX_PREFIX": f"bench{run_id}",
         "ORDERS_ES_REPLICAS": "0",
     }
-    process, api = serve_search(env)
+    process, api = serve("search", env)
     figures["queries"] = {}
     try:
         rng = random.Random(7)

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import Response
 
 from order_service.application import OrderNotFoundError
 from order_service.domain.values import MAX_MONEY
 from order_service.events import order_stream
 from order_service.eventstore.port import EventStore
+from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError
 from projectors.order_search import Document, fold, summary
@@ -28,24 +29,9 @@ MAX_INT64 = 2**63 - 1
 SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
 
 
-async def get_index(request: Request) -> OrderSearchIndex:
-    index: OrderSearchIndex = request.app.state.container.search_index
-    return index
-
-
-async def get_store(request: Request) -> EventStore:
-    store: EventStore = request.app.state.container.event_store
-    return store
-
-
-async def get_freshness(request: Request) -> Freshness:
-    freshness: Freshness = request.app.state.container.freshness
-    return freshness
-
-
-IndexDep = Annotated[OrderSearchIndex, Depends(get_index)]
-StoreDep = Annotated[EventStore, Depends(get_store)]
-FreshnessDep = Annotated[Freshness, Depends(get_freshness)]
+IndexDep = Annotated[OrderSearchIndex, Depends(from_container("search_index"))]
+StoreDep = Annotated[EventStore, Depends(from_container("event_store"))]
+FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
 WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
 
 router = APIRouter(tags=["search"])

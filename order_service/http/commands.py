@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from order_service.application import CommandResult, OrderCommands, PlaceOrder
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
+from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.models import (
     CancelIn,
@@ -31,19 +32,8 @@ from order_service.idempotency import Claim, IdempotencyKeys, StoredResponse
 MAX_KEY_LENGTH = 255
 
 
-# Dependencies are async (they do no I/O): FastAPI runs sync ones in a worker thread, and
-# those hops cost more than the command itself.
-async def get_commands(request: Request) -> OrderCommands:
-    commands: OrderCommands = request.app.state.container.commands
-    return commands
-
-
-async def get_keys(request: Request) -> IdempotencyKeys:
-    keys: IdempotencyKeys = request.app.state.container.idempotency
-    return keys
-
-
-CommandsDep = Annotated[OrderCommands, Depends(get_commands)]
+CommandsDep = Annotated[OrderCommands, Depends(from_container("commands"))]
+KeysDep = Annotated[IdempotencyKeys, Depends(from_container("idempotency"))]
 OrderId = Annotated[str, Path(max_length=64, description="The order's id.")]
 
 
@@ -115,7 +105,7 @@ class CommandRequest:
 
 async def command_request(
     request: Request,
-    keys: Annotated[IdempotencyKeys, Depends(get_keys)],
+    keys: KeysDep,
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> CommandRequest:

@@ -1,0 +1,45 @@
+"""What the benchmark scripts share: percentiles, and a real `orders serve ...` process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(
+    api: str, env: dict[str, str], cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `orders serve API` on a free port and wait until it answers /healthz."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "order_service.cli", "serve", api],
+        env={**os.environ, **env, "ORDERS_PORT": str(port), "ORDERS_LOG_LEVEL": "warning"},
+        cwd=cwd,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"orders serve {api} did not start")
