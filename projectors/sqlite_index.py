@@ -47,17 +47,23 @@ class SQLiteOrderIndex:
         self.generation = generation
         self.table = f"{name}_{generation}"
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
             connection.execute("PRAGMA mmap_size=268435456")
             self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
         return connection
 
     def setup(self) -> None:
@@ -300,7 +306,9 @@ class SQLiteOrderIndex:
         self._connection().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
+        """Close every thread's connection (call once no thread uses the index any more)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
             connection.close()
-            self._local.connection = None
+        self._local = threading.local()
