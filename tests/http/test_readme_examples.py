@@ -1,0 +1,40 @@
+"""The README's quick tour, run against the real app: its examples must keep working."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.engines import ROOT
+from tests.inprocess import Api
+
+
+def readme_bodies() -> list[dict[str, object]]:
+    text = (ROOT / "README.md").read_text()
+    tour = text[text.index("## Quick tour") : text.index("## Command API")]
+    return [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", tour, re.DOTALL)]
+
+
+def test_the_quick_tour_places_pays_and_finds_the_order(api: Api) -> None:
+    place, pay = readme_bodies()
+
+    placed = api.http.post("/orders", json=place, headers={"Idempotency-Key": "demo-1"})
+    order_id = placed.json()["order_id"]
+    paid = api.http.post(f"/orders/{order_id}/pay", json=pay, headers={"If-Match": '"0"'})
+    found = api.http.get(
+        "/orders/search",
+        params={
+            "email": "ada@example.com",
+            "min_position": paid.json()["position"],
+            "wait_ms": 1000,
+        },
+    )
+    by_text = api.http.get(
+        "/orders/search", params={"q": "earl grey", "status": "paid", "sort": "-total"}
+    )
+
+    assert placed.status_code == 201
+    assert placed.headers["etag"] == '"0"'
+    assert paid.status_code == 200
+    assert [hit["order_id"] for hit in found.json()["results"]] == [order_id]
+    assert [hit["order_id"] for hit in by_text.json()["results"]] == [order_id]
