@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
 from projectors.order_search import NAME, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
@@ -125,7 +126,9 @@ class ElasticsearchOrderIndex:
         replicas: int = 0,
         client: Elasticsearch | None = None,
     ) -> None:
-        self.client = client or Elasticsearch(url, request_timeout=30, retry_on_timeout=True)
+        self.client = client or Elasticsearch(
+            url, request_timeout=30, retry_on_timeout=True, serializer=OrjsonSerializer()
+        )
         self.name = NAME
         self.alias = f"{prefix}-{NAME}"
         self.index = f"{self.alias}-{generation}"

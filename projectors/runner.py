@@ -144,8 +144,13 @@ class Projector:
         self.options.on_flush(changes.checkpoint)
 
     def changes_for(self, batch: list[RecordedEvent]) -> Changes:
-        ids = list(dict.fromkeys(document_id(event) for event in batch))
-        documents = dict(self.index.documents(ids))
+        first_revision: dict[str, int] = {}
+        for event in batch:
+            first_revision.setdefault(document_id(event), event.revision)
+        # An order whose stream starts in this batch has no document to read first; if one
+        # exists anyway (a replay), the version guard of the read model keeps the newer one.
+        existing = [order_id for order_id, revision in first_revision.items() if revision > 0]
+        documents = dict(self.index.documents(existing))
         # A partial batch means we are live: make it searchable before the checkpoint says so,
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
