@@ -95,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
 
     operator_cli.add_commands(commands)
     operator_cli.add_seed_command(commands)
+    operator_cli.add_snapshot_command(commands)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])

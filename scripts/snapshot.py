@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Snapshot orders with many events since their last snapshot (stores migrated from elsewhere).
+
+    scripts/snapshot.py [--min-events 50] [--dry-run]
+
+The same as `orders snapshot ...`; the event store is ORDERS_EVENT_STORE.
+"""
+
+import sys
+
+from order_service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["snapshot", *sys.argv[1:]]))
