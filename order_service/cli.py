@@ -48,6 +48,8 @@ def _serve(settings: Settings, factory: AppFactory) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    if args.demo:
+        operator_cli.seed_if_empty(settings, args.demo)
     return _serve(settings, embedded_app)
 
 
@@ -85,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--host", help="address to bind (default 127.0.0.1, or ORDERS_HOST)")
     up.add_argument("--port", type=int, help="port to bind (default 8000, or ORDERS_PORT)")
     up.add_argument("--data-dir", type=Path, help="where the SQLite files live (default ./var)")
+    up.add_argument(
+        "--demo", type=int, metavar="N", help="on an empty store, first seed N synthetic orders"
+    )
     up.set_defaults(handler=_up)
 
     project = commands.add_parser("project", help="run a projector (health and metrics on HTTP)")

@@ -126,6 +126,19 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def seed_if_empty(settings: Settings, orders: int) -> None:
+    """``orders up --demo N``: realistic data to click through, once."""
+    container = bootstrap(settings)
+    try:
+        if container.event_store.read_all(limit=1, stream_prefix="order-"):
+            console.print("store not empty: --demo seeds nothing")
+            return
+        orders_seeded, events = seed_orders(container.event_store, orders)
+        console.print(f"seeded {orders_seeded:,} demo orders ({events:,} events)")
+    finally:
+        container.close()
+
+
 def _container() -> Container:
     return bootstrap(Settings())
 

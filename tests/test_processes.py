@@ -80,3 +80,15 @@ def test_orders_up_finds_a_new_order_by_email_and_resumes_after_a_restart(tmp_pa
     assert found["as_of"]["stale"] is False
     assert after_restart["checkpoint"] == checkpoint
     assert [hit["order_id"] for hit in again["results"]] == [placed["order_id"]]
+
+
+def test_orders_up_demo_seeds_an_empty_store_once(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    for _ in range(2):
+        with orders_process(["up", "--data-dir", data, "--demo", "40"], tmp_path) as server:
+            head = httpx.get(f"{server.url}/projections").json()["projections"][0]["head"]
+            found = httpx.get(
+                f"{server.url}/orders/search",
+                params={"min_position": head, "wait_ms": 5000, "limit": 1},
+            ).json()
+        assert found["total"] == 40
