@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS streams (
 BUSY_TIMEOUT_MS = 30_000
 LOCK_POLL_S = 0.0002
 CHECKPOINT_INTERVAL_S = 1.0
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MAX_GROUP = 256
 
 
@@ -99,6 +100,8 @@ class SQLiteEventStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Once a checkpoint has emptied it, the WAL file shrinks back to this size.
+        connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return connection
 
     def _reader(self) -> sqlite3.Connection:
