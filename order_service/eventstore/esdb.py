@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import kurrentdbclient
@@ -47,6 +49,8 @@ UNAVAILABLE = (
     client_errors.GrpcError,
 )
 RESUBSCRIBE_DELAY_S = 1.0
+METADATA_WRITERS = 16
+METADATA_RETRIES = 5
 
 
 class EventStoreDBEventStore:
@@ -160,6 +164,52 @@ class EventStoreDBEventStore:
             raise EventStoreUnavailableError(f"read of $all failed: {error}") from error
         # Reading $all from a position includes the event at it; the port's `after` does not.
         return [event for event in events if after is None or event.position > after][:limit]
+
+    def truncate(self, before: Mapping[str, int]) -> None:
+        # One metadata write per stream; a pool keeps many of them in flight.
+        with ThreadPoolExecutor(max_workers=METADATA_WRITERS) as pool:
+            list(pool.map(self._raise_truncate_before, before.items()))
+
+    def _raise_truncate_before(self, item: tuple[str, int]) -> None:
+        stream, revision = item
+        self._set_truncate_before(stream, lambda current: max(current, revision))
+
+    def restore(self, events: Sequence[RecordedEvent]) -> int:
+        by_stream: dict[str, list[RecordedEvent]] = {}
+        for event in events:
+            by_stream.setdefault(event.stream, []).append(event)
+        readable = 0
+        for stream, archived in by_stream.items():
+            first = min(event.revision for event in archived)
+            self._set_truncate_before(stream, partial(min, first))
+            visible = {event.id for event in self.read_stream(stream, from_revision=first)}
+            missing = [event.revision for event in archived if event.id not in visible]
+            if missing:
+                raise EventStoreError(
+                    f"{stream}: revisions {missing[0]}..{missing[-1]} are gone from the server"
+                    " (scavenged after truncation); the archive still holds them"
+                )
+            readable += len(archived)
+        return readable
+
+    def _set_truncate_before(self, stream: str, change: Callable[[int], int]) -> None:
+        """Read-modify-write of ``$tb``, conditional on the metadata's version (retried)."""
+        for _ in range(METADATA_RETRIES):
+            try:
+                metadata, version = self.client.get_stream_metadata(stream)
+                current = int(metadata.get("$tb", 0))
+                wanted = change(current)
+                if wanted == current:
+                    return
+                self.client.set_stream_metadata(
+                    stream, metadata={**metadata, "$tb": wanted}, current_version=version
+                )
+                return
+            except client_errors.WrongCurrentVersionError:
+                continue  # someone else changed the metadata: read it again
+            except UNAVAILABLE as error:
+                raise EventStoreUnavailableError(f"metadata of {stream}: {error}") from error
+        raise EventStoreError(f"metadata of {stream} kept changing; try again")
 
     def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> ESDBSubscription:
         return ESDBSubscription(self, after, stream_prefix)

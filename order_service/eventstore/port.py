@@ -9,7 +9,7 @@ catch-up subscriptions that deliver history and then live events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -136,6 +136,23 @@ class EventStore(Protocol):
 
     def head_position(self) -> int | None:
         """The position of the last event in the log, or None when it is empty."""
+        ...
+
+    def truncate(self, before: Mapping[str, int]) -> None:
+        """Make each stream's events before a revision unreadable (archiving).
+
+        EventStoreDB: the stream's ``$tb`` metadata, the documented way; the server reclaims
+        the space at its next scavenge, and reads of ``$all`` return the events until then.
+        SQLite: the rows are deleted and their pages reused. Idempotent; never lowers ``$tb``.
+        """
+        ...
+
+    def restore(self, events: Sequence[RecordedEvent]) -> int:
+        """Put archived events back at their original revisions; returns how many are readable.
+
+        Raises ``EventStoreError`` when the store can no longer show them at those revisions
+        (EventStoreDB after a scavenge): the archive still holds them.
+        """
         ...
 
     def ping(self) -> None:

@@ -22,8 +22,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,10 @@ from order_service.eventstore.port import (
 
 log = logging.getLogger(__name__)
 
+# Incremental auto-vacuum (set before the first table exists) lets archiving hand the pages
+# of deleted events back to the file system; older files simply reuse them.
 SCHEMA = """
+PRAGMA auto_vacuum = INCREMENTAL;
 CREATE TABLE IF NOT EXISTS events (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
     stream TEXT NOT NULL,
@@ -325,6 +329,67 @@ class SQLiteEventStore:
         rows = self._query("SELECT max(position) FROM events", ())
         value = rows[0][0]
         return None if value is None else int(value)
+
+    def truncate(self, before: Mapping[str, int]) -> None:
+        with self._maintenance() as connection:
+            connection.executemany(
+                "DELETE FROM events WHERE stream = ? AND revision < ?", list(before.items())
+            )
+        self._vacuum()
+
+    def restore(self, events: Sequence[RecordedEvent]) -> int:
+        with self._maintenance() as connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO events"
+                " (position, stream, revision, id, type, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        event.position,
+                        event.stream,
+                        event.revision,
+                        event.id.bytes,
+                        event.type,
+                        event.data,
+                        event.metadata,
+                        event.recorded_at.isoformat(),
+                    )
+                    for event in events
+                ],
+            )
+            readable = 0
+            for start in range(0, len(events), 500):
+                chunk = [event.id.bytes for event in events[start : start + 500]]
+                row = connection.execute(
+                    f"SELECT count(*) FROM events WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchone()
+                readable += int(row[0])
+        return readable
+
+    @contextmanager
+    def _maintenance(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction beside the writer thread (both wait for the lock politely)."""
+        connection = self._connect()
+        try:
+            _begin(connection)
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise EventStoreUnavailableError(f"SQLite maintenance failed: {error}") from error
+        finally:
+            connection.close()
+
+    def _vacuum(self) -> None:
+        connection = self._connect()
+        try:
+            connection.execute("PRAGMA incremental_vacuum")
+        finally:
+            connection.close()
 
     def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> SQLiteSubscription:
         return SQLiteSubscription(self, after, stream_prefix)

@@ -1,0 +1,1 @@
+"""Archiving: finished orders' events move to cold storage, and can come back."""
