@@ -8,14 +8,16 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from order_service.application import OrderCommands
+from order_service.archive.cold import ColdArchive
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.http.ops import ReadinessCheck
 from order_service.idempotency import IdempotencyKeys
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
+from projectors.generations import ActiveIndex
 from projectors.order_search import NAME
-from projectors.port import OrderSearchIndex
+from projectors.port import ReadModel
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
@@ -43,10 +45,19 @@ class Container:
         return IdempotencyKeys(self.event_store)
 
     @cached_property
-    def search_index(self) -> OrderSearchIndex:
-        index = open_search_index(self.settings)
-        index.setup()
-        return index
+    def read_model(self) -> ReadModel:
+        read_model = open_read_model(self.settings)
+        read_model.setup()
+        return read_model
+
+    @cached_property
+    def search_index(self) -> ActiveIndex:
+        """Reads (and repairs) follow whichever generation is active."""
+        return ActiveIndex(self.read_model)
+
+    @cached_property
+    def archive(self) -> ColdArchive:
+        return ColdArchive(self.settings.archive_path)
 
     @cached_property
     def freshness(self) -> Freshness:
@@ -57,7 +68,8 @@ class Container:
             batch_size=self.settings.projection_batch_size,
             flush_interval_s=self.settings.projection_flush_ms / 1000,
         )
-        return Projector(self.event_store, self.search_index, options)
+        active = self.read_model.open(self.read_model.active())
+        return Projector(self.event_store, active, options, generations=self.read_model)
 
     def readiness(self, *, search: bool) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {"event_store": self.event_store.ping}
@@ -75,8 +87,8 @@ class Container:
     def close(self) -> None:
         """Release engine connections."""
         self.event_store.close()
-        if "search_index" in self.__dict__:
-            self.search_index.close()
+        if "read_model" in self.__dict__:
+            self.read_model.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -88,15 +100,15 @@ def open_event_store(settings: Settings) -> EventStore:
     return EventStoreDBEventStore(url)
 
 
-def open_search_index(settings: Settings) -> OrderSearchIndex:
+def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
     if urlsplit(url).scheme == "sqlite":
-        from projectors.sqlite_index import SQLiteOrderIndex
+        from projectors.sqlite_read_model import SQLiteReadModel
 
-        return SQLiteOrderIndex(sqlite_path(url))
-    from projectors.elasticsearch_index import ElasticsearchOrderIndex
+        return SQLiteReadModel(sqlite_path(url))
+    from projectors.elasticsearch_read_model import ElasticsearchReadModel
 
-    return ElasticsearchOrderIndex(
+    return ElasticsearchReadModel(
         url,
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,

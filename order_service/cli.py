@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from order_service import operator_cli
+from order_service import archive_cli, operator_cli
 from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.port import EventStoreError
 from order_service.http.app import (
@@ -101,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     operator_cli.add_commands(commands)
     operator_cli.add_seed_command(commands)
     operator_cli.add_snapshot_command(commands)
+    archive_cli.add_commands(commands)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
+from order_service import generation_cli
 from order_service.bootstrap import Container, bootstrap
 from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
@@ -46,6 +47,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     one.add_argument("order_id")
     one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
     one.set_defaults(handler=_reproject)
+
+    generation_cli.add_commands(actions)
 
 
 def add_seed_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -165,7 +168,10 @@ def _retry(args: argparse.Namespace) -> int:
     container = _container()
     try:
         report = retry_dead_letters(
-            container.event_store, container.search_index, dry_run=args.dry_run
+            container.event_store,
+            container.search_index,
+            archive=container.archive,
+            dry_run=args.dry_run,
         )
     finally:
         container.close()
@@ -184,7 +190,9 @@ def _reproject(args: argparse.Namespace) -> int:
         if args.dry_run:
             found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
         else:
-            found = reproject(container.event_store, container.search_index, args.order_id)
+            found = reproject(
+                container.event_store, container.search_index, args.order_id, container.archive
+            )
     finally:
         container.close()
     if not found:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     es_replicas: int = Field(
         1, ge=0, le=10, description="Replicas of the search index (0 on a single-node cluster)."
     )
+    archive_dir: Path | None = Field(
+        None,
+        description="Cold storage of archived events (files, manifest, index); "
+        "empty means data_dir/archive.",
+    )
     es_index_prefix: str = Field(
         "orders", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="Prefix of Elasticsearch indices."
     )
@@ -101,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def event_store_url(self) -> str:
         return self.event_store or f"sqlite:///{self.data_dir / 'events.db'}"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
 
     @property
     def read_model_url(self) -> str:

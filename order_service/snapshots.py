@@ -15,6 +15,7 @@ import orjson
 
 from order_service.events import Causation, order_id_of, snapshot_stream
 from order_service.eventstore.port import EventStore
+from order_service.eventstore.scan import read_log
 from order_service.repository import OrderRepository
 
 PAGE = 10_000
@@ -31,12 +32,10 @@ def stream_heads(
 ) -> dict[str, int]:
     """Each order's last revision, from one pass over the log."""
     heads: dict[str, int] = {}
-    after = None
-    while page := store.read_all(after=after, limit=PAGE, stream_prefix="order-"):
-        for event in page:
-            heads[order_id_of(event.stream)] = event.revision
-        after = page[-1].position
-        progress(len(page))
+    for seen, event in enumerate(read_log(store), 1):
+        heads[order_id_of(event.stream)] = event.revision
+        if seen % PAGE == 0:
+            progress(PAGE)
     return heads
 
 

@@ -1,8 +1,10 @@
 """The production read model: order documents in Elasticsearch, behind an alias.
 
 - Mappings as code, installed by an idempotent ``setup()`` safe on every start: one index per
-  generation (``<prefix>-order-search-g1``) behind the alias ``<prefix>-order-search`` that
-  searches use, plus a small ``-meta`` index for the checkpoint and dead letters.
+  generation (``<prefix>-order-search-g1``), plus a small ``-meta`` index for its checkpoint
+  and dead letters. The alias ``<prefix>-order-search`` names the generation that serves
+  (see ``elasticsearch_read_model``); an object of this class reads and writes its own
+  generation, so one answer never mixes two.
 - Writes are bulk requests with external versioning (``external_gte`` on the stream revision
   + 1): a replayed or late event can never move a document backwards, and rewriting the
   same version is harmless. A version conflict means a newer document is already there and
@@ -111,6 +113,12 @@ META_MAPPINGS: dict[str, Any] = {
 SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "total"}
 
 
+def connect(url: str) -> Elasticsearch:
+    return Elasticsearch(
+        url, request_timeout=30, retry_on_timeout=True, serializer=OrjsonSerializer()
+    )
+
+
 class ElasticsearchWriteError(RuntimeError):
     """Some documents of a bulk were refused for a reason other than a newer version."""
 
@@ -126,9 +134,8 @@ class ElasticsearchOrderIndex:
         replicas: int = 0,
         client: Elasticsearch | None = None,
     ) -> None:
-        self.client = client or Elasticsearch(
-            url, request_timeout=30, retry_on_timeout=True, serializer=OrjsonSerializer()
-        )
+        self._owns_client = client is None
+        self.client = client or connect(url)
         self.name = NAME
         self.alias = f"{prefix}-{NAME}"
         self.index = f"{self.alias}-{generation}"
@@ -232,7 +239,7 @@ class ElasticsearchOrderIndex:
 
     def get(self, order_id: str) -> Document | None:
         try:
-            found = self.client.get(index=self.alias, id=order_id)
+            found = self.client.get(index=self.index, id=order_id)
         except NotFoundError:
             return None
         source: Document = found["_source"]
@@ -279,10 +286,10 @@ class ElasticsearchOrderIndex:
         self.client.indices.refresh(index=self.meta)
 
     def count(self) -> int:
-        return int(self.client.count(index=self.alias)["count"])
+        return int(self.client.count(index=self.index)["count"])
 
     def search(self, query: SearchQuery) -> SearchPage:
-        found = self.client.search(index=self.alias, **self.request(query))
+        found = self.client.search(index=self.index, **self.request(query))
         hits = [hit["_source"] for hit in found["hits"]["hits"]]
         return SearchPage(total=int(found["hits"]["total"]["value"]), hits=hits)
 
@@ -336,11 +343,28 @@ class ElasticsearchOrderIndex:
             filters.append({"range": {"total": totals}})
         return filters
 
+    def scan(self) -> Iterator[Document]:
+        self.client.indices.refresh(index=self.index)  # a scan sees only refreshed documents
+        for hit in helpers.scan(
+            self.client,
+            index=self.index,
+            query={"query": {"match_all": {}}, "sort": [{"order_id": "asc"}]},
+            size=2000,
+            preserve_order=True,
+        ):
+            source: Document = hit["_source"]
+            yield source
+
+    def destroy(self) -> None:
+        """Delete this generation's indices."""
+        self.client.indices.delete(index=[self.index, self.meta], ignore_unavailable=True)
+
     def ping(self) -> None:
         self.client.cluster.health(timeout="2s")
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
 
 __all__ = ["ApiError", "ElasticsearchOrderIndex", "ElasticsearchWriteError"]

@@ -6,8 +6,10 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from order_service.archive.cold import ColdArchive
 from order_service.events import order_id_of, order_stream
 from order_service.eventstore.port import EventStore
+from projectors.full_log import full_stream
 from projectors.order_search import ProjectionError, fold
 from projectors.port import Changes, OrderSearchIndex
 
@@ -22,9 +24,11 @@ class RetryReport:
     """Orders whose events still cannot be projected, with the error."""
 
 
-def reproject(store: EventStore, index: OrderSearchIndex, order_id: str) -> bool:
+def reproject(
+    store: EventStore, index: OrderSearchIndex, order_id: str, archive: ColdArchive | None = None
+) -> bool:
     """Rebuild one order's document from its whole stream; False if the order has no events."""
-    document = fold(store.read_stream(order_stream(order_id)))
+    document = fold(full_stream(store, archive, order_stream(order_id)))
     if document is None:
         return False
     index.write(Changes(documents={order_id: document}))
@@ -33,7 +37,12 @@ def reproject(store: EventStore, index: OrderSearchIndex, order_id: str) -> bool
 
 
 def retry_dead_letters(
-    store: EventStore, index: OrderSearchIndex, *, dry_run: bool = False, limit: int = 10_000
+    store: EventStore,
+    index: OrderSearchIndex,
+    *,
+    archive: ColdArchive | None = None,
+    dry_run: bool = False,
+    limit: int = 10_000,
 ) -> RetryReport:
     """Re-project every order that has dead letters; clear the letters of those that now work."""
     by_order: defaultdict[str, list[int]] = defaultdict(list)
@@ -42,7 +51,7 @@ def retry_dead_letters(
     report = RetryReport()
     for order_id, positions in by_order.items():
         try:
-            document = fold(store.read_stream(order_stream(order_id)))
+            document = fold(full_stream(store, archive, order_stream(order_id)))
         except ProjectionError as error:
             report.still_failing[order_id] = str(error)
             continue

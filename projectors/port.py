@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -105,6 +105,69 @@ class OrderSearchIndex(Protocol):
 
     def count(self) -> int: ...
 
+    def scan(self) -> Iterator[Document]:
+        """Every document, by order id: exports, parity checks, digests."""
+        ...
+
     def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+GenerationState = Literal["active", "rebuilding", "standby"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generation of a read model: serving (active), being built, or kept for rollback."""
+
+    name: str
+    state: GenerationState
+    created_at: str
+    updated_at: str
+    retired_at: str | None = None
+    """When it stopped serving (the newest such standby is what ``rollback`` returns to)."""
+    progress: dict[str, Any] = field(default_factory=dict)
+    """A rebuild's progress: source, checkpoint, head, events, events_per_s, eta_s."""
+
+
+class ReadModel(Protocol):
+    """The generations of the ``order-search`` read model; searches see the active one."""
+
+    def setup(self) -> None:
+        """Create what the engine needs and the first generation (idempotent)."""
+        ...
+
+    def active(self) -> str: ...
+
+    def open(self, generation: str) -> OrderSearchIndex:
+        """One generation's index (cached; closed with the read model)."""
+        ...
+
+    def generations(self) -> list[Generation]: ...
+
+    def create(self) -> str:
+        """A new, empty generation in state ``rebuilding``, tuned for bulk loading."""
+        ...
+
+    def record(self, generation: str, progress: dict[str, Any]) -> None:
+        """Store a rebuild's progress (shown by ``GET /projections``)."""
+        ...
+
+    def serve(self, generation: str) -> None:
+        """Tune a bulk-loaded generation for searches (and make all its writes visible)."""
+        ...
+
+    def switch(self, generation: str) -> str:
+        """Make ``generation`` the one searches use, atomically; returns the previous one."""
+        ...
+
+    def rollback_target(self) -> str | None:
+        """The generation that served before the active one, if it is still kept."""
+        ...
+
+    def drop(self, generation: str) -> None:
+        """Delete a generation that does not serve."""
+        ...
 
     def close(self) -> None: ...

@@ -19,20 +19,28 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
 from projectors import metrics
-from projectors.order_search import NAME, ProjectionError, document_id, project, with_error
-from projectors.port import Changes, DeadLetter, OrderSearchIndex
+from projectors.order_search import (
+    NAME,
+    Document,
+    ProjectionError,
+    document_id,
+    project,
+    with_error,
+)
+from projectors.port import Changes, DeadLetter, OrderSearchIndex, ReadModel
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = f"{ORDER_CATEGORY}-"
 MAX_BACKOFF_S = 5.0
 QUEUE_SIZE = 20_000
+SWITCH_CHECK_S = 0.5
 
 
 @dataclass
@@ -49,12 +57,26 @@ class ProjectorOptions:
 
 
 class Projector:
+    """Keeps one read model current; given its generations, it follows the active one.
+
+    The generation is pinned for the life of one subscription (its checkpoint is where the
+    subscription starts); when another generation becomes active, the batch in hand goes to
+    the old one and the projector resubscribes from the new one's own checkpoint.
+    """
+
     def __init__(
-        self, store: EventStore, index: OrderSearchIndex, options: ProjectorOptions | None = None
+        self,
+        store: EventStore,
+        index: OrderSearchIndex,
+        options: ProjectorOptions | None = None,
+        *,
+        generations: ReadModel | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.options = options or ProjectorOptions()
+        self.generations = generations
+        self.generation: str | None = None
         self.name = NAME
         self._stopped = threading.Event()
 
@@ -66,7 +88,10 @@ class Projector:
         backoff = 0.1
         while not self._stopped.is_set():
             try:
-                self.index.setup()
+                if self.generations is not None:
+                    self.generations.setup()
+                else:
+                    self.index.setup()
                 self._follow()
                 backoff = 0.1
             except EventStoreError as error:
@@ -82,6 +107,10 @@ class Projector:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     def _follow(self) -> None:
+        if self.generations is not None:
+            self.generation = self.generations.active()
+            self.index = self.generations.open(self.generation)
+            log.info("projection %s writes generation %s", self.name, self.generation)
         after = self.index.checkpoint().position
         subscription = self.store.subscribe(after=after, stream_prefix=STREAM_PREFIX)
         events: queue.Queue[RecordedEvent | _Failure] = queue.Queue(QUEUE_SIZE)
@@ -100,7 +129,14 @@ class Projector:
     def _consume(self, events: queue.Queue[RecordedEvent | _Failure]) -> None:
         batch: list[RecordedEvent] = []
         deadline = 0.0
+        next_check = time.monotonic() + SWITCH_CHECK_S
         while not self._stopped.is_set():
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + SWITCH_CHECK_S
+                if self._switched():
+                    if batch:
+                        self.flush(batch)
+                    return
             timeout = max(0.0, deadline - time.monotonic()) if batch else 0.2
             try:
                 item = events.get(timeout=timeout)
@@ -117,6 +153,15 @@ class Projector:
             if batch and (len(batch) >= self.options.batch_size or time.monotonic() >= deadline):
                 self.flush(batch)
                 batch = []
+
+    def _switched(self) -> bool:
+        if self.generations is None or self.generation is None:
+            return False
+        active = self.generations.active()
+        if active != self.generation:
+            log.info("projection %s moves from %s to %s", self.name, self.generation, active)
+            return True
+        return False
 
     def flush(self, batch: list[RecordedEvent]) -> None:
         """Project a batch and write it; retried with backoff until the read model takes it."""
@@ -144,41 +189,51 @@ class Projector:
         self.options.on_flush(changes.checkpoint)
 
     def changes_for(self, batch: list[RecordedEvent]) -> Changes:
-        first_revision: dict[str, int] = {}
-        for event in batch:
-            first_revision.setdefault(document_id(event), event.revision)
-        # An order whose stream starts in this batch has no document to read first; if one
-        # exists anyway (a replay), the version guard of the read model keeps the newer one.
-        existing = [order_id for order_id, revision in first_revision.items() if revision > 0]
-        documents = dict(self.index.documents(existing))
         # A partial batch means we are live: make it searchable before the checkpoint says so,
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
-        changes = Changes(
-            checkpoint=batch[-1].position, searchable=len(batch) < self.options.batch_size
+        return changes_for(
+            batch, self.index.documents, searchable=len(batch) < self.options.batch_size
         )
-        for event in batch:
-            order_id = document_id(event)
-            current = documents.get(order_id)
-            try:
-                changed = project(current, event)
-            except ProjectionError as error:
-                log.error("dead letter: %s", error)
-                changes.dead_letters.append(
-                    DeadLetter(
-                        event.position,
-                        event.stream,
-                        event.revision,
-                        event.type,
-                        str(error),
-                        datetime.now(UTC),
-                    )
+
+
+def changes_for(
+    batch: list[RecordedEvent],
+    lookup: Callable[[list[str]], Mapping[str, Document]],
+    *,
+    searchable: bool,
+) -> Changes:
+    """Project a batch: each touched order's document once, dead letters, the checkpoint."""
+    first_revision: dict[str, int] = {}
+    for event in batch:
+        first_revision.setdefault(document_id(event), event.revision)
+    # An order whose stream starts in this batch has no document to read first; if one
+    # exists anyway (a replay), the version guard of the read model keeps the newer one.
+    existing = [order_id for order_id, revision in first_revision.items() if revision > 0]
+    documents = dict(lookup(existing))
+    changes = Changes(checkpoint=batch[-1].position, searchable=searchable)
+    for event in batch:
+        order_id = document_id(event)
+        current = documents.get(order_id)
+        try:
+            changed = project(current, event)
+        except ProjectionError as error:
+            log.error("dead letter: %s", error)
+            changes.dead_letters.append(
+                DeadLetter(
+                    event.position,
+                    event.stream,
+                    event.revision,
+                    event.type,
+                    str(error),
+                    datetime.now(UTC),
                 )
-                changed = with_error(current, event, error)
-            if changed is not None:
-                documents[order_id] = changed
-                changes.documents[order_id] = changed
-        return changes
+            )
+            changed = with_error(current, event, error)
+        if changed is not None:
+            documents[order_id] = changed
+            changes.documents[order_id] = changed
+    return changes
 
 
 def _read_into(

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQ
 from projectors.text import searchable, words
 
 GENERATION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+SCAN_PAGE = 2000
 
 
 def match_expression(text: str) -> str | None:
@@ -301,6 +302,34 @@ class SQLiteOrderIndex:
                 clauses.append(clause)
                 parameters.append(bound)
         return " AND ".join(clauses), parameters
+
+    def scan(self) -> Iterator[Document]:
+        after = ""
+        while True:
+            rows = (
+                self._connection()
+                .execute(
+                    f"SELECT order_id, doc FROM {self.table} WHERE order_id > ?"
+                    " ORDER BY order_id LIMIT ?",
+                    (after, SCAN_PAGE),
+                )
+                .fetchall()
+            )
+            for _, doc in rows:
+                yield orjson.loads(doc)
+            if len(rows) < SCAN_PAGE:
+                return
+            after = rows[-1][0]
+
+    def destroy(self) -> None:
+        """Drop this generation's tables."""
+        t = self.table
+        self._connection().executescript(
+            "".join(
+                f"DROP TABLE IF EXISTS {name};"
+                for name in (t, f"{t}_skus", f"{t}_text", f"{t}_checkpoint", f"{t}_dead_letters")
+            )
+        )
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

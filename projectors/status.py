@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from order_service.eventstore.port import EventStore, RecordedEvent
 from projectors import metrics
-from projectors.port import OrderSearchIndex
+from projectors.port import OrderSearchIndex, ReadModel
 from projectors.runner import STREAM_PREFIX
 
 State = Literal["live", "catching_up", "rebuilding", "stalled"]
@@ -30,6 +30,9 @@ class ProjectionStatus:
     last_error: str | None
     updated_at: str | None
     """When the checkpoint last moved."""
+    generation: str | None = None
+    progress: dict[str, Any] | None = None
+    """A rebuild's progress: fraction, events, events_per_s, eta_s, source, started_at."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +54,7 @@ def projection_status(
     name: str,
     stalled_after_s: float = 30.0,
     rebuilding: bool = False,
+    generation: str | None = None,
 ) -> ProjectionStatus:
     checkpoint = index.checkpoint()
     pending = store.read_all(
@@ -81,10 +85,35 @@ def projection_status(
         dead_letters=dead_letters,
         last_error=newest[0].error if newest else None,
         updated_at=moved.isoformat() if moved else None,
+        generation=generation,
     )
+    if rebuilding:
+        return status  # the gauges describe the generation that serves
     metrics.LAG_EVENTS.labels(name).set(status.lag_events)
     metrics.LAG_SECONDS.labels(name).set(status.lag_ms / 1000)
     metrics.DEAD_LETTER_COUNT.labels(name).set(status.dead_letters)
     if checkpoint.position is not None:
         metrics.CHECKPOINT.labels(name).set(checkpoint.position)
     return status
+
+
+def rebuild_statuses(
+    store: EventStore, read_model: ReadModel, *, name: str, stalled_after_s: float = 30.0
+) -> list[ProjectionStatus]:
+    """Generations being rebuilt, with progress; ``stalled`` when the rebuild stopped reporting."""
+    found = []
+    for generation in read_model.generations():
+        if generation.state != "rebuilding":
+            continue
+        status = projection_status(
+            store,
+            read_model.open(generation.name),
+            name=name,
+            rebuilding=True,
+            generation=generation.name,
+        )
+        heard = datetime.fromisoformat(generation.updated_at) if generation.updated_at else None
+        silent_s = (datetime.now(UTC) - heard).total_seconds() if heard else float("inf")
+        state: State = "stalled" if silent_s > stalled_after_s else "rebuilding"
+        found.append(replace(status, state=state, progress=generation.progress))
+    return found

@@ -19,7 +19,6 @@ class Freshness:
         self.store = store
         self.index = index
         self.name = name
-        self.rebuilding = False
         self._cached: tuple[float, dict[str, Any]] | None = None
 
     async def as_of(self) -> dict[str, Any]:
@@ -51,7 +50,11 @@ class Freshness:
                 return {**await self.as_of(), "stale": not reached}
             await asyncio.sleep(POLL_S)
 
-    async def status(self) -> ProjectionStatus:
+    async def status(self, generation: str | None = None) -> ProjectionStatus:
         return await asyncio.to_thread(
-            projection_status, self.store, self.index, name=self.name, rebuilding=self.rebuilding
+            projection_status,
+            self.store,
+            self.index,
+            name=self.name,
+            generation=generation,
         )

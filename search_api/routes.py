@@ -12,15 +12,17 @@ from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import Response
 
 from order_service.application import OrderNotFoundError
+from order_service.archive.cold import ColdArchive
 from order_service.domain.values import MAX_MONEY
 from order_service.events import order_stream
 from order_service.eventstore.port import EventStore
 from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError
-from projectors.order_search import Document, fold, summary
-from projectors.port import STATUSES, OrderSearchIndex, SearchQuery
-from projectors.status import ProjectionStatus
+from projectors.full_log import full_stream
+from projectors.order_search import NAME, Document, fold, summary
+from projectors.port import STATUSES, OrderSearchIndex, ReadModel, SearchQuery
+from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
 from search_api.freshness import Freshness
 
@@ -32,6 +34,8 @@ SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", 
 IndexDep = Annotated[OrderSearchIndex, Depends(from_container("search_index"))]
 StoreDep = Annotated[EventStore, Depends(from_container("event_store"))]
 FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
+ArchiveDep = Annotated[ColdArchive, Depends(from_container("archive"))]
+ReadModelDep = Annotated[ReadModel, Depends(from_container("read_model"))]
 WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
 
 router = APIRouter(tags=["search"])
@@ -111,6 +115,7 @@ async def get_order(
     order_id: str,
     index: IndexDep,
     store: StoreDep,
+    archive: ArchiveDep,
     freshness: FreshnessDep,
     min_version: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     wait_ms: WaitMs = 0,
@@ -120,7 +125,9 @@ async def get_order(
     """The whole order document, with its version as ETag; strong reads fold the event log."""
     stale = False
     if consistency == "strong":
-        document = fold(await store.read_stream_async(order_stream(order_id)))
+        document = fold(
+            await asyncio.to_thread(full_stream, store, archive, order_stream(order_id))
+        )
     else:
         document = await _document(index, order_id, min_version, wait_ms)
         stale = min_version is not None and (document is None or document["version"] < min_version)
@@ -150,11 +157,16 @@ async def _document(
 
 
 @router.get("/orders/{order_id}/history", operation_id="getOrderHistory")
-async def get_order_history(order_id: str, store: StoreDep) -> JSONBody:
-    """The order's events from the event store, oldest first."""
-    events = await store.read_stream_async(order_stream(order_id))
-    if not events:
+async def get_order_history(order_id: str, store: StoreDep, archive: ArchiveDep) -> JSONBody:
+    """The order's events, oldest first; archived ones are read from the cold archive."""
+    stream = order_stream(order_id)
+    hot = await store.read_stream_async(stream)
+    cold = await asyncio.to_thread(archive.events_of, stream)
+    merged = {event.revision: (event, True) for event in cold}
+    merged.update((event.revision, (event, False)) for event in hot)
+    if not merged:
         raise OrderNotFoundError(order_id)
+    events = [merged[revision] for revision in sorted(merged)]
     return JSONBody(
         {
             "order_id": order_id,
@@ -166,8 +178,9 @@ async def get_order_history(order_id: str, store: StoreDep) -> JSONBody:
                     "metadata": _json(event.metadata),
                     "recorded_at": event.recorded_at.astimezone(UTC).isoformat(),
                     "position": event.position,
+                    "archived": archived,
                 }
-                for event in events
+                for event, archived in events
             ],
         }
     )
@@ -181,7 +194,11 @@ def _json(raw: bytes) -> Any:
 
 
 @router.get("/projections", operation_id="listProjections")
-async def list_projections(freshness: FreshnessDep) -> JSONBody:
-    """Each projection's checkpoint, head, lag, state and dead letters."""
-    statuses: list[ProjectionStatus] = [await freshness.status()]
+async def list_projections(
+    freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep
+) -> JSONBody:
+    """Each projection's checkpoint, head, lag, state and dead letters; rebuilds with progress."""
+    active = await asyncio.to_thread(read_model.active)
+    statuses: list[ProjectionStatus] = [await freshness.status(generation=active)]
+    statuses += await asyncio.to_thread(rebuild_statuses, store, read_model, name=NAME)
     return JSONBody({"projections": [status.as_dict() for status in statuses]})

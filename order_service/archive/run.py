@@ -33,12 +33,13 @@ from order_service.archive.cold import ColdArchive, FileWriter, WrittenFile
 from order_service.domain.order import Order
 from order_service.events import Causation, order_id_of, snapshot_stream
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent
+from order_service.eventstore.scan import read_log
 from order_service.failpoints import failpoint
 from order_service.progress import Report, Tick, silent
 from order_service.repository import OrderRepository
 
 log = logging.getLogger(__name__)
-PAGE = 5000
+REPORT_EVERY = 5000
 TRUNCATE_CHUNK = 1000
 SNAPSHOT_CONCURRENCY = 32
 FINISHED = {Order.Delivered.TYPE: Order.Delivered.AT, Order.Cancelled.TYPE: Order.Cancelled.AT}
@@ -72,15 +73,14 @@ class ArchiveReport:
 def scan_log(
     store: EventStore, *, after: int | None = None, phase: str, report: Report
 ) -> Iterator[RecordedEvent]:
-    """Every order event after a position, paged, reporting progress by position."""
+    """Every order event after a position, reporting progress by position."""
     start = after or 0
     head = store.head_position() or 0
-    seen = 0
-    while page := store.read_all(after=after, limit=PAGE, stream_prefix=PREFIX):
-        yield from page
-        after = page[-1].position
-        seen += len(page)
-        report(Tick(phase, after - start, max(head - start, after - start), seen))
+    for seen, event in enumerate(read_log(store, after=after), 1):
+        yield event
+        if seen % REPORT_EVERY == 0:
+            done = event.position - start
+            report(Tick(phase, done, max(head - start, done), seen))
 
 
 def _finished_streams(

@@ -1,0 +1,61 @@
+"""What operators see: progress bars with rate and ETA, readable logs, on standard error."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from order_service.progress import Report, Tick
+
+console = Console(stderr=True)
+
+
+def operator_logging() -> None:
+    """Timestamped log lines an operator (and a log collector) can read."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")],
+        force=True,
+    )
+
+
+@contextmanager
+def progress_bars() -> Iterator[Report]:
+    """A ``Report`` that draws one bar per phase: done, rate in events/s, ETA, elapsed."""
+    columns = (
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]:>16}"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bars:
+        tasks: dict[str, tuple[TaskID, float, int]] = {}
+
+        def report(tick: Tick) -> None:
+            if tick.phase not in tasks:
+                task = bars.add_task(tick.phase, total=tick.total, rate="")
+                tasks[tick.phase] = (task, time.monotonic(), tick.events)
+            task, started, first = tasks[tick.phase]
+            elapsed = time.monotonic() - started
+            rate = f"{(tick.events - first) / elapsed:,.0f} events/s" if elapsed > 0.5 else ""
+            bars.update(task, completed=tick.done, total=tick.total, rate=rate)
+
+        yield report

@@ -1,0 +1,237 @@
+"""``orders projection rebuild|rollback|generations|drop|export``: blue/green read-model work.
+
+Exit status: 0 done; 1 refused or a problem found (parity, nothing to roll back to, the
+active generation named for a drop); 2 bad usage, bad configuration or an engine down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.table import Table
+
+from order_service.bootstrap import Container, bootstrap
+from order_service.console import console, operator_logging, progress_bars
+from order_service.settings import Settings
+from projectors import snapshot_file
+from projectors.generations import GenerationError
+from projectors.parity import ParityReport
+from projectors.rebuild import Rebuild, RebuildOptions, RebuildReport
+
+
+def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rebuild = actions.add_parser(
+        "rebuild", help="build a new generation beside the serving one, then switch to it"
+    )
+    rebuild.add_argument(
+        "--from-snapshot", type=Path, metavar="FILE", help="start from a read-model snapshot"
+    )
+    rebuild.add_argument("--batch-size", type=int, default=10_000, help="events per bulk write")
+    rebuild.add_argument(
+        "--force", action="store_true", help="switch even if the parity check finds problems"
+    )
+    rebuild.add_argument("--drop-old", action="store_true", help="delete the old generation")
+    rebuild.add_argument(
+        "--restart", action="store_true", help="discard an unfinished rebuild and start over"
+    )
+    rebuild.add_argument("--sample", type=int, default=200, help="documents compared (200)")
+    rebuild.add_argument("--dry-run", action="store_true", help="say what would be done")
+    rebuild.set_defaults(handler=_rebuild)
+
+    rollback = actions.add_parser("rollback", help="switch back to the previous generation")
+    rollback.add_argument("--dry-run", action="store_true", help="name it, switch nothing")
+    rollback.set_defaults(handler=_rollback)
+
+    generations = actions.add_parser("generations", help="list generations and their states")
+    generations.add_argument("--json", action="store_true", help="print JSON")
+    generations.set_defaults(handler=_generations)
+
+    drop = actions.add_parser("drop", help="delete a generation that does not serve")
+    drop.add_argument("generation", help="g1, g2, ...")
+    drop.add_argument("--dry-run", action="store_true", help="check, delete nothing")
+    drop.set_defaults(handler=_drop)
+
+    export = actions.add_parser(
+        "export", help="write a read-model snapshot (documents + checkpoint) to a file"
+    )
+    export.add_argument("--out", type=Path, required=True, help="file to write (.jsonl.gz)")
+    export.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    export.set_defaults(handler=_export)
+
+
+def _container() -> Container:
+    operator_logging()
+    return bootstrap(Settings())
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.sample < 0:
+        console.print("[red]--batch-size must be at least 1 and --sample at least 0[/red]")
+        return 2
+    if args.from_snapshot is not None:
+        try:
+            snapshot_file.read_header(args.from_snapshot)  # refuse a bad file before any work
+        except (snapshot_file.SnapshotFileError, OSError, ValueError) as error:
+            console.print(f"[red]cannot use {args.from_snapshot}[/red]: {error}")
+            return 2
+    options = RebuildOptions(
+        batch_size=args.batch_size,
+        snapshot=args.from_snapshot,
+        force=args.force,
+        drop_old=args.drop_old,
+        restart=args.restart,
+        sample=args.sample,
+    )
+    container = _container()
+    try:
+        if args.dry_run:
+            plan = Rebuild(container.event_store, container.archive, container.read_model, options)
+            report = plan.plan()
+            verb = "would resume" if report.resumed else "would build"
+            console.print(
+                f"{verb} generation {report.generation} from {report.source}, "
+                f"then switch from {report.previous}; nothing written"
+            )
+            return 0
+        with progress_bars() as progress:
+            rebuild = Rebuild(
+                container.event_store, container.archive, container.read_model, options, progress
+            )
+            report = rebuild.run()
+    finally:
+        container.close()
+    _print_rebuild(report)
+    return 1 if report.refused else 0
+
+
+def _print_rebuild(report: RebuildReport) -> None:
+    if report.parity is not None:
+        print_parity(report.parity)
+    loaded = f", {report.documents_loaded:,} documents from the snapshot"
+    console.print(
+        f"{'resumed' if report.resumed else 'built'} {report.generation} from {report.source}: "
+        f"{report.events:,} events in {report.seconds:.1f}s ({report.events_per_s:,.0f} events/s)"
+        f"{loaded if report.documents_loaded else ''}"
+    )
+    if report.refused:
+        console.print(f"[red]not switched[/red]: {'; '.join(report.refused)}")
+        console.print("rerun to resume and check again, or with --force to switch anyway")
+    elif report.switched:
+        console.print(f"searches now use {report.generation}; {report.previous} kept for rollback")
+    if report.dropped:
+        console.print(f"dropped {report.dropped}")
+
+
+def print_parity(parity: ParityReport) -> None:
+    table = Table(title=f"parity: {parity.serving} (serving) vs {parity.candidate} (new)")
+    table.add_column("")
+    table.add_column(parity.serving, justify="right")
+    table.add_column(parity.candidate, justify="right")
+    table.add_row("orders", f"{parity.totals[0]:,}", f"{parity.totals[1]:,}")
+    for status, (old, new) in parity.by_status.items():
+        table.add_row(f"  {status}", f"{old:,}", f"{new:,}")
+    table.add_row("dead letters", "", f"{parity.dead_letters:,}")
+    console.print(table)
+    console.print(
+        f"sample of {parity.sampled}: {parity.identical} identical, {parity.in_flight} in flight"
+        f" (versions differ), {len(parity.differences)} different"
+    )
+    for order_id, fields in list(parity.differences.items())[:10]:
+        console.print(f"  {order_id}: {', '.join(fields)}")
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        read_model = container.read_model
+        target = read_model.rollback_target()
+        active = read_model.active()
+        if target is None:
+            console.print(f"[red]no previous generation is kept[/red]; {active} keeps serving")
+            return 1
+        if args.dry_run:
+            console.print(f"would switch from {active} back to {target}")
+            return 0
+        read_model.switch(target)
+    finally:
+        container.close()
+    console.print(f"searches now use {target} again; {active} is kept (drop it when sure)")
+    return 0
+
+
+def _generations(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        found = container.read_model.generations()
+    finally:
+        container.close()
+    if args.json:
+        print(json.dumps([asdict(generation) for generation in found]))
+        return 0
+    table = Table(title="order-search generations")
+    for column in ("generation", "state", "created", "retired", "progress"):
+        table.add_column(column)
+    for generation in found:
+        progress = generation.progress
+        shown = (
+            f"{progress.get('fraction', 0):.0%}, {progress.get('events_per_s', 0):,} events/s"
+            if progress
+            else ""
+        )
+        table.add_row(
+            generation.name,
+            generation.state,
+            generation.created_at[:19],
+            (generation.retired_at or "")[:19],
+            shown,
+        )
+    console.print(table)
+    return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        names = [generation.name for generation in container.read_model.generations()]
+        if args.generation not in names:
+            console.print(f"[red]no generation {args.generation}[/red] (have {', '.join(names)})")
+            return 1
+        if args.generation == container.read_model.active():
+            console.print(f"[red]{args.generation} serves searches[/red]; switch first")
+            return 1
+        if not args.dry_run:
+            container.read_model.drop(args.generation)
+    except GenerationError as error:
+        console.print(f"[red]{error}[/red]")
+        return 1
+    finally:
+        container.close()
+    console.print(f"{'would drop' if args.dry_run else 'dropped'} {args.generation}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    container = _container()
+    try:
+        generation = container.read_model.active()
+        index = container.read_model.open(generation)
+        if args.dry_run:
+            console.print(
+                f"would export {index.count():,} documents of {generation} at checkpoint "
+                f"{index.checkpoint().position} to {args.out}"
+            )
+            return 0
+        with progress_bars() as progress:
+            header, count = snapshot_file.export(
+                index, args.out, generation=generation, report=progress
+            )
+    finally:
+        container.close()
+    console.print(
+        f"exported {count:,} documents of {generation} at checkpoint {header.checkpoint}"
+        f" to {args.out}"
+    )
+    return 0

@@ -1,0 +1,262 @@
+"""Generations of a read model: one serves, a new one is built beside it, then they swap.
+
+The rules are the same on every engine and live here: generations are named ``g1``, ``g2``...;
+a new one starts in state ``rebuilding``; a switch makes it ``active`` and the old one
+``standby`` (kept for rollback until dropped); the active one can never be dropped. Each
+engine supplies storage: where generations live, the pointer searches follow (an
+Elasticsearch alias, a SQLite row) and a small registry of states and rebuild progress.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from projectors.order_search import Document
+from projectors.port import (
+    Changes,
+    Checkpoint,
+    DeadLetter,
+    Generation,
+    GenerationState,
+    OrderSearchIndex,
+    ReadModel,
+    SearchPage,
+    SearchQuery,
+)
+
+NAME = re.compile(r"^g(\d{1,6})$")
+FIRST = "g1"
+FOLLOW_TTL_S = 0.5
+
+
+class GenerationError(RuntimeError):
+    """An operation a generation's state does not allow (dropping the active one, ...)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Generations(ABC):
+    """The engine-independent half of a ``ReadModel``."""
+
+    def __init__(self) -> None:
+        self._opened: dict[str, OrderSearchIndex] = {}
+        self._lock = threading.Lock()
+
+    # What each engine provides.
+
+    @abstractmethod
+    def _prepare(self) -> None:
+        """Create the registry's storage (idempotent)."""
+
+    @abstractmethod
+    def _names(self) -> list[str]:
+        """The generations that exist in the engine."""
+
+    @abstractmethod
+    def _pointer(self) -> str | None:
+        """The generation searches use, or None before the first setup."""
+
+    @abstractmethod
+    def _swap(self, new: str, old: str | None) -> None:
+        """Point searches at ``new`` instead of ``old``, atomically."""
+
+    @abstractmethod
+    def _open(self, generation: str, *, bulk: bool) -> OrderSearchIndex: ...
+
+    @abstractmethod
+    def _serve(self, generation: str) -> None:
+        """Tune a bulk-loaded generation for serving searches."""
+
+    @abstractmethod
+    def _destroy(self, generation: str) -> None: ...
+
+    @abstractmethod
+    def _records(self) -> dict[str, dict[str, Any]]: ...
+
+    @abstractmethod
+    def _put_record(self, generation: str, record: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _delete_record(self, generation: str) -> None: ...
+
+    # The rules.
+
+    def setup(self) -> None:
+        self._prepare()
+        active = self._pointer()
+        if active is None:
+            self.open(FIRST).setup()
+            self._swap(FIRST, None)
+            active = FIRST
+        else:
+            self.open(active).setup()
+        if active not in self._records():
+            self._put_record(active, {"state": "active", "created_at": _now()})
+
+    def active(self) -> str:
+        return self._pointer() or FIRST
+
+    def open(self, generation: str) -> OrderSearchIndex:
+        return self._cached(generation, bulk=False)
+
+    def _cached(self, generation: str, *, bulk: bool) -> OrderSearchIndex:
+        if not NAME.match(generation):
+            raise GenerationError(f"not a generation name: {generation!r} (g1, g2, ...)")
+        with self._lock:
+            if generation not in self._opened:
+                self._opened[generation] = self._open(generation, bulk=bulk)
+            return self._opened[generation]
+
+    def generations(self) -> list[Generation]:
+        records = self._records()
+        active = self.active()
+        found = []
+        for name in sorted(set(self._names()) | {active}, key=_number):
+            record = records.get(name, {})
+            state: GenerationState = "standby"
+            if name == active:
+                state = "active"
+            elif record.get("state") == "rebuilding":
+                state = "rebuilding"
+            found.append(
+                Generation(
+                    name=name,
+                    state=state,
+                    created_at=record.get("created_at", ""),
+                    updated_at=record.get("updated_at", record.get("created_at", "")),
+                    retired_at=record.get("retired_at"),
+                    progress=record.get("progress", {}),
+                )
+            )
+        return found
+
+    def create(self) -> str:
+        existing = [_number(name) for name in {*self._names(), *self._records(), self.active()}]
+        name = f"g{max(existing, default=0) + 1}"
+        self._cached(name, bulk=True).setup()
+        now = _now()
+        self._put_record(name, {"state": "rebuilding", "created_at": now, "updated_at": now})
+        return name
+
+    def record(self, generation: str, progress: dict[str, Any]) -> None:
+        record = self._records().get(generation, {"created_at": _now()})
+        self._put_record(generation, {**record, "progress": progress, "updated_at": _now()})
+
+    def serve(self, generation: str) -> None:
+        self._serve(generation)
+
+    def switch(self, generation: str) -> str:
+        old = self.active()
+        if generation == old:
+            return old
+        if generation not in self._names():
+            raise GenerationError(f"generation {generation} does not exist")
+        self._serve(generation)
+        self._swap(generation, old)
+        records = self._records()
+        now = _now()
+        self._put_record(
+            generation, {**records.get(generation, {}), "state": "active", "updated_at": now}
+        )
+        self._put_record(
+            old, {**records.get(old, {}), "state": "standby", "retired_at": now, "updated_at": now}
+        )
+        return old
+
+    def rollback_target(self) -> str | None:
+        """The generation that served last before the active one, if it is still kept."""
+        kept = [g for g in self.generations() if g.state == "standby" and g.retired_at]
+        return max(kept, key=lambda g: g.retired_at or "").name if kept else None
+
+    def drop(self, generation: str) -> None:
+        if generation == self.active():
+            raise GenerationError(f"{generation} serves searches; switch away from it first")
+        with self._lock:
+            index = self._opened.pop(generation, None)
+        if index is not None:
+            index.close()
+        self._destroy(generation)
+        self._delete_record(generation)
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, {}
+        for index in opened.values():
+            index.close()
+
+
+def _number(name: str) -> int:
+    matched = NAME.match(name)
+    return int(matched.group(1)) if matched else 0
+
+
+class ActiveIndex:
+    """The generation that serves now, followed: each call goes to the active one.
+
+    The pointer is read at most every half second, so a switch reaches every reader within
+    that time; every call answers from one whole generation, never a mix.
+    """
+
+    def __init__(self, read_model: ReadModel, *, ttl_s: float = FOLLOW_TTL_S) -> None:
+        self.read_model = read_model
+        self.name = "order-search"
+        self._ttl_s = ttl_s
+        self._resolved: tuple[float, str] | None = None
+
+    @property
+    def generation(self) -> str:
+        now = time.monotonic()
+        if self._resolved is None or now - self._resolved[0] > self._ttl_s:
+            self._resolved = (now, self.read_model.active())
+        return self._resolved[1]
+
+    @property
+    def current(self) -> OrderSearchIndex:
+        return self.read_model.open(self.generation)
+
+    def setup(self) -> None:
+        self.read_model.setup()
+
+    def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
+        return self.current.documents(order_ids)
+
+    def write(self, changes: Changes) -> None:
+        self.current.write(changes)
+
+    def checkpoint(self) -> Checkpoint:
+        return self.current.checkpoint()
+
+    def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
+        return self.current.dead_letters(limit=limit, newest_first=newest_first)
+
+    def dead_letter_count(self) -> int:
+        return self.current.dead_letter_count()
+
+    def clear_dead_letters(self, positions: Sequence[int]) -> None:
+        self.current.clear_dead_letters(positions)
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        return self.current.search(query)
+
+    def get(self, order_id: str) -> Document | None:
+        return self.current.get(order_id)
+
+    def count(self) -> int:
+        return self.current.count()
+
+    def scan(self) -> Iterator[Document]:
+        return self.current.scan()
+
+    def ping(self) -> None:
+        self.current.ping()
+
+    def close(self) -> None:
+        self.read_model.close()

@@ -1,0 +1,287 @@
+"""Rebuild a projection without downtime (blue/green): ``orders projection rebuild``.
+
+1. A new generation is created beside the one serving (or the unfinished one is resumed:
+   its own checkpoint says where it stopped).
+2. Optionally a read-model snapshot is loaded into it first, with its checkpoint.
+3. It replays the whole history after its checkpoint (the cold archive and the hot log,
+   merged by position) in large batches, each order's document kept in a bounded cache so
+   it is read at most once and written once per batch. The serving generation keeps
+   answering and the live projector keeps it current all along.
+4. Once caught up: a parity report of the two generations; the switch is refused when the
+   new one has fewer orders or has dead letters, unless forced.
+5. A last catch-up, then one atomic switch. The live projector notices within half a
+   second and carries on with the new generation from its checkpoint. The old generation is
+   kept for ``rollback`` unless ``--drop-old``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from order_service.archive.cold import ColdArchive
+from order_service.eventstore.port import EventStore, RecordedEvent
+from order_service.failpoints import failpoint
+from order_service.progress import Report, Tick, silent
+from projectors import snapshot_file
+from projectors.full_log import full_log
+from projectors.generations import FOLLOW_TTL_S
+from projectors.order_search import Document
+from projectors.parity import ParityReport, compare
+from projectors.port import Changes, OrderSearchIndex, ReadModel
+from projectors.runner import SWITCH_CHECK_S, changes_for
+
+log = logging.getLogger(__name__)
+RECORD_EVERY_S = 2.0
+# Readers look the active generation up at most every FOLLOW_TTL_S, the live projector every
+# SWITCH_CHECK_S: dropping the old generation waits until none of them can still be on it.
+DROP_GRACE_S = 2 * max(FOLLOW_TTL_S, SWITCH_CHECK_S) + 1.0
+
+
+@dataclass
+class RebuildOptions:
+    batch_size: int = 10_000
+    cache_documents: int = 100_000
+    snapshot: Path | None = None
+    force: bool = False
+    drop_old: bool = False
+    restart: bool = False
+    sample: int = 200
+
+
+@dataclass
+class RebuildReport:
+    generation: str = ""
+    previous: str = ""
+    resumed: bool = False
+    source: str = ""
+    events: int = 0
+    documents_loaded: int = 0
+    seconds: float = 0.0
+    parity: ParityReport | None = None
+    switched: bool = False
+    dropped: str | None = None
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class _DocumentCache:
+    """Documents the rebuild wrote lately, so it does not read them back from the engine."""
+
+    def __init__(self, index: OrderSearchIndex, limit: int) -> None:
+        self.index = index
+        self.limit = limit
+        self._documents: OrderedDict[str, Document] = OrderedDict()
+
+    def lookup(self, order_ids: list[str]) -> Mapping[str, Document]:
+        found = {i: self._documents[i] for i in order_ids if i in self._documents}
+        missing = [i for i in order_ids if i not in found]
+        if missing:
+            found.update(self.index.documents(missing))
+        return found
+
+    def remember(self, documents: Mapping[str, Document]) -> None:
+        for order_id, document in documents.items():
+            self._documents[order_id] = document
+            self._documents.move_to_end(order_id)
+        while len(self._documents) > self.limit:
+            self._documents.popitem(last=False)
+
+
+class Rebuild:
+    def __init__(
+        self,
+        store: EventStore,
+        archive: ColdArchive | None,
+        read_model: ReadModel,
+        options: RebuildOptions,
+        report: Report = silent,
+    ) -> None:
+        self.store = store
+        self.archive = archive if archive is not None and archive.exists() else None
+        self.read_model = read_model
+        self.options = options
+        self.report = report
+        self.result = RebuildReport()
+        self._started = 0.0
+        self._progress: dict[str, Any] = {}
+        self._first_checkpoint: int | None = None
+
+    def plan(self) -> RebuildReport:
+        """What a run would do, writing nothing (``--dry-run``)."""
+        unfinished = self._unfinished()
+        self.result.generation = unfinished or "(new)"
+        self.result.resumed = unfinished is not None and not self.options.restart
+        self.result.previous = self.read_model.active()
+        self.result.source = self._source()
+        return self.result
+
+    def run(self) -> RebuildReport:
+        self._started = time.monotonic()
+        generation = self._target()
+        index = self.read_model.open(generation)
+        if self.options.snapshot is not None and not self._progress.get("snapshot_loaded"):
+            self._load_snapshot(index, generation, self.options.snapshot)
+        self._catch_up(index, generation)
+        self.read_model.serve(generation)
+        serving = self.read_model.active()
+        parity = compare(
+            self.store,
+            (serving, self.read_model.open(serving)),
+            (generation, index),
+            sample=self.options.sample,
+        )
+        self.result.parity = parity
+        if parity.problems and not self.options.force:
+            self.result.refused = parity.problems
+            self._record(generation, index, state="refused: " + "; ".join(parity.problems))
+            return self._done()
+        self._catch_up(index, generation)
+        self.result.previous = self.read_model.switch(generation)
+        self.result.switched = True
+        self._record(generation, index, state="switched", caught_up=True)
+        log.info("switched order-search from %s to %s", self.result.previous, generation)
+        if self.options.drop_old:
+            time.sleep(DROP_GRACE_S)  # let readers that looked up the old generation finish
+            self.read_model.drop(self.result.previous)
+            self.result.dropped = self.result.previous
+        return self._done()
+
+    def _done(self) -> RebuildReport:
+        self.result.seconds = time.monotonic() - self._started
+        return self.result
+
+    def _source(self) -> str:
+        parts = []
+        if self.options.snapshot is not None:
+            parts.append(f"snapshot {self.options.snapshot.name}")
+        if self.archive is not None:
+            parts.append(f"archive ({len(self.archive.files())} files)")
+        parts.append("hot log")
+        return " + ".join(parts)
+
+    def _unfinished(self) -> str | None:
+        building = [g for g in self.read_model.generations() if g.state == "rebuilding"]
+        return building[-1].name if building else None
+
+    def _target(self) -> str:
+        unfinished = self._unfinished()
+        if unfinished is not None and self.options.restart:
+            log.info("dropping unfinished generation %s (--restart)", unfinished)
+            self.read_model.drop(unfinished)
+            unfinished = None
+        self.result.source = self._source()
+        if unfinished is not None:
+            self.result.generation, self.result.resumed = unfinished, True
+            found = next(g for g in self.read_model.generations() if g.name == unfinished)
+            self._progress = dict(found.progress)
+            log.info("resuming generation %s", unfinished)
+            return unfinished
+        self.result.generation = self.read_model.create()
+        self._progress = {"source": self.result.source, "started_at": _now()}
+        log.info("building generation %s from %s", self.result.generation, self.result.source)
+        return self.result.generation
+
+    def _load_snapshot(self, index: OrderSearchIndex, generation: str, path: Path) -> None:
+        header = snapshot_file.read_header(path)
+        batch: dict[str, Document] = {}
+        for document in snapshot_file.documents(path):
+            batch[document["order_id"]] = document
+            if len(batch) >= self.options.batch_size:
+                self._write_documents(index, batch, generation)
+                batch = {}
+        self._write_documents(index, batch, generation)
+        index.write(Changes(checkpoint=header.checkpoint))
+        self._progress["snapshot_loaded"] = True
+        self._record(generation, index)
+
+    def _write_documents(
+        self, index: OrderSearchIndex, documents: dict[str, Document], generation: str
+    ) -> None:
+        if documents:
+            index.write(Changes(documents=documents))
+            self.result.documents_loaded += len(documents)
+            loaded = self.result.documents_loaded
+            self.report(Tick("loading the snapshot", loaded, None, loaded))
+
+    def _catch_up(self, index: OrderSearchIndex, generation: str) -> None:
+        start = index.checkpoint().position
+        cache = _DocumentCache(index, self.options.cache_documents)
+        head = self.store.head_position() or 0
+        last_record = time.monotonic()
+        batch: list[RecordedEvent] = []
+        for event in full_log(self.store, self.archive, after=start):
+            batch.append(event)
+            if len(batch) < self.options.batch_size:
+                continue
+            self._flush(index, cache, batch)
+            batch = []
+            done = event.position - (start or 0)
+            total = max(head - (start or 0), done)
+            self.report(Tick("projecting", done, total, self.result.events))
+            if time.monotonic() - last_record >= RECORD_EVERY_S:
+                last_record = time.monotonic()
+                head = self.store.head_position() or head
+                self._record(generation, index, head=head)
+            failpoint("rebuild-batch")
+        if batch:
+            self._flush(index, cache, batch)
+        self._record(generation, index, caught_up=True)
+
+    def _flush(
+        self, index: OrderSearchIndex, cache: _DocumentCache, batch: list[RecordedEvent]
+    ) -> None:
+        changes = changes_for(batch, cache.lookup, searchable=False)
+        index.write(changes)
+        cache.remember(changes.documents)
+        self.result.events += len(batch)
+
+    def _record(
+        self,
+        generation: str,
+        index: OrderSearchIndex,
+        *,
+        head: int | None = None,
+        state: str = "rebuilding",
+        caught_up: bool = False,
+    ) -> None:
+        """Progress for ``GET /projections``: where it is, how fast, how long to go."""
+        checkpoint = index.checkpoint().position or 0
+        head = head if head is not None else (self.store.head_position() or 0)
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = self.result.events / elapsed
+        if self._first_checkpoint is None:
+            self._first_checkpoint = checkpoint
+        covered = checkpoint - self._first_checkpoint
+        position_rate = covered / elapsed
+        remaining = max(head - checkpoint, 0)
+        self._progress.update(
+            {
+                "state": state,
+                "checkpoint": checkpoint,
+                "head": head,
+                # Positions past the last order event (snapshots) never get a checkpoint.
+                "fraction": 1.0 if caught_up or not head else round(checkpoint / head, 4),
+                "events": self.result.events,
+                "events_per_s": round(rate),
+                "eta_s": 0 if caught_up else _eta(remaining, position_rate),
+            }
+        )
+        self.read_model.record(generation, self._progress)
+
+
+def _eta(remaining: int, rate: float) -> int | None:
+    return round(remaining / rate) if rate > 0 else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
