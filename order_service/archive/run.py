@@ -190,6 +190,7 @@ def _write_files(
         raise
     for written in files:
         archive.verify_written(written, archive.directory / f".{written.name}.tmp")
+    failpoint("archive-files-verified")
     return files
 
 
