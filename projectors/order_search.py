@@ -25,6 +25,11 @@ def project(document: Document | None, event: RecordedEvent) -> Document | None:
     """The document after ``event``; None when the event changes nothing (already applied)."""
     if document is not None and event.revision <= document["version"]:
         return None
+    if document is None and event.type != "OrderPlaced":
+        raise ProjectionError(
+            f"{event.type} at {event.stream}@{event.revision}: the order has no document"
+            " (its earlier events are missing: archived, and the archive not read?)"
+        )
     try:
         data = current_data(event)
         changed = _APPLY[event.type](dict(document or {}), data)

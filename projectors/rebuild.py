@@ -217,7 +217,7 @@ class Rebuild:
         start = index.checkpoint().position
         cache = _DocumentCache(index, self.options.cache_documents)
         head = self.store.head_position() or 0
-        last_record = time.monotonic()
+        last_record = 0.0  # the first batch is recorded at once, then every RECORD_EVERY_S
         batch: list[RecordedEvent] = []
         for event in full_log(self.store, self.archive, after=start):
             batch.append(event)

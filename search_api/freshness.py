@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from order_service.eventstore.port import EventStore
-from projectors.port import OrderSearchIndex
+from projectors.generations import ActiveIndex
 from projectors.status import ProjectionStatus, age_ms, projection_status, unprojected
 
 AS_OF_TTL_S = 0.1
@@ -15,26 +15,28 @@ POLL_S = 0.01
 
 
 class Freshness:
-    def __init__(self, store: EventStore, index: OrderSearchIndex, name: str) -> None:
+    def __init__(self, store: EventStore, index: ActiveIndex, name: str) -> None:
         self.store = store
         self.index = index
         self.name = name
         self._cached: tuple[float, dict[str, Any]] | None = None
 
     async def as_of(self) -> dict[str, Any]:
-        """``{position, updated_at, lag_ms}`` of the read model, at most 100 ms old."""
+        """``{position, updated_at, lag_ms, generation}`` of the read model, at most 100 ms old."""
         now = time.monotonic()
         if self._cached is None or now - self._cached[0] > AS_OF_TTL_S:
             self._cached = (now, await asyncio.to_thread(self._measure))
         return dict(self._cached[1])
 
     def _measure(self) -> dict[str, Any]:
-        checkpoint = self.index.checkpoint()
+        generation = self.index.generation
+        checkpoint = self.index.read_model.open(generation).checkpoint()
         pending = unprojected(self.store, checkpoint.position, 1)
         return {
             "position": checkpoint.position,
             "updated_at": checkpoint.updated_at.isoformat() if checkpoint.updated_at else None,
             "lag_ms": age_ms(pending[0]) if pending else 0,
+            "generation": generation,
         }
 
     async def wait_for_position(self, position: int | None, wait_ms: int) -> dict[str, Any]:
