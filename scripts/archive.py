@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Move the events of finished orders to cold storage; restore them; verify the archive.
+
+    scripts/archive.py run --before YYYY-MM-DD [--dry-run]
+    scripts/archive.py restore (ORDER_ID ... | --all) [--dry-run]
+    scripts/archive.py verify
+
+The same as `orders archive ...`; the archive directory is ORDERS_ARCHIVE_DIR.
+"""
+
+import sys
+
+from order_service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["archive", *sys.argv[1:]]))

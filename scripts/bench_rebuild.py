@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Benchmark operator work: rebuild from the hot store, archive, rebuild from the archive.
+
+    scripts/bench_rebuild.py --orders 1000000 --data-dir /var/tmp/bench1m \\
+        --elasticsearch-url http://127.0.0.1:9200        # or --read-model sqlite
+
+Phases, each in its own process (wall time and peak RSS measured per phase):
+1. seed ``--orders`` synthetic orders into ``<data-dir>/events.db`` (skipped when there);
+2. rebuild the order-search projection from the hot store into a new generation;
+3. archive every order delivered or cancelled before tomorrow (all finished orders);
+4. rebuild again, now mostly from the archive (plus what stays hot), and drop the old one.
+
+Prints a Markdown table and the same figures as JSON. Runs against the engines you give it
+and writes only under ``--data-dir`` and indices named ``bench-*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+
+def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One phase, in this (child) process; returns its figures."""
+    from order_service.archive.run import archive_finished_orders
+    from order_service.bootstrap import bootstrap
+    from order_service.seeding import seed_orders
+    from order_service.settings import Settings
+    from projectors.rebuild import Rebuild, RebuildOptions
+
+    container = bootstrap(Settings())
+    try:
+        store = container.event_store
+        if phase == "seed":
+            have = len(store.read_all(limit=1, stream_prefix="order-"))
+            if have:
+                return {"skipped": True}
+            orders, events = seed_orders(store, args.orders)
+            return {"orders": orders, "events": events}
+        if phase == "archive":
+            report = archive_finished_orders(
+                store, container.archive, before=datetime.now(UTC) + timedelta(days=1)
+            )
+            return {
+                "orders": report.orders_archived,
+                "events": report.events_archived,
+                "bytes": report.bytes_written,
+                "files": len(report.files),
+                "truncated": report.streams_truncated,
+            }
+        options = RebuildOptions(batch_size=args.batch_size, drop_old=True)
+        result = Rebuild(store, container.archive, container.read_model, options).run()
+        archived = sum(row["events"] for row in container.archive.files())
+        return {
+            "events": result.events,
+            "source": result.source,
+            "archived_events": archived,
+            "switched": result.switched,
+            "documents": container.read_model.open(result.generation).count(),
+        }
+    finally:
+        container.close()
+
+
+def run_phase(phase: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, __file__, *argv, "--phase", phase], env=env, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"phase {phase} failed with exit status {process.returncode}")
+    figures: dict[str, Any] = json.loads(output)
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    figures["peak_rss_mb"] = round(usage.ru_maxrss / 1024)  # kilobytes on Linux
+    if figures.get("events"):
+        figures["events_per_s"] = round(figures["events"] / figures["seconds"])
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--data-dir", type=Path, default=Path("var/bench-rebuild"))
+    parser.add_argument("--elasticsearch-url", help="rebuild into Elasticsearch (else SQLite)")
+    parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default=None)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(child(args.phase, args)))
+        return 0
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERS_")}
+    env["ORDERS_DATA_DIR"] = str(args.data_dir)
+    env["ORDERS_LOG_LEVEL"] = "warning"
+    engine = "SQLite"
+    if args.elasticsearch_url and args.read_model != "sqlite":
+        env |= {
+            "ORDERS_READ_MODEL": args.elasticsearch_url,
+            "ORDERS_ES_INDEX_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            "ORDERS_ES_REPLICAS": "0",
+        }
+        engine = "Elasticsearch"
+    argv = ["--orders", str(args.orders), "--batch-size", str(args.batch_size)]
+    results = {}
+    for phase in ("seed", "rebuild-from-hot", "archive", "rebuild-from-archive"):
+        print(f"{phase}...", file=sys.stderr, flush=True)
+        results[phase] = run_phase(phase, argv, env)
+        print(f"  {results[phase]}", file=sys.stderr, flush=True)
+    print(f"\n{args.orders:,} orders, read model {engine}, batch {args.batch_size:,} events\n")
+    print("| phase | events | wall s | events/s | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- |")
+    for phase, figures in results.items():
+        if figures.get("skipped"):
+            continue
+        print(
+            f"| {phase} | {figures.get('events', 0):,} | {figures['seconds']} | "
+            f"{figures.get('events_per_s', 0):,} | {figures['peak_rss_mb']:,} |"
+        )
+    print()
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

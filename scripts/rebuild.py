@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Rebuild the order-search projection without downtime (blue/green), or roll it back.
+
+    scripts/rebuild.py [--from-snapshot FILE] [--batch-size N] [--force] [--drop-old]
+                       [--restart] [--sample N] [--dry-run]
+
+The same as `orders projection rebuild ...`; `orders projection rollback|generations|drop|
+export` are next to it. Configured by ORDERS_* like every process.
+"""
+
+import sys
+
+from order_service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["projection", "rebuild", *sys.argv[1:]]))

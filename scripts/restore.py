@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Put archived events back into the hot event store, at their original revisions.
+
+    scripts/restore.py (ORDER_ID ... | --all) [--dry-run]
+
+The same as `orders archive restore ...`.
+"""
+
+import sys
+
+from order_service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["archive", "restore", *sys.argv[1:]]))

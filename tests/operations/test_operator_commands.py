@@ -1,0 +1,95 @@
+"""The operator commands as operators run them: help, dry runs that write nothing, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from order_service.archive.cold import ColdArchive
+from order_service.cli import main
+from order_service.eventstore.sqlite import SQLiteEventStore
+from tests.engines import ROOT
+from tests.operations.conftest import seed
+
+SCRIPTS = ["archive.py", "rebuild.py", "restore.py", "projection.py", "snapshot.py", "seed.py"]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
+    store = SQLiteEventStore(tmp_path / "events.db")
+    seed(store, 150)
+    store.close()
+    return tmp_path
+
+
+def generations(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    capsys.readouterr()
+    assert main(["projection", "generations", "--json"]) == 0
+    found: list[dict[str, object]] = json.loads(capsys.readouterr().out)
+    return found
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_operator_script_explains_itself(script: str) -> None:
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0
+    assert "usage:" in shown.stdout
+
+
+def test_dry_runs_write_nothing(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listed = generations(capsys)
+    assert main(["archive", "run", "--before", "2030-01-01", "--dry-run"]) == 0
+    assert main(["projection", "rebuild", "--dry-run"]) == 0
+    assert main(["projection", "export", "--out", str(data_dir / "rm.jsonl.gz"), "--dry-run"]) == 0
+    assert main(["archive", "restore", "--all", "--dry-run"]) == 0
+
+    assert ColdArchive(data_dir / "archive").files() == []
+    assert not (data_dir / "rm.jsonl.gz").exists()
+    assert generations(capsys) == listed
+
+
+def test_the_exit_status_tells_success_from_failure(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["projection", "rollback"]) == 1  # nothing to roll back to
+    assert main(["projection", "drop", "g1"]) == 1  # serves searches
+    assert main(["projection", "drop", "g7"]) == 1  # does not exist
+    assert main(["archive", "restore"]) == 2  # neither orders nor --all
+    assert main(["projection", "rebuild", "--from-snapshot", str(data_dir / "none.gz")]) == 2
+    with pytest.raises(SystemExit) as bad_date:
+        main(["archive", "run", "--before", "last tuesday"])
+    assert bad_date.value.code == 2
+
+    assert main(["projection", "rebuild"]) == 0
+    assert [(g["name"], g["state"]) for g in generations(capsys)] == [
+        ("g1", "standby"),
+        ("g2", "active"),
+    ]
+    assert main(["archive", "run", "--before", "2030-01-01"]) == 0
+    assert main(["archive", "verify"]) == 0
+    assert main(["projection", "export", "--out", str(data_dir / "rm.jsonl.gz")]) == 0
+    assert main(["projection", "rebuild", "--from-snapshot", str(data_dir / "rm.jsonl.gz")]) == 0
+    assert main(["projection", "rollback"]) == 0
+    assert [(g["name"], g["state"]) for g in generations(capsys)] == [
+        ("g1", "standby"),
+        ("g2", "active"),
+        ("g3", "standby"),
+    ]
+    assert main(["projection", "drop", "g3"]) == 0
+    assert main(["archive", "restore", "--all"]) == 0
+
+    archive = ColdArchive(data_dir / "archive")
+    victim = archive.directory / archive.files()[0]["name"]
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    assert main(["archive", "verify"]) == 1
