@@ -17,7 +17,10 @@ WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def words(text: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    lowered = text.lower()
+    if lowered.isascii():  # nothing to fold, and most text is: skip the per-character pass
+        return WORD.findall(lowered)
+    decomposed = unicodedata.normalize("NFKD", lowered)
     folded = "".join(char for char in decomposed if not unicodedata.combining(char))
     return WORD.findall(folded)
 
