@@ -11,9 +11,7 @@ from datetime import UTC, date, datetime
 
 from order_service.archive.cold import ArchiveCorruptError
 from order_service.archive.run import archive_finished_orders, restore
-from order_service.bootstrap import Container, bootstrap
-from order_service.console import console, operator_logging, progress_bars
-from order_service.settings import Settings
+from order_service.console import console, operator_container, progress_bars
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,13 +49,8 @@ def _day(value: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _container() -> Container:
-    operator_logging()
-    return bootstrap(Settings())
-
-
 def _run(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         building = [g.name for g in container.read_model.generations() if g.state == "rebuilding"]
         if building and not args.dry_run:
@@ -103,7 +96,7 @@ def _restore(args: argparse.Namespace) -> int:
     if bool(args.order_ids) == args.all:
         console.print("[red]name the orders to restore, or --all[/red]")
         return 2
-    container = _container()
+    container = operator_container()
     try:
         with progress_bars() as progress:
             report = restore(
@@ -123,7 +116,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _verify(_: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         files = container.archive.files()
         problems = container.archive.verify()

@@ -19,7 +19,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from order_service.bootstrap import Container, bootstrap
 from order_service.progress import Report, Tick
+from order_service.settings import Settings
 
 console = Console(stderr=True)
 
@@ -32,6 +34,12 @@ def operator_logging() -> None:
         handlers=[RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")],
         force=True,
     )
+
+
+def operator_container() -> Container:
+    """The object graph an operator command works with, configured by ORDERS_* as always."""
+    operator_logging()
+    return bootstrap(Settings())
 
 
 @contextmanager

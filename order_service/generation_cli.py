@@ -13,9 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from order_service.bootstrap import Container, bootstrap
-from order_service.console import console, operator_logging, progress_bars
-from order_service.settings import Settings
+from order_service.console import console, operator_container, progress_bars
 from projectors import snapshot_file
 from projectors.generations import GenerationError
 from projectors.parity import ParityReport
@@ -62,11 +60,6 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     export.set_defaults(handler=_export)
 
 
-def _container() -> Container:
-    operator_logging()
-    return bootstrap(Settings())
-
-
 def _rebuild(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.sample < 0:
         console.print("[red]--batch-size must be at least 1 and --sample at least 0[/red]")
@@ -85,7 +78,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         restart=args.restart,
         sample=args.sample,
     )
-    container = _container()
+    container = operator_container()
     try:
         if args.dry_run:
             plan = Rebuild(container.event_store, container.archive, container.read_model, options)
@@ -144,7 +137,7 @@ def print_parity(parity: ParityReport) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         read_model = container.read_model
         target = read_model.rollback_target()
@@ -163,7 +156,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _generations(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         found = container.read_model.generations()
     finally:
@@ -193,7 +186,7 @@ def _generations(args: argparse.Namespace) -> int:
 
 
 def _drop(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         names = [generation.name for generation in container.read_model.generations()]
         if args.generation not in names:
@@ -214,7 +207,7 @@ def _drop(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         generation = container.read_model.active()
         index = container.read_model.open(generation)

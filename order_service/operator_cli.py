@@ -7,6 +7,7 @@ still fail, unknown order); 2 bad usage, bad configuration or an engine that is 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import time
@@ -16,16 +17,16 @@ from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from order_service import generation_cli
-from order_service.bootstrap import Container, bootstrap
+from order_service.bootstrap import bootstrap
+from order_service.console import console, operator_container
 from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
 from order_service.synthetic import synthetic_orders
 from projectors.maintenance import reproject, retry_dead_letters
 from projectors.order_search import NAME
-from projectors.status import projection_status
+from projectors.status import projection_status, rebuild_statuses
 
-console = Console(stderr=True)
 log = logging.getLogger("orders.operations")
 
 
@@ -71,7 +72,7 @@ def _seed(args: argparse.Namespace) -> int:
         )
         console.print(f"would append {args.orders:,} orders ({events:,} events); nothing written")
         return 0
-    container = _container()
+    container = operator_container()
     columns = (*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"))
     started = time.monotonic()
     try:
@@ -108,7 +109,7 @@ def add_snapshot_command(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     started = time.monotonic()
     try:
         with Progress(*Progress.get_default_columns(), console=console) as bar:
@@ -142,30 +143,30 @@ def seed_if_empty(settings: Settings, orders: int) -> None:
         container.close()
 
 
-def _container() -> Container:
-    return bootstrap(Settings())
-
-
 def _status(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
-        status = projection_status(container.event_store, container.search_index, name=NAME)
+        store, read_model = container.event_store, container.read_model
+        active = read_model.active()
+        status = projection_status(store, read_model.open(active), name=NAME, generation=active)
+        rebuilds = rebuild_statuses(store, read_model, name=NAME)
     finally:
         container.close()
     if args.json:
         print(json.dumps(status.as_dict()))
     else:
-        table = Table(title=f"projection {status.name}")
-        table.add_column("field")
-        table.add_column("value", justify="right")
-        for key, value in status.as_dict().items():
-            table.add_row(key, "-" if value is None else str(value))
-        Console().print(table)
+        for shown in (status, *rebuilds):
+            table = Table(title=f"projection {shown.name}, generation {shown.generation}")
+            table.add_column("field")
+            table.add_column("value", justify="right")
+            for key, value in shown.as_dict().items():
+                table.add_row(key, "-" if value is None else str(value))
+            Console().print(table)
     return 1 if status.state == "stalled" else 0
 
 
 def _retry(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         report = retry_dead_letters(
             container.event_store,
@@ -185,7 +186,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _reproject(args: argparse.Namespace) -> int:
-    container = _container()
+    container = operator_container()
     try:
         if args.dry_run:
             found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
@@ -198,6 +199,11 @@ def _reproject(args: argparse.Namespace) -> int:
     if not found:
         console.print(f"[red]order {args.order_id} has no events[/red]")
         return 1
-    log.info("reproject %s%s", args.order_id, " (dry run)" if args.dry_run else "")
+    log.info(  # the audit trail of an agent's "this order looks wrong" ticket
+        "reproject %s%s by %s",
+        args.order_id,
+        " (dry run)" if args.dry_run else "",
+        getpass.getuser(),
+    )
     console.print(f"{'would re-project' if args.dry_run else 're-projected'} order {args.order_id}")
     return 0

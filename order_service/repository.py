@@ -82,21 +82,9 @@ class OrderRepository:
     async def snapshot(self, loaded: Loaded, causation: Causation) -> AppendResult | None:
         """Write the order's state to its snapshot stream; None if the store refused."""
         order = loaded.order
-        data = {
-            "order_id": order.id,
-            "version": order.version,
-            "position": loaded.position,
-            "state": order.snapshot_state(),
-        }
-        event = NewEvent(
-            uuid.uuid4(),
-            SNAPSHOT_TYPE,
-            orjson.dumps(data),
-            metadata(causation, SNAPSHOT_SCHEMA_VERSION),
-        )
         try:
             return await self.store.append_async(
-                snapshot_stream(order.id), [event], StreamState.ANY
+                snapshot_stream(order.id), [snapshot_event(loaded, causation)], StreamState.ANY
             )
         except EventStoreError as error:
             log.warning(
@@ -111,6 +99,23 @@ class OrderRepository:
         if not latest:
             return None
         return _from_snapshot(latest[0])
+
+
+def snapshot_event(loaded: Loaded, causation: Causation) -> NewEvent:
+    """The snapshot of an order's state, for its ``orderSnapshot-<id>`` stream."""
+    order = loaded.order
+    data = {
+        "order_id": order.id,
+        "version": order.version,
+        "position": loaded.position,
+        "state": order.snapshot_state(),
+    }
+    return NewEvent(
+        uuid.uuid4(),
+        SNAPSHOT_TYPE,
+        orjson.dumps(data),
+        metadata(causation, SNAPSHOT_SCHEMA_VERSION),
+    )
 
 
 def _from_snapshot(recorded: RecordedEvent) -> tuple[Order, int] | None:

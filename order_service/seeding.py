@@ -7,18 +7,16 @@ committed in large groups; on EventStoreDB they are sent from a pool of threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import cast
 
 from order_service.domain.order import Order
 from order_service.events import Causation, order_stream, to_new_event
-from order_service.eventstore.port import EventStore, Expected, NewEvent, StreamState
-from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.eventstore.bulk import Append, append_all
+from order_service.eventstore.port import EventStore, StreamState
 from order_service.synthetic import synthetic_orders
 
-Append = tuple[str, Sequence[NewEvent], Expected]
 CHUNK = 2000
 
 
@@ -40,14 +38,10 @@ def seed_orders(
     """Append ``count`` synthetic orders; returns (orders, events) and reports each chunk."""
     appends = appends_for(synthetic_orders(count, seed=seed), seed)
     totals = [0, 0]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        while chunk := list(islice(appends, CHUNK)):
-            if isinstance(store, SQLiteEventStore):
-                store.append_many(chunk)
-            else:
-                list(pool.map(lambda append: store.append(*append), chunk))
-            events = sum(len(append[1]) for append in chunk)
-            totals[0] += len(chunk)
-            totals[1] += events
-            progress(len(chunk), events)
+    while chunk := list(islice(appends, CHUNK)):
+        append_all(store, chunk)
+        events = sum(len(append[1]) for append in chunk)
+        totals[0] += len(chunk)
+        totals[1] += events
+        progress(len(chunk), events)
     return totals[0], totals[1]

@@ -235,11 +235,13 @@ class ColdArchive:
     def manifest_path(self) -> Path:
         return self.directory / "manifest.json"
 
-    def _index(self) -> sqlite3.Connection:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def _index(self, *, write: bool = False) -> sqlite3.Connection:
+        if write:
+            self.directory.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.directory / "index.db", timeout=30)
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.executescript(INDEX_SCHEMA)
+        if write:
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.executescript(INDEX_SCHEMA)
         return connection
 
     def exists(self) -> bool:
@@ -279,7 +281,7 @@ class ColdArchive:
             os.replace(self.directory / f".{written.name}.tmp", self.directory / written.name)
         fsync_directory(self.directory)
         created = datetime.now(UTC).isoformat()
-        with closing(self._index()) as index, index:
+        with closing(self._index(write=True)) as index, index:
             for written in files:
                 index.execute(
                     "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -337,14 +339,14 @@ class ColdArchive:
         fsync_directory(self.directory)
 
     def mark_truncated(self, before: dict[str, int]) -> None:
-        with closing(self._index()) as index, index:
+        with closing(self._index(write=True)) as index, index:
             index.executemany(
                 "UPDATE streams SET truncated_before = ? WHERE stream = ?",
                 [(revision, stream) for stream, revision in before.items()],
             )
 
     def mark_restored(self, streams: Iterable[str]) -> None:
-        with closing(self._index()) as index, index:
+        with closing(self._index(write=True)) as index, index:
             index.executemany(
                 "UPDATE streams SET truncated_before = NULL WHERE stream = ?",
                 [(stream,) for stream in streams],

@@ -5,9 +5,11 @@ An archive run, in the order that makes it crash-safe:
 1. scan the hot log: which orders were delivered or cancelled before the cutoff, and each
    one's last revision;
 2. scan again and write those orders' events not archived yet into new files (one per month
-   in which the orders finished), fsync them, read them back and check them;
+   in which the orders finished), fsync them, read them back and check them; orders archived
+   from their first event are folded on the way and get their final snapshot (a snapshot
+   is only a cache of state: writing it early is harmless if the run dies);
 3. rename and index the files, rewrite the manifest;
-4. make sure each order has a snapshot at its last revision, so it still loads;
+4. make sure every other order has a snapshot at its last revision, so it still loads;
 5. check the files' SHA-256 once more, then truncate the streams in the hot store before
    their last revision. The last event stays hot, so the stream remains an ordinary stream
    on every backend (new notes append after it) and the order's status is still in the log.
@@ -31,27 +33,77 @@ import orjson
 
 from order_service.archive.cold import ColdArchive, FileWriter, WrittenFile
 from order_service.domain.order import Order
-from order_service.events import Causation, order_id_of, snapshot_stream
-from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent
+from order_service.events import (
+    Causation,
+    UnknownEventError,
+    order_id_of,
+    snapshot_stream,
+    to_domain_event,
+)
+from order_service.eventstore.bulk import Append, append_all
+from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, StreamState
 from order_service.eventstore.scan import read_log
 from order_service.failpoints import failpoint
 from order_service.progress import Report, Tick, silent
-from order_service.repository import OrderRepository
+from order_service.repository import Loaded, OrderRepository, snapshot_event
 
 log = logging.getLogger(__name__)
 REPORT_EVERY = 5000
 TRUNCATE_CHUNK = 1000
 SNAPSHOT_CONCURRENCY = 32
+SNAPSHOT_GROUP = 2000
 FINISHED = {Order.Delivered.TYPE: Order.Delivered.AT, Order.Cancelled.TYPE: Order.Cancelled.AT}
 PREFIX = "order-"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stream:
     head: int
     first_hot: int
     first_position: int
     finished_at: str | None = None
+
+
+class _FinalStates:
+    """Orders folded while their events stream past on the way to the archive.
+
+    An order archived from its first event is folded there and then, and its final snapshot
+    written in large groups, instead of reloading every order afterwards. Any order that
+    cannot be folded here is left to the repository (``_final_snapshots``).
+    """
+
+    def __init__(self, store: EventStore, heads: dict[str, int]) -> None:
+        self.store = store
+        self.heads = heads
+        self.snapshotted: set[str] = set()
+        self._orders: dict[str, Order] = {}
+        self._ready: list[Append] = []
+        self._causation = Causation("archive", "archive")
+
+    def add(self, event: RecordedEvent) -> None:
+        head = self.heads.get(event.stream)
+        if head is None:
+            return
+        try:
+            order = to_domain_event(event).mutate(self._orders.pop(event.stream, None))
+        except (UnknownEventError, KeyError, TypeError, ValueError):
+            order = None
+        if order is None:  # the repository will try, and report what is wrong
+            self.heads.pop(event.stream)
+            return
+        if event.revision < head:
+            self._orders[event.stream] = order
+            return
+        loaded = Loaded(order, event.position)
+        snapshot = snapshot_event(loaded, self._causation)
+        self._ready.append((snapshot_stream(order.id), [snapshot], StreamState.ANY))
+        self.snapshotted.add(event.stream)
+        if len(self._ready) >= SNAPSHOT_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        append_all(self.store, self._ready)
+        self._ready = []
 
 
 @dataclass
@@ -94,7 +146,9 @@ def _finished_streams(
             known = streams[event.stream] = _Stream(event.revision, event.revision, event.position)
         known.head = max(known.head, event.revision)
         if event.type in FINISHED:
-            known.finished_at = orjson.loads(event.data)[FINISHED[event.type]]
+            data = orjson.loads(event.data)
+            finished_at = data.get(FINISHED[event.type]) if isinstance(data, dict) else None
+            known.finished_at = finished_at if isinstance(finished_at, str) else None
     finished = {
         stream: info
         for stream, info in streams.items()
@@ -134,8 +188,14 @@ def archive_finished_orders(
         )
         result.seconds = time.monotonic() - started
         return result
+    folded: set[str] = set()
     if to_write:
-        files = _write_files(store, archive, to_write, archived, report)
+        heads = {s: i.head for s, i in to_write.items() if archived.get(s, (-1, None))[0] < 0}
+        states = _FinalStates(store, heads)
+        files = _write_files(store, archive, to_write, archived, states, report)
+        states.flush()
+        folded = states.snapshotted
+        result.snapshots_written = len(folded)
         archive.commit(files)
         result.files = [written.name for written in files]
         result.events_archived = sum(written.events for written in files)
@@ -151,8 +211,9 @@ def archive_finished_orders(
         and info.first_hot < info.head
     }
     if to_truncate:
-        snapshotted, failed = asyncio.run(_final_snapshots(store, to_truncate))
-        result.snapshots_written = snapshotted
+        rest = {stream: head for stream, head in to_truncate.items() if stream not in folded}
+        snapshotted, failed = asyncio.run(_final_snapshots(store, rest))
+        result.snapshots_written += snapshotted
         result.not_truncated = failed
         for stream in failed:
             to_truncate.pop(stream)
@@ -167,6 +228,7 @@ def _write_files(
     archive: ColdArchive,
     to_write: dict[str, _Stream],
     archived: dict[str, tuple[int, int | None]],
+    states: _FinalStates,
     report: Report,
 ) -> list[WrittenFile]:
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -183,6 +245,7 @@ def _write_files(
             if month not in writers:
                 writers[month] = FileWriter(archive.directory, month, run)
             writers[month].add(event)
+            states.add(event)
         files = [writer.finish() for writer in writers.values()]
     except BaseException:
         for writer in writers.values():
@@ -217,7 +280,10 @@ async def _final_snapshots(store: EventStore, heads: dict[str, int]) -> tuple[in
                 return
             written += 1
 
-    await asyncio.gather(*(one(stream, head) for stream, head in heads.items()))
+    pending = list(heads.items())
+    for start in range(0, len(pending), TRUNCATE_CHUNK):  # bounded memory: a chunk at a time
+        chunk = pending[start : start + TRUNCATE_CHUNK]
+        await asyncio.gather(*(one(stream, head) for stream, head in chunk))
     return written, failed
 
 

@@ -13,7 +13,7 @@ SQLite and EventStoreDB). So ``order_service.events`` maps these events to that 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -290,13 +290,13 @@ class Order(BaseAggregate[str]):
     def snapshot_state(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
-            "customer": asdict(self.customer),
-            "items": [asdict(item) for item in self.items],
+            "customer": _primitives(self.customer),
+            "items": [_primitives(item) for item in self.items],
             "currency": self.currency,
             "total": self.total,
-            "shipping_address": asdict(self.shipping_address),
-            "payment": asdict(self.payment) if self.payment else None,
-            "shipment": asdict(self.shipment) if self.shipment else None,
+            "shipping_address": _primitives(self.shipping_address),
+            "payment": _primitives(self.payment) if self.payment else None,
+            "shipment": _primitives(self.shipment) if self.shipment else None,
             "cancel_reason": self.cancel_reason,
             "note_count": self.note_count,
             "transitions": {name: iso(at) for name, at in self.transitions.items()},
@@ -350,6 +350,11 @@ def check_currency(field: str, currency: str) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _primitives(value: Any) -> dict[str, Any]:
+    """A flat value object's fields (all primitives): ``asdict`` without its deep copies."""
+    return {field.name: getattr(value, field.name) for field in fields(value)}
 
 
 def iso(at: datetime) -> str:
