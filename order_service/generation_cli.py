@@ -27,7 +27,7 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     rebuild.add_argument(
         "--from-snapshot", type=Path, metavar="FILE", help="start from a read-model snapshot"
     )
-    rebuild.add_argument("--batch-size", type=int, default=10_000, help="events per bulk write")
+    rebuild.add_argument("--batch-size", type=int, default=20_000, help="events per bulk write")
     rebuild.add_argument(
         "--force", action="store_true", help="switch even if the parity check finds problems"
     )

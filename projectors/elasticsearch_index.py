@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,6 +112,7 @@ META_MAPPINGS: dict[str, Any] = {
     },
 }
 SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "total"}
+PARALLEL_FROM = 1000
 
 
 def connect(url: str) -> Elasticsearch:
@@ -172,7 +174,7 @@ class ElasticsearchOrderIndex:
 
     def write(self, changes: Changes) -> None:
         if changes.documents:
-            self._bulk(self._actions(changes.documents))
+            self._write_documents(changes.documents)
             if changes.searchable:
                 # Refresh now rather than wait for the next scheduled refresh: a live flush
                 # is small, and its documents are searchable before the checkpoint moves.
@@ -205,6 +207,17 @@ class ElasticsearchOrderIndex:
                     "updated_at": datetime.now(UTC).isoformat(),
                 },
             )
+
+    def _write_documents(self, documents: Mapping[str, Document]) -> None:
+        if len(documents) < 2 * PARALLEL_FROM:
+            self._bulk(self._actions(documents))
+            return
+        # Two bulk streams keep two of the node's write threads busy (a rebuild's large
+        # batches); each keeps the helper's retries, and the checkpoint waits for both.
+        items = list(documents.items())
+        halves = [dict(items[: len(items) // 2]), dict(items[len(items) // 2 :])]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda half: self._bulk(self._actions(half)), halves))
 
     def _actions(self, documents: Mapping[str, Document]) -> Iterator[dict[str, Any]]:
         for order_id, document in documents.items():

@@ -49,7 +49,7 @@ DROP_GRACE_S = 2 * max(FOLLOW_TTL_S, SWITCH_CHECK_S) + 1.0
 
 @dataclass
 class RebuildOptions:
-    batch_size: int = 10_000
+    batch_size: int = 20_000
     cache_documents: int = 100_000
     snapshot: Path | None = None
     force: bool = False

@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-rebuild"))
     parser.add_argument("--elasticsearch-url", help="rebuild into Elasticsearch (else SQLite)")
     parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default=None)
-    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:

@@ -90,6 +90,25 @@ class ReadModelContract:
 
         assert index.get(order_id) == newest
 
+    def test_a_rebuild_sized_write_lands_whole_and_scans_back_in_order(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle, prefix: str
+    ) -> None:
+        template = next(iter(loaded.values()))
+        many = {
+            f"{prefix}bulk{n:05d}": {**template, "order_id": f"{prefix}bulk{n:05d}"}
+            for n in range(2600)
+        }
+        older = {order_id: {**document, "version": 0} for order_id, document in loaded.items()}
+
+        index.write(Changes(documents={**many, **older}, checkpoint=5000))
+        settle()
+
+        assert index.count() == 18 + 2600
+        assert index.documents(list(loaded)) == loaded, "older versions were ignored"
+        scanned = [document["order_id"] for document in index.scan()]
+        assert scanned == sorted([*loaded, *many])
+        assert index.checkpoint().position == 5000
+
     def test_the_checkpoint_is_stored_with_the_documents(
         self, index: OrderSearchIndex, loaded: dict[str, Document]
     ) -> None:
