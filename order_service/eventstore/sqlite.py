@@ -44,10 +44,7 @@ from order_service.eventstore.port import (
 
 log = logging.getLogger(__name__)
 
-# Incremental auto-vacuum (set before the first table exists) lets archiving hand the pages
-# of deleted events back to the file system; older files simply reuse them.
 SCHEMA = """
-PRAGMA auto_vacuum = INCREMENTAL;
 CREATE TABLE IF NOT EXISTS events (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
     stream TEXT NOT NULL,
@@ -101,6 +98,10 @@ class SQLiteEventStore:
         connection = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
+        # Incremental auto-vacuum lets archiving hand the pages of deleted events back to the
+        # file system. It only takes on a new file, and only before WAL mode is set; an
+        # older file keeps reusing freed pages (VACUUM once to convert it).
+        connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -387,7 +388,9 @@ class SQLiteEventStore:
     def _vacuum(self) -> None:
         connection = self._connect()
         try:
-            connection.execute("PRAGMA incremental_vacuum")
+            # It frees one page per step; executescript steps it to the end (execute would
+            # stop after the first page).
+            connection.executescript("PRAGMA incremental_vacuum;")
         finally:
             connection.close()
 

@@ -42,6 +42,31 @@ class EventStoreContract:
     def stream(self, prefix: str) -> str:
         return f"{prefix}1"
 
+    def test_truncating_hides_earlier_events_and_appends_continue_the_revisions(
+        self, store: EventStore, stream: str
+    ) -> None:
+        store.append(stream, new_events(4), StreamState.NO_STREAM)
+
+        store.truncate({stream: 3})
+        store.truncate({stream: 1})  # never lowers what is already truncated
+
+        assert [event.revision for event in store.read_stream(stream)] == [3]
+        result = store.append(stream, new_events(1), 3)
+        assert result.revision == 4
+        assert [event.revision for event in store.read_stream(stream)] == [3, 4]
+
+    def test_restoring_puts_truncated_events_back_where_they_were(
+        self, store: EventStore, stream: str
+    ) -> None:
+        store.append(stream, new_events(4), StreamState.NO_STREAM)
+        original = store.read_stream(stream)
+        store.truncate({stream: 3})
+
+        readable = store.restore(original[:3])
+
+        assert readable == 3
+        assert store.read_stream(stream) == original
+
     def test_appending_to_a_new_stream_gives_revisions_from_zero(
         self, store: EventStore, stream: str
     ) -> None:

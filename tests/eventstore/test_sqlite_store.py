@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from order_service.eventstore.port import StreamState
+from order_service.eventstore.port import NewEvent, StreamState
 from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.eventstore.contract import EventStoreContract, new_events
 
@@ -73,3 +74,27 @@ def test_a_subscriber_sees_appends_made_by_another_process(tmp_path: Path) -> No
     subscription.stop()
     store.close()
     assert [event.revision for event in seen] == [0, 1, 2]
+
+
+def test_truncating_gives_the_space_back_to_the_file_system(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    padding = b'{"pad": "%s"}' % (b"x" * 4000)
+    for n in range(300):
+        big = NewEvent(uuid.uuid4(), "Noted", padding, b"{}")
+        store.append(f"s-{n}", [big, *new_events(1)], StreamState.NO_STREAM)
+    grown = checkpointed_size(store)
+
+    store.truncate({f"s-{n}": 1 for n in range(300)})
+
+    connection = store._connect()
+    assert connection.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
+    assert checkpointed_size(store) < grown / 2
+    store.close()
+
+
+def checkpointed_size(store: SQLiteEventStore) -> int:
+    """The database file's size once the WAL has been copied into it."""
+    connection = store._connect()
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    return store.path.stat().st_size
