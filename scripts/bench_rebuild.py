@@ -46,6 +46,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             orders, events = seed_orders(store, args.orders)
             return {"orders": orders, "events": events}
         if phase == "archive":
+            hot_before = hot_store(container)
             report = archive_finished_orders(
                 store, container.archive, before=datetime.now(UTC) + timedelta(days=1)
             )
@@ -55,6 +56,8 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
                 "bytes": report.bytes_written,
                 "files": len(report.files),
                 "truncated": report.streams_truncated,
+                "hot_before": hot_before,
+                "hot_after": hot_store(container),
             }
         options = RebuildOptions(batch_size=args.batch_size, drop_old=True)
         result = Rebuild(store, container.archive, container.read_model, options).run()
@@ -68,6 +71,19 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         container.close()
+
+
+def hot_store(container: Any) -> dict[str, int]:
+    """Events in the hot store, and the SQLite file's size once its WAL is checkpointed."""
+    import sqlite3
+
+    from order_service.settings import sqlite_path
+
+    path = sqlite_path(container.settings.event_store_url)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        events = connection.execute("SELECT count(*) FROM events").fetchone()[0]
+    return {"events": int(events), "file_bytes": path.stat().st_size}
 
 
 def run_phase(phase: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
