@@ -263,6 +263,8 @@ class Rebuild:
 
     def _catch_up(self, index: OrderSearchIndex, generation: str) -> None:
         start = index.checkpoint().position
+        if self._first_checkpoint is None:  # what this run's rate and ETA are measured from
+            self._first_checkpoint = start or 0
         # Documents of batches still queued for writing must be found in the cache: the
         # engine does not have them yet.
         cache_size = max(
@@ -318,9 +320,7 @@ class Rebuild:
         head = head if head is not None else (self.store.head_position() or 0)
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = self.result.events / elapsed
-        if self._first_checkpoint is None:
-            self._first_checkpoint = checkpoint
-        covered = checkpoint - self._first_checkpoint
+        covered = checkpoint - (self._first_checkpoint or 0)
         position_rate = covered / elapsed
         remaining = max(head - checkpoint, 0)
         self._progress.update(

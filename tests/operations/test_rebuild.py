@@ -207,6 +207,8 @@ def test_a_rebuild_killed_halfway_resumes_from_its_own_checkpoint(
     assert status.progress is not None
     assert 200 <= status.progress["events"] <= 800
     assert 0 < status.progress["fraction"] < 1
+    assert status.progress["eta_s"] is not None
+    assert status.progress["events_per_s"] > 0
 
     resumed = Rebuild(store, embedded.archive, embedded.read_model, RebuildOptions()).run()
 
