@@ -70,6 +70,9 @@ def _run(args: argparse.Namespace) -> int:
     except ArchiveCorruptError as error:
         console.print(f"[red]archive problem, nothing truncated[/red]: {error}")
         return 1
+    except BlockingIOError:
+        console.print("[red]another archive run is under way[/red]; nothing done")
+        return 1
     finally:
         container.close()
     verb = "would archive" if args.dry_run else "archived"

@@ -17,7 +17,7 @@ from order_service.console import console, operator_container, progress_bars
 from projectors import snapshot_file
 from projectors.generations import GenerationError
 from projectors.parity import ParityReport
-from projectors.rebuild import Rebuild, RebuildOptions, RebuildReport
+from projectors.rebuild import Rebuild, RebuildOptions, RebuildRefusedError, RebuildReport
 
 
 def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +94,9 @@ def _rebuild(args: argparse.Namespace) -> int:
                 container.event_store, container.archive, container.read_model, options, progress
             )
             report = rebuild.run()
+    except RebuildRefusedError as error:
+        console.print(f"[red]not started[/red]: {error}")
+        return 1
     finally:
         container.close()
     _print_rebuild(report)

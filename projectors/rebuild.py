@@ -47,6 +47,10 @@ WRITE_QUEUE_DEPTH = 2
 DROP_GRACE_S = 2 * max(FOLLOW_TTL_S, SWITCH_CHECK_S) + 1.0
 
 
+class RebuildRefusedError(RuntimeError):
+    """The rebuild cannot start now (the reason says why); nothing was written."""
+
+
 @dataclass
 class RebuildOptions:
     batch_size: int = 20_000
@@ -174,6 +178,9 @@ class Rebuild:
         return self.result
 
     def run(self) -> RebuildReport:
+        if self.archive is not None and self.archive.busy():
+            # It would truncate events this rebuild has not read yet.
+            raise RebuildRefusedError("an archive run is under way; rebuild once it has finished")
         self._started = time.monotonic()
         generation = self._target()
         index = self.read_model.open(generation)

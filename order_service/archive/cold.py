@@ -20,6 +20,7 @@ is an orphan and is removed by the next run; nothing was truncated for it.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import heapq
 import os
@@ -27,7 +28,7 @@ import sqlite3
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,6 +247,26 @@ class ColdArchive:
 
     def exists(self) -> bool:
         return (self.directory / "index.db").exists()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Held for a whole archive run; released by the OS if the process dies."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield
+
+    def busy(self) -> bool:
+        """Whether an archive run (in any process on this machine) is under way."""
+        if not (self.directory / ".lock").exists():
+            return False
+        with (self.directory / ".lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
 
     # Writing.
 

@@ -169,6 +169,15 @@ def archive_finished_orders(
     dry_run: bool = False,
     report: Report = silent,
 ) -> ArchiveReport:
+    if dry_run:
+        return _archive(store, archive, before, dry_run=True, report=report)
+    with archive.running():
+        return _archive(store, archive, before, dry_run=False, report=report)
+
+
+def _archive(
+    store: EventStore, archive: ColdArchive, before: datetime, *, dry_run: bool, report: Report
+) -> ArchiveReport:
     started = time.monotonic()
     result = ArchiveReport()
     if not dry_run:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from order_service.archive.cold import ColdArchive
+from order_service.bootstrap import bootstrap
 from order_service.cli import main
 from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.settings import Settings
 from tests.engines import ROOT
 from tests.operations.conftest import seed
 
@@ -93,3 +95,26 @@ def test_the_exit_status_tells_success_from_failure(
     victim = archive.directory / archive.files()[0]["name"]
     victim.write_bytes(victim.read_bytes() + b"tampered")
     assert main(["archive", "verify"]) == 1
+
+
+def test_archiving_waits_for_an_unfinished_rebuild(data_dir: Path) -> None:
+    container = bootstrap(Settings())
+    unfinished = container.read_model.create()
+    container.close()
+
+    assert main(["archive", "run", "--before", "2030-01-01"]) == 1
+    assert ColdArchive(data_dir / "archive").files() == []
+    assert main(["projection", "drop", unfinished]) == 0
+    assert main(["archive", "run", "--before", "2030-01-01"]) == 0
+
+
+def test_archive_runs_and_rebuilds_never_overlap(data_dir: Path) -> None:
+    archive = ColdArchive(data_dir / "archive")
+    assert main(["archive", "run", "--before", "2025-06-01"]) == 0
+
+    with archive.running():  # another archive run, as far as the lock can tell
+        assert archive.busy()
+        assert main(["archive", "run", "--before", "2030-01-01"]) == 1
+        assert main(["projection", "rebuild"]) == 1
+    assert not archive.busy()
+    assert main(["projection", "rebuild"]) == 0
