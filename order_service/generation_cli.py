@@ -97,6 +97,9 @@ def _rebuild(args: argparse.Namespace) -> int:
     except RebuildRefusedError as error:
         console.print(f"[red]not started[/red]: {error}")
         return 1
+    except snapshot_file.SnapshotFileError as error:
+        console.print(f"[red]stopped[/red]: {error}; rerun with a whole snapshot (or --restart)")
+        return 1
     finally:
         container.close()
     _print_rebuild(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -118,3 +119,18 @@ def test_archive_runs_and_rebuilds_never_overlap(data_dir: Path) -> None:
         assert main(["projection", "rebuild"]) == 1
     assert not archive.busy()
     assert main(["projection", "rebuild"]) == 0
+
+
+def test_a_cut_short_snapshot_stops_the_rebuild_with_a_message(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = data_dir / "rm.jsonl.gz"
+    assert main(["projection", "rebuild"]) == 0
+    assert main(["projection", "export", "--out", str(path)]) == 0
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join(lines[:-1])))
+    capsys.readouterr()
+
+    assert main(["projection", "rebuild", "--from-snapshot", str(path)]) == 1
+
+    assert "cut short" in " ".join(capsys.readouterr().err.split())
