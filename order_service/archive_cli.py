@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from order_service.archive.cold import ArchiveCorruptError
 from order_service.archive.run import archive_finished_orders, restore
-from order_service.console import console, operator_container, progress_bars
+from order_service.console import console, operator_session, progress_bars
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,31 +50,31 @@ def _day(value: str) -> datetime:
 
 
 def _run(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
-        building = [g.name for g in container.read_model.generations() if g.state == "rebuilding"]
-        if building and not args.dry_run:
-            console.print(
-                f"[red]a rebuild of {', '.join(building)} is unfinished[/red]: archiving now "
-                "would take events from under it; finish it (or drop it) first"
-            )
+    with operator_session() as container:
+        try:
+            building = [
+                g.name for g in container.read_model.generations() if g.state == "rebuilding"
+            ]
+            if building and not args.dry_run:
+                console.print(
+                    f"[red]a rebuild of {', '.join(building)} is unfinished[/red]: archiving now "
+                    "would take events from under it; finish it (or drop it) first"
+                )
+                return 1
+            with progress_bars() as progress:
+                report = archive_finished_orders(
+                    container.event_store,
+                    container.archive,
+                    before=args.before,
+                    dry_run=args.dry_run,
+                    report=progress,
+                )
+        except ArchiveCorruptError as error:
+            console.print(f"[red]archive problem, nothing truncated[/red]: {error}")
             return 1
-        with progress_bars() as progress:
-            report = archive_finished_orders(
-                container.event_store,
-                container.archive,
-                before=args.before,
-                dry_run=args.dry_run,
-                report=progress,
-            )
-    except ArchiveCorruptError as error:
-        console.print(f"[red]archive problem, nothing truncated[/red]: {error}")
-        return 1
-    except BlockingIOError:
-        console.print("[red]another archive run is under way[/red]; nothing done")
-        return 1
-    finally:
-        container.close()
+        except BlockingIOError:
+            console.print("[red]another archive run is under way[/red]; nothing done")
+            return 1
     verb = "would archive" if args.dry_run else "archived"
     console.print(
         f"scanned {report.orders_scanned:,} orders; {report.finished_before_cutoff:,} finished "
@@ -99,18 +99,14 @@ def _restore(args: argparse.Namespace) -> int:
     if bool(args.order_ids) == args.all:
         console.print("[red]name the orders to restore, or --all[/red]")
         return 2
-    container = operator_container()
-    try:
-        with progress_bars() as progress:
-            report = restore(
-                container.event_store,
-                container.archive,
-                order_ids=None if args.all else args.order_ids,
-                dry_run=args.dry_run,
-                report=progress,
-            )
-    finally:
-        container.close()
+    with operator_session() as container, progress_bars() as progress:
+        report = restore(
+            container.event_store,
+            container.archive,
+            order_ids=None if args.all else args.order_ids,
+            dry_run=args.dry_run,
+            report=progress,
+        )
     verb = "would restore" if args.dry_run else "restored"
     console.print(f"{verb} {report.streams:,} orders ({report.events:,} events)")
     for stream, reason in report.failed.items():
@@ -119,12 +115,9 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _verify(_: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         files = container.archive.files()
         problems = container.archive.verify()
-    finally:
-        container.close()
     events = sum(row["events"] for row in files)
     size = sum(row["bytes"] for row in files)
     console.print(f"{len(files)} file(s), {events:,} events, {size:,} bytes checked")

@@ -36,10 +36,15 @@ def operator_logging() -> None:
     )
 
 
-def operator_container() -> Container:
-    """The object graph an operator command works with, configured by ORDERS_* as always."""
+@contextmanager
+def operator_session() -> Iterator[Container]:
+    """The object graph an operator command works with (ORDERS_* as always), closed after."""
     operator_logging()
-    return bootstrap(Settings())
+    container = bootstrap(Settings())
+    try:
+        yield container
+    finally:
+        container.close()
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from order_service.console import console, operator_container, progress_bars
+from order_service.console import console, operator_session, progress_bars
 from projectors import snapshot_file
 from projectors.generations import GenerationError
 from projectors.parity import ParityReport
@@ -78,30 +78,36 @@ def _rebuild(args: argparse.Namespace) -> int:
         restart=args.restart,
         sample=args.sample,
     )
-    container = operator_container()
-    try:
-        if args.dry_run:
-            plan = Rebuild(container.event_store, container.archive, container.read_model, options)
-            report = plan.plan()
-            verb = "would resume" if report.resumed else "would build"
+    with operator_session() as container:
+        try:
+            if args.dry_run:
+                plan = Rebuild(
+                    container.event_store, container.archive, container.read_model, options
+                )
+                report = plan.plan()
+                verb = "would resume" if report.resumed else "would build"
+                console.print(
+                    f"{verb} generation {report.generation} from {report.source}, "
+                    f"then switch from {report.previous}; nothing written"
+                )
+                return 0
+            with progress_bars() as progress:
+                rebuild = Rebuild(
+                    container.event_store,
+                    container.archive,
+                    container.read_model,
+                    options,
+                    progress,
+                )
+                report = rebuild.run()
+        except RebuildRefusedError as error:
+            console.print(f"[red]not started[/red]: {error}")
+            return 1
+        except snapshot_file.SnapshotFileError as error:
             console.print(
-                f"{verb} generation {report.generation} from {report.source}, "
-                f"then switch from {report.previous}; nothing written"
+                f"[red]stopped[/red]: {error}; rerun with a whole snapshot (or --restart)"
             )
-            return 0
-        with progress_bars() as progress:
-            rebuild = Rebuild(
-                container.event_store, container.archive, container.read_model, options, progress
-            )
-            report = rebuild.run()
-    except RebuildRefusedError as error:
-        console.print(f"[red]not started[/red]: {error}")
-        return 1
-    except snapshot_file.SnapshotFileError as error:
-        console.print(f"[red]stopped[/red]: {error}; rerun with a whole snapshot (or --restart)")
-        return 1
-    finally:
-        container.close()
+            return 1
     _print_rebuild(report)
     return 1 if report.refused else 0
 
@@ -143,8 +149,7 @@ def print_parity(parity: ParityReport) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         read_model = container.read_model
         target = read_model.rollback_target()
         active = read_model.active()
@@ -155,18 +160,13 @@ def _rollback(args: argparse.Namespace) -> int:
             console.print(f"would switch from {active} back to {target}")
             return 0
         read_model.switch(target)
-    finally:
-        container.close()
     console.print(f"searches now use {target} again; {active} is kept (drop it when sure)")
     return 0
 
 
 def _generations(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         found = container.read_model.generations()
-    finally:
-        container.close()
     if args.json:
         print(json.dumps([asdict(generation) for generation in found]))
         return 0
@@ -192,29 +192,28 @@ def _generations(args: argparse.Namespace) -> int:
 
 
 def _drop(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
-        names = [generation.name for generation in container.read_model.generations()]
-        if args.generation not in names:
-            console.print(f"[red]no generation {args.generation}[/red] (have {', '.join(names)})")
+    with operator_session() as container:
+        try:
+            names = [generation.name for generation in container.read_model.generations()]
+            if args.generation not in names:
+                console.print(
+                    f"[red]no generation {args.generation}[/red] (have {', '.join(names)})"
+                )
+                return 1
+            if args.generation == container.read_model.active():
+                console.print(f"[red]{args.generation} serves searches[/red]; switch first")
+                return 1
+            if not args.dry_run:
+                container.read_model.drop(args.generation)
+        except GenerationError as error:
+            console.print(f"[red]{error}[/red]")
             return 1
-        if args.generation == container.read_model.active():
-            console.print(f"[red]{args.generation} serves searches[/red]; switch first")
-            return 1
-        if not args.dry_run:
-            container.read_model.drop(args.generation)
-    except GenerationError as error:
-        console.print(f"[red]{error}[/red]")
-        return 1
-    finally:
-        container.close()
     console.print(f"{'would drop' if args.dry_run else 'dropped'} {args.generation}")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         generation = container.read_model.active()
         index = container.read_model.open(generation)
         if args.dry_run:
@@ -227,8 +226,6 @@ def _export(args: argparse.Namespace) -> int:
             header, count = snapshot_file.export(
                 index, args.out, generation=generation, report=progress
             )
-    finally:
-        container.close()
     console.print(
         f"exported {count:,} documents of {generation} at checkpoint {header.checkpoint}"
         f" to {args.out}"

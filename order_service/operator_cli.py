@@ -18,7 +18,7 @@ from rich.table import Table
 
 from order_service import generation_cli
 from order_service.bootstrap import bootstrap
-from order_service.console import console, operator_container
+from order_service.console import console, operator_session
 from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
@@ -72,23 +72,19 @@ def _seed(args: argparse.Namespace) -> int:
         )
         console.print(f"would append {args.orders:,} orders ({events:,} events); nothing written")
         return 0
-    container = operator_container()
     columns = (*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"))
     started = time.monotonic()
-    try:
-        with Progress(*columns, console=console) as bar:
-            task = bar.add_task("seeding orders", total=args.orders, rate="")
+    with operator_session() as container, Progress(*columns, console=console) as bar:
+        task = bar.add_task("seeding orders", total=args.orders, rate="")
 
-            def advance(orders: int, events: int) -> None:
-                done = bar.tasks[0].completed + orders
-                rate = done / max(time.monotonic() - started, 1e-9)
-                bar.update(task, advance=orders, rate=f"{rate:,.0f} orders/s")
+        def advance(orders: int, events: int) -> None:
+            done = bar.tasks[0].completed + orders
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, advance=orders, rate=f"{rate:,.0f} orders/s")
 
-            orders, events = seed_orders(
-                container.event_store, args.orders, seed=args.seed, progress=advance
-            )
-    finally:
-        container.close()
+        orders, events = seed_orders(
+            container.event_store, args.orders, seed=args.seed, progress=advance
+        )
     elapsed = time.monotonic() - started
     console.print(
         f"seeded {orders:,} orders ({events:,} events) in {elapsed:.1f}s "
@@ -109,19 +105,16 @@ def add_snapshot_command(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    container = operator_container()
     started = time.monotonic()
-    try:
-        with Progress(*Progress.get_default_columns(), console=console) as bar:
-            task = bar.add_task("reading the log", total=None)
-            report = snapshot_orders(
-                container.event_store,
-                min_events=args.min_events,
-                dry_run=args.dry_run,
-                progress=lambda events: bar.update(task, advance=events),
-            )
-    finally:
-        container.close()
+    bar = Progress(*Progress.get_default_columns(), console=console)
+    with operator_session() as container, bar:
+        task = bar.add_task("reading the log", total=None)
+        report = snapshot_orders(
+            container.event_store,
+            min_events=args.min_events,
+            dry_run=args.dry_run,
+            progress=lambda events: bar.update(task, advance=events),
+        )
     verb = "would snapshot" if args.dry_run else "snapshotted"
     console.print(
         f"{verb} {report.snapshotted:,} of {report.orders_seen:,} orders"
@@ -144,14 +137,11 @@ def seed_if_empty(settings: Settings, orders: int) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         store, read_model = container.event_store, container.read_model
         active = read_model.active()
         status = projection_status(store, read_model.open(active), name=NAME, generation=active)
         rebuilds = rebuild_statuses(store, read_model, name=NAME)
-    finally:
-        container.close()
     if args.json:
         print(json.dumps(status.as_dict()))
     else:
@@ -166,16 +156,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         report = retry_dead_letters(
             container.event_store,
             container.search_index,
             archive=container.archive,
             dry_run=args.dry_run,
         )
-    finally:
-        container.close()
     verb = "would repair" if args.dry_run else "repaired"
     console.print(
         f"{verb} {len(report.repaired)} order(s); {len(report.still_failing)} still failing"
@@ -186,16 +173,13 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _reproject(args: argparse.Namespace) -> int:
-    container = operator_container()
-    try:
+    with operator_session() as container:
         if args.dry_run:
             found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
         else:
             found = reproject(
                 container.event_store, container.search_index, args.order_id, container.archive
             )
-    finally:
-        container.close()
     if not found:
         console.print(f"[red]order {args.order_id} has no events[/red]")
         return 1
