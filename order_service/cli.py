@@ -13,8 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from order_service import archive_cli, operator_cli
+from order_service import archive_cli, logs, operator_cli
 from order_service.bootstrap import Container, bootstrap
+from order_service.console import NoEventStoreError
 from order_service.eventstore.port import EventStoreError
 from order_service.http.app import (
     command_app,
@@ -23,6 +24,7 @@ from order_service.http.app import (
     search_app,
     settle_garbage_collector,
 )
+from order_service.http.limits import server_options
 from order_service.settings import Settings, explain
 
 AppFactory = Callable[[Container], FastAPI]
@@ -34,16 +36,22 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _serve(settings: Settings, factory: AppFactory) -> int:
+    logs.configure(settings.log_level, settings.log_format)
     app = factory(bootstrap(settings))
     settle_garbage_collector()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.run(app, **_uvicorn_options(settings))
     return 0
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": None,  # logs.configure() owns logging; uvicorn's access log is replaced
+        "access_log": False,
+        **server_options(settings),
+    }
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -67,14 +75,12 @@ def _serve_one(args: argparse.Namespace) -> int:
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"ORDERS_{name.upper()}"] = str(value)
+    logs.configure(settings.log_level, settings.log_format)
     uvicorn.run(
         f"order_service.http.app:{args.api}_app_from_environment",
         factory=True,
-        host=settings.host,
-        port=settings.port,
         workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
+        **_uvicorn_options(settings),
     )
     return 0
 
@@ -119,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ValidationError as error:
         print(f"orders: {explain(error)}", file=sys.stderr)
+        return 2
+    except NoEventStoreError as error:
+        print(f"orders: {error}", file=sys.stderr)
         return 2
     except (EventStoreError, ConnectionError, OSError) as error:
         print(f"orders: an engine is unavailable: {error}", file=sys.stderr)

@@ -55,6 +55,37 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body; larger is 413."
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line plus headers; larger is 431 and the connection closes.",
+    )
+    max_headers: int = Field(100, ge=10, le=1000, description="Most header fields in a request.")
+    header_timeout_ms: int = Field(
+        10_000,
+        ge=100,
+        le=300_000,
+        description="A connection whose request headers have not all arrived by then is closed.",
+    )
+    keep_alive_ms: int = Field(
+        5_000, ge=1_000, le=300_000, description="Idle keep-alive connections are closed after it."
+    )
+    max_connections: int = Field(
+        4_096, ge=16, le=1_000_000, description="Open connections per process; more are closed."
+    )
+    max_concurrent_requests: int = Field(
+        1_024, ge=1, le=1_000_000, description="Requests in progress per process; more get 503."
+    )
+    request_timeout_ms: int = Field(
+        10_000,
+        ge=100,
+        le=600_000,
+        description="Server-side deadline of every request; past it the answer is 503.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object a line; text: for people at a terminal."
+    )
     sqlite_poll_ms: int = Field(
         200,
         ge=10,

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from order_service.bootstrap import Container
+from order_service.http.limits import server_options
 from tests.servers import free_port
 
 
@@ -29,7 +30,10 @@ class Api:
 @contextmanager
 def serving(app: FastAPI, container: Container) -> Iterator[Api]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    options = server_options(container.settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

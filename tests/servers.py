@@ -42,11 +42,15 @@ class Server:
 
 @contextmanager
 def orders_process(
-    args: list[str], workdir: Path, env: Mapping[str, str] | None = None
+    args: list[str],
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    log_dir: Path | None = None,
 ) -> Iterator[Server]:
     """Run `orders ARGS --port P` and wait until /healthz answers (the process is ready)."""
     port = free_port()
-    log = workdir / f"orders-{port}.log"
+    log = (log_dir or workdir) / f"orders-{port}.log"
     environment = {**os.environ, **(env or {}), "ORDERS_PORT": str(port)}
     with log.open("wb") as sink:
         process = subprocess.Popen(
