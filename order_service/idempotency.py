@@ -1,26 +1,30 @@
 """Idempotency keys, remembered durably in the event store itself, next to the events.
 
-Each key has a stream ``idempotency-<sha256 of key>`` (outside the ``order`` category):
-``CommandAccepted`` claims the key with an expected-version append, so two processes cannot
-both run it; ``CommandCompleted`` stores the response to replay; ``CommandReleased`` frees the
-key after a refused command. Because it lives in the same store, a replay still works after
-a restart and on every backend. A claim older than ``stale_after_s`` belongs to a process that
-died mid-command; it may be taken over, and the command's deterministic event ids (derived
-from the key) make the store discard what that process may already have appended.
+Each key has a stream ``idempotency-<sha256 of key>`` (outside the ``order`` category). A
+command runs first and its response is recorded after it (``CommandCompleted``, appended with
+``NO_STREAM`` expected), so a refused command (validation, unknown order, a rule) leaves no
+trace in the store, and no process ever holds a claim that could outlive it.
+
+Safety against duplicates does not depend on the record: a keyed command's events have ids
+derived from the key, so a retry, or the same request running in another process at the same
+time, appends nothing the store has already seen (EventStoreDB's idempotent append, and the
+SQLite adapter's). A retry after a crash between the events and the record runs the command
+again against the order as it now is; the same key in flight in this process is ``409``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from order_service.eventstore.port import (
     EventStore,
+    EventStoreError,
     Expected,
     NewEvent,
     RecordedEvent,
@@ -28,7 +32,8 @@ from order_service.eventstore.port import (
     WrongExpectedVersionError,
 )
 
-ACCEPTED, COMPLETED, RELEASED = "CommandAccepted", "CommandCompleted", "CommandReleased"
+COMPLETED = "CommandCompleted"
+log = logging.getLogger(__name__)
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -48,9 +53,11 @@ class StoredResponse:
 
 @dataclass(frozen=True)
 class Claim:
+    """This process runs the request; ``expected`` is the key stream's state when it began."""
+
     key: str
     request_hash: str
-    revision: int
+    expected: Expected
 
 
 def key_stream(key: str) -> str:
@@ -58,45 +65,31 @@ def key_stream(key: str) -> str:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: EventStore, *, stale_after_s: float = 60.0) -> None:
+    def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.stale_after_s = stale_after_s
+        self._in_flight: set[str] = set()
 
     async def begin(self, key: str, request_hash: str) -> StoredResponse | Claim:
-        """The response to replay, or a claim to run the request under."""
-        stream = key_stream(key)
-        for _ in range(2):
-            last = await self.store.read_stream_async(stream, backwards=True, limit=1)
-            expected: Expected = StreamState.NO_STREAM
-            if last:
-                replay = self._replay_or_refuse(last[0], request_hash)
-                if replay is not None:
-                    return replay
-                expected = last[0].revision
-            try:
-                result = await self.store.append_async(
-                    stream, [_event(ACCEPTED, {"request_hash": request_hash})], expected
-                )
-            except WrongExpectedVersionError:
-                continue  # another request claimed it meanwhile: look again
-            return Claim(key, request_hash, result.revision)
-        raise IdempotencyKeyInFlightError(key)
+        """The response to replay, or a claim (held in this process only) to run the request."""
+        if key in self._in_flight:
+            raise IdempotencyKeyInFlightError(key)
+        self._in_flight.add(key)
+        try:
+            last = await self.store.read_stream_async(key_stream(key), backwards=True, limit=1)
+            if not last:
+                return Claim(key, request_hash, StreamState.NO_STREAM)
+            replay = _replay_or_refuse(last[0], request_hash)
+        except BaseException:
+            self._in_flight.discard(key)
+            raise
+        if replay is not None:
+            self._in_flight.discard(key)
+            return replay
+        # A stream from an older version (a claim or a release): the command was not answered.
+        return Claim(key, request_hash, last[0].revision)
 
-    def _replay_or_refuse(self, last: RecordedEvent, request_hash: str) -> StoredResponse | None:
-        data = orjson.loads(last.data)
-        if last.type == RELEASED:
-            return None
-        if data["request_hash"] != request_hash:
-            raise IdempotencyKeyReusedError(last.stream)
-        if last.type == COMPLETED:
-            response = data["response"]
-            return StoredResponse(response["status_code"], response["body"], response["headers"])
-        age = (datetime.now(UTC) - last.recorded_at.astimezone(UTC)).total_seconds()
-        if age < self.stale_after_s:
-            raise IdempotencyKeyInFlightError(last.stream)
-        return None
-
-    async def complete(self, claim: Claim, response: StoredResponse) -> None:
+    async def complete(self, claim: Claim, response: StoredResponse) -> StoredResponse:
+        """Record the response; if the same request completed elsewhere meanwhile, that one."""
         data = {
             "request_hash": claim.request_hash,
             "response": {
@@ -105,15 +98,33 @@ class IdempotencyKeys:
                 "headers": response.headers,
             },
         }
-        await self.store.append_async(
-            key_stream(claim.key), [_event(COMPLETED, data)], claim.revision
-        )
+        stream = key_stream(claim.key)
+        try:
+            await self.store.append_async(stream, [_event(COMPLETED, data)], claim.expected)
+        except WrongExpectedVersionError:
+            last = await self.store.read_stream_async(stream, backwards=True, limit=1)
+            replay = _replay_or_refuse(last[0], claim.request_hash) if last else None
+            return replay or response
+        except EventStoreError as error:
+            # The events are stored; a retry finds them by their ids and appends nothing.
+            log.warning("could not record the response of an idempotent command: %s", error)
+        finally:
+            self._in_flight.discard(claim.key)
+        return response
 
-    async def release(self, claim: Claim) -> None:
-        data = {"request_hash": claim.request_hash}
-        await self.store.append_async(
-            key_stream(claim.key), [_event(RELEASED, data)], claim.revision
-        )
+    def abandon(self, claim: Claim) -> None:
+        """The command was refused or failed: nothing to remember."""
+        self._in_flight.discard(claim.key)
+
+
+def _replay_or_refuse(last: RecordedEvent, request_hash: str) -> StoredResponse | None:
+    if last.type != COMPLETED:
+        return None
+    data = orjson.loads(last.data)
+    if data["request_hash"] != request_hash:
+        raise IdempotencyKeyReusedError(last.stream)
+    response = data["response"]
+    return StoredResponse(response["status_code"], response["body"], response["headers"])
 
 
 def _event(event_type: str, data: dict[str, Any]) -> NewEvent:
