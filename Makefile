@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# make run PORT=8080 HOST=0.0.0.0 DATA_DIR=/srv/orders (each optional; ORDERS_* work too)
 run: $(STAMP)
-	$(BIN)/orders up
+	$(BIN)/orders up $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ from order_service.application import OrderCommands
 from order_service.archive.cold import ColdArchive
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
-from order_service.http.ops import ReadinessCheck
+from order_service.http.ops import ReadinessCheck, Watchdog
 from order_service.idempotency import IdempotencyKeys
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
@@ -47,7 +47,11 @@ class Container:
     @cached_property
     def read_model(self) -> ReadModel:
         read_model = open_read_model(self.settings)
-        read_model.setup()
+        try:
+            read_model.setup()
+        except read_model.unavailable_errors as error:
+            # Searches answer 503 until the engine is back; the projector sets it up then.
+            log.warning("the read model is not reachable yet: %s", error)
         return read_model
 
     @cached_property
@@ -68,14 +72,27 @@ class Container:
             batch_size=self.settings.projection_batch_size,
             flush_interval_s=self.settings.projection_flush_ms / 1000,
         )
-        active = self.read_model.open(self.read_model.active())
-        return Projector(self.event_store, active, options, generations=self.read_model)
+        # The projector resolves the active generation itself, and retries while the
+        # engine is unreachable; the process starts either way.
+        return Projector(self.event_store, self.search_index, options, generations=self.read_model)
 
-    def readiness(self, *, search: bool) -> dict[str, ReadinessCheck]:
+    def readiness(self, *, search: bool, write: bool) -> dict[str, ReadinessCheck]:
+        """What this process needs, per engine and direction: the search API never writes."""
         checks: dict[str, ReadinessCheck] = {"event_store": self.event_store.ping}
+        if write:
+            checks["event_store_writes"] = self.event_store.check_writable
         if search:
             checks["read_model"] = lambda: self.search_index.ping()
         return checks
+
+    def watchdogs(self) -> dict[str, Watchdog]:
+        limit_s = self.settings.request_timeout_ms / 1000
+
+        def event_store() -> str | None:
+            stuck = self.event_store.stuck_for()
+            return f"stuck in one operation for {stuck:.0f} s" if stuck > limit_s else None
+
+        return {"event_store": event_store}
 
     def refresh_lag_metrics(self) -> None:
         """Update the projection-lag gauges (called before each Prometheus scrape)."""

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -21,7 +22,7 @@ from rich.progress import (
 
 from order_service.bootstrap import Container, bootstrap
 from order_service.progress import Report, Tick
-from order_service.settings import Settings
+from order_service.settings import Settings, sqlite_path
 
 console = Console(stderr=True)
 
@@ -36,11 +37,27 @@ def operator_logging() -> None:
     )
 
 
+class NoEventStoreError(Exception):
+    """An operator command found no event store where the settings point."""
+
+
 @contextmanager
-def operator_session() -> Iterator[Container]:
-    """The object graph an operator command works with (ORDERS_* as always), closed after."""
+def operator_session(*, create: bool = False) -> Iterator[Container]:
+    """The object graph an operator command works with (ORDERS_* as always), closed after.
+
+    Refuses (exit 2) when the SQLite event store does not exist, unless the command creates
+    one (``seed``): run from the wrong directory, a command would otherwise create an empty
+    store and report that all is well.
+    """
     operator_logging()
-    container = bootstrap(Settings())
+    settings = Settings()
+    url = settings.event_store_url
+    if not create and urlsplit(url).scheme == "sqlite" and not sqlite_path(url).exists():
+        raise NoEventStoreError(
+            f"no event store at {sqlite_path(url)}: run from the directory that holds "
+            "./var, or set ORDERS_DATA_DIR or ORDERS_EVENT_STORE"
+        )
+    container = bootstrap(settings)
     try:
         yield container
     finally:

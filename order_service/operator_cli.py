@@ -74,7 +74,7 @@ def _seed(args: argparse.Namespace) -> int:
         return 0
     columns = (*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"))
     started = time.monotonic()
-    with operator_session() as container, Progress(*columns, console=console) as bar:
+    with operator_session(create=True) as container, Progress(*columns, console=console) as bar:
         task = bar.add_task("seeding orders", total=args.orders, rate="")
 
         def advance(orders: int, events: int) -> None:

@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 import orjson
-from elasticsearch import NotFoundError
+from elastic_transport import TransportError
+from elasticsearch import ApiError, NotFoundError
 
 from projectors.elasticsearch_index import ElasticsearchOrderIndex, connect
 from projectors.generations import Generations
@@ -21,6 +22,8 @@ from projectors.port import OrderSearchIndex
 
 
 class ElasticsearchReadModel(Generations):
+    unavailable_errors: tuple[type[Exception], ...] = (TransportError, ApiError)
+
     def __init__(
         self, url: str, *, prefix: str = "orders", refresh_ms: int = 100, replicas: int = 1
     ) -> None:

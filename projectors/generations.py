@@ -14,6 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from projectors.port import (
     GenerationState,
     OrderSearchIndex,
     ReadModel,
+    ReadModelUnavailableError,
     SearchPage,
     SearchQuery,
 )
@@ -215,48 +217,68 @@ class ActiveIndex:
     def generation(self) -> str:
         now = time.monotonic()
         if self._resolved is None or now - self._resolved[0] > self._ttl_s:
-            self._resolved = (now, self.read_model.active())
+            with self.guarded():
+                self._resolved = (now, self.read_model.active())
         return self._resolved[1]
 
     @property
     def current(self) -> OrderSearchIndex:
         return self.read_model.open(self.generation)
 
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Turn the engine client's "cannot answer" errors into the port's."""
+        try:
+            yield
+        except self.read_model.unavailable_errors as error:
+            raise ReadModelUnavailableError(f"{type(error).__name__}: {error}") from error
+
     def setup(self) -> None:
-        self.read_model.setup()
+        with self.guarded():
+            self.read_model.setup()
 
     def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
-        return self.current.documents(order_ids)
+        with self.guarded():
+            return self.current.documents(order_ids)
 
     def write(self, changes: Changes) -> None:
-        self.current.write(changes)
+        with self.guarded():
+            self.current.write(changes)
 
     def checkpoint(self) -> Checkpoint:
-        return self.current.checkpoint()
+        with self.guarded():
+            return self.current.checkpoint()
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        return self.current.dead_letters(limit=limit, newest_first=newest_first)
+        with self.guarded():
+            return self.current.dead_letters(limit=limit, newest_first=newest_first)
 
     def dead_letter_count(self) -> int:
-        return self.current.dead_letter_count()
+        with self.guarded():
+            return self.current.dead_letter_count()
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        self.current.clear_dead_letters(positions)
+        with self.guarded():
+            self.current.clear_dead_letters(positions)
 
     def search(self, query: SearchQuery) -> SearchPage:
-        return self.current.search(query)
+        with self.guarded():
+            return self.current.search(query)
 
     def get(self, order_id: str) -> Document | None:
-        return self.current.get(order_id)
+        with self.guarded():
+            return self.current.get(order_id)
 
     def count(self) -> int:
-        return self.current.count()
+        with self.guarded():
+            return self.current.count()
 
     def scan(self) -> Iterator[Document]:
         return self.current.scan()
 
     def ping(self) -> None:
-        self.current.ping()
+        with self.guarded():
+            self.current.ping()
 
     def close(self) -> None:
         self.read_model.close()

@@ -131,8 +131,15 @@ class Generation:
     """A rebuild's progress: source, checkpoint, head, events, events_per_s, eta_s."""
 
 
+class ReadModelUnavailableError(Exception):
+    """The read model's engine cannot answer now (down, unreachable, or refusing)."""
+
+
 class ReadModel(Protocol):
     """The generations of the ``order-search`` read model; searches see the active one."""
+
+    unavailable_errors: tuple[type[Exception], ...]
+    """The engine client's errors that mean "cannot answer now"; readers translate them."""
 
     def setup(self) -> None:
         """Create what the engine needs and the first generation (idempotent)."""

@@ -29,6 +29,8 @@ GENERATION_TABLE = re.compile(rf"^{TABLE}_(g\d+)$")
 
 
 class SQLiteReadModel(Generations):
+    unavailable_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path

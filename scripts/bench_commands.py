@@ -28,6 +28,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
 import aiohttp
 from rich.console import Console
 from rich.table import Table
@@ -40,9 +44,9 @@ from order_service.repository import OrderRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile, serve  # noqa: E402
+from benchkit import percentile, serve
 
-from tests.factories import pay_body, place_body, place_command, ship_body  # noqa: E402
+from tests.factories import pay_body, place_body, place_command, ship_body
 
 console = Console()
 

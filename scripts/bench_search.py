@@ -32,6 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
 import aiohttp
 from rich.console import Console
 from rich.table import Table
@@ -44,7 +48,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile, serve  # noqa: E402
+from benchkit import percentile, serve
 
 console = Console()
 

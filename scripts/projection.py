@@ -10,6 +10,10 @@ The same as `orders projection ...`; configured by ORDERS_* like every process.
 
 import sys
 
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
 from order_service.cli import main
 
 if __name__ == "__main__":

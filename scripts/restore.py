@@ -8,6 +8,10 @@ The same as `orders archive restore ...`.
 
 import sys
 
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
 from order_service.cli import main
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ default). Reruns with the same seed append nothing.
 
 import sys
 
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
 from order_service.cli import main
 
 if __name__ == "__main__":

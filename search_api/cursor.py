@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,6 +27,21 @@ def decode(cursor: str, sort: str, descending: bool) -> tuple[Any, str]:
         raise InvalidCursorError("is not a cursor this API issued") from error
     if (given_sort, given_descending) != (sort, descending):
         raise InvalidCursorError("belongs to another sort order; start again without it")
-    if not isinstance(order_id, str) or not isinstance(value, str | int | None):
+    if not isinstance(order_id, str) or not _fits(sort, value):
         raise InvalidCursorError("is not a cursor this API issued")
     return value, order_id
+
+
+def _fits(sort: str, value: Any) -> bool:
+    """The sort value has the type its field has in every document."""
+    if value is None:
+        return True
+    if sort == "total":
+        return type(value) is int and 0 <= value < 2**63
+    if not isinstance(value, str) or len(value) > 40:
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

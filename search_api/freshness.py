@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from order_service.eventstore.port import EventStore
+from order_service.eventstore.port import EventStore, EventStoreError
 from projectors.generations import ActiveIndex
 from projectors.status import ProjectionStatus, age_ms, projection_status, unprojected
 
@@ -30,14 +30,22 @@ class Freshness:
 
     def _measure(self) -> dict[str, Any]:
         generation = self.index.generation
-        checkpoint = self.index.read_model.open(generation).checkpoint()
-        pending = unprojected(self.store, checkpoint.position, 1)
-        return {
+        with self.index.guarded():
+            checkpoint = self.index.read_model.open(generation).checkpoint()
+        as_of: dict[str, Any] = {
             "position": checkpoint.position,
             "updated_at": checkpoint.updated_at.isoformat() if checkpoint.updated_at else None,
-            "lag_ms": age_ms(pending[0]) if pending else 0,
+            "lag_ms": None,
             "generation": generation,
         }
+        try:
+            pending = unprojected(self.store, checkpoint.position, 1)
+        except EventStoreError as error:
+            # The answer still comes from the read model; only its lag cannot be measured.
+            as_of["lag_unknown"] = f"the event store cannot be read: {error}"
+            return as_of
+        as_of["lag_ms"] = age_ms(pending[0]) if pending else 0
+        return as_of
 
     async def wait_for_position(self, position: int | None, wait_ms: int) -> dict[str, Any]:
         """``as_of`` once the read model has passed ``position``, or flagged ``stale``."""

@@ -16,10 +16,11 @@ from order_service.archive.cold import ColdArchive
 from order_service.domain.values import MAX_MONEY
 from order_service.events import order_stream
 from order_service.eventstore.port import EventStore
-from order_service.http.dependencies import from_container
+from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
-from order_service.http.problems import InvalidParameterError
+from order_service.http.problems import InvalidParameterError, documented
 from projectors.full_log import full_stream
+from projectors.generations import ActiveIndex
 from projectors.order_search import NAME, Document, fold, summary
 from projectors.port import STATUSES, OrderSearchIndex, ReadModel, SearchQuery
 from projectors.status import ProjectionStatus, rebuild_statuses
@@ -31,7 +32,7 @@ MAX_INT64 = 2**63 - 1
 SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
 
 
-IndexDep = Annotated[OrderSearchIndex, Depends(from_container("search_index"))]
+IndexDep = Annotated[ActiveIndex, Depends(from_container("search_index"))]
 StoreDep = Annotated[EventStore, Depends(from_container("event_store"))]
 FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
 ArchiveDep = Annotated[ColdArchive, Depends(from_container("archive"))]
@@ -39,6 +40,20 @@ ReadModelDep = Annotated[ReadModel, Depends(from_container("read_model"))]
 WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
 
 router = APIRouter(tags=["search"])
+
+
+def _instant(parameter: str, value: str | None) -> datetime | date | None:
+    """ISO 8601 only: a bare number is not read as a Unix timestamp."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidParameterError(
+            parameter, "must be an ISO 8601 date (2025-01-31) or time (2025-01-31T12:00:00Z)"
+        ) from error
 
 
 def _as_utc(value: datetime | date | None) -> str | None:
@@ -51,7 +66,7 @@ def _as_utc(value: datetime | date | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@router.get("/orders/search", operation_id="searchOrders")
+@router.get("/orders/search", operation_id="searchOrders", responses=documented(422, 503))
 async def search_orders(
     index: IndexDep,
     freshness: FreshnessDep,
@@ -60,8 +75,12 @@ async def search_orders(
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
     sku: Annotated[str | None, Query(max_length=64)] = None,
-    placed_from: Annotated[datetime | date | None, Query()] = None,
-    placed_to: Annotated[datetime | date | None, Query()] = None,
+    placed_from: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601 date or time; UTC without a zone.")
+    ] = None,
+    placed_to: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601 date or time, exclusive.")
+    ] = None,
     min_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     max_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     sort: SortParam = "-placed_at",
@@ -85,8 +104,8 @@ async def search_orders(
         customer_id=customer_id,
         email=email.strip().lower() if email else None,
         sku=sku,
-        placed_from=_as_utc(placed_from),
-        placed_to=_as_utc(placed_to),
+        placed_from=_as_utc(_instant("placed_from", placed_from)),
+        placed_to=_as_utc(_instant("placed_to", placed_to)),
         min_total=min_total,
         max_total=max_total,
         sort=field,  # type: ignore[arg-type]
@@ -110,9 +129,14 @@ async def search_orders(
     )
 
 
-@router.get("/orders/{order_id}", operation_id="getOrder", response_model=None)
+@router.get(
+    "/orders/{order_id}",
+    operation_id="getOrder",
+    response_model=None,
+    responses=documented(304, 404, 422, 503),
+)
 async def get_order(
-    order_id: str,
+    order_id: OrderId,
     index: IndexDep,
     store: StoreDep,
     archive: ArchiveDep,
@@ -134,12 +158,18 @@ async def get_order(
     if document is None:
         raise OrderNotFoundError(order_id)
     etag = f'"{document["version"]}"'
-    if if_none_match is not None and etag in [tag.strip() for tag in if_none_match.split(",")]:
+    if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     body = {**document, "stale": stale, "consistency": consistency}
     if consistency == "eventual":
         body["as_of"] = await freshness.as_of()
     return JSONBody(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison: ``*`` matches any, ``W/"3"`` matches ``"3"``."""
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
 
 
 async def _document(
@@ -156,8 +186,12 @@ async def _document(
         await asyncio.sleep(0.01)
 
 
-@router.get("/orders/{order_id}/history", operation_id="getOrderHistory")
-async def get_order_history(order_id: str, store: StoreDep, archive: ArchiveDep) -> JSONBody:
+@router.get(
+    "/orders/{order_id}/history",
+    operation_id="getOrderHistory",
+    responses=documented(404, 422, 503),
+)
+async def get_order_history(order_id: OrderId, store: StoreDep, archive: ArchiveDep) -> JSONBody:
     """The order's events, oldest first; archived ones are read from the cold archive."""
     stream = order_stream(order_id)
     hot = await store.read_stream_async(stream)
@@ -193,12 +227,13 @@ def _json(raw: bytes) -> Any:
         return {"undecodable": raw.decode("utf-8", "replace")}
 
 
-@router.get("/projections", operation_id="listProjections")
+@router.get("/projections", operation_id="listProjections", responses=documented(503))
 async def list_projections(
-    freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep
+    freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep, index: IndexDep
 ) -> JSONBody:
     """Each projection's checkpoint, head, lag, state and dead letters; rebuilds with progress."""
-    active = await asyncio.to_thread(read_model.active)
-    statuses: list[ProjectionStatus] = [await freshness.status(generation=active)]
-    statuses += await asyncio.to_thread(rebuild_statuses, store, read_model, name=NAME)
+    with index.guarded():
+        active = await asyncio.to_thread(read_model.active)
+        statuses: list[ProjectionStatus] = [await freshness.status(generation=active)]
+        statuses += await asyncio.to_thread(rebuild_statuses, store, read_model, name=NAME)
     return JSONBody({"projections": [status.as_dict() for status in statuses]})

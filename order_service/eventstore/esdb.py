@@ -229,6 +229,14 @@ class EventStoreDBEventStore:
     def ping(self) -> None:
         self._last_in_all()
 
+    def check_writable(self) -> None:
+        # The server decides; a node that answers reads and refuses writes (a follower, a
+        # full disk) reports it on the append itself.
+        self._last_in_all()
+
+    def stuck_for(self) -> float:
+        return 0.0  # every call carries the client's deadline; nothing here can hang
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:

@@ -156,7 +156,17 @@ class EventStore(Protocol):
         ...
 
     def ping(self) -> None:
-        """Return when the store answers; raise ``EventStoreUnavailableError`` otherwise."""
+        """Return when the store answers reads; raise ``EventStoreUnavailableError`` otherwise."""
+        ...
+
+    def check_writable(self) -> None:
+        """Return when appends can succeed now; raise ``EventStoreUnavailableError`` with why
+        not (a full disk, a failing or stuck writer, a server that refuses writes)."""
+        ...
+
+    def stuck_for(self) -> float:
+        """Seconds the store's own machinery has been stuck in one operation (0 when not):
+        the process's liveness watchdog reads it."""
         ...
 
     def close(self) -> None: ...

@@ -17,20 +17,23 @@ for appends made by other processes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import shutil
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from order_service.eventstore import metrics
 from order_service.eventstore.port import (
     AppendResult,
     EventStoreError,
@@ -64,8 +67,13 @@ CREATE TABLE IF NOT EXISTS streams (
 BUSY_TIMEOUT_MS = 30_000
 LOCK_POLL_S = 0.0002
 CHECKPOINT_INTERVAL_S = 1.0
+WAL_CHECK_INTERVAL_S = 0.1
+WAL_TRUNCATE_WAIT_MS = 500
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MAX_GROUP = 256
+MIN_FREE_BYTES = 4 * 1024 * 1024
+READ_THREADS = 4
+WRITE_FAILURE_MEMORY_S = 10.0
 
 
 @dataclass
@@ -77,12 +85,27 @@ class _Append:
 
 
 class SQLiteEventStore:
-    def __init__(self, path: Path, *, poll_interval_s: float = 0.2) -> None:
+    def __init__(
+        self, path: Path, *, poll_interval_s: float = 0.2, wal_size_limit: int = WAL_SIZE_LIMIT
+    ) -> None:
         self.path = path
         self.poll_interval_s = poll_interval_s
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as setup:
-            setup.executescript(SCHEMA)
+        self.wal_size_limit = wal_size_limit
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as setup:
+                setup.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise EventStoreUnavailableError(
+                f"cannot open the event store {path}: {error}"
+            ) from error
+        self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sqlite-read")
+        self._busy_since: float | None = None
+        self._wal = Path(f"{path}-wal")
+        self._wal_checked = 0.0
+        self._reading: dict[int, float] = {}
+        """Threads reading now, and since when (for the watchdog)."""
+        self._last_failure: tuple[float, str] | None = None
         self._local = threading.local()
         self._queue: SimpleQueue[_Append | None] = SimpleQueue()
         self._appended = threading.Condition()
@@ -106,13 +129,19 @@ class SQLiteEventStore:
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # Once a checkpoint has emptied it, the WAL file shrinks back to this size.
-        connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        connection.execute(f"PRAGMA journal_size_limit={self.wal_size_limit}")
         return connection
 
     def _reader(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._connect()
+            # Readers set nothing that writes to the file (the journal mode and vacuum
+            # setting persist in it), so they keep working on a full or read-only disk.
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA query_only=1")
             self._local.connection = connection
         return connection
 
@@ -143,8 +172,11 @@ class SQLiteEventStore:
         if self._closed.is_set():
             raise EventStoreUnavailableError("the event store is closed")
         request = _Append(stream, events, expected)
+        started = time.perf_counter()
         self._queue.put(request)
-        return await asyncio.wrap_future(request.result)
+        result = await asyncio.wrap_future(request.result)
+        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
+        return result
 
     def _write_loop(self) -> None:
         connection = self._connect()
@@ -170,7 +202,16 @@ class SQLiteEventStore:
                     self._queue.put(None)
                     break
                 group.append(more)
-            self._commit_group(connection, group)
+            # A request cancelled (its deadline passed) before the writer took it is dropped;
+            # one taken is committed or failed as a whole.
+            group = [r for r in group if r.result.set_running_or_notify_cancel()]
+            if group:
+                self._busy_since = time.monotonic()
+                try:
+                    self._commit_group(connection, group)
+                    self._bound_wal(connection)
+                finally:
+                    self._busy_since = None
         connection.close()
 
     def _checkpoint_loop(self) -> None:
@@ -181,6 +222,31 @@ class SQLiteEventStore:
             except sqlite3.Error as error:  # retried at the next interval
                 log.warning("WAL checkpoint failed: %s", error)
         connection.close()
+
+    def _bound_wal(self, connection: sqlite3.Connection) -> None:
+        """Start the WAL over once it passes its limit (on the writer, between groups).
+
+        Under continuous writes a passive checkpoint never finds the moment to start the WAL
+        over, and a checkpointer on another thread starves behind the writer: the WAL grew
+        by megabytes a second. The writer itself makes the moment: a TRUNCATE checkpoint
+        (tens of milliseconds, once per ``wal_size_limit`` written) that waits briefly for
+        readers to move off the WAL.
+        """
+        now = time.monotonic()
+        if now - self._wal_checked < WAL_CHECK_INTERVAL_S:
+            return
+        self._wal_checked = now
+        try:
+            if self._wal.stat().st_size <= self.wal_size_limit:
+                return
+            connection.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                connection.execute("PRAGMA busy_timeout=0")
+            metrics.WAL_TRUNCATIONS.inc()
+        except (sqlite3.Error, OSError) as error:  # the next group tries again
+            log.warning("WAL truncation failed: %s", error)
 
     def _commit_group(self, connection: sqlite3.Connection, group: list[_Append]) -> None:
         outcomes: list[AppendResult | BaseException] = []
@@ -199,10 +265,14 @@ class SQLiteEventStore:
         except sqlite3.Error as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
+            self._last_failure = (time.monotonic(), str(error))
+            metrics.APPEND_FAILURES.inc()
             unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
             for request in group:
                 request.result.set_exception(unavailable)
             return
+        self._last_failure = None
+        metrics.GROUP_SIZE.observe(len(group))
         for request, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 request.result.set_exception(outcome)
@@ -305,9 +375,18 @@ class SQLiteEventStore:
         backwards: bool = False,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
-        # A local indexed read takes microseconds: cheaper inline than a hop to a thread.
-        return self.read_stream(
-            stream, from_revision=from_revision, backwards=backwards, limit=limit
+        # Off the event loop: a read is microseconds, but on a frozen or failing disk it can
+        # block for as long as the disk does, and the loop must stay free to answer (503s,
+        # health checks). A few threads of its own, so stuck reads starve nothing else.
+        return await asyncio.get_running_loop().run_in_executor(
+            self._read_pool,
+            functools.partial(
+                self.read_stream,
+                stream,
+                from_revision=from_revision,
+                backwards=backwards,
+                limit=limit,
+            ),
         )
 
     def read_all(
@@ -321,10 +400,14 @@ class SQLiteEventStore:
         return [_recorded(row) for row in rows]
 
     def _query(self, sql: str, parameters: tuple[object, ...]) -> list[Any]:
+        thread = threading.get_ident()
+        self._reading[thread] = time.monotonic()
         try:
             return self._reader().execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
             raise EventStoreUnavailableError(f"SQLite read failed: {error}") from error
+        finally:
+            del self._reading[thread]
 
     def head_position(self) -> int | None:
         rows = self._query("SELECT max(position) FROM events", ())
@@ -407,7 +490,28 @@ class SQLiteEventStore:
             self._appended.notify_all()
 
     def ping(self) -> None:
-        self._query("SELECT 1", ())
+        self._query("SELECT max(position) FROM events", ())
+
+    def check_writable(self) -> None:
+        since = self._busy_since
+        if since is not None and time.monotonic() - since > 1.0:
+            stuck = time.monotonic() - since
+            raise EventStoreUnavailableError(f"the writer has been in one commit for {stuck:.0f} s")
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError as error:
+            raise EventStoreUnavailableError(f"cannot inspect the disk: {error}") from error
+        if free < MIN_FREE_BYTES:
+            raise EventStoreUnavailableError(f"the disk is full ({free} bytes free)")
+        failure = self._last_failure
+        if failure is not None and time.monotonic() - failure[0] < WRITE_FAILURE_MEMORY_S:
+            raise EventStoreUnavailableError(f"the last append failed: {failure[1]}")
+
+    def stuck_for(self) -> float:
+        """How long the oldest commit or read in progress has run (0 when none runs)."""
+        started = [*self._reading.values(), self._busy_since]
+        oldest = min((since for since in started if since is not None), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -415,6 +519,7 @@ class SQLiteEventStore:
         self._closed.set()
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._read_pool.shutdown(wait=False, cancel_futures=True)
         self.wake_subscribers()
 
 

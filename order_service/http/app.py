@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from order_service import logs
 from order_service.bootstrap import Container, bootstrap
 from order_service.http import commands, problems
-from order_service.http.middleware import BodySizeLimit, CorrelationId
+from order_service.http.limits import BodyLimits, RequestDeadline
+from order_service.http.middleware import HeadAsGet
+from order_service.http.observability import Observe
 from order_service.http.ops import ReadinessCheck, ops_router
 from order_service.settings import Settings
 from search_api import routes as search
@@ -35,16 +38,26 @@ def build_app(
             stop()
             container.close()
 
+    settings = container.settings
     app = FastAPI(title=title, lifespan=lifespan)
+    # A redirect would build its Location from the client's Host header.
+    app.router.redirect_slashes = False
     app.state.container = container
     app.include_router(
-        ops_router(readiness, container.refresh_lag_metrics if lag_metrics else None)
+        ops_router(
+            readiness,
+            container.watchdogs(),
+            container.refresh_lag_metrics if lag_metrics else None,
+        )
     )
     for router in routers:
         app.include_router(router)
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
-    app.add_middleware(CorrelationId)
+    # Innermost first: each add_middleware wraps the ones before it.
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_ms / 1000)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(Observe)
     return app
 
 
@@ -75,7 +88,10 @@ def settle_garbage_collector() -> None:
 def command_app(container: Container) -> FastAPI:
     """Checkout's command API (``orders serve commands``)."""
     return build_app(
-        container, "Orders command API", [commands.router], container.readiness(search=False)
+        container,
+        "Orders command API",
+        [commands.router],
+        container.readiness(search=False, write=True),
     )
 
 
@@ -85,7 +101,7 @@ def search_app(container: Container) -> FastAPI:
         container,
         "Orders search API",
         [search.router],
-        container.readiness(search=True),
+        container.readiness(search=True, write=False),
         lag_metrics=True,
     )
 
@@ -96,7 +112,7 @@ def projector_app(container: Container) -> FastAPI:
         container,
         "Orders projector",
         [],
-        container.readiness(search=True),
+        container.readiness(search=True, write=False),
         project=True,
         lag_metrics=True,
     )
@@ -108,7 +124,7 @@ def embedded_app(container: Container) -> FastAPI:
         container,
         "Orders (embedded)",
         [search.router, commands.router],
-        container.readiness(search=True),
+        container.readiness(search=True, write=True),
         project=True,
         lag_metrics=True,
     )
@@ -116,13 +132,17 @@ def embedded_app(container: Container) -> FastAPI:
 
 def commands_app_from_environment() -> FastAPI:
     """Factory for ``orders serve commands --workers N``: each worker reads ORDERS_*."""
-    app = command_app(bootstrap(Settings()))
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    app = command_app(bootstrap(settings))
     settle_garbage_collector()
     return app
 
 
 def search_app_from_environment() -> FastAPI:
     """Factory for ``orders serve search --workers N``."""
-    app = search_app(bootstrap(Settings()))
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    app = search_app(bootstrap(settings))
     settle_garbage_collector()
     return app

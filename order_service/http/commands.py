@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from pydantic import BaseModel
 
 from order_service.application import CommandResult, OrderCommands, PlaceOrder
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
-from order_service.http.dependencies import from_container
+from order_service.eventstore.port import EventStoreUnavailableError
+from order_service.failpoints import failpoint
+from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
 from order_service.http.models import (
     CancelIn,
@@ -26,15 +29,21 @@ from order_service.http.models import (
     ShipIn,
     when,
 )
-from order_service.http.problems import InvalidHeaderError
-from order_service.idempotency import Claim, IdempotencyKeys, StoredResponse
+from order_service.http.observability import COMMANDS
+from order_service.http.problems import (
+    CommandNotAppendedError,
+    InvalidHeaderError,
+    documented,
+    row_of,
+)
+from order_service.idempotency import IdempotencyKeys, StoredResponse
 
 MAX_KEY_LENGTH = 255
+VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "¹"
 
 
 CommandsDep = Annotated[OrderCommands, Depends(from_container("commands"))]
 KeysDep = Annotated[IdempotencyKeys, Depends(from_container("idempotency"))]
-OrderId = Annotated[str, Path(max_length=64, description="The order's id.")]
 
 
 class CommandRequest:
@@ -57,6 +66,23 @@ class CommandRequest:
         *,
         created: bool = False,
     ) -> JSONBody:
+        name = getattr(self.request.scope.get("route"), "operation_id", None) or "unknown"
+        try:
+            response = await self._run(body, command, created)
+        except Exception as error:
+            row = row_of(error)
+            COMMANDS.labels(name, row.slug if row else "error").inc()
+            raise
+        replayed = "idempotent-replayed" in response.headers
+        COMMANDS.labels(name, "replayed" if replayed else "ok").inc()
+        return response
+
+    async def _run(
+        self,
+        body: BaseModel | None,
+        command: Callable[[Causation, int | None], Awaitable[CommandResult]],
+        created: bool,
+    ) -> JSONBody:
         key = self.idempotency_key
         causation = Causation(
             correlation_id=self.correlation_id,
@@ -64,37 +90,25 @@ class CommandRequest:
             idempotency_key=key,
         )
         if key is None:
-            return _response(await command(causation, self.expected_version), created)
+            return _response(await _appended(command(causation, self.expected_version)), created)
         outcome = await self.keys.begin(key, self._request_hash(body))
         if isinstance(outcome, StoredResponse):
-            return JSONBody(
-                outcome.body,
-                status_code=outcome.status_code,
-                headers={**outcome.headers, "Idempotent-Replayed": "true"},
-            )
-        return await self._run_claimed(outcome, causation, command, created)
-
-    async def _run_claimed(
-        self,
-        claim: Claim,
-        causation: Causation,
-        command: Callable[[Causation, int | None], Awaitable[CommandResult]],
-        created: bool,
-    ) -> JSONBody:
+            return _replayed(outcome)
         try:
-            response = _response(await command(causation, self.expected_version), created)
-        except Exception:
-            await self.keys.release(claim)
+            result = await _appended(command(causation, self.expected_version))
+        except BaseException:
+            self.keys.abandon(outcome)
             raise
+        failpoint("command-appended")  # fault tests: die before the response is recorded
+        response = _response(result, created)
         stored = {
             name: response.headers[name]
             for name in ("etag", "location")
             if name in response.headers
         }
-        await self.keys.complete(
-            claim, StoredResponse(response.status_code, orjson.loads(response.body), stored)
-        )
-        return response
+        ours = StoredResponse(response.status_code, orjson.loads(response.body), stored)
+        recorded = await self.keys.complete(outcome, ours)
+        return response if recorded is ours else _replayed(recorded)
 
     def _request_hash(self, body: BaseModel | None) -> str:
         dumped = body.model_dump(mode="json") if body else None
@@ -124,6 +138,22 @@ def request_hash(method: str, path: str, if_match: int | None, body: object) -> 
     return hashlib.sha256(canonical).hexdigest()
 
 
+async def _appended(command: Awaitable[CommandResult]) -> CommandResult:
+    """Run a command; an unreachable store means nothing was appended (said so in the 503)."""
+    try:
+        return await command
+    except EventStoreUnavailableError as error:
+        raise CommandNotAppendedError(str(error)) from error
+
+
+def _replayed(stored: StoredResponse) -> JSONBody:
+    return JSONBody(
+        stored.body,
+        status_code=stored.status_code,
+        headers={**stored.headers, "Idempotent-Replayed": "true"},
+    )
+
+
 def _causation_id(key: str | None) -> uuid.UUID:
     # With a key, a retry carries the same causation id, so its events are identical.
     return uuid.uuid4() if key is None else uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency:{key}")
@@ -133,7 +163,7 @@ def _parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit() or len(tag) > 18:
+    if not VERSION_TAG.fullmatch(tag):
         raise InvalidHeaderError("If-Match", 'must be an ETag such as "3" (the order version)')
     return int(tag)
 
@@ -162,18 +192,7 @@ def _response(result: CommandResult, created: bool) -> JSONBody:
 
 
 router = APIRouter(prefix="/orders", tags=["commands"])
-RESPONSES: dict[int | str, dict[str, str]] = {
-    status: {"description": text}
-    for status, text in {
-        400: "Malformed JSON or header",
-        404: "Unknown order",
-        409: "Not allowed in the current status, or a key in flight",
-        412: "If-Match does not match",
-        413: "Body too large",
-        422: "Validation failed",
-        503: "Event store unavailable; nothing appended",
-    }.items()
-}
+RESPONSES = documented(400, 404, 409, 412, 413, 422, 503)
 
 
 @router.post(

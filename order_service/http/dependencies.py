@@ -1,11 +1,13 @@
-"""FastAPI dependencies that hand out parts of the process's container."""
+"""FastAPI dependencies that hand out parts of the process's container, and shared parameters."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order's id.")]
 
 
 def from_container(attribute: str) -> Callable[[Request], Awaitable[Any]]:

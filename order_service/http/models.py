@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Strict = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""JSON integers as the log stores them; finer ranges are the domain's rules."""
 
 
 class CustomerIn(BaseModel):
@@ -20,8 +23,8 @@ class ItemIn(BaseModel):
     model_config = Strict
     sku: str
     name: str
-    quantity: int = Field(description="At least 1.")
-    unit_price: int = Field(description="Integer minor units (cents), never a float.")
+    quantity: Int64 = Field(description="At least 1.")
+    unit_price: Int64 = Field(description="Integer minor units (cents), never a float.")
 
 
 class AddressIn(BaseModel):
@@ -45,7 +48,7 @@ class PlaceOrderIn(BaseModel):
 
 class PayIn(BaseModel):
     model_config = Strict
-    amount: int = Field(description="Integer minor units; must equal the order's total.")
+    amount: Int64 = Field(description="Integer minor units; must equal the order's total.")
     currency: str
     method: str
     transaction_id: str

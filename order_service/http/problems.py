@@ -1,19 +1,19 @@
 """Errors as RFC 9457 problem details: one table from exception to status and stable type.
 
-Every error an HTTP process can meet is translated here, once. Nothing reaches a client as an
-unstructured 500: an unexpected exception is logged with its trace and answered as a
-problem too.
+Every error an HTTP process can meet is translated here, once. An unexpected exception is
+not in the table: the observability middleware logs it once and answers a 500 problem that
+carries the request's correlation id.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
 from order_service.application import (
@@ -26,8 +26,8 @@ from order_service.domain.errors import InvalidOrderError, TransitionNotAllowedE
 from order_service.eventstore.port import EventStoreError, EventStoreUnavailableError
 from order_service.http.json import JSONBody
 from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
+from projectors.port import ReadModelUnavailableError
 
-log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 
@@ -40,11 +40,48 @@ class InvalidParameterError(Exception):
         self.message = message
 
 
+class CommandNotAppendedError(Exception):
+    """A command met an unavailable event store: nothing was appended."""
+
+
 class InvalidHeaderError(Exception):
     def __init__(self, header: str, message: str) -> None:
         super().__init__(f"{header}: {message}")
         self.header = header
         self.message = message
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details; some types add fields (``errors``, ``order_status``...)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+WHEN = {
+    304: "Not modified: the ETag given in If-None-Match is current",
+    400: "Malformed JSON body or header",
+    404: "No such order (or route)",
+    409: "Not allowed in the order's current status, or the key is in flight",
+    412: "If-Match does not match the order's version",
+    413: "The body is too large",
+    422: "Validation failed; `errors` names each field",
+    503: "An engine is unavailable, or the request passed its deadline; retry later",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route really gives."""
+    content = {MEDIA_TYPE: {"schema": ProblemOut.model_json_schema()}}
+    return {
+        status: {"description": WHEN[status]}
+        if status == 304
+        else {"description": WHEN[status], "content": content}
+        for status in statuses
+    }
 
 
 def problem(
@@ -151,12 +188,30 @@ TABLE: list[tuple[type[Exception], Problem]] = [
         ),
     ),
     (
-        EventStoreUnavailableError,
+        CommandNotAppendedError,
         Problem(
             503,
             "event-store-unavailable",
             "The event store is unavailable; nothing was appended",
             headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        EventStoreUnavailableError,
+        Problem(
+            503,
+            "event-store-unavailable",
+            "The event store cannot be read now",
+            headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        ReadModelUnavailableError,
+        Problem(
+            503,
+            "read-model-unavailable",
+            "The search read model is unavailable",
+            headers={"Retry-After": "2"},
         ),
     ),
     (
@@ -168,14 +223,15 @@ TABLE: list[tuple[type[Exception], Problem]] = [
 ]
 
 
+def row_of(error: BaseException) -> Problem | None:
+    return next((row for cls, row in TABLE if isinstance(error, cls)), None)
+
+
 def _answer(error: Exception) -> JSONBody:
-    for cls, row in TABLE:
-        if isinstance(error, cls):
-            return problem(
-                row.status, row.slug, row.title, str(error), row.headers, **row.details(error)
-            )
-    log.exception("unexpected error", exc_info=error)
-    return problem(500, "internal-error", "Unexpected error", "the error was logged")
+    row = row_of(error)
+    if row is None:
+        raise error  # not ours to translate: the observability middleware answers 500
+    return problem(row.status, row.slug, row.title, str(error), row.headers, **row.details(error))
 
 
 def _validation(errors: list[dict[str, Any]]) -> JSONBody:
@@ -232,4 +288,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http)
     for cls, _ in TABLE:
         app.add_exception_handler(cls, on_error)
-    app.add_exception_handler(Exception, on_error)
