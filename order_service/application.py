@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from order_service.domain.errors import DomainError
 from order_service.domain.order import Order
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
@@ -170,11 +171,8 @@ class OrderCommands:
     ) -> CommandResult:
         attempts = 1 if expected_version is not None else self.retries + 1
         for _ in range(attempts):
-            loaded = await self._load(order_id)
+            loaded = await self._decided(order_id, expected_version, decide)
             order = loaded.order
-            if expected_version is not None and order.version != expected_version:
-                raise VersionMismatchError(order_id, expected_version, order.version)
-            decide(order)
             try:
                 result = await self.repository.save(order, causation)
             except WrongExpectedVersionError as error:
@@ -187,8 +185,35 @@ class OrderCommands:
             return CommandResult(order.id, order.status, result.revision, result.position)
         raise ConcurrencyConflictError(order_id, attempts)
 
-    async def _load(self, order_id: str) -> Loaded:
-        loaded = await self.repository.load(order_id)
+    async def _decided(
+        self, order_id: str, expected_version: int | None, decide: Callable[[Order], None]
+    ) -> Loaded:
+        """The order loaded and the command decided on it.
+
+        A state from this process's cache is trusted only when the decision appends (the
+        append's expected version then proves it current); a refusal, a version mismatch or
+        a no-op is judged again on the state in the store.
+        """
+        loaded = await self._load(order_id)
+        if loaded.cached:
+            try:
+                _decide(loaded.order, expected_version, decide)
+                if loaded.order.pending_events:
+                    return loaded
+            except (DomainError, VersionMismatchError):
+                pass
+            loaded = await self._load(order_id, fresh=True)
+        _decide(loaded.order, expected_version, decide)
+        return loaded
+
+    async def _load(self, order_id: str, *, fresh: bool = False) -> Loaded:
+        loaded = await self.repository.load(order_id, fresh=fresh)
         if loaded is None:
             raise OrderNotFoundError(order_id)
         return loaded
+
+
+def _decide(order: Order, expected_version: int | None, decide: Callable[[Order], None]) -> None:
+    if expected_version is not None and order.version != expected_version:
+        raise VersionMismatchError(order.id, expected_version, order.version)
+    decide(order)

@@ -34,7 +34,11 @@ class Container:
 
     @cached_property
     def repository(self) -> OrderRepository:
-        return OrderRepository(self.event_store, snapshot_every=self.settings.snapshot_every)
+        return OrderRepository(
+            self.event_store,
+            snapshot_every=self.settings.snapshot_every,
+            cache_size=self.settings.order_cache_size,
+        )
 
     @cached_property
     def commands(self) -> OrderCommands:

@@ -4,14 +4,20 @@ Every ``snapshot_every`` events the order's state is written to ``orderSnapshot-
 (outside the ``order`` category, so projectors never see it). Loading reads the latest
 snapshot and only the events after it. A snapshot is an optimisation: failing to write one
 never fails the command that triggered it, and a missing or unreadable one means a full load.
+
+Orders this process wrote or read recently are kept in memory (their state, version and
+position), so the next command on them reads nothing. The cache is never trusted for
+correctness: every append still expects the cached version, and a wrong-version answer (another
+process wrote) evicts the entry, so the retry loads from the store.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import orjson
 
@@ -44,15 +50,44 @@ class Loaded:
     order: Order
     position: int
     """Global position of the order's last event."""
+    cached: bool = False
+    """Loaded from this process's memory; the store may have moved on."""
 
 
 class OrderRepository:
-    def __init__(self, store: EventStore, *, snapshot_every: int = 50) -> None:
+    def __init__(
+        self, store: EventStore, *, snapshot_every: int = 50, cache_size: int = 10_000
+    ) -> None:
         self.store = store
         self.snapshot_every = snapshot_every
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[dict[str, Any], int, int]] = OrderedDict()
 
-    async def load(self, order_id: str, *, use_snapshot: bool = True) -> Loaded | None:
-        """The order's current state; ``use_snapshot=False`` folds every event."""
+    async def load(
+        self, order_id: str, *, use_snapshot: bool = True, fresh: bool = False
+    ) -> Loaded | None:
+        """The order's current state; ``use_snapshot=False`` folds every event, ``fresh``
+        skips this process's cache."""
+        if use_snapshot and not fresh and (entry := self._cache.get(order_id)) is not None:
+            state, version, position = entry
+            return Loaded(Order.from_snapshot(order_id, version, state), position, cached=True)
+        loaded = await self._read(order_id, use_snapshot)
+        if loaded is not None:
+            self._remember(loaded.order, loaded.position)
+        return loaded
+
+    def forget(self, order_id: str) -> None:
+        self._cache.pop(order_id, None)
+
+    def _remember(self, order: Order, position: int) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[order.id] = (order.snapshot_state(), order.version, position)
+        self._cache.move_to_end(order.id)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def _read(self, order_id: str, use_snapshot: bool) -> Loaded | None:
         start = await self._latest_snapshot(order_id) if use_snapshot else None
         order, position = start if start else (None, -1)
         from_revision = 0 if order is None else order.version + 1
@@ -74,7 +109,12 @@ class OrderRepository:
         first = pending[0].originator_version
         expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
         events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
-        result = await self.store.append_async(order_stream(order.id), events, expected)
+        try:
+            result = await self.store.append_async(order_stream(order.id), events, expected)
+        except EventStoreError:
+            self.forget(order.id)  # another process wrote, or the store is failing
+            raise
+        self._remember(order, result.position)
         if (result.revision + 1) // self.snapshot_every > first // self.snapshot_every:
             await self.snapshot(Loaded(order, result.position), causation)
         return result

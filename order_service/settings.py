@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     snapshot_every: int = Field(
         50, ge=1, description="Snapshot an order every N events (into orderSnapshot-<id>)."
     )
+    order_cache_size: int = Field(
+        10_000,
+        ge=0,
+        le=10_000_000,
+        description="Orders each command process keeps in memory (0: none); never trusted "
+        "without the store's version check.",
+    )
     command_retries: int = Field(
         3,
         ge=0,

@@ -294,7 +294,8 @@ class RequestDeadline:
             await send(message)
 
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # a timer, no extra task
+                await self.app(scope, receive, tracking_send)
         except TimeoutError:
             log.warning(
                 "request abandoned after %.1f s: %s %s",
