@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
+from order_service.access.api_keys import ApiKeys
+from order_service.access.authenticate import Authenticator
+from order_service.access.oidc import OidcVerifier
+from order_service.access.sessions import Sessions, load_secret
 from order_service.application import OrderCommands
 from order_service.archive.cold import ColdArchive
 from order_service.eventstore.port import EventStore
@@ -47,6 +51,30 @@ class Container:
     @cached_property
     def idempotency(self) -> IdempotencyKeys:
         return IdempotencyKeys(self.event_store)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(self.event_store)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        settings = self.settings
+        oidc = (
+            OidcVerifier(
+                settings.oidc_issuer,
+                settings.oidc_audience,
+                roles_claim=settings.oidc_roles_claim,
+                jwks_url=settings.oidc_jwks_url or None,
+            )
+            if settings.oidc_issuer
+            else None
+        )
+        return Authenticator(self.api_keys, oidc, self.sessions)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        secret = load_secret(self.settings.session_secret, self.settings.data_dir)
+        return Sessions(secret, self.api_keys, lifetime_s=self.settings.session_hours * 3600)
 
     @cached_property
     def read_model(self) -> ReadModel:
@@ -127,6 +155,7 @@ def open_read_model(settings: Settings) -> ReadModel:
         from projectors.sqlite_read_model import SQLiteReadModel
 
         return SQLiteReadModel(sqlite_path(url))
+    from projectors.elasticsearch_index import Credentials
     from projectors.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
@@ -134,6 +163,12 @@ def open_read_model(settings: Settings) -> ReadModel:
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,
+        credentials=Credentials(
+            username=settings.es_username,
+            password=settings.es_password,
+            api_key=settings.es_api_key,
+            ca_file=settings.es_ca_file,
+        ),
     )
 
 

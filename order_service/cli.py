@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from order_service import archive_cli, logs, operator_cli
+from order_service import archive_cli, keys_cli, logs, operator_cli
 from order_service.bootstrap import Container, bootstrap
 from order_service.console import NoEventStoreError
 from order_service.eventstore.port import EventStoreError
@@ -35,12 +37,42 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**given)
 
 
-def _serve(settings: Settings, factory: AppFactory) -> int:
+def _serve(settings: Settings, factory: AppFactory, insecure: bool) -> int:
     logs.configure(settings.log_level, settings.log_format)
-    app = factory(bootstrap(settings))
+    container = bootstrap(settings)
+    refusal = _exposed_without_credentials(settings, container, insecure)
+    if refusal:
+        container.close()
+        print(f"orders: {refusal}", file=sys.stderr)
+        return 2
+    app = factory(container)
     settle_garbage_collector()
     uvicorn.run(app, **_uvicorn_options(settings))
     return 0
+
+
+def _exposed_without_credentials(settings: Settings, container: Container, insecure: bool) -> str:
+    """Why this process must not start: reachable beyond loopback with no credential at all."""
+    if insecure or _loopback(settings.host):
+        return ""
+    container.api_keys.refresh()
+    if container.authenticator.configured:
+        return ""
+    return (
+        f"refusing to listen on ORDERS_HOST={settings.host} with no credential configured: "
+        "anyone who reaches it could do everything. Create an API key (orders keys create "
+        "--role ... --name ...), or set ORDERS_OIDC_ISSUER, or bind 127.0.0.1; "
+        "--insecure-no-auth starts it open anyway."
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -58,11 +90,11 @@ def _up(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, data_dir=args.data_dir)
     if args.demo:
         operator_cli.seed_if_empty(settings, args.demo)
-    return _serve(settings, embedded_app)
+    return _serve(settings, embedded_app, args.insecure_no_auth)
 
 
 def _project(args: argparse.Namespace) -> int:
-    return _serve(_settings(host=args.host, port=args.port), projector_app)
+    return _serve(_settings(host=args.host, port=args.port), projector_app, args.insecure_no_auth)
 
 
 def _serve_one(args: argparse.Namespace) -> int:
@@ -70,7 +102,12 @@ def _serve_one(args: argparse.Namespace) -> int:
     settings = _settings(**overrides)
     if settings.workers == 1:
         factories: dict[str, AppFactory] = {"commands": command_app, "search": search_app}
-        return _serve(settings, factories[args.api])
+        return _serve(settings, factories[args.api], args.insecure_no_auth)
+    with contextlib.closing(bootstrap(settings)) as container:
+        refusal = _exposed_without_credentials(settings, container, args.insecure_no_auth)
+    if refusal:
+        print(f"orders: {refusal}", file=sys.stderr)
+        return 2
     # Worker processes build their own app from the environment, so pass the flags on.
     for name, value in overrides.items():
         if value is not None:
@@ -85,6 +122,14 @@ def _serve_one(args: argparse.Namespace) -> int:
     return 0
 
 
+def _insecure_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="listen beyond loopback even with no API key or identity provider configured",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="orders", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -96,24 +141,28 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--demo", type=int, metavar="N", help="on an empty store, first seed N synthetic orders"
     )
+    _insecure_flag(up)
     up.set_defaults(handler=_up)
 
     project = commands.add_parser("project", help="run a projector (health and metrics on HTTP)")
     project.add_argument("projection", choices=["order-search"])
     project.add_argument("--host")
     project.add_argument("--port", type=int)
+    _insecure_flag(project)
     project.set_defaults(handler=_project)
 
     operator_cli.add_commands(commands)
     operator_cli.add_seed_command(commands)
     operator_cli.add_snapshot_command(commands)
     archive_cli.add_commands(commands)
+    keys_cli.add_commands(commands)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="processes sharing the port (ORDERS_WORKERS)")
+    _insecure_flag(serve)
     serve.set_defaults(handler=_serve_one)
     return root
 

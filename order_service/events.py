@@ -10,7 +10,7 @@ event's ``schema_version``; older versions are upcast when read (the library's
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -52,11 +52,14 @@ def order_id_of(stream: str) -> str:
 
 @dataclass(frozen=True)
 class Causation:
-    """Who asked: becomes every event's ``$correlationId`` and ``$causationId``."""
+    """Who asked: becomes every event's ``$correlationId``, ``$causationId`` and ``actor``."""
 
     correlation_id: str
     causation_id: str
     idempotency_key: str | None = None
+    """Already scoped to the actor, so another caller's key never collides with it."""
+    actor: Mapping[str, str] | None = None
+    """``{kind, id, name}`` of whoever caused the events."""
 
     def event_id(self, stream: str, index: int) -> uuid.UUID:
         """Deterministic for a retried command, so the store's deduplication also holds."""
@@ -66,13 +69,14 @@ class Causation:
 
 
 def metadata(causation: Causation, schema_version: int) -> bytes:
-    return orjson.dumps(
-        {
-            "$correlationId": causation.correlation_id,
-            "$causationId": causation.causation_id,
-            "schema_version": schema_version,
-        }
-    )
+    meta: dict[str, Any] = {
+        "$correlationId": causation.correlation_id,
+        "$causationId": causation.causation_id,
+        "schema_version": schema_version,
+    }
+    if causation.actor is not None:
+        meta["actor"] = dict(causation.actor)
+    return orjson.dumps(meta)
 
 
 def _data_fields(cls: type[Order.Event]) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import cast
 
+from order_service.access.principals import tool_actor
 from order_service.domain.order import Order
 from order_service.events import Causation, order_stream, to_new_event
 from order_service.eventstore.bulk import Append, append_all
@@ -21,8 +22,11 @@ CHUNK = 2000
 
 
 def appends_for(orders: Iterator[Order], seed: int) -> Iterator[Append]:
+    actor = tool_actor("seed")
     for n, order in enumerate(orders):
-        causation = Causation("seed", f"seed-{seed}", idempotency_key=f"seed-{seed}-{n}")
+        causation = Causation(
+            "seed", f"seed-{seed}", idempotency_key=f"seed-{seed}-{n}", actor=actor
+        )
         pending = cast(list[Order.Event], order.collect_events())
         events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
         yield order_stream(order.id), events, StreamState.NO_STREAM

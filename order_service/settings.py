@@ -90,6 +90,35 @@ class Settings(BaseSettings):
         le=600_000,
         description="Server-side deadline of every request; past it the answer is 503.",
     )
+    oidc_issuer: str = Field(
+        "",
+        description="OpenID Connect issuer whose access tokens are accepted (empty: none).",
+    )
+    oidc_audience: str = Field(
+        "orders", description="The audience (aud) an access token must be issued for."
+    )
+    oidc_roles_claim: str = Field(
+        "roles",
+        pattern=r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$",
+        description="Claim holding the caller's roles; dots walk into objects "
+        "(Keycloak: realm_access.roles).",
+    )
+    oidc_jwks_url: str = Field(
+        "", description="Where the issuer's signing keys are (empty: from its discovery document)."
+    )
+    oidc_console_client_id: str = Field(
+        "",
+        description="Public client the console signs agents in with (authorization code + "
+        "PKCE); empty: agents sign in with a personal API key.",
+    )
+    session_secret: str = Field(
+        "",
+        description="Signs console session cookies; at least 32 characters, the same for "
+        "every search process (empty: a secret kept in the data directory).",
+    )
+    session_hours: float = Field(
+        8, gt=0, le=24 * 30, description="How long a console sign-in lasts."
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object a line; text: for people at a terminal."
     )
@@ -116,9 +145,20 @@ class Settings(BaseSettings):
         description="Cold storage of archived events (files, manifest, index); "
         "empty means data_dir/archive.",
     )
+    es_username: str = Field("", description="Elasticsearch user (basic authentication).")
+    es_password: str = Field("", description="Elasticsearch user's password.")
+    es_api_key: str = Field("", description="Elasticsearch API key (instead of a user).")
+    es_ca_file: str = Field("", description="CA certificate that signed Elasticsearch's.")
     es_index_prefix: str = Field(
         "orders", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="Prefix of Elasticsearch indices."
     )
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_secret(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+        return value
 
     @field_validator("event_store", "read_model")
     @classmethod
@@ -129,6 +169,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_schemes(self) -> Settings:
+        for name, url in (
+            ("ORDERS_OIDC_ISSUER", self.oidc_issuer),
+            ("ORDERS_OIDC_JWKS_URL", self.oidc_jwks_url),
+        ):
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{name} must be an http(s) URL: got {url!r}")
         if self.event_store and urlsplit(self.event_store).scheme not in EVENT_STORE_SCHEMES:
             raise ValueError(
                 f"ORDERS_EVENT_STORE must start with one of {', '.join(EVENT_STORE_SCHEMES)}: "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from order_service.access.principals import tool_actor
 from order_service.events import Causation, order_id_of, snapshot_stream
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.scan import read_log
@@ -56,7 +57,7 @@ async def _snapshot(
 ) -> SnapshotReport:
     repository = OrderRepository(store)
     report = SnapshotReport()
-    causation = Causation("snapshot-tool", "snapshot-tool")
+    causation = Causation("snapshot-tool", "snapshot-tool", actor=tool_actor("snapshot"))
     for order_id, revision in heads.items():
         report.orders_seen += 1
         latest = await store.read_stream_async(snapshot_stream(order_id), backwards=True, limit=1)

@@ -25,38 +25,35 @@ Elasticsearch refuses to run as root, so under root (CI) the node runs as ``nobo
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from engine_process import (
+    EngineUnavailableError,
+    alive,
+    cache_dir,
+    die_with_parent,
+    fetch_zip,
+    free_port,
+    kill_group,
+)
 
 VERSION = os.environ.get("ORDERS_TEST_ES_VERSION", "8.19.21")
 ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{VERSION}:zip"
 HEAP = os.environ.get("ORDERS_TEST_ES_HEAP", "512m")
 START_TIMEOUT_S = 180.0
-PR_SET_PDEATHSIG = 1
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get("ORDERS_ENGINE_CACHE")
-    if configured:
-        return Path(configured)
-    if os.geteuid() == 0:
-        # The node runs as `nobody`, which cannot enter /root: keep the unpacked files elsewhere.
-        return Path("/var/tmp/orders-engines")  # noqa: S108 - a cache shared across runs on purpose
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "orders-engines"
 
 
 def log(message: str) -> None:
@@ -65,61 +62,8 @@ def log(message: str) -> None:
 
 def fetch() -> Path:
     """Return the unpacked distribution's home, downloading it with Maven when needed."""
-    home = cache_dir() / f"elasticsearch-{VERSION}"
-    if (home / "bin" / "elasticsearch").exists():
-        return home
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise EngineUnavailableError(
-            "Maven (mvn) is not on PATH; install it or set ELASTICSEARCH_URL"
-        )
-    repo = Path(os.environ.get("MAVEN_REPO", Path.home() / ".m2" / "repository"))
-    log(f"fetching {ARTIFACT} with Maven (cached in {repo})")
-    result = subprocess.run(
-        [mvn, "-B", "-q", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    group, artifact, version, _ = ARTIFACT.split(":")
-    archive = repo / group.replace(".", "/") / artifact / version / f"{artifact}-{version}.zip"
-    if result.returncode != 0 or not archive.exists():
-        raise EngineUnavailableError(
-            f"Maven could not fetch {ARTIFACT}:\n{result.stdout}{result.stderr}"
-        )
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=cache_dir()))
-    with zipfile.ZipFile(archive) as zipped:
-        for member in zipped.infolist():
-            extracted = Path(zipped.extract(member, staging))
-            mode = member.external_attr >> 16
-            if mode:
-                extracted.chmod(mode)
-    (staging / f"elasticsearch-{VERSION}").rename(home)
-    staging.rmdir()
-    _make_readable(cache_dir())
-    log(f"unpacked into {home}")
+    home = fetch_zip(ARTIFACT, f"elasticsearch-{VERSION}", sys.stderr)
     return home
-
-
-def _make_readable(path: Path) -> None:
-    for root, dirs, files in os.walk(path):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o755)  # noqa: S103 - the node user must read it
-        for name in files:
-            full = os.path.join(root, name)
-            os.chmod(full, os.stat(full).st_mode | 0o444)
-    path.chmod(0o755)
-
-
-class EngineUnavailableError(RuntimeError):
-    """The engine cannot be obtained or started on this machine."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def java_home() -> str:
@@ -134,17 +78,16 @@ def java_home() -> str:
     return str(Path(java).resolve().parent.parent)
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class Node:
     """One Elasticsearch process with its own data, config and log directories."""
 
-    def __init__(self, home: Path, *, detached: bool = False) -> None:
+    def __init__(
+        self, home: Path, *, detached: bool = False, user: tuple[str, str] | None = None
+    ) -> None:
         self.home = home
         self.detached = detached
+        self.user = user
+        """With a (name, password): security on, that user in the file realm (HTTP, no TLS)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         runs = cache_dir() / "run"
@@ -181,13 +124,34 @@ class Node:
             "http.port": str(self.port),
             "transport.port": str(free_port()),
             "discovery.type": "single-node",
-            "xpack.security.enabled": "false",
+            "xpack.security.enabled": "true" if self.user else "false",
             "path.data": str(self.workdir / "data"),
             "path.logs": str(self.workdir / "logs"),
             # A test machine's disk may be fuller than production's watermarks allow.
             "cluster.routing.allocation.disk.threshold_enabled": "false",
             "action.destructive_requires_name": "false",
         }
+        if self.user:
+            settings["xpack.security.http.ssl.enabled"] = "false"
+            settings["xpack.security.transport.ssl.enabled"] = "false"
+            name, password = self.user
+            subprocess.run(
+                [
+                    str(self.home / "bin" / "elasticsearch-users"),
+                    "useradd",
+                    name,
+                    "-p",
+                    password,
+                    "-r",
+                    "superuser",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            if as_root:
+                for path in config.rglob("*"):
+                    os.chown(path, _nobody_uid(), _nobody_gid())
         command = [str(self.home / "bin" / "elasticsearch")]
         for key, value in settings.items():
             command += ["-E", f"{key}={value}"]
@@ -201,7 +165,7 @@ class Node:
                 start_new_session=True,
                 user=_nobody_uid() if as_root else None,
                 group=_nobody_gid() if as_root else None,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=None if self.detached else die_with_parent,
             )
         (self.workdir / "state.json").write_text(
             json.dumps({"owner": os.getpid(), "pgid": self.process.pid, "url": self.url})
@@ -213,7 +177,12 @@ class Node:
     def _wait_until_healthy(self) -> None:
         assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT_S
-        health = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+        health = urllib.request.Request(  # noqa: S310 (the node we started)
+            f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=2s"
+        )
+        if self.user:
+            token = base64.b64encode(":".join(self.user).encode()).decode()
+            health.add_header("Authorization", f"Basic {token}")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = self.log_file.read_text(errors="replace")[-4000:]
@@ -233,7 +202,7 @@ class Node:
 
     def stop(self) -> None:
         if self.process is not None:
-            _kill_group(self.process.pid)
+            kill_group(self.process.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=5)
             self.process = None
@@ -259,33 +228,6 @@ def _nobody_gid() -> int:
     return pwd.getpwnam("nobody").pw_gid
 
 
-def _kill_group(pgid: int, grace_s: float = 30.0) -> None:
-    """SIGTERM the node's process group, then SIGKILL whatever is left after the grace time."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_orphans(*, everything: bool = False) -> int:
     """Stop nodes whose owning process is gone (or all recorded nodes with everything=True)."""
     reaped = 0
@@ -294,8 +236,8 @@ def reap_orphans(*, everything: bool = False) -> int:
             state = json.loads(state_file.read_text())
         except (OSError, ValueError):
             continue
-        if everything or not _alive(int(state["owner"])):
-            _kill_group(int(state["pgid"]), grace_s=10.0)
+        if everything or not alive(int(state["owner"])):
+            kill_group(int(state["pgid"]), grace_s=10.0)
             shutil.rmtree(state_file.parent, ignore_errors=True)
             reaped += 1
     return reaped

@@ -66,7 +66,7 @@ def _as_utc(value: datetime | date | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@router.get("/orders/search", operation_id="searchOrders", responses=documented(422, 503))
+@router.get("/orders/search", operation_id="searchOrders", responses=documented(401, 403, 422, 503))
 async def search_orders(
     index: IndexDep,
     freshness: FreshnessDep,
@@ -133,7 +133,7 @@ async def search_orders(
     "/orders/{order_id}",
     operation_id="getOrder",
     response_model=None,
-    responses=documented(304, 404, 422, 503),
+    responses=documented(304, 401, 403, 404, 422, 503),
 )
 async def get_order(
     order_id: OrderId,
@@ -163,7 +163,7 @@ async def get_order(
     body = {**document, "stale": stale, "consistency": consistency}
     if consistency == "eventual":
         body["as_of"] = await freshness.as_of()
-    return JSONBody(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return JSONBody(body, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -189,7 +189,7 @@ async def _document(
 @router.get(
     "/orders/{order_id}/history",
     operation_id="getOrderHistory",
-    responses=documented(404, 422, 503),
+    responses=documented(401, 403, 404, 422, 503),
 )
 async def get_order_history(order_id: OrderId, store: StoreDep, archive: ArchiveDep) -> JSONBody:
     """The order's events, oldest first; archived ones are read from the cold archive."""
@@ -227,7 +227,7 @@ def _json(raw: bytes) -> Any:
         return {"undecodable": raw.decode("utf-8", "replace")}
 
 
-@router.get("/projections", operation_id="listProjections", responses=documented(503))
+@router.get("/projections", operation_id="listProjections", responses=documented(401, 403, 503))
 async def list_projections(
     freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep, index: IndexDep
 ) -> JSONBody:

@@ -7,7 +7,7 @@ import pytest
 
 from tests import engines
 
-ENGINES = ("elasticsearch", "eventstoredb")
+ENGINES = ("elasticsearch", "eventstoredb", "keycloak")
 _outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
 
@@ -21,7 +21,16 @@ def eventstoredb_uri() -> Iterator[str]:
     yield from engines.eventstoredb_uri()
 
 
-ENGINE_FIXTURES = {"elasticsearch_url": "elasticsearch", "eventstoredb_uri": "eventstoredb"}
+@pytest.fixture(scope="session")
+def keycloak_url() -> Iterator[str]:
+    yield from engines.keycloak_url()
+
+
+ENGINE_FIXTURES = {
+    "elasticsearch_url": "elasticsearch",
+    "eventstoredb_uri": "eventstoredb",
+    "keycloak_url": "keycloak",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -30,6 +30,8 @@ def engine_missing(reason: str) -> NoReturn:
 
 
 def _load_script(name: str) -> ModuleType:
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.append(str(ROOT / "scripts"))  # the launchers share scripts/engine_process.py
     path = ROOT / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"orders_scripts_{name}", path)
     assert spec is not None
@@ -54,6 +56,28 @@ def elasticsearch_url() -> Iterator[str]:
         engine_missing(
             f"Elasticsearch is unavailable ({error}). `make test` fetches it with Maven and runs "
             "it on Java 17+; or start one and set ELASTICSEARCH_URL=http://127.0.0.1:9200"
+        )
+    try:
+        yield url
+    finally:
+        node.stop()
+
+
+def keycloak_url() -> Iterator[str]:
+    """A real Keycloak with the suite's realm (tests/identity/orders.json), started once."""
+    given = os.environ.get("KEYCLOAK_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    script = _load_script("keycloak_node")
+    try:
+        node = script.Keycloak(ROOT / "tests" / "identity" / "orders.json")
+        url: str = node.start()
+    except script.EngineUnavailableError as error:
+        engine_missing(
+            f"Keycloak is unavailable ({error}). `make test` fetches it with Maven and runs it "
+            "on Java 21+; or start one with the realm tests/identity/orders.json and set "
+            "KEYCLOAK_URL"
         )
     try:
         yield url

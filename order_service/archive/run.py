@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from order_service.access.principals import tool_actor
 from order_service.archive.cold import ColdArchive, FileWriter, WrittenFile
 from order_service.domain.order import Order
 from order_service.events import (
@@ -78,7 +79,7 @@ class _FinalStates:
         self.snapshotted: set[str] = set()
         self._orders: dict[str, Order] = {}
         self._ready: list[Append] = []
-        self._causation = Causation("archive", "archive")
+        self._causation = Causation("archive", "archive", actor=tool_actor("archive"))
 
     def add(self, event: RecordedEvent) -> None:
         head = self.heads.get(event.stream)
@@ -269,7 +270,7 @@ def _write_files(
 async def _final_snapshots(store: EventStore, heads: dict[str, int]) -> tuple[int, dict[str, str]]:
     """A snapshot at each order's last revision (or later), so it loads without the archive."""
     repository = OrderRepository(store)
-    causation = Causation("archive", "archive")
+    causation = Causation("archive", "archive", actor=tool_actor("archive"))
     limit = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
     failed: dict[str, str] = {}
     written = 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,13 +14,18 @@ from fastapi import APIRouter, FastAPI
 
 from order_service import logs
 from order_service.bootstrap import Container, bootstrap
+from order_service.eventstore.port import EventStoreError
 from order_service.http import commands, problems
+from order_service.http.access import Access
 from order_service.http.limits import BodyLimits, RequestDeadline
-from order_service.http.middleware import HeadAsGet
+from order_service.http.middleware import HeadAsGet, SecurityHeaders
 from order_service.http.observability import Observe
 from order_service.http.ops import ReadinessCheck, ops_router
 from order_service.settings import Settings
 from search_api import routes as search
+from search_api import sign_in
+
+log = logging.getLogger(__name__)
 
 
 def build_app(
@@ -31,10 +39,16 @@ def build_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        keys = container.api_keys
+        with contextlib.suppress(EventStoreError):  # follow() retries and says so
+            await asyncio.to_thread(keys.refresh)
+        _announce_access(container)
+        following = asyncio.create_task(keys.follow(), name="api-keys")
         stop = _start_projector(container) if project else (lambda: None)
         try:
             yield
         finally:
+            following.cancel()
             stop()
             container.close()
 
@@ -53,12 +67,27 @@ def build_app(
     for router in routers:
         app.include_router(router)
     problems.install(app)
-    # Innermost first: each add_middleware wraps the ones before it.
+    # Innermost first: each add_middleware wraps the ones before it. Access comes before the
+    # body is read; the deadline covers everything but the logging around it.
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Access, authenticator=container.authenticator)
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_ms / 1000)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
     app.add_middleware(Observe)
     return app
+
+
+def _announce_access(container: Container) -> None:
+    authenticator = container.authenticator
+    if authenticator.configured:
+        how = ["API keys"] + (["OpenID Connect tokens"] if authenticator.oidc else [])
+        log.info("access control is on: %s", " and ".join(how))
+    elif authenticator.keys.loaded:
+        log.warning(
+            "access is OPEN: no API key or identity provider is configured, so every caller "
+            "may do everything; create a key with `orders keys create` to turn access control on"
+        )
 
 
 def _start_projector(container: Container) -> Callable[[], None]:
@@ -100,7 +129,7 @@ def search_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders search API",
-        [search.router],
+        [search.router, sign_in.router],
         container.readiness(search=True, write=False),
         lag_metrics=True,
     )
@@ -123,7 +152,7 @@ def embedded_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders (embedded)",
-        [search.router, commands.router],
+        [search.router, sign_in.router, commands.router],
         container.readiness(search=True, write=True),
         project=True,
         lag_metrics=True,

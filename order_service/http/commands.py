@@ -12,11 +12,13 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Header, Request
 from pydantic import BaseModel
 
+from order_service.access.principals import Principal
 from order_service.application import CommandResult, OrderCommands, PlaceOrder
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
 from order_service.eventstore.port import EventStoreUnavailableError
 from order_service.failpoints import failpoint
+from order_service.http.access import principal_of
 from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
 from order_service.http.models import (
@@ -47,7 +49,7 @@ KeysDep = Annotated[IdempotencyKeys, Depends(from_container("idempotency"))]
 
 
 class CommandRequest:
-    """What every command shares: correlation, If-Match and Idempotency-Key handling."""
+    """What every command shares: the actor, correlation, If-Match and Idempotency-Key."""
 
     def __init__(
         self, request: Request, keys: IdempotencyKeys, if_match: str | None, key: str | None
@@ -55,7 +57,10 @@ class CommandRequest:
         self.request = request
         self.keys = keys
         self.expected_version = _parse_if_match(if_match)
-        self.idempotency_key = _check_key(key)
+        self.principal = principal_of(request.scope)
+        given = _check_key(key)
+        self.idempotency_key = None if given is None else scoped_key(self.principal, given)
+        """Scoped to the actor: another caller's key never replays this caller's response."""
         correlation_id: str = request.scope["state"]["correlation_id"]
         self.correlation_id = correlation_id
 
@@ -88,6 +93,7 @@ class CommandRequest:
             correlation_id=self.correlation_id,
             causation_id=str(_causation_id(key)),
             idempotency_key=key,
+            actor=self.principal.actor(),
         )
         if key is None:
             return _response(await _appended(command(causation, self.expected_version)), created)
@@ -127,6 +133,10 @@ async def command_request(
 
 
 CommandDep = Annotated[CommandRequest, Depends(command_request)]
+
+
+def scoped_key(principal: Principal, key: str) -> str:
+    return f"{principal.kind}:{principal.id}\n{key}"
 
 
 def request_hash(method: str, path: str, if_match: int | None, body: object) -> str:
@@ -192,7 +202,7 @@ def _response(result: CommandResult, created: bool) -> JSONBody:
 
 
 router = APIRouter(prefix="/orders", tags=["commands"])
-RESPONSES = documented(400, 404, 409, 412, 413, 422, 503)
+RESPONSES = documented(400, 401, 403, 404, 409, 412, 413, 422, 503)
 
 
 @router.post(
@@ -290,6 +300,10 @@ async def add_note(
     return await ctx.run(
         body,
         lambda causation, expected: commands.add_note(
-            order_id, causation, expected_version=expected, author=body.author, text=body.text
+            order_id,
+            causation,
+            expected_version=expected,
+            author=ctx.principal.name,
+            text=body.text,
         ),
     )

@@ -187,7 +187,7 @@ def _raise_file_limit(connections: int) -> None:
             )
 
 
-async def _send_problem(send: Send, status: int, body: bytes, headers: list[Any]) -> None:
+async def send_problem(send: Send, status: int, body: bytes, headers: list[Any]) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -255,13 +255,13 @@ class BodyLimits:
             "The request body is too large",
             f"bodies are limited to {self.max_bytes} bytes",
         )
-        await _send_problem(send, 413, body, [])
+        await send_problem(send, 413, body, [])
 
     async def _not_utf8(self, send: Send) -> None:
         body = problem_bytes(
             400, "malformed-json", "The body is not valid JSON", "JSON bodies must be UTF-8"
         )
-        await _send_problem(send, 400, body, [])
+        await send_problem(send, 400, body, [])
 
 
 def _is_json(headers: dict[bytes, bytes]) -> bool:
@@ -311,4 +311,4 @@ class RequestDeadline:
                     f"no answer within {self.timeout_s:g} s; retry (with the same "
                     "Idempotency-Key for commands)",
                 )
-                await _send_problem(send, 503, body, [(b"retry-after", b"1")])
+                await send_problem(send, 503, body, [(b"retry-after", b"1")])

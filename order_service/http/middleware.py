@@ -1,4 +1,4 @@
-"""HTTP semantics the framework leaves out: ``HEAD`` answered like ``GET``, without a body."""
+"""HTTP the framework leaves out: ``HEAD`` answered like ``GET``, and the security headers."""
 
 from __future__ import annotations
 
@@ -22,3 +22,53 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+STRICT_CSP = (
+    b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    b"frame-ancestors 'none'; form-action 'self'"
+)
+# FastAPI's interactive docs load Swagger UI and ReDoc from a CDN, with an inline start-up script.
+DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+HSTS = b"max-age=63072000; includeSubDomains"
+
+
+class SecurityHeaders:
+    """Headers every response carries: no sniffing, no referrer, not cached unless a route says
+    how (answers carry personal data), a Content-Security-Policy on HTML, HSTS over TLS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tls = scope.get("scheme") == "https"
+        csp = DOCS_CSP if scope["path"] in DOCS else STRICT_CSP
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    headers.append((b"content-security-policy", csp))
+                if tls:
+                    headers.append((b"strict-transport-security", HSTS))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -73,8 +73,9 @@ class CancelIn(BaseModel):
 
 
 class NoteIn(BaseModel):
+    """The note's author is the caller (the actor), never a field of the body."""
+
     model_config = Strict
-    author: str
     text: str
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from order_service.http.json import JSONBody
+from order_service.http.problems import documented
 
 ReadinessCheck = Callable[[], None]
 """Returns when its engine answers; raises with a readable reason when it does not."""
@@ -25,6 +26,7 @@ CHECK_DEADLINE_S = 2.0
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "Not ready or wedged; the body names each engine or watchdog"}
 }
+GUARDED = documented(401, 403)
 
 
 def ops_router(
@@ -42,7 +44,9 @@ def ops_router(
             return JSONBody({"status": "wedged", "reasons": wedged}, status_code=503)
         return JSONBody({"status": "ok"})
 
-    @router.get("/readyz", operation_id="readyz", response_model=None, responses=UNAVAILABLE)
+    @router.get(
+        "/readyz", operation_id="readyz", response_model=None, responses=UNAVAILABLE | GUARDED
+    )
     async def readyz() -> JSONBody:
         """Every engine this process depends on answers, in each direction it uses."""
         results = await asyncio.gather(*(_run(check) for check in checks.values()))
@@ -53,7 +57,7 @@ def ops_router(
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", operation_id="metrics", response_class=Response)
+    @router.get("/metrics", operation_id="metrics", response_class=Response, responses=GUARDED)
     def metrics() -> Response:
         """Prometheus text exposition of this process's metrics."""
         if before_scrape is not None:

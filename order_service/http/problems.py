@@ -64,6 +64,8 @@ class ProblemOut(BaseModel):
 WHEN = {
     304: "Not modified: the ETag given in If-None-Match is current",
     400: "Malformed JSON body or header",
+    401: "No valid credential (WWW-Authenticate: Bearer)",
+    403: "The credential lacks the role this needs (or a CSRF token is missing)",
     404: "No such order (or route)",
     409: "Not allowed in the order's current status, or the key is in flight",
     412: "If-Match does not match the order's version",

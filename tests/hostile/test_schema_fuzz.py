@@ -33,6 +33,7 @@ def test_no_input_yields_a_server_error_or_an_undocumented_status(tmp_path: Path
                 max_examples=EXAMPLES_PER_OPERATION,
                 deadline=None,
                 database=None,
+                derandomize=True,  # the same cases every run: CI fails only on a regression
                 suppress_health_check=list(HealthCheck),
             )
             def fuzz(case: schemathesis.Case) -> None:

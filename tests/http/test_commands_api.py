@@ -9,11 +9,12 @@ import httpx
 import orjson
 import pytest
 
+from order_service.access.principals import OPEN_ACCESS
 from order_service.bootstrap import bootstrap
 from order_service.events import Causation
 from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.http.app import command_app, embedded_app
-from order_service.http.commands import request_hash
+from order_service.http.commands import request_hash, scoped_key
 from order_service.settings import Settings
 from tests.factories import TOTAL, new_order_id, pay_body, place_body, place_command, ship_body
 from tests.inprocess import Api, serving
@@ -99,9 +100,7 @@ def test_notes_can_be_added_to_a_final_order(api: Api) -> None:
     order_id = place(api).json()["order_id"]
     api.http.post(f"/orders/{order_id}/cancel", json={"reason": "duplicate"})
 
-    noted = api.http.post(
-        f"/orders/{order_id}/notes", json={"author": "agent-7", "text": "Refund sent."}
-    )
+    noted = api.http.post(f"/orders/{order_id}/notes", json={"text": "Refund sent."})
 
     assert noted.status_code == 200
     assert noted.json()["status"] == "cancelled"
@@ -109,6 +108,19 @@ def test_notes_can_be_added_to_a_final_order(api: Api) -> None:
     [note] = api.container.event_store.read_stream(f"order-{order_id}", from_revision=2)
     assert note.type == "OrderNoteAdded"
     assert orjson.loads(note.data)["text"] == "Refund sent."
+    # Access is open in this test: the author is who the process says the caller is.
+    assert orjson.loads(note.data)["author"] == OPEN_ACCESS.name
+
+
+def test_a_note_with_an_author_field_is_refused(api: Api) -> None:
+    order_id = place(api).json()["order_id"]
+
+    noted = api.http.post(
+        f"/orders/{order_id}/notes", json={"author": "Head of Customer Service", "text": "x"}
+    )
+
+    problem = assert_problem(noted, 422, "validation")
+    assert problem["errors"][0]["field"] == "author"
 
 
 def test_the_correlation_id_is_echoed_and_recorded_in_event_metadata(api: Api) -> None:
@@ -219,17 +231,27 @@ def test_unknown_routes_are_problems_too(api: Api) -> None:
     assert_problem(api.http.delete("/orders"), 405, "method-not-allowed")
 
 
-def test_an_unreachable_event_store_is_503_and_nothing_is_appended(settings: Settings) -> None:
+def test_an_event_store_unreachable_from_the_start_is_503(settings: Settings) -> None:
     down = EventStoreDBEventStore(f"esdb://127.0.0.1:{free_port()}?Tls=false")
     container = bootstrap(settings, event_store=down)
     with serving(command_app(container), container) as api:
         response = api.http.post("/orders", json=place_body(new_order_id()))
         ready = api.http.get("/readyz")
 
-    assert_problem(response, 503, "event-store-unavailable")
+    # Not even the API keys can be read, so whether access is open cannot be known.
+    assert_problem(response, 503, "access-unavailable")
     assert response.headers["retry-after"]
     assert ready.status_code == 503
-    assert ready.json()["engines"]["event_store"].startswith("unavailable")
+
+
+def test_an_event_store_lost_while_serving_is_503_and_nothing_is_appended(api: Api) -> None:
+    api.container.event_store.close()
+
+    response = api.http.post("/orders", json=place_body(new_order_id()))
+
+    problem = assert_problem(response, 503, "event-store-unavailable")
+    assert "nothing was appended" in problem["title"]
+    assert response.headers["retry-after"]
 
 
 class TestIdempotencyKeys:
@@ -265,7 +287,7 @@ class TestIdempotencyKeys:
         path = f"/orders/{order_id}/cancel"
         # Another process has claimed the key for this very request and is still running it.
         claim = api.container.idempotency.begin(
-            "k-busy", request_hash("POST", path, None, {"reason": "r"})
+            scoped_key(OPEN_ACCESS, "k-busy"), request_hash("POST", path, None, {"reason": "r"})
         )
         asyncio.run(claim)
 
@@ -307,10 +329,14 @@ class TestIdempotencyKeys:
         # A process appended the events of these keyed commands, then died before it could
         # remember their responses; the clients retry with the same keys.
         asyncio.run(
-            api.container.commands.place(place_command(body), Causation("c", "c", "k-crash-place"))
+            api.container.commands.place(
+                place_command(body), Causation("c", "c", scoped_key(OPEN_ACCESS, "k-crash-place"))
+            )
         )
         asyncio.run(
-            api.container.commands.pay(order_id, Causation("c", "c", "k-crash-pay"), **pay_body())
+            api.container.commands.pay(
+                order_id, Causation("c", "c", scoped_key(OPEN_ACCESS, "k-crash-pay")), **pay_body()
+            )
         )
 
         placed = api.http.post("/orders", json=body, headers={"Idempotency-Key": "k-crash-place"})

@@ -1,0 +1,230 @@
+"""Signing agents in to the console: with the identity provider (authorization code + PKCE)
+when one is configured, else with a personal API key; out again. The result is a session
+cookie (see ``order_service.access.sessions``), never a token or key in the page."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ipaddress
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import RedirectResponse, Response
+
+from order_service.access.api_keys import ApiKeys
+from order_service.access.authenticate import Authenticator, cookie
+from order_service.access.oidc import InvalidTokenError
+from order_service.access.principals import Principal
+from order_service.access.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
+from order_service.http.access import principal_of
+from order_service.http.dependencies import from_container
+from order_service.http.json import JSONBody
+from order_service.http.problems import InvalidParameterError, documented
+from order_service.settings import Settings
+
+router = APIRouter(prefix="/auth", tags=["sign-in"])
+AuthenticatorDep = Annotated[Authenticator, Depends(from_container("authenticator"))]
+SessionsDep = Annotated[Sessions, Depends(from_container("sessions"))]
+KeysDep = Annotated[ApiKeys, Depends(from_container("api_keys"))]
+SettingsDep = Annotated[Settings, Depends(from_container("settings"))]
+
+
+class KeySignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    api_key: str = Field(min_length=1, max_length=200, description="A personal API key.")
+
+
+class SessionOut(BaseModel):
+    name: str
+    kind: str
+    roles: list[str]
+    csrf_token: str | None = Field(
+        None, description="Send it as X-CSRF-Token with every state-changing request."
+    )
+
+
+@router.get(
+    "/session", operation_id="whoAmI", response_model=SessionOut, responses=documented(401, 403)
+)
+async def who_am_i(request: Request, sessions: SessionsDep) -> JSONBody:
+    """Who the caller is, and the CSRF token of a console session."""
+    principal = principal_of(request.scope)
+    value = cookie(dict(request.scope["headers"]), COOKIE)
+    session = sessions.read(value) if value else None
+    return JSONBody(_session_out(principal, session))
+
+
+@router.post(
+    "/session",
+    operation_id="signInWithApiKey",
+    response_model=SessionOut,
+    responses=documented(400, 401, 413, 422),
+)
+async def sign_in_with_key(
+    body: KeySignIn, request: Request, keys: KeysDep, sessions: SessionsDep
+) -> JSONBody:
+    """Sign in with a personal API key; answers with the session cookie and its CSRF token."""
+    principal = keys.verify(body.api_key.strip())
+    if principal is None:
+        return JSONBody(
+            {
+                "type": "/problems/unauthenticated",
+                "title": "Authentication required",
+                "status": 401,
+                "detail": "the API key is unknown or revoked",
+            },
+            status_code=401,
+            media_type="application/problem+json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    value, session = sessions.issue(principal)
+    response = JSONBody(_session_out(principal, session))
+    _set_cookie(response, request, COOKIE, value, sessions.lifetime_s)
+    return response
+
+
+@router.post("/logout", operation_id="signOut", status_code=204)
+async def sign_out(request: Request) -> Response:
+    """End the console session (the cookie is dropped)."""
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/login", operation_id="signInWithIdentityProvider", responses=documented(404))
+async def login(
+    request: Request,
+    authenticator: AuthenticatorDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    next_: Annotated[str, Query(alias="next", max_length=2000)] = "/",
+) -> Response:
+    """Start the authorization-code flow with PKCE at the identity provider."""
+    oidc = authenticator.oidc
+    if oidc is None or not settings.oidc_console_client_id:
+        raise InvalidParameterError("login", "no identity provider is configured: use an API key")
+    discovery = await asyncio.to_thread(oidc.discovery)
+    verifier = secrets.token_urlsafe(64)
+    state = secrets.token_urlsafe(24)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.oidc_console_client_id,
+            "redirect_uri": _callback_url(request),
+            "scope": "openid profile",
+            "state": state,
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    response = RedirectResponse(f"{discovery['authorization_endpoint']}?{query}", status_code=302)
+    login_state = sessions.login_state(
+        {"state": state, "verifier": verifier, "next": _local(next_)}
+    )
+    _set_cookie(response, request, LOGIN_COOKIE, login_state, 600, same_site="lax")
+    return response
+
+
+@router.get("/callback", operation_id="signInCallback", responses=documented(401))
+async def callback(
+    request: Request,
+    authenticator: AuthenticatorDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    code: Annotated[str, Query(max_length=4000)] = "",
+    state: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """Where the identity provider sends the agent back: the code becomes a session."""
+    saved = cookie(dict(request.scope["headers"]), LOGIN_COOKIE)
+    login_state = sessions.read_login_state(saved) if saved else None
+    oidc = authenticator.oidc
+    if (
+        oidc is None
+        or login_state is None
+        or not secrets.compare_digest(login_state["state"], state)
+    ):
+        return _refused("the sign-in expired or did not start here; start again")
+    try:
+        token = await asyncio.to_thread(
+            oidc.exchange_code,
+            settings.oidc_console_client_id,
+            code,
+            _callback_url(request),
+            login_state["verifier"],
+        )
+        principal = await oidc.verify(token)
+    except InvalidTokenError as error:
+        return _refused(str(error))
+    value, _ = sessions.issue(principal)
+    response = RedirectResponse(login_state["next"], status_code=302)
+    _set_cookie(response, request, COOKIE, value, sessions.lifetime_s)
+    response.delete_cookie(LOGIN_COOKIE, path="/auth")
+    return response
+
+
+def _session_out(principal: Principal, session: Session | None) -> dict[str, Any]:
+    return SessionOut(
+        name=principal.name,
+        kind=principal.kind,
+        roles=sorted(principal.roles),
+        csrf_token=session.csrf_token if session else None,
+    ).model_dump()
+
+
+def _refused(detail: str) -> JSONBody:
+    return JSONBody(
+        {
+            "type": "/problems/unauthenticated",
+            "title": "Sign-in failed",
+            "status": 401,
+            "detail": detail,
+        },
+        status_code=401,
+        media_type="application/problem+json",
+    )
+
+
+def _callback_url(request: Request) -> str:
+    # From the request's host: the identity provider accepts only registered redirect URIs.
+    return f"{str(request.base_url).rstrip('/')}{router.prefix}/callback"
+
+
+def _local(target: str) -> str:
+    """Only paths of this site: never an open redirect."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _set_cookie(
+    response: Response,
+    request: Request,
+    name: str,
+    value: str,
+    max_age_s: float,
+    *,
+    same_site: str = "strict",
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(max_age_s),
+        path="/" if name == COOKIE else "/auth",
+        httponly=True,
+        secure=not _loopback(request),
+        samesite=same_site,  # type: ignore[arg-type]
+    )
+
+
+def _loopback(request: Request) -> bool:
+    host = request.url.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

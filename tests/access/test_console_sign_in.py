@@ -1,0 +1,146 @@
+"""Signing in to the console: with a personal API key, and with Keycloak (authorization code +
+PKCE) driven over real HTTP the way a browser would. The result is a session cookie that is
+HttpOnly and SameSite=Strict, needs a CSRF token to change anything, and ends with its key."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.access.conftest import create_key
+from tests.factories import new_order_id, place_body
+from tests.http.test_commands_api import assert_problem
+from tests.servers import orders_process
+
+
+def test_an_api_key_signs_an_agent_in_to_a_cookie_session(tmp_path: Path) -> None:
+    key = create_key(tmp_path, "Grace", "agent")
+    checkout = create_key(tmp_path, "shop", "checkout")
+    order_id = new_order_id()
+    with orders_process(["up"], tmp_path) as server, httpx.Client(base_url=server.url) as browser:
+        httpx.post(
+            f"{server.url}/orders",
+            json=place_body(order_id),
+            headers={"Authorization": f"Bearer {checkout['key']}"},
+        )
+        wrong = browser.post("/auth/session", json={"api_key": "ok_0000_nope"})
+        signed_in = browser.post("/auth/session", json={"api_key": key["key"]})
+        csrf = signed_in.json()["csrf_token"]
+        searched = browser.get("/orders/search")
+        without_csrf = browser.post(f"/orders/{order_id}/notes", json={"text": "hi"})
+        with_csrf = browser.post(
+            f"/orders/{order_id}/notes", json={"text": "hi"}, headers={"X-CSRF-Token": csrf}
+        )
+        who = browser.get("/auth/session").json()
+        subprocess.run(
+            [sys.executable, "-m", "order_service.cli", "keys", "revoke", key["id"]],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+        started = time.monotonic()
+        while browser.get("/orders/search").status_code == 200:
+            assert time.monotonic() - started < 5, "the session outlived its key"
+            time.sleep(0.05)  # the process notices the revocation by itself
+        ended = browser.get("/orders/search")
+
+    assert_problem(wrong, 401, "unauthenticated")
+    assert signed_in.status_code == 200
+    cookie = signed_in.headers["set-cookie"]
+    assert "orders_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Secure" not in cookie  # loopback: plain HTTP is allowed there
+    assert key["key"] not in cookie
+    assert searched.status_code == 200
+    assert_problem(without_csrf, 403, "csrf-token-missing")
+    assert with_csrf.status_code == 200
+    assert who == {"name": "Grace", "kind": "api_key", "roles": ["agent"], "csrf_token": csrf}
+    assert_problem(ended, 401, "unauthenticated")
+
+
+def test_signing_out_drops_the_session(tmp_path: Path) -> None:
+    key = create_key(tmp_path, "Grace", "agent")
+    with orders_process(["up"], tmp_path) as server, httpx.Client(base_url=server.url) as browser:
+        browser.post("/auth/session", json={"api_key": key["key"]})
+        signed_out = browser.post("/auth/logout")
+        after = browser.get("/orders/search")
+
+    assert signed_out.status_code == 204
+    assert_problem(after, 401, "unauthenticated")
+
+
+def test_a_forged_session_cookie_is_refused(tmp_path: Path) -> None:
+    create_key(tmp_path, "Grace", "agent")
+    with orders_process(["up"], tmp_path) as server:
+        forged = httpx.get(
+            f"{server.url}/orders/search",
+            cookies={"orders_session": "eyJraW5kIjoiYXBpX2tleSJ9.forged.signature"},
+        )
+
+    assert_problem(forged, 401, "unauthenticated")
+
+
+@pytest.mark.slow
+def test_the_identity_provider_signs_an_agent_in_with_pkce(
+    keycloak_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "ORDERS_OIDC_ISSUER": f"{keycloak_url}/realms/orders",
+        "ORDERS_OIDC_ROLES_CLAIM": "realm_access.roles",
+        "ORDERS_OIDC_CONSOLE_CLIENT_ID": "orders-console",
+    }
+    with orders_process(["up"], tmp_path, env) as server, httpx.Client() as browser:
+        start = browser.get(f"{server.url}/auth/login", params={"next": "/orders/search"})
+        authorize = start.headers["location"]
+        login_page = browser.get(authorize)
+        action = html.unescape(re.search(r'action="([^"]+)"', login_page.text).group(1))  # type: ignore[union-attr]
+        back = browser.post(
+            action,
+            data={"username": "alice", "password": "alice-password"},
+            headers={"Cookie": _loopback_cookies(login_page)},
+        )
+        callback = back.headers["location"]
+        landed = browser.get(callback)
+        who = browser.get(f"{server.url}/auth/session")
+        search = browser.get(f"{server.url}/orders/search")
+        place = browser.post(
+            f"{server.url}/orders",
+            json=place_body(new_order_id()),
+            headers={"X-CSRF-Token": who.json()["csrf_token"]},
+        )
+
+    assert start.status_code == 302
+    assert "code_challenge_method=S256" in authorize
+    assert "code_challenge=" in authorize
+    assert back.status_code == 302
+    assert callback.startswith(f"{server.url}/auth/callback?")
+    assert landed.status_code == 302
+    assert landed.headers["location"] == "/orders/search"
+    assert who.json()["name"] == "Alice Agent"
+    assert who.json()["kind"] == "oidc"
+    assert who.json()["roles"] == ["agent"]
+    assert search.status_code == 200
+    assert_problem(place, 403, "forbidden")  # agents do not place orders
+
+
+def _loopback_cookies(response: httpx.Response) -> str:
+    """The cookies a browser would send back: browsers treat http://127.0.0.1 as a secure
+    context and return Keycloak's ``Secure`` cookies over it; httpx does not."""
+    pairs = [header.split(";", 1)[0] for header in response.headers.get_list("set-cookie")]
+    return "; ".join(pairs)
+
+
+def test_a_callback_that_did_not_start_here_is_refused(tmp_path: Path) -> None:
+    env = {"ORDERS_OIDC_ISSUER": "http://127.0.0.1:9", "ORDERS_OIDC_CONSOLE_CLIENT_ID": "x"}
+    with orders_process(["up"], tmp_path, env) as server:
+        answer = httpx.get(f"{server.url}/auth/callback", params={"code": "c", "state": "s"})
+
+    assert_problem(answer, 401, "unauthenticated")
