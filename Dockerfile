@@ -1,4 +1,5 @@
-# The production image: one image, three processes (see docker-compose.yml).
+# The production image: one image, three processes (see docker-compose.yml). It listens on
+# 0.0.0.0, so it refuses to start until an API key exists or ORDERS_OIDC_ISSUER is set.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,9 +116,31 @@ SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "tota
 PARALLEL_FROM = 1000
 
 
-def connect(url: str) -> Elasticsearch:
+@dataclass(frozen=True)
+class Credentials:
+    """How the client proves itself to a secured cluster, and which CA it trusts."""
+
+    username: str = ""
+    password: str = ""
+    api_key: str = ""
+    ca_file: str = ""
+
+
+def connect(url: str, credentials: Credentials | None = None) -> Elasticsearch:
+    given = credentials or Credentials()
+    options: dict[str, Any] = {}
+    if given.api_key:
+        options["api_key"] = given.api_key
+    elif given.username:
+        options["basic_auth"] = (given.username, given.password)
+    if given.ca_file:
+        options["ca_certs"] = given.ca_file
     return Elasticsearch(
-        url, request_timeout=30, retry_on_timeout=True, serializer=OrjsonSerializer()
+        url,
+        request_timeout=30,
+        retry_on_timeout=True,
+        serializer=OrjsonSerializer(),
+        **options,
     )
 
 

@@ -15,7 +15,7 @@ import orjson
 from elastic_transport import TransportError
 from elasticsearch import ApiError, NotFoundError
 
-from projectors.elasticsearch_index import ElasticsearchOrderIndex, connect
+from projectors.elasticsearch_index import Credentials, ElasticsearchOrderIndex, connect
 from projectors.generations import Generations
 from projectors.order_search import NAME
 from projectors.port import OrderSearchIndex
@@ -25,10 +25,16 @@ class ElasticsearchReadModel(Generations):
     unavailable_errors: tuple[type[Exception], ...] = (TransportError, ApiError)
 
     def __init__(
-        self, url: str, *, prefix: str = "orders", refresh_ms: int = 100, replicas: int = 1
+        self,
+        url: str,
+        *,
+        prefix: str = "orders",
+        refresh_ms: int = 100,
+        replicas: int = 1,
+        credentials: Credentials | None = None,
     ) -> None:
         super().__init__()
-        self.client = connect(url)
+        self.client = connect(url, credentials)
         self.alias = f"{prefix}-{NAME}"
         self.registry = f"{self.alias}-generations"
         self.prefix = prefix

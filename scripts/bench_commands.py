@@ -6,7 +6,8 @@
 1. Raw append rate of the SQLite event store (durable, group commit), from 1 and from N threads.
 2. The command API served by `orders serve commands` (uvicorn, its own process or processes)
    under N concurrent checkout clients (aiohttp, one process on the same machine), each
-   running full lifecycles (place, pay, ship, deliver): sustained commands/s and latency
+   running full lifecycles (place, pay, ship, deliver), each command with an
+   Idempotency-Key as checkout sends them: sustained commands/s and latency
    percentiles, for each N given. The ratio to (1) is the API's overhead.
 3. Loading an order of 1,000 events with and without snapshots.
 
@@ -77,7 +78,11 @@ def raw_appends(workdir: Path, threads: int, duration_s: float) -> float:
 
 
 async def checkout_client(
-    http: aiohttp.ClientSession, deadline: float, latencies: list[float], errors: list[str]
+    http: aiohttp.ClientSession,
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
+    headers: dict[str, str] | None = None,
 ) -> None:
     while time.monotonic() < deadline:
         body = place_body(f"b{uuid.uuid4().hex[:16]}")
@@ -90,7 +95,8 @@ async def checkout_client(
         ]
         for path, payload, status in steps:
             started = time.perf_counter()
-            async with http.post(path, json=payload) as response:
+            keyed = {**(headers or {}), "Idempotency-Key": f"{path}:{uuid.uuid4().hex}"}
+            async with http.post(path, json=payload, headers=keyed) as response:
                 text = await response.text()
             latencies.append(time.perf_counter() - started)
             if response.status != status:
@@ -98,19 +104,27 @@ async def checkout_client(
                 break
 
 
-async def http_load(url: str, concurrency: int, duration_s: float) -> dict[str, float]:
+async def http_load(
+    url: str, concurrency: int, duration_s: float, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     # aiohttp, not httpx: httpx's async client tops out near 150 requests/s here.
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(url, connector=connector) as http:
         await asyncio.gather(  # warm-up
-            *(checkout_client(http, time.monotonic() + 2, [], []) for _ in range(concurrency))
+            *(
+                checkout_client(http, time.monotonic() + 2, [], [], headers)
+                for _ in range(concurrency)
+            )
         )
         started = time.monotonic()
         deadline = started + duration_s
         await asyncio.gather(
-            *(checkout_client(http, deadline, latencies, errors) for _ in range(concurrency))
+            *(
+                checkout_client(http, deadline, latencies, errors, headers)
+                for _ in range(concurrency)
+            )
         )
         elapsed = time.monotonic() - started
     if errors:
