@@ -159,7 +159,7 @@ def load_times(workdir: Path, events: int, repeats: int = 20) -> dict[str, float
         samples = []
         for _ in range(repeats):
             started = time.perf_counter()
-            loaded = await repository.load(body["order_id"], use_snapshot=use_snapshot)
+            loaded = await repository.load(body["order_id"], use_snapshot=use_snapshot, fresh=True)
             samples.append(time.perf_counter() - started)
             assert loaded is not None
             assert loaded.order.version == events - 1
