@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from order_service import archive_cli, keys_cli, logs, operator_cli
+from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
 from order_service.console import NoEventStoreError
 from order_service.eventstore.port import EventStoreError
@@ -53,7 +53,7 @@ def _serve(settings: Settings, factory: AppFactory, insecure: bool) -> int:
 
 def _exposed_without_credentials(settings: Settings, container: Container, insecure: bool) -> str:
     """Why this process must not start: reachable beyond loopback with no credential at all."""
-    if insecure or _loopback(settings.host):
+    if insecure or is_loopback(settings.host):
         return ""
     container.api_keys.refresh()
     if container.authenticator.configured:
@@ -64,15 +64,6 @@ def _exposed_without_credentials(settings: Settings, container: Container, insec
         "--role ... --name ...), or set ORDERS_OIDC_ISSUER, or bind 127.0.0.1; "
         "--insecure-no-auth starts it open anyway."
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:

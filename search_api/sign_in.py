@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from order_service.access.api_keys import ApiKeys
 from order_service.access.authenticate import Authenticator, cookie
 from order_service.access.oidc import InvalidTokenError
-from order_service.access.principals import Principal
+from order_service.access.principals import Principal, is_loopback
 from order_service.access.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
 from order_service.http.access import principal_of
 from order_service.http.dependencies import from_container
@@ -215,16 +214,6 @@ def _set_cookie(
         max_age=int(max_age_s),
         path="/" if name == COOKIE else "/auth",
         httponly=True,
-        secure=not _loopback(request),
+        secure=not is_loopback(request.url.hostname or ""),
         samesite=same_site,  # type: ignore[arg-type]
     )
-
-
-def _loopback(request: Request) -> bool:
-    host = request.url.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -24,6 +24,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def orders_cli(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `orders ARGS` to completion in ``workdir``, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "order_service.cli", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,3 +42,13 @@ def tool_actor(tool: str) -> dict[str, str]:
     except (KeyError, OSError):  # no name for this uid (containers)
         user = "unknown"
     return {"kind": "cli", "id": user, "name": f"orders {tool}"}
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach an address like this (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

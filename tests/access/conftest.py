@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,29 +10,14 @@ from pathlib import Path
 import pytest
 
 from order_service.access.principals import ROLES
-from tests.servers import Server, orders_process
+from tests.servers import Server, orders_cli, orders_process
 
 
 def create_key(workdir: Path, name: str, *roles: str) -> dict[str, str]:
     """`orders keys create --json` in ``workdir``: {id, name, roles, key}."""
     role_flags = [flag for role in roles for flag in ("--role", role)]
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "order_service.cli",
-            "keys",
-            "create",
-            "--name",
-            name,
-            *role_flags,
-            "--json",
-        ],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    created = orders_cli(
+        workdir, "keys", "create", "--name", name, *role_flags, "--json", check=True
     )
     key: dict[str, str] = json.loads(created.stdout)
     return key

@@ -4,8 +4,6 @@ revoked everywhere within seconds, and every event signed by the key that caused
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,23 +14,13 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.access.conftest import bearer, create_key
 from tests.factories import new_order_id, place_body
 from tests.http.test_commands_api import assert_problem
-from tests.servers import orders_process
-
-
-def _orders(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "order_service.cli", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.servers import orders_cli, orders_process
 
 
 def test_keys_are_printed_once_stored_hashed_and_listed_without_secrets(tmp_path: Path) -> None:
     key = create_key(tmp_path, "web-shop", "checkout", "agent")
-    plain = _orders(tmp_path, "keys", "create", "--role", "monitor", "--name", "prometheus")
-    listed = json.loads(_orders(tmp_path, "keys", "list", "--json").stdout)
+    plain = orders_cli(tmp_path, "keys", "create", "--role", "monitor", "--name", "prometheus")
+    listed = json.loads(orders_cli(tmp_path, "keys", "list", "--json").stdout)
 
     assert key["roles"] == ["agent", "checkout"]
     assert key["key"].startswith(f"ok_{key['id']}_")
@@ -45,7 +33,7 @@ def test_keys_are_printed_once_stored_hashed_and_listed_without_secrets(tmp_path
 
 
 def test_a_bad_role_is_refused_with_exit_2(tmp_path: Path) -> None:
-    refused = _orders(tmp_path, "keys", "create", "--role", "admin", "--name", "x")
+    refused = orders_cli(tmp_path, "keys", "create", "--role", "admin", "--name", "x")
 
     assert refused.returncode == 2
     assert "invalid choice: 'admin'" in refused.stderr
@@ -54,7 +42,7 @@ def test_a_bad_role_is_refused_with_exit_2(tmp_path: Path) -> None:
 def test_revoking_an_unknown_key_is_exit_1(tmp_path: Path) -> None:
     create_key(tmp_path, "web-shop", "checkout")
 
-    assert _orders(tmp_path, "keys", "revoke", "0123456789abcdef").returncode == 1
+    assert orders_cli(tmp_path, "keys", "revoke", "0123456789abcdef").returncode == 1
 
 
 def test_a_revoked_key_fails_on_every_process_within_five_seconds(tmp_path: Path) -> None:
@@ -67,7 +55,7 @@ def test_a_revoked_key_fails_on_every_process_within_five_seconds(tmp_path: Path
             f"{commands.url}/orders", json=place_body(new_order_id()), headers=bearer(key)
         )
         found = httpx.get(f"{search.url}/orders/search", headers=bearer(key))
-        revoked = _orders(tmp_path, "keys", "revoke", key["id"])
+        revoked = orders_cli(tmp_path, "keys", "revoke", key["id"])
         started = time.monotonic()
         refused_by = {}
         while len(refused_by) < 2 and time.monotonic() - started < 10:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from tests.access.conftest import create_key
 from tests.factories import new_order_id, place_body
 from tests.http.test_commands_api import assert_problem
-from tests.servers import orders_process
+from tests.servers import orders_cli, orders_process
 
 
 def test_an_api_key_signs_an_agent_in_to_a_cookie_session(tmp_path: Path) -> None:
@@ -39,12 +37,7 @@ def test_an_api_key_signs_an_agent_in_to_a_cookie_session(tmp_path: Path) -> Non
             f"/orders/{order_id}/notes", json={"text": "hi"}, headers={"X-CSRF-Token": csrf}
         )
         who = browser.get("/auth/session").json()
-        subprocess.run(
-            [sys.executable, "-m", "order_service.cli", "keys", "revoke", key["id"]],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-        )
+        orders_cli(tmp_path, "keys", "revoke", key["id"], check=True)
         started = time.monotonic()
         while browser.get("/orders/search").status_code == 200:
             assert time.monotonic() - started < 5, "the session outlived its key"

@@ -3,8 +3,6 @@ security headers on every answer; actors recorded on the EventStoreDB backend to
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,20 +16,10 @@ from tests.access.conftest import bearer, create_key
 from tests.factories import new_order_id, place_body
 from tests.identity.issuer import serving_issuer
 from tests.inprocess import serving
-from tests.servers import free_port, orders_process
+from tests.servers import free_port, orders_cli, orders_process
 
 # The refusal is about binding every interface; the tests only ever talk to loopback.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
-
-
-def _start(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "order_service.cli", *args, "--port", str(free_port())],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_listening_beyond_loopback_with_no_credential_refuses_to_start(tmp_path: Path) -> None:
@@ -39,7 +27,7 @@ def test_listening_beyond_loopback_with_no_credential_refuses_to_start(tmp_path:
         ["up", "--host", ALL_INTERFACES],
         ["serve", "search", "--host", ALL_INTERFACES],
     ):
-        refused = _start(tmp_path, *command)
+        refused = orders_cli(tmp_path, *command, "--port", str(free_port()))
 
         assert refused.returncode == 2, refused.stderr
         assert "ORDERS_HOST=0.0.0.0" in refused.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.factories import new_order_id, pay_body, place_body
 from tests.hostile.conftest import TIGHT_LIMITS, ext4_image, needs_mount, tmpfs
 from tests.http.test_commands_api import assert_problem
-from tests.servers import free_port, orders_process
+from tests.servers import free_port, orders_cli, orders_process
 
 
 def _eventually(check: Callable[[], bool], within_s: float) -> bool:
@@ -146,13 +145,7 @@ def test_a_read_only_data_directory_stops_the_start_with_a_message(tmp_path: Pat
     with tmpfs(tmp_path / "disk", "4m") as disk:
         (disk / "var").mkdir()
         subprocess.run(["mount", "-o", "remount,ro", disk], check=True)
-        started = subprocess.run(
-            [sys.executable, "-m", "order_service.cli", "up", "--port", str(free_port())],
-            cwd=disk,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        started = orders_cli(disk, "up", "--port", str(free_port()))
 
     assert started.returncode == 2, started.stderr
     assert "Traceback" not in started.stderr

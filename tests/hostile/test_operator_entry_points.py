@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import orders_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,13 +48,7 @@ def test_a_script_runs_without_the_virtual_environment_active(tmp_path: Path) ->
 def test_an_operator_command_in_the_wrong_directory_says_so(
     tmp_path: Path, command: list[str]
 ) -> None:
-    ran = subprocess.run(
-        [sys.executable, "-m", "order_service.cli", *command],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ran = orders_cli(tmp_path, *command)
 
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "no event store at var/events.db" in ran.stderr
