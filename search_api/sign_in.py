@@ -124,7 +124,7 @@ async def login(
     )
     response = RedirectResponse(f"{discovery['authorization_endpoint']}?{query}", status_code=302)
     login_state = sessions.login_state(
-        {"state": state, "verifier": verifier, "next": _local(next_)}
+        {"state": state, "verifier": verifier, "next": local_path(next_)}
     )
     _set_cookie(response, request, LOGIN_COOKIE, login_state, 600, same_site="lax")
     return response
@@ -194,9 +194,11 @@ def _callback_url(request: Request) -> str:
     return f"{str(request.base_url).rstrip('/')}{router.prefix}/callback"
 
 
-def _local(target: str) -> str:
+def local_path(target: str) -> str:
     """Only paths of this site: never an open redirect."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # Browsers read "/\\host" like "//host": another site.
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if local else "/"
 
 
 def _set_cookie(

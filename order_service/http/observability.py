@@ -102,6 +102,7 @@ class Observe:
             route = _route_template(scope)
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route, scope["method"]).observe(elapsed)
+            principal = scope.get("state", {}).get("principal")
             access_log.info(
                 "%s %s %d",
                 scope["method"],
@@ -113,6 +114,8 @@ class Observe:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "query_parameters": _parameter_names(scope),
+                    # Ids only: a key's id or a token's subject, never a name.
+                    "actor": f"{principal.kind}:{principal.id}" if principal else None,
                 },
             )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from search_api.sign_in import local_path
 from tests.access.conftest import create_key
 from tests.factories import new_order_id, place_body
 from tests.http.test_commands_api import assert_problem
@@ -137,3 +138,17 @@ def test_a_callback_that_did_not_start_here_is_refused(tmp_path: Path) -> None:
         answer = httpx.get(f"{server.url}/auth/callback", params={"code": "c", "state": "s"})
 
     assert_problem(answer, 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent_to"),
+    [
+        ("/orders/search?q=tea", "/orders/search?q=tea"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
+def test_after_sign_in_an_agent_only_lands_on_this_site(asked: str, sent_to: str) -> None:
+    assert local_path(asked) == sent_to
