@@ -53,3 +53,16 @@ def test_an_operator_command_in_the_wrong_directory_says_so(
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "no event store at var/events.db" in ran.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_make_run_takes_a_port_host_and_data_directory() -> None:
+    planned = subprocess.run(
+        ["make", "-n", "run", "PORT=8080", "HOST=127.0.0.2", "DATA_DIR=/srv/orders"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert planned.returncode == 0, planned.stderr
+    assert "orders up --port 8080 --host 127.0.0.2 --data-dir /srv/orders" in planned.stdout
