@@ -322,6 +322,9 @@ class ElasticsearchOrderIndex:
         self.client.indices.refresh(index=self.meta)
 
     def count(self) -> int:
+        # Every written document counts, not only those the last scheduled refresh showed:
+        # parity compares generations by their counts.
+        self.client.indices.refresh(index=self.index)
         return int(self.client.count(index=self.index)["count"])
 
     def search(self, query: SearchQuery) -> SearchPage:

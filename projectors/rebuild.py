@@ -194,6 +194,7 @@ class Rebuild:
             (serving, self.read_model.open(serving)),
             (generation, index),
             sample=self.options.sample,
+            catch_up=lambda: self._catch_up(index, generation),
         )
         self.result.parity = parity
         if parity.problems and not self.options.force:

@@ -93,3 +93,59 @@ def test_searches_keep_answering_while_a_rebuild_switches_generations(api: Api) 
     assert [hit["order_id"] for hit in found["results"]] == [placed["order_id"]]
     projections = api.http.get("/projections").json()["projections"]
     assert [(p["generation"], p["state"]) for p in projections] == [(result.generation, "live")]
+
+
+class Checkout(threading.Thread):
+    """Checkout placing orders over HTTP, one after another, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.placed: list[str] = []
+        self.failures: list[int] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while not self.stopped.is_set():
+                response = http.post("/orders", json=place_body(None))
+                if response.status_code == 201:
+                    self.placed.append(response.json()["order_id"])
+                else:
+                    self.failures.append(response.status_code)
+
+
+@pytest.mark.slow
+def test_three_rebuilds_switch_while_checkout_keeps_placing_orders(api: Api) -> None:
+    container: Container = api.container
+    seed(container.event_store, 300)
+    checkout = Checkout(api.url)
+    checkout.start()
+    wait_until(lambda: len(checkout.placed) >= 5)
+
+    results = []
+    for _ in range(3):
+        before = len(checkout.placed)
+        results.append(
+            Rebuild(
+                container.event_store,
+                container.archive,
+                container.read_model,
+                RebuildOptions(batch_size=200),
+            ).run()
+        )
+        wait_until(lambda before=before: len(checkout.placed) >= before + 3)  # type: ignore[misc]
+    checkout.stopped.set()
+    checkout.join(30)
+    head = container.event_store.head_position() or 0
+    wait_until(lambda: (container.search_index.checkpoint().position or 0) >= head)
+    found = container.search_index.documents(checkout.placed)
+    states = {g.name: g.state for g in container.read_model.generations()}
+
+    assert [result.refused for result in results] == [[], [], []]
+    assert all(result.switched for result in results)
+    assert checkout.failures == []
+    assert len(checkout.placed) > 20
+    assert sorted(found) == sorted(checkout.placed), "an order placed during a rebuild is missing"
+    assert states[results[-1].generation] == "active"
+    assert set(states.values()) <= {"active", "standby"}, states
