@@ -53,12 +53,16 @@ def _run(args: argparse.Namespace) -> int:
     with operator_session() as container:
         try:
             building = [
-                g.name for g in container.read_model.generations() if g.state == "rebuilding"
+                g.name
+                for g in container.read_model.generations()
+                if g.state not in ("active", "standby")
             ]
             if building and not args.dry_run:
+                names = ", ".join(building)
                 console.print(
-                    f"[red]a rebuild of {', '.join(building)} is unfinished[/red]: archiving now "
-                    "would take events from under it; finish it (or drop it) first"
+                    f"[red]a rebuild of {names} is unfinished[/red]: archiving now would take "
+                    "events from under it. Finish it with `orders projection rebuild`, or "
+                    f"discard it with `orders projection drop {building[0]}`, then archive."
                 )
                 return 1
             with progress_bars() as progress:

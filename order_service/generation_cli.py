@@ -123,7 +123,11 @@ def _print_rebuild(report: RebuildReport) -> None:
     )
     if report.refused:
         console.print(f"[red]not switched[/red]: {'; '.join(report.refused)}")
-        console.print("rerun to resume and check again, or with --force to switch anyway")
+        console.print(
+            f"{report.generation} is kept, unfinished (archiving waits for it): rerun "
+            "`orders projection rebuild` to resume and check again, add --force to switch "
+            f"anyway, or `orders projection drop {report.generation}` to discard it"
+        )
     elif report.switched:
         console.print(f"searches now use {report.generation}; {report.previous} kept for rollback")
     if report.dropped:
