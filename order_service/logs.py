@@ -26,6 +26,7 @@ class RequestContext(logging.Filter):
     """Adds the current request's ids to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # uvicorn's terminal colours
         record.correlation_id = correlation_id.get()
         current_order = order_id.get()
         if current_order is not None and not hasattr(record, "order_id"):
@@ -43,8 +44,10 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-def configure(level: str = "info", fmt: str = "json", *, verbose_libraries: bool = False) -> None:
+def configure(level: str = "info", fmt: str = "auto", *, verbose_libraries: bool = False) -> None:
     """Route every logger (ours, uvicorn's, the engines' clients) through one handler."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     formatter: dict[str, Any] = (
         {
             "()": JsonFormatter,

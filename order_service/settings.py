@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         8, gt=0, le=24 * 30, description="How long a console sign-in lasts."
     )
-    log_format: Literal["json", "text"] = Field(
-        "json", description="json: one JSON object a line; text: for people at a terminal."
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one JSON object a line; text: for people; auto: text on a "
+        "terminal, json otherwise.",
     )
     sqlite_poll_ms: int = Field(
         200,
