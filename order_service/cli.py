@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from order_service import archive_cli, keys_cli, logs, operator_cli
 from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
-from order_service.console import NoEventStoreError
+from order_service.console import NoEventStoreError, set_verbose
 from order_service.eventstore.port import EventStoreError
 from order_service.http.app import (
     command_app,
@@ -123,6 +123,9 @@ def _insecure_flag(command: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="orders", description=__doc__)
+    root.add_argument(
+        "--verbose", action="store_true", help="operator commands: the engine clients' logs too"
+    )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser("up", help="run everything in one process on SQLite (zero setup)")
@@ -160,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    set_verbose(args.verbose)
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)

@@ -21,20 +21,34 @@ from rich.progress import (
 )
 
 from order_service.bootstrap import Container, bootstrap
+from order_service.logs import QUIET_LIBRARIES
 from order_service.progress import Report, Tick
 from order_service.settings import Settings, sqlite_path
 
 console = Console(stderr=True)
+"""Progress, decisions and diagnostics: standard error."""
+answers = Console()
+"""Tables and other answers a command exists to print: standard output."""
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    """``orders --verbose``: the engine clients' own request logs too."""
+    global _verbose
+    _verbose = verbose
 
 
 def operator_logging() -> None:
-    """Timestamped log lines an operator (and a log collector) can read."""
+    """Timestamped log lines an operator (and a log collector) can read; the engine clients
+    speak only of warnings, unless ``--verbose``."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")],
         force=True,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO if _verbose else logging.WARNING)
 
 
 class NoEventStoreError(Exception):

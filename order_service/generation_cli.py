@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from order_service.console import console, operator_session, progress_bars
+from order_service.console import answers, console, operator_session, progress_bars
 from projectors import snapshot_file
 from projectors.generations import GenerationError
 from projectors.parity import ParityReport
@@ -191,7 +191,7 @@ def _generations(args: argparse.Namespace) -> int:
             (generation.retired_at or "")[:19],
             shown,
         )
-    console.print(table)
+    answers.print(table)
     return 0
 
 

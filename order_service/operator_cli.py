@@ -12,13 +12,12 @@ import json
 import logging
 import time
 
-from rich.console import Console
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from order_service import generation_cli
 from order_service.bootstrap import bootstrap
-from order_service.console import console, operator_session
+from order_service.console import answers, console, operator_session
 from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
@@ -142,17 +141,19 @@ def _status(args: argparse.Namespace) -> int:
         active = read_model.active()
         status = projection_status(store, read_model.open(active), name=NAME, generation=active)
         rebuilds = rebuild_statuses(store, read_model, name=NAME)
+    every = [status, *rebuilds]
     if args.json:
-        print(json.dumps(status.as_dict()))
+        print(json.dumps({"projections": [shown.as_dict() for shown in every]}))
     else:
-        for shown in (status, *rebuilds):
+        for shown in every:
             table = Table(title=f"projection {shown.name}, generation {shown.generation}")
             table.add_column("field")
             table.add_column("value", justify="right")
             for key, value in shown.as_dict().items():
                 table.add_row(key, "-" if value is None else str(value))
-            Console().print(table)
-    return 1 if status.state == "stalled" else 0
+            answers.print(table)
+    # Unhealthy: the serving projection or any rebuild stopped.
+    return 1 if any(shown.state == "stalled" for shown in every) else 0
 
 
 def _retry(args: argparse.Namespace) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,36 @@ def test_a_cut_short_snapshot_stops_the_rebuild_with_a_message(
     assert main(["projection", "rebuild", "--from-snapshot", str(path)]) == 1
 
     assert "cut short" in " ".join(capsys.readouterr().err.split())
+
+
+def test_operator_commands_print_answers_not_the_engine_clients_request_log(
+    elasticsearch_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ORDERS_READ_MODEL": elasticsearch_url,
+        "ORDERS_ES_INDEX_PREFIX": f"o{uuid.uuid4().hex[:10]}",
+        "ORDERS_ES_REPLICAS": "0",
+    }
+    orders = [sys.executable, "-m", "order_service.cli"]
+    subprocess.run([*orders, "seed", "--orders", "5"], cwd=tmp_path, env=env, check=True)
+
+    quiet = subprocess.run(
+        [*orders, "projection", "generations"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    verbose = subprocess.run(
+        [*orders, "--verbose", "projection", "generations"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert quiet.returncode == 0, quiet.stderr
+    assert "g1" in quiet.stdout  # the table is the answer: standard output
+    assert "elastic_transport" not in quiet.stderr
+    assert "elastic_transport" in verbose.stderr
