@@ -184,14 +184,22 @@ class ElasticsearchOrderIndex:
             )
 
     def _create(self, index: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
-        try:
-            self.client.indices.create(index=index, settings=settings, mappings=mappings)
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise
-            self.client.indices.put_mapping(
-                index=index, properties=mappings["properties"], dynamic=mappings["dynamic"]
-            )
+        """Create the index, or add the fields a newer version of the code maps; an index that
+        already has them is left alone (setup runs in every process and command: looking
+        must not write)."""
+        if not self.client.indices.exists(index=index):
+            try:
+                self.client.indices.create(index=index, settings=settings, mappings=mappings)
+                return
+            except BadRequestError as error:
+                if error.error != "resource_already_exists_exception":
+                    raise
+        current = self.client.indices.get_mapping(index=index)[index]["mappings"]
+        if set(mappings["properties"]) <= set(current.get("properties", {})):
+            return
+        self.client.indices.put_mapping(
+            index=index, properties=mappings["properties"], dynamic=mappings["dynamic"]
+        )
 
     # Writing.
 

@@ -165,7 +165,20 @@ def test_operator_commands_print_answers_not_the_engine_clients_request_log(
         text=True,
     )
 
+    status = subprocess.run(
+        [*orders, "--verbose", "projection", "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
     assert quiet.returncode == 0, quiet.stderr
     assert "g1" in quiet.stdout  # the table is the answer: standard output
     assert "elastic_transport" not in quiet.stderr
     assert "elastic_transport" in verbose.stderr
+    # Looking changes nothing: no index is created or re-mapped by a read-only command.
+    for looked in (verbose, status):
+        requests = [line for line in looked.stderr.splitlines() if "elastic_transport" in line]
+        assert requests
+        assert not [line for line in requests if " PUT " in line], requests
