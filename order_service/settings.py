@@ -28,7 +28,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Where embedded mode keeps its files.")
     event_store: str = Field(
-        "",
+        repr=False,
+        default="",
         description="sqlite:///path/events.db, esdb://host:2113?Tls=false or kurrentdb://...; "
         "empty means sqlite in data_dir.",
     )
@@ -112,7 +113,8 @@ class Settings(BaseSettings):
         "PKCE); empty: agents sign in with a personal API key.",
     )
     session_secret: str = Field(
-        "",
+        repr=False,
+        default="",
         description="Signs console session cookies; at least 32 characters, the same for "
         "every search process (empty: a secret kept in the data directory).",
     )
@@ -148,8 +150,10 @@ class Settings(BaseSettings):
         "empty means data_dir/archive.",
     )
     es_username: str = Field("", description="Elasticsearch user (basic authentication).")
-    es_password: str = Field("", description="Elasticsearch user's password.")
-    es_api_key: str = Field("", description="Elasticsearch API key (instead of a user).")
+    es_password: str = Field(repr=False, default="", description="Elasticsearch user's password.")
+    es_api_key: str = Field(
+        repr=False, default="", description="Elasticsearch API key (instead of a user)."
+    )
     es_ca_file: str = Field("", description="CA certificate that signed Elasticsearch's.")
     es_index_prefix: str = Field(
         "orders", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="Prefix of Elasticsearch indices."

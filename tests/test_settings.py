@@ -58,3 +58,17 @@ def test_orders_refuses_to_start_with_a_bad_value(
 
     assert status == 2
     assert "ORDERS_EVENT_STORE must start with" in capsys.readouterr().err
+
+
+def test_secrets_never_show_in_the_settings_repr() -> None:
+    settings = Settings(
+        es_password="hunter2-es",
+        es_api_key="es-api-key-77",
+        session_secret="s" * 40,
+        event_store="esdb://admin:pw-123@eventstoredb:2113?tls=true",
+    )
+
+    shown = repr(settings)
+
+    for secret in ("hunter2-es", "es-api-key-77", "s" * 40, "pw-123"):
+        assert secret not in shown
