@@ -14,6 +14,11 @@ from projectors.runner import STREAM_PREFIX
 State = Literal["live", "catching_up", "rebuilding", "stalled"]
 LAG_COUNT_CAP = 10_000
 LIVE_LAG_MS = 1000
+STALLED_AFTER_S = 5.0
+"""A running projector moves its checkpoint at every flush (every 50 ms by default) while
+events wait: events waiting and a checkpoint still for this long is a missed heartbeat."""
+REBUILD_SILENT_S = 10.0
+"""A running rebuild records its progress every 2 s: five missed reports is a stopped one."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def projection_status(
     index: OrderSearchIndex,
     *,
     name: str,
-    stalled_after_s: float = 30.0,
+    stalled_after_s: float = STALLED_AFTER_S,
     rebuilding: bool = False,
     generation: str | None = None,
 ) -> ProjectionStatus:
@@ -98,7 +103,11 @@ def projection_status(
 
 
 def rebuild_statuses(
-    store: EventStore, read_model: ReadModel, *, name: str, stalled_after_s: float = 30.0
+    store: EventStore,
+    read_model: ReadModel,
+    *,
+    name: str,
+    stalled_after_s: float = REBUILD_SILENT_S,
 ) -> list[ProjectionStatus]:
     """Generations being rebuilt, with progress; ``stalled`` when the rebuild stopped reporting."""
     found = []
