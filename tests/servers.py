@@ -24,11 +24,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def orders_cli(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+def orders_cli(
+    workdir: Path, *args: str, check: bool = False, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `orders ARGS` to completion in ``workdir``, as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "order_service.cli", *args],
         cwd=workdir,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,

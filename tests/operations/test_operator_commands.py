@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.settings import Settings
 from tests.engines import ROOT
 from tests.operations.conftest import seed
+from tests.servers import orders_cli
 
 SCRIPTS = ["archive.py", "rebuild.py", "restore.py", "projection.py", "snapshot.py", "seed.py"]
 
@@ -142,36 +142,15 @@ def test_operator_commands_print_answers_not_the_engine_clients_request_log(
     elasticsearch_url: str, tmp_path: Path
 ) -> None:
     env = {
-        **os.environ,
         "ORDERS_READ_MODEL": elasticsearch_url,
         "ORDERS_ES_INDEX_PREFIX": f"o{uuid.uuid4().hex[:10]}",
         "ORDERS_ES_REPLICAS": "0",
     }
-    orders = [sys.executable, "-m", "order_service.cli"]
-    subprocess.run([*orders, "seed", "--orders", "5"], cwd=tmp_path, env=env, check=True)
+    orders_cli(tmp_path, "seed", "--orders", "5", env=env, check=True)
 
-    quiet = subprocess.run(
-        [*orders, "projection", "generations"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    verbose = subprocess.run(
-        [*orders, "--verbose", "projection", "generations"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-    status = subprocess.run(
-        [*orders, "--verbose", "projection", "status"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    quiet = orders_cli(tmp_path, "projection", "generations", env=env)
+    verbose = orders_cli(tmp_path, "--verbose", "projection", "generations", env=env)
+    status = orders_cli(tmp_path, "--verbose", "projection", "status", env=env)
 
     assert quiet.returncode == 0, quiet.stderr
     assert "g1" in quiet.stdout  # the table is the answer: standard output
