@@ -1,10 +1,11 @@
 """The embedded event store: one SQLite file in WAL mode, durable on every acknowledged append.
 
 Writes: every append of a process goes through one writer thread that commits whatever
-appends are waiting in one transaction (group commit). Each append runs in its own
-savepoint, so one append's wrong expected version fails only that append. ``synchronous=FULL``
-makes each commit fsync the WAL, so an acknowledged append survives a power cut; batching
-concurrent appends is how throughput stays high without weakening that.
+appends are waiting in one transaction (group commit, ``sqlite_writer``); ``synchronous=FULL``
+makes each commit fsync the WAL, so an acknowledged append survives a power cut.
+
+Reads run on a few threads of their own, on connections that set nothing that writes, so a
+full or frozen disk never blocks the event loop and a full one still lets reads through.
 
 Order: positions are assigned inside SQLite's single write transaction (``BEGIN IMMEDIATE``
 takes the database's write lock, across processes too), so no event can commit later with a
@@ -25,24 +26,25 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from queue import Empty, SimpleQueue
 from typing import Any
 
 from order_service.eventstore import metrics
 from order_service.eventstore.port import (
     AppendResult,
-    EventStoreError,
     EventStoreUnavailableError,
     Expected,
     NewEvent,
     RecordedEvent,
-    StreamState,
-    WrongExpectedVersionError,
+)
+from order_service.eventstore.sqlite_writer import (
+    BUSY_TIMEOUT_MS,
+    GroupCommitWriter,
+    PendingAppend,
+    begin,
 )
 
 log = logging.getLogger(__name__)
@@ -64,24 +66,11 @@ CREATE TABLE IF NOT EXISTS streams (
     revision INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
-BUSY_TIMEOUT_MS = 30_000
-LOCK_POLL_S = 0.0002
 CHECKPOINT_INTERVAL_S = 1.0
-WAL_CHECK_INTERVAL_S = 0.1
-WAL_TRUNCATE_WAIT_MS = 500
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-MAX_GROUP = 256
 MIN_FREE_BYTES = 4 * 1024 * 1024
 READ_THREADS = 4
 WRITE_FAILURE_MEMORY_S = 10.0
-
-
-@dataclass
-class _Append:
-    stream: str
-    events: Sequence[NewEvent]
-    expected: Expected
-    result: Future[AppendResult] = field(default_factory=Future)
 
 
 class SQLiteEventStore:
@@ -100,18 +89,14 @@ class SQLiteEventStore:
                 f"cannot open the event store {path}: {error}"
             ) from error
         self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sqlite-read")
-        self._busy_since: float | None = None
-        self._wal = Path(f"{path}-wal")
-        self._wal_checked = 0.0
         self._reading: dict[int, float] = {}
         """Threads reading now, and since when (for the watchdog)."""
-        self._last_failure: tuple[float, str] | None = None
         self._local = threading.local()
-        self._queue: SimpleQueue[_Append | None] = SimpleQueue()
         self._appended = threading.Condition()
         self._closed = threading.Event()
-        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
-        self._writer.start()
+        self._writer = GroupCommitWriter(
+            self._connect, Path(f"{path}-wal"), wal_size_limit, self.wake_subscribers
+        )
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpointer", daemon=True
         )
@@ -150,8 +135,8 @@ class SQLiteEventStore:
     def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
         if self._closed.is_set():
             raise EventStoreUnavailableError("the event store is closed")
-        request = _Append(stream, events, expected)
-        self._queue.put(request)
+        request = PendingAppend(stream, events, expected)
+        self._writer.submit(request)
         return request.result.result()
 
     def append_many(
@@ -161,9 +146,9 @@ class SQLiteEventStore:
 
         For bulk imports (seeding, migrations); each append keeps its own expected version.
         """
-        requests = [_Append(stream, events, expected) for stream, events, expected in appends]
+        requests = [PendingAppend(stream, events, expected) for stream, events, expected in appends]
         for request in requests:
-            self._queue.put(request)
+            self._writer.submit(request)
         return [request.result.result() for request in requests]
 
     async def append_async(
@@ -171,48 +156,12 @@ class SQLiteEventStore:
     ) -> AppendResult:
         if self._closed.is_set():
             raise EventStoreUnavailableError("the event store is closed")
-        request = _Append(stream, events, expected)
+        request = PendingAppend(stream, events, expected)
         started = time.perf_counter()
-        self._queue.put(request)
+        self._writer.submit(request)
         result = await asyncio.wrap_future(request.result)
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
         return result
-
-    def _write_loop(self) -> None:
-        connection = self._connect()
-        # The writer takes the lock itself (see _begin): SQLite's busy handler sleeps 1, 2,
-        # 5, 10... ms between tries, which makes writers in several processes queue for tens
-        # of milliseconds behind each other.
-        connection.execute("PRAGMA busy_timeout=0")
-        # Checkpoints copy the WAL into the database and fsync it: tens of milliseconds that
-        # would stall every waiting append if they ran inside a commit. A separate thread
-        # runs them (PASSIVE: they never block writers).
-        connection.execute("PRAGMA wal_autocheckpoint=0")
-        while True:
-            first = self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                group.append(more)
-            # A request cancelled (its deadline passed) before the writer took it is dropped;
-            # one taken is committed or failed as a whole.
-            group = [r for r in group if r.result.set_running_or_notify_cancel()]
-            if group:
-                self._busy_since = time.monotonic()
-                try:
-                    self._commit_group(connection, group)
-                    self._bound_wal(connection)
-                finally:
-                    self._busy_since = None
-        connection.close()
 
     def _checkpoint_loop(self) -> None:
         connection = self._connect()
@@ -222,131 +171,6 @@ class SQLiteEventStore:
             except sqlite3.Error as error:  # retried at the next interval
                 log.warning("WAL checkpoint failed: %s", error)
         connection.close()
-
-    def _bound_wal(self, connection: sqlite3.Connection) -> None:
-        """Start the WAL over once it passes its limit (on the writer, between groups).
-
-        Under continuous writes a passive checkpoint never finds the moment to start the WAL
-        over, and a checkpointer on another thread starves behind the writer: the WAL grew
-        by megabytes a second. The writer itself makes the moment: a TRUNCATE checkpoint
-        (tens of milliseconds, once per ``wal_size_limit`` written) that waits briefly for
-        readers to move off the WAL.
-        """
-        now = time.monotonic()
-        if now - self._wal_checked < WAL_CHECK_INTERVAL_S:
-            return
-        self._wal_checked = now
-        try:
-            if self._wal.stat().st_size <= self.wal_size_limit:
-                return
-            connection.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
-            try:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                connection.execute("PRAGMA busy_timeout=0")
-            metrics.WAL_TRUNCATIONS.inc()
-        except (sqlite3.Error, OSError) as error:  # the next group tries again
-            log.warning("WAL truncation failed: %s", error)
-
-    def _commit_group(self, connection: sqlite3.Connection, group: list[_Append]) -> None:
-        outcomes: list[AppendResult | BaseException] = []
-        try:
-            _begin(connection)
-            for request in group:
-                connection.execute("SAVEPOINT one")
-                try:
-                    outcomes.append(self._append_one(connection, request))
-                    connection.execute("RELEASE one")
-                except (EventStoreError, sqlite3.IntegrityError) as refused:
-                    connection.execute("ROLLBACK TO one")
-                    connection.execute("RELEASE one")
-                    outcomes.append(self._replayed_or(connection, request, refused))
-            connection.execute("COMMIT")
-        except sqlite3.Error as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            self._last_failure = (time.monotonic(), str(error))
-            metrics.APPEND_FAILURES.inc()
-            unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
-            for request in group:
-                request.result.set_exception(unavailable)
-            return
-        self._last_failure = None
-        metrics.GROUP_SIZE.observe(len(group))
-        for request, outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                request.result.set_exception(outcome)
-            else:
-                request.result.set_result(outcome)
-        self.wake_subscribers()
-
-    def _append_one(self, connection: sqlite3.Connection, request: _Append) -> AppendResult:
-        stream, events, expected = request.stream, request.events, request.expected
-        row = connection.execute(
-            "SELECT revision FROM streams WHERE stream = ?", (stream,)
-        ).fetchone()
-        current: int | None = None if row is None else row[0]
-        _check_expected(stream, expected, current)
-        if not events:
-            return AppendResult(-1 if current is None else current, self._head(connection) or 0)
-        revision = -1 if current is None else current
-        recorded_at = datetime.now(UTC).isoformat()
-        position = 0
-        for event in events:
-            revision += 1
-            cursor = connection.execute(
-                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    stream,
-                    revision,
-                    event.id.bytes,
-                    event.type,
-                    event.data,
-                    event.metadata,
-                    recorded_at,
-                ),
-            )
-            position = cursor.lastrowid or 0
-        connection.execute(
-            "INSERT INTO streams (stream, revision) VALUES (?, ?)"
-            " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
-            (stream, revision),
-        )
-        return AppendResult(revision, position)
-
-    def _replayed_or(
-        self, connection: sqlite3.Connection, request: _Append, refused: Exception
-    ) -> AppendResult | BaseException:
-        """A refused append whose events are already stored is EventStoreDB's idempotent append.
-
-        Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
-        usual append pays no extra query.
-        """
-        if request.events:
-            replayed = self._already_appended(connection, request.stream, request.events)
-            if replayed is not None:
-                return replayed
-        return _translate(refused)
-
-    def _already_appended(
-        self, connection: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
-    ) -> AppendResult | None:
-        """EventStoreDB's idempotent append: the same event ids again change nothing."""
-        rows = connection.execute(
-            f"SELECT stream, revision, position FROM events WHERE id IN "
-            f"({','.join('?' * len(events))}) ORDER BY position",
-            [event.id.bytes for event in events],
-        ).fetchall()
-        if not rows:
-            return None
-        if len(rows) == len(events) and all(row[0] == stream for row in rows):
-            return AppendResult(rows[-1][1], rows[-1][2])
-        raise EventStoreError(f"{stream}: some of these event ids were already appended elsewhere")
-
-    def _head(self, connection: sqlite3.Connection) -> int | None:
-        row = connection.execute("SELECT max(position) FROM events").fetchone()
-        return None if row is None else row[0]
 
     # Reading.
 
@@ -456,7 +280,7 @@ class SQLiteEventStore:
         """One write transaction beside the writer thread (both wait for the lock politely)."""
         connection = self._connect()
         try:
-            _begin(connection)
+            begin(connection)
             try:
                 yield connection
                 connection.execute("COMMIT")
@@ -493,7 +317,7 @@ class SQLiteEventStore:
         self._query("SELECT max(position) FROM events", ())
 
     def check_writable(self) -> None:
-        since = self._busy_since
+        since = self._writer.busy_since
         if since is not None and time.monotonic() - since > 1.0:
             stuck = time.monotonic() - since
             raise EventStoreUnavailableError(f"the writer has been in one commit for {stuck:.0f} s")
@@ -503,13 +327,13 @@ class SQLiteEventStore:
             raise EventStoreUnavailableError(f"cannot inspect the disk: {error}") from error
         if free < MIN_FREE_BYTES:
             raise EventStoreUnavailableError(f"the disk is full ({free} bytes free)")
-        failure = self._last_failure
+        failure = self._writer.last_failure
         if failure is not None and time.monotonic() - failure[0] < WRITE_FAILURE_MEMORY_S:
             raise EventStoreUnavailableError(f"the last append failed: {failure[1]}")
 
     def stuck_for(self) -> float:
         """How long the oldest commit or read in progress has run (0 when none runs)."""
-        started = [*self._reading.values(), self._busy_since]
+        started = [*self._reading.values(), self._writer.busy_since]
         oldest = min((since for since in started if since is not None), default=None)
         return 0.0 if oldest is None else time.monotonic() - oldest
 
@@ -517,8 +341,7 @@ class SQLiteEventStore:
         if self._closed.is_set():
             return
         self._closed.set()
-        self._queue.put(None)
-        self._writer.join(timeout=30)
+        self._writer.close()
         self._read_pool.shutdown(wait=False, cancel_futures=True)
         self.wake_subscribers()
 
@@ -550,38 +373,6 @@ class SQLiteSubscription:
     def stop(self) -> None:
         self._stopped.set()
         self._store.wake_subscribers()
-
-
-def _begin(connection: sqlite3.Connection) -> None:
-    """Take the database's write lock, polling briefly while another process holds it."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(LOCK_POLL_S)
-
-
-def _check_expected(stream: str, expected: Expected, current: int | None) -> None:
-    if expected is StreamState.ANY:
-        return
-    if expected is StreamState.NO_STREAM:
-        ok = current is None
-    elif expected is StreamState.STREAM_EXISTS:
-        ok = current is not None
-    else:
-        ok = current == expected
-    if not ok:
-        raise WrongExpectedVersionError(stream, expected, current)
-
-
-def _translate(error: BaseException) -> BaseException:
-    if isinstance(error, sqlite3.IntegrityError):
-        return EventStoreError(f"append refused by SQLite: {error}")
-    return error
 
 
 def _recorded(row: Any) -> RecordedEvent:

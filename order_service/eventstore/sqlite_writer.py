@@ -1,0 +1,270 @@
+"""The embedded event store's writer: one thread commits whatever appends wait (group commit).
+
+Each append runs in its own savepoint, so one append's wrong expected version fails only that
+append; ``synchronous=FULL`` makes each commit fsync the WAL, so an acknowledged append
+survives a power cut, and batching concurrent appends is how throughput stays high without
+weakening that. A refused append whose event ids are already stored is EventStoreDB's
+idempotent append. Between groups the writer keeps the WAL near its size limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from queue import Empty, SimpleQueue
+
+from order_service.eventstore import metrics
+from order_service.eventstore.port import (
+    AppendResult,
+    EventStoreError,
+    EventStoreUnavailableError,
+    Expected,
+    NewEvent,
+    StreamState,
+    WrongExpectedVersionError,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 30_000
+LOCK_POLL_S = 0.0002
+MAX_GROUP = 256
+WAL_CHECK_INTERVAL_S = 0.1
+WAL_TRUNCATE_WAIT_MS = 500
+
+
+@dataclass
+class PendingAppend:
+    stream: str
+    events: Sequence[NewEvent]
+    expected: Expected
+    result: Future[AppendResult] = field(default_factory=Future)
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        wal: Path,
+        wal_size_limit: int,
+        on_committed: Callable[[], None],
+    ) -> None:
+        self._connect = connect
+        self._wal = wal
+        self.wal_size_limit = wal_size_limit
+        self._on_committed = on_committed
+        self._queue: SimpleQueue[PendingAppend | None] = SimpleQueue()
+        self._wal_checked = 0.0
+        self.busy_since: float | None = None
+        """When the commit in progress began (None: idle), for the watchdog."""
+        self.last_failure: tuple[float, str] | None = None
+        """When and why the last group failed, until one succeeds."""
+        self._thread = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: PendingAppend) -> None:
+        self._queue.put(request)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _write_loop(self) -> None:
+        connection = self._connect()
+        # The writer takes the lock itself (see _begin): SQLite's busy handler sleeps 1, 2,
+        # 5, 10... ms between tries, which makes writers in several processes queue for tens
+        # of milliseconds behind each other.
+        connection.execute("PRAGMA busy_timeout=0")
+        # Checkpoints copy the WAL into the database and fsync it: tens of milliseconds that
+        # would stall every waiting append if they ran inside a commit. A separate thread
+        # runs them (PASSIVE: they never block writers).
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._queue.get_nowait()
+                except Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                group.append(more)
+            # A request cancelled (its deadline passed) before the writer took it is dropped;
+            # one taken is committed or failed as a whole.
+            group = [r for r in group if r.result.set_running_or_notify_cancel()]
+            if group:
+                self.busy_since = time.monotonic()
+                try:
+                    self._commit_group(connection, group)
+                    self._bound_wal(connection)
+                finally:
+                    self.busy_since = None
+        connection.close()
+
+    def _bound_wal(self, connection: sqlite3.Connection) -> None:
+        """Start the WAL over once it passes its limit (on the writer, between groups).
+
+        Under continuous writes a passive checkpoint never finds the moment to start the WAL
+        over, and a checkpointer on another thread starves behind the writer: the WAL grew
+        by megabytes a second. The writer itself makes the moment: a TRUNCATE checkpoint
+        (tens of milliseconds, once per ``wal_size_limit`` written) that waits briefly for
+        readers to move off the WAL.
+        """
+        now = time.monotonic()
+        if now - self._wal_checked < WAL_CHECK_INTERVAL_S:
+            return
+        self._wal_checked = now
+        try:
+            if self._wal.stat().st_size <= self.wal_size_limit:
+                return
+            connection.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                connection.execute("PRAGMA busy_timeout=0")
+            metrics.WAL_TRUNCATIONS.inc()
+        except (sqlite3.Error, OSError) as error:  # the next group tries again
+            log.warning("WAL truncation failed: %s", error)
+
+    def _commit_group(self, connection: sqlite3.Connection, group: list[PendingAppend]) -> None:
+        outcomes: list[AppendResult | BaseException] = []
+        try:
+            begin(connection)
+            for request in group:
+                connection.execute("SAVEPOINT one")
+                try:
+                    outcomes.append(self._append_one(connection, request))
+                    connection.execute("RELEASE one")
+                except (EventStoreError, sqlite3.IntegrityError) as refused:
+                    connection.execute("ROLLBACK TO one")
+                    connection.execute("RELEASE one")
+                    outcomes.append(self._replayed_or(connection, request, refused))
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            self.last_failure = (time.monotonic(), str(error))
+            metrics.APPEND_FAILURES.inc()
+            unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
+            for request in group:
+                request.result.set_exception(unavailable)
+            return
+        self.last_failure = None
+        metrics.GROUP_SIZE.observe(len(group))
+        for request, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                request.result.set_exception(outcome)
+            else:
+                request.result.set_result(outcome)
+        self._on_committed()
+
+    def _append_one(self, connection: sqlite3.Connection, request: PendingAppend) -> AppendResult:
+        stream, events, expected = request.stream, request.events, request.expected
+        row = connection.execute(
+            "SELECT revision FROM streams WHERE stream = ?", (stream,)
+        ).fetchone()
+        current: int | None = None if row is None else row[0]
+        _check_expected(stream, expected, current)
+        if not events:
+            return AppendResult(-1 if current is None else current, self._head(connection) or 0)
+        revision = -1 if current is None else current
+        recorded_at = datetime.now(UTC).isoformat()
+        position = 0
+        for event in events:
+            revision += 1
+            cursor = connection.execute(
+                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stream,
+                    revision,
+                    event.id.bytes,
+                    event.type,
+                    event.data,
+                    event.metadata,
+                    recorded_at,
+                ),
+            )
+            position = cursor.lastrowid or 0
+        connection.execute(
+            "INSERT INTO streams (stream, revision) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
+            (stream, revision),
+        )
+        return AppendResult(revision, position)
+
+    def _replayed_or(
+        self, connection: sqlite3.Connection, request: PendingAppend, refused: Exception
+    ) -> AppendResult | BaseException:
+        """A refused append whose events are already stored is EventStoreDB's idempotent append.
+
+        Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
+        usual append pays no extra query.
+        """
+        if request.events:
+            replayed = self._already_appended(connection, request.stream, request.events)
+            if replayed is not None:
+                return replayed
+        return _translate(refused)
+
+    def _already_appended(
+        self, connection: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
+    ) -> AppendResult | None:
+        """EventStoreDB's idempotent append: the same event ids again change nothing."""
+        rows = connection.execute(
+            f"SELECT stream, revision, position FROM events WHERE id IN "
+            f"({','.join('?' * len(events))}) ORDER BY position",
+            [event.id.bytes for event in events],
+        ).fetchall()
+        if not rows:
+            return None
+        if len(rows) == len(events) and all(row[0] == stream for row in rows):
+            return AppendResult(rows[-1][1], rows[-1][2])
+        raise EventStoreError(f"{stream}: some of these event ids were already appended elsewhere")
+
+    def _head(self, connection: sqlite3.Connection) -> int | None:
+        row = connection.execute("SELECT max(position) FROM events").fetchone()
+        return None if row is None else row[0]
+
+
+def begin(connection: sqlite3.Connection) -> None:
+    """Take the database's write lock, polling briefly while another process holds it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(LOCK_POLL_S)
+
+
+def _check_expected(stream: str, expected: Expected, current: int | None) -> None:
+    if expected is StreamState.ANY:
+        return
+    if expected is StreamState.NO_STREAM:
+        ok = current is None
+    elif expected is StreamState.STREAM_EXISTS:
+        ok = current is not None
+    else:
+        ok = current == expected
+    if not ok:
+        raise WrongExpectedVersionError(stream, expected, current)
+
+
+def _translate(error: BaseException) -> BaseException:
+    if isinstance(error, sqlite3.IntegrityError):
+        return EventStoreError(f"append refused by SQLite: {error}")
+    return error
