@@ -32,13 +32,13 @@ def _eventually(check: Callable[[], bool], within_s: float) -> bool:
 
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as sink:
+    # Unbuffered: nothing is left to flush on close, which would fail on the full disk too.
+    with filler.open("wb", buffering=0) as sink:
         try:
             while True:
                 sink.write(b"\0" * 65536)
-                sink.flush()
                 os.fsync(sink.fileno())
-        except OSError:
+        except OSError:  # ENOSPC: the disk is full, as wanted
             pass
     return filler
 
