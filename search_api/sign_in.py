@@ -23,7 +23,7 @@ from order_service.access.sessions import COOKIE, LOGIN_COOKIE, Session, Session
 from order_service.http.access import principal_of
 from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
-from order_service.http.problems import InvalidParameterError, documented
+from order_service.http.problems import InvalidParameterError, documented, problem
 from order_service.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
@@ -70,16 +70,12 @@ async def sign_in_with_key(
     """Sign in with a personal API key; answers with the session cookie and its CSRF token."""
     principal = keys.verify(body.api_key.strip())
     if principal is None:
-        return JSONBody(
-            {
-                "type": "/problems/unauthenticated",
-                "title": "Authentication required",
-                "status": 401,
-                "detail": "the API key is unknown or revoked",
-            },
-            status_code=401,
-            media_type="application/problem+json",
-            headers={"WWW-Authenticate": "Bearer"},
+        return problem(
+            401,
+            "unauthenticated",
+            "Authentication required",
+            "the API key is unknown or revoked",
+            {"WWW-Authenticate": "Bearer"},
         )
     value, session = sessions.issue(principal)
     response = JSONBody(_session_out(principal, session))
@@ -177,16 +173,7 @@ def _session_out(principal: Principal, session: Session | None) -> dict[str, Any
 
 
 def _refused(detail: str) -> JSONBody:
-    return JSONBody(
-        {
-            "type": "/problems/unauthenticated",
-            "title": "Sign-in failed",
-            "status": 401,
-            "detail": detail,
-        },
-        status_code=401,
-        media_type="application/problem+json",
-    )
+    return problem(401, "unauthenticated", "Sign-in failed", detail)
 
 
 def _callback_url(request: Request) -> str:

@@ -19,7 +19,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -166,9 +166,7 @@ class ApiKeys:
             )
         elif event_type == REVOKED and data["key_id"] in self._records:
             record = self._records[data["key_id"]]
-            self._records[record.id] = KeyRecord(
-                **{**record.__dict__, "revoked_at": data["revoked_at"]}
-            )
+            self._records[record.id] = replace(record, revoked_at=data["revoked_at"])
 
     def _append(self, event_type: str, data: dict[str, Any], actor: dict[str, Any]) -> None:
         metadata = orjson.dumps({"actor": actor, "schema_version": 1})

@@ -25,6 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from order_service.http.problems import problem_body
 from order_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,8 @@ class HttpLimits:
 
 
 def problem_bytes(status: int, slug: str, title: str, detail: str, **extra: Any) -> bytes:
-    return orjson.dumps(
-        {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, **extra}
-    )
+    """A problem body for middleware that answers below the framework."""
+    return orjson.dumps(problem_body(status, slug, title, detail, **extra))
 
 
 class _RefusedError(Exception):

@@ -86,6 +86,17 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def problem_body(status: int, slug: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """RFC 9457 problem details, the one shape every error answer has."""
+    return {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
 def problem(
     status: int,
     slug: str,
@@ -94,13 +105,7 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONBody:
-    body = {
-        "type": f"/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = problem_body(status, slug, title, detail, **extra)
     return JSONBody(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

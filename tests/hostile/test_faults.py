@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,17 +16,8 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.factories import new_order_id, pay_body, place_body
 from tests.hostile.conftest import TIGHT_LIMITS, ext4_image, needs_mount, tmpfs
 from tests.http.test_commands_api import assert_problem
+from tests.polling import eventually
 from tests.servers import free_port, orders_cli, orders_process
-
-
-def _eventually(check: Callable[[], bool], within_s: float) -> bool:
-    """Poll a condition the system reaches by itself (a deadline, a watchdog)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _fill(directory: Path) -> Path:
@@ -66,7 +56,7 @@ def test_a_full_disk_fails_commands_but_not_searches(tmp_path: Path) -> None:
         ready = httpx.get(f"{server.url}/readyz")
 
         filler.unlink()
-        recovered = _eventually(
+        recovered = eventually(
             lambda: (
                 httpx.post(f"{server.url}/orders", json=place_body(new_order_id())).status_code
                 == 201
@@ -113,14 +103,14 @@ def test_a_frozen_disk_gets_deadlines_and_a_failing_healthz_then_recovers(
                 timeout=30,
             )
             waited = time.monotonic() - started
-            wedged = _eventually(
+            wedged = eventually(
                 lambda: httpx.get(f"{server.url}/healthz", timeout=5).status_code == 503,
                 within_s=15,
             )
             ready = httpx.get(f"{server.url}/readyz", timeout=10)
         finally:
             subprocess.run(["fsfreeze", "-u", disk], check=True)
-        healthy = _eventually(
+        healthy = eventually(
             lambda: httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200, within_s=15
         )
         retried = httpx.post(

@@ -4,8 +4,7 @@ answer, and the live projector carries on with the new generation."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from projectors.rebuild import Rebuild, RebuildOptions
 from tests.factories import place_body
 from tests.inprocess import Api, serving
 from tests.operations.conftest import order_head, read_model_settings, seed
+from tests.polling import eventually
 
 
 @pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
@@ -26,12 +26,8 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         yield running
 
 
-def wait_until(condition: object, timeout_s: float = 60) -> None:
-    """Poll a condition of the system under test (its own answers), with a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    assert eventually(condition, timeout_s), "condition not reached in time"
 
 
 class Searcher(threading.Thread):
