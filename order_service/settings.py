@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         8, gt=0, le=24 * 30, description="How long a console sign-in lasts."
     )
+    console_delay_warning_ms: int = Field(
+        5000,
+        ge=0,
+        le=3_600_000,
+        description="Projection lag past which the console says search may be delayed.",
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         "auto",
         description="json: one JSON object a line; text: for people; auto: text on a "

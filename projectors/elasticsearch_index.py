@@ -98,6 +98,8 @@ MAPPINGS: dict[str, Any] = {
         "cancelled_at": DATE,
         "cancel_reason": TEXT,
         "note_count": {"type": "integer"},
+        # Shown on the order page, never searched: stored in _source only.
+        "notes": {"type": "object", "enabled": False},
         "version": {"type": "long"},
         "position": {"type": "long"},
         "projection_error": {"type": "text", "fields": {"keyword": KEYWORD}},

@@ -70,6 +70,7 @@ def _placed(_: Document, data: dict[str, Any]) -> Document:
         "cancelled_at": None,
         "cancel_reason": None,
         "note_count": 0,
+        "notes": [],
     }
 
 
@@ -113,6 +114,9 @@ def _cancelled(document: Document, data: dict[str, Any]) -> Document:
 
 
 def _note_added(document: Document, data: dict[str, Any]) -> Document:
+    note = {"text": data["text"], "author": data["author"], "added_at": data["added_at"]}
+    # Documents projected before notes were kept lack the list: a rebuild fills it in.
+    document["notes"] = [*document.get("notes", []), note]
     document["note_count"] = document["note_count"] + 1
     document["updated_at"] = data["added_at"]
     return document

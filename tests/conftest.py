@@ -7,7 +7,7 @@ import pytest
 
 from tests import engines
 
-ENGINES = ("elasticsearch", "eventstoredb", "keycloak")
+ENGINES = ("elasticsearch", "eventstoredb", "keycloak", "browser")
 _outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
 
@@ -26,10 +26,16 @@ def keycloak_url() -> Iterator[str]:
     yield from engines.keycloak_url()
 
 
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    return engines.chromium_path()
+
+
 ENGINE_FIXTURES = {
     "elasticsearch_url": "elasticsearch",
     "eventstoredb_uri": "eventstoredb",
     "keycloak_url": "keycloak",
+    "chromium_path": "browser",
 }
 
 

@@ -85,6 +85,16 @@ def keycloak_url() -> Iterator[str]:
         node.stop()
 
 
+def chromium_path() -> str:
+    """Debian's Chromium (installed from the project's script when missing), for Playwright."""
+    script = _load_script("chromium_browser")
+    try:
+        path: str = script.ensure()
+    except script.EngineUnavailableError as error:
+        engine_missing(f"no browser for the console tests: {error}")
+    return path
+
+
 def eventstoredb_uri() -> Iterator[str]:
     """A real server at EVENTSTOREDB_URI if set, else the suite's EventStoreDB-compatible server."""
     given = os.environ.get("EVENTSTOREDB_URI")

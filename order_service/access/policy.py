@@ -18,6 +18,11 @@ OPEN: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/auth/logout"),
         ("GET", "/auth/login"),
         ("GET", "/auth/callback"),
+        # The console's pages and files hold no data: they sign the agent in, then ask the API.
+        ("GET", "/"),
+        ("GET", "/console/orders/{order_id}"),
+        ("GET", "/console/operations"),
+        ("GET", "/console/static/{name}"),
     }
 )
 
@@ -38,6 +43,10 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/metrics"): SCRAPERS,
     ("GET", "/readyz"): SCRAPERS,
     ("GET", "/auth/session"): ("checkout", "agent", "operator", "monitor"),
+    ("GET", "/operations/generations"): ("operator",),
+    ("GET", "/operations/dead-letters"): ("operator",),
+    ("POST", "/operations/dead-letters/retry"): ("operator",),
+    ("POST", "/operations/orders/{order_id}/reproject"): ("operator",),
 }
 
 

@@ -15,17 +15,20 @@ from fastapi import APIRouter, FastAPI
 from order_service import logs
 from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.port import EventStoreError
-from order_service.http import commands, problems
+from order_service.http import commands, docs, problems
 from order_service.http.access import Access
 from order_service.http.limits import BodyLimits, RequestDeadline
 from order_service.http.middleware import HeadAsGet, SecurityHeaders
 from order_service.http.observability import Observe
 from order_service.http.ops import ReadinessCheck, ops_router
 from order_service.settings import Settings
+from search_api import console, operations, sign_in
 from search_api import routes as search
-from search_api import sign_in
 
 log = logging.getLogger(__name__)
+# What customer service and operators use: the search API, the console and its sign-in, the
+# operations endpoints.
+CONSOLE_ROUTERS = [search.router, sign_in.router, operations.router, console.router]
 
 
 def build_app(
@@ -53,7 +56,7 @@ def build_app(
             container.close()
 
     settings = container.settings
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     # A redirect would build its Location from the client's Host header.
     app.router.redirect_slashes = False
     app.state.container = container
@@ -64,7 +67,7 @@ def build_app(
             container.refresh_lag_metrics if lag_metrics else None,
         )
     )
-    for router in routers:
+    for router in [*routers, docs.router]:
         app.include_router(router)
     problems.install(app)
     # Innermost first: each add_middleware wraps the ones before it. Access comes before the
@@ -119,7 +122,7 @@ def command_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders command API",
-        [commands.router],
+        [commands.router, commands.agent_router],
         container.readiness(search=False, write=True),
     )
 
@@ -129,7 +132,7 @@ def search_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders search API",
-        [search.router, sign_in.router],
+        [*CONSOLE_ROUTERS, commands.agent_router],
         container.readiness(search=True, write=False),
         lag_metrics=True,
     )
@@ -152,7 +155,7 @@ def embedded_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders (embedded)",
-        [search.router, sign_in.router, commands.router],
+        [*CONSOLE_ROUTERS, commands.router, commands.agent_router],
         container.readiness(search=True, write=True),
         project=True,
         lag_metrics=True,

@@ -28,14 +28,13 @@ STRICT_CSP = (
     b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     b"frame-ancestors 'none'; form-action 'self'"
 )
-# FastAPI's interactive docs load Swagger UI and ReDoc from a CDN, with an inline start-up script.
+# Swagger UI and ReDoc (served locally, see http/docs.py) style elements inline, and ReDoc
+# runs its search in a worker made from a blob.
 DOCS_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     b"worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-DOCS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+DOCS = ("/docs", "/redoc")
 HSTS = b"max-age=63072000; includeSubDomains"
 
 

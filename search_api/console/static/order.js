@@ -1,0 +1,217 @@
+// The order view: the document customer service reads, its whole timeline from the event
+// store, notes, and the two actions agents take (add a note, cancel with a reason).
+import { api, query } from "./api.js";
+import { definitions, h, money, replace, statusBadge, time } from "./dom.js";
+import { asOfLine } from "./freshness.js";
+
+const CANCELLABLE = new Set(["placed", "paid"]);
+
+function address(shipping) {
+  if (!shipping) return "–";
+  const lines = [shipping.name, shipping.line1, shipping.line2, `${shipping.postal_code} ${shipping.city}`, shipping.country];
+  return h("address", {}, lines.filter(Boolean).map((line) => [line, h("br")]));
+}
+
+function items(order) {
+  return h(
+    "table",
+    { class: "items" },
+    h("caption", { class: "visually-hidden" }, "Items"),
+    h("thead", {}, h("tr", {}, ["SKU", "Product", "Quantity", "Unit price", "Subtotal"].map((name, i) => h("th", { scope: "col", class: i >= 2 ? "number" : null }, name)))),
+    h(
+      "tbody",
+      {},
+      (order.items || []).map((item) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, item.sku),
+          h("td", {}, item.name),
+          h("td", { class: "number" }, item.quantity),
+          h("td", { class: "number" }, money(item.unit_price, order.currency)),
+          h("td", { class: "number" }, money(item.unit_price * item.quantity, order.currency)),
+        ),
+      ),
+    ),
+    h("tfoot", {}, h("tr", {}, h("th", { scope: "row", colspan: 4 }, "Total"), h("td", { class: "number" }, money(order.total, order.currency)))),
+  );
+}
+
+function transitions(order) {
+  const steps = [
+    ["Placed", order.placed_at],
+    ["Paid", order.payment?.paid_at],
+    ["Shipped", order.shipment?.shipped_at],
+    ["Delivered", order.delivered_at],
+    ["Cancelled", order.cancelled_at],
+  ].filter(([, at]) => at);
+  return h("ol", { class: "steps" }, steps.map(([name, at]) => h("li", {}, h("strong", {}, name), " ", time(at), name === "Cancelled" && order.cancel_reason ? [": ", order.cancel_reason] : null)));
+}
+
+function notes(order) {
+  const list = order.notes || [];
+  if (!list.length && order.note_count) return h("p", { class: "muted" }, `${order.note_count} note(s): see the timeline (this document predates notes in search; a rebuild adds them).`);
+  if (!list.length) return h("p", { class: "muted" }, "No notes yet.");
+  return h("ul", { class: "notes" }, list.map((note) => h("li", {}, h("p", { class: "note-text" }, note.text), h("p", { class: "muted" }, note.author, " · ", time(note.added_at)))));
+}
+
+function timeline(history) {
+  if (!history) return h("p", { class: "muted" }, "Loading the timeline…");
+  return h(
+    "table",
+    { class: "timeline" },
+    h("caption", {}, "Every event of this order, from the event store"),
+    h("thead", {}, h("tr", {}, ["Revision", "Event", "Recorded", "By", "Position", "Archived"].map((name, i) => h("th", { scope: "col", class: i === 0 || i === 4 ? "number" : null }, name)))),
+    h(
+      "tbody",
+      {},
+      history.events.map((event) =>
+        h(
+          "tr",
+          { class: event.archived ? "archived" : null },
+          h("td", { class: "number" }, event.revision),
+          h("td", {}, event.type),
+          h("td", {}, time(event.recorded_at)),
+          h("td", {}, event.metadata?.actor?.name ?? "–"),
+          h("td", { class: "number" }, event.position),
+          h("td", {}, event.archived ? h("span", { class: "badge archived" }, "archived") : null),
+        ),
+      ),
+    ),
+  );
+}
+
+function noteForm(orderId, after) {
+  const text = h("textarea", { id: "note-text", name: "text", rows: 3, required: true, maxlength: 5000 });
+  const said = h("p", { role: "status", class: "muted" });
+  async function submit(event) {
+    event.preventDefault();
+    const button = event.target.querySelector("button");
+    button.disabled = true;
+    try {
+      const result = await api(`/orders/${encodeURIComponent(orderId)}/notes`, { method: "POST", body: { text: text.value } });
+      text.value = "";
+      await after(result, said);
+    } catch (error) {
+      replace(said, `Not saved: ${error.message}`);
+      said.classList.add("error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+  return h("form", { class: "action", onsubmit: submit }, h("label", { for: "note-text" }, "Add a note"), text, h("button", { type: "submit" }, "Add note"), said);
+}
+
+function cancelForm(orderId, after) {
+  const reason = h("input", { id: "cancel-reason", name: "reason", required: true, maxlength: 500 });
+  const said = h("p", { role: "status", class: "muted" });
+  async function submit(event) {
+    event.preventDefault();
+    const button = event.target.querySelector("button");
+    button.disabled = true;
+    try {
+      const result = await api(`/orders/${encodeURIComponent(orderId)}/cancel`, { method: "POST", body: { reason: reason.value } });
+      await after(result, said);
+    } catch (error) {
+      replace(said, `Not cancelled: ${error.message}`);
+      said.classList.add("error");
+      button.disabled = false;
+    }
+  }
+  return h("form", { class: "action", onsubmit: submit }, h("label", { for: "cancel-reason" }, "Reason for cancelling"), reason, h("button", { type: "submit", class: "danger" }, "Cancel order"), said);
+}
+
+export async function orderView(main, { path, can }) {
+  const orderId = decodeURIComponent(path.slice("/console/orders/".length));
+  document.title = `Order ${orderId} – Orders console`;
+  const url = `/orders/${encodeURIComponent(orderId)}`;
+  let history = null;
+  let order = null;
+  let stale = false;
+  let strong = false;
+  const page = h("article", { class: "order" });
+  replace(main, page);
+
+  function draw(message) {
+    const actions = [];
+    if (can("agent")) {
+      actions.push(noteForm(orderId, afterCommand));
+      if (CANCELLABLE.has(order.status)) actions.push(cancelForm(orderId, afterCommand));
+    }
+    replace(
+      page,
+      h("p", {}, h("a", { href: "#", onclick: (event) => { event.preventDefault(); window.history.back(); } }, "← Back")),
+      h("h1", {}, "Order ", h("span", { class: "mono" }, orderId), " ", statusBadge(order.status)),
+      strong ? asOfLine(null) : asOfLine(order.as_of, { stale }),
+      message ? h("p", { role: "status", class: "notice" }, message) : null,
+      order.projection_error
+        ? h("div", { class: "behind-box", role: "alert" },
+            h("p", {}, h("strong", {}, "This order's search document is behind its events: "), order.projection_error),
+            h("p", {}, "What you see below may be missing its latest changes. Load it from the event store for the authoritative state."))
+        : null,
+      strong ? null : h("p", {}, h("button", { type: "button", onclick: loadStrong }, "Load from event store")),
+      h(
+        "div",
+        { class: "grid" },
+        h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", order.customer?.email], ["Customer id", order.customer?.id]])),
+        h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address)),
+        h("section", {}, h("h2", {}, "Payment"), order.payment
+          ? definitions([["Amount", money(order.payment.amount, order.payment.currency)], ["Method", order.payment.method], ["Transaction", order.payment.transaction_id], ["Paid", time(order.payment.paid_at)]])
+          : h("p", { class: "muted" }, "Not paid.")),
+        h("section", {}, h("h2", {}, "Shipment"), order.shipment
+          ? definitions([["Carrier", order.shipment.carrier], ["Tracking number", h("span", { class: "mono" }, order.shipment.tracking_number)], ["Shipped", time(order.shipment.shipped_at)]])
+          : h("p", { class: "muted" }, "Not shipped.")),
+      ),
+      h("section", {}, h("h2", {}, "Items"), items(order)),
+      h("section", {}, h("h2", {}, "Status"), transitions(order)),
+      h("section", {}, h("h2", {}, "Notes"), notes(order), actions),
+      h("section", {}, h("h2", {}, "Timeline"), timeline(history)),
+    );
+  }
+
+  async function loadHistory() {
+    try {
+      history = await api(`${url}/history`);
+    } catch (error) {
+      history = { events: [] };
+    }
+  }
+
+  async function loadStrong() {
+    order = await api(`${url}?consistency=strong`);
+    strong = true;
+    draw("Loaded from the event store: this is the authoritative state.");
+  }
+
+  // After a command, wait for the projection to reach the version it produced, then show it.
+  async function afterCommand(result, said) {
+    replace(said, "Saved; applying it to search…");
+    const [fresh] = await Promise.all([api(`${url}${query({ min_version: result.version, wait_ms: 5000 })}`), loadHistory()]);
+    order = fresh;
+    stale = fresh.stale;
+    strong = false;
+    draw(stale ? "Saved. Search is still applying it: it will show here shortly (reload to check)." : "Saved.");
+    document.querySelector('[role="status"].notice')?.focus();
+  }
+
+  let message = null;
+  try {
+    [order] = await Promise.all([api(url), loadHistory()]);
+  } catch (error) {
+    if (error.status !== 404) {
+      replace(page, h("h1", {}, `Order ${orderId}`), h("p", { class: "error", role: "alert" }, error.message));
+      return;
+    }
+    // Not in search (yet): the event store may know it already.
+    try {
+      order = await api(`${url}?consistency=strong`);
+      strong = true;
+      message = "Search does not have this order yet; shown from the event store.";
+    } catch {
+      replace(page, h("h1", {}, "No such order"), h("p", {}, `No order has the id ${orderId}.`), h("p", {}, h("a", { href: "/" }, "Search orders")));
+      return;
+    }
+  }
+  draw(message);
+  main.focus();
+}

@@ -1,0 +1,213 @@
+// The search view: one box, filters, a sortable table, keyset paging; the URL is the search.
+import { api, query } from "./api.js";
+import { h, money, replace, statusBadge, time } from "./dom.js";
+import { asOfLine } from "./freshness.js";
+
+const STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled"];
+const FIELDS = ["q", "customer_id", "sku", "placed_from", "placed_to", "min_total", "max_total"];
+const SORTABLE = { placed_at: "Placed", updated_at: "Updated", total: "Total" };
+
+function input(name, label, params, attributes = {}) {
+  const id = `f-${name}`;
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    h("input", { id, name, value: params.get(name) || "", ...attributes }),
+  );
+}
+
+function form(params, navigate) {
+  const chosen = new Set(params.getAll("status"));
+  const box = h("input", {
+    id: "q", name: "q", type: "search", value: params.get("q") || "", autocomplete: "off",
+    placeholder: "Order id, name, e-mail, SKU, product, tracking number, postal code",
+    "aria-describedby": "q-help", maxlength: 200,
+  });
+  function submit(event) {
+    event.preventDefault();
+    const data = new FormData(event.target);
+    const next = { sort: params.get("sort") || undefined };
+    for (const name of FIELDS) next[name] = (data.get(name) || "").trim();
+    next.status = data.getAll("status");
+    navigate(`/${query(next)}`);
+  }
+  const element = h(
+    "form",
+    { role: "search", class: "search", onsubmit: submit, "aria-label": "Find orders" },
+    h(
+      "div",
+      { class: "box" },
+      h("label", { for: "q" }, "Search orders"),
+      box,
+      h("button", { type: "submit" }, "Search"),
+      h("p", { id: "q-help", class: "muted" }, "Press / to come back here, ↓ to move through the results, Enter to open one."),
+    ),
+    h(
+      "fieldset",
+      { class: "filters" },
+      h("legend", {}, "Filters"),
+      h(
+        "fieldset",
+        { class: "statuses" },
+        h("legend", {}, "Status"),
+        STATUSES.map((status) =>
+          h(
+            "label",
+            { class: "check" },
+            h("input", { type: "checkbox", name: "status", value: status, checked: chosen.has(status) }),
+            ` ${status}`,
+          ),
+        ),
+      ),
+      input("placed_from", "Placed from", params, { type: "date" }),
+      input("placed_to", "Placed before", params, { type: "date" }),
+      input("min_total", "Total at least (minor units, e.g. cents)", params, { type: "number", min: 0, inputmode: "numeric" }),
+      input("max_total", "Total at most (minor units)", params, { type: "number", min: 0, inputmode: "numeric" }),
+      input("sku", "SKU", params, { maxlength: 64 }),
+      input("customer_id", "Customer id", params, { maxlength: 64 }),
+    ),
+  );
+  return { element, box };
+}
+
+function sortHeader(field, params, navigate) {
+  const sort = params.get("sort") || "-placed_at";
+  const current = sort.replace(/^-/, "") === field;
+  const descending = sort.startsWith("-");
+  const next = new URLSearchParams(params);
+  next.delete("cursor");
+  next.set("sort", current && descending ? field : `-${field}`);
+  const arrow = current ? (descending ? " ↓" : " ↑") : "";
+  return h(
+    "th",
+    { scope: "col", "aria-sort": current ? (descending ? "descending" : "ascending") : null },
+    h("a", { href: `/?${next}`, class: "sort" }, SORTABLE[field], arrow),
+  );
+}
+
+function looser(params) {
+  const hints = [];
+  if (params.getAll("status").length) hints.push(`remove the status filter (${params.getAll("status").join(", ")})`);
+  if (params.get("placed_from") || params.get("placed_to")) hints.push("widen the placed dates");
+  if (params.get("min_total") || params.get("max_total")) hints.push("widen the total range");
+  if (params.get("sku")) hints.push("drop the SKU");
+  if (params.get("customer_id")) hints.push("drop the customer id");
+  if ((params.get("q") || "").trim().split(/\s+/).length > 1) hints.push("use fewer words (every word must match)");
+  return hints.length ? `Try to ${hints.join(", or ")}.` : "Check the spelling, or search by e-mail or order id.";
+}
+
+function results(page, params, navigate) {
+  if (!page.results.length) {
+    return h("div", { class: "empty" }, h("p", {}, h("strong", {}, "No orders match.")), h("p", {}, looser(params)));
+  }
+  const rows = page.results.map((order) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `/console/orders/${encodeURIComponent(order.order_id)}`, class: "result" }, order.order_id)),
+      h("td", {}, order.customer?.name ?? "–", h("br"), h("span", { class: "muted" }, order.customer?.email ?? "")),
+      h("td", {}, statusBadge(order.status), order.projection_error ? h("span", { class: "badge behind" }, "behind") : null),
+      h("td", { class: "number" }, money(order.total, order.currency)),
+      h("td", { class: "number" }, order.item_count),
+      h("td", {}, time(order.placed_at)),
+      h("td", {}, time(order.updated_at)),
+    ),
+  );
+  const next = new URLSearchParams(params);
+  if (page.next_cursor) next.set("cursor", page.next_cursor);
+  return [
+    h(
+      "table",
+      { class: "results" },
+      h("caption", { class: "visually-hidden" }, "Orders found"),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Order"),
+          h("th", { scope: "col" }, "Customer"),
+          h("th", { scope: "col" }, "Status"),
+          sortHeader("total", params, navigate),
+          h("th", { scope: "col", class: "number" }, "Items"),
+          sortHeader("placed_at", params, navigate),
+          sortHeader("updated_at", params, navigate),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+    h(
+      "nav",
+      { class: "pages", "aria-label": "Pages" },
+      params.get("cursor") ? h("a", { href: "#", onclick: (event) => { event.preventDefault(); history.back(); } }, "← Previous page") : null,
+      page.next_cursor ? h("a", { href: `/?${next}`, rel: "next" }, "Next page →") : null,
+    ),
+  ];
+}
+
+// ↓ from the box enters the results; ↑/↓ move between them; Enter opens (the links' own).
+function arrows(event) {
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  const links = [...document.querySelectorAll("a.result")];
+  if (!links.length) return;
+  const at = links.indexOf(document.activeElement);
+  if (event.target.id === "q" && event.key === "ArrowDown") links[0].focus();
+  else if (at >= 0) {
+    if (event.key === "ArrowUp" && at === 0) document.getElementById("q").focus();
+    else links[Math.max(0, Math.min(links.length - 1, at + (event.key === "ArrowDown" ? 1 : -1)))].focus();
+  } else return;
+  event.preventDefault();
+}
+
+function slash(event) {
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+  if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey) {
+    event.preventDefault();
+    const box = document.getElementById("q");
+    box.focus();
+    box.select();
+  }
+}
+
+export async function searchView(main, { params, navigate }) {
+  const { element, box } = form(params, navigate);
+  const answer = h("section", { class: "answer", "aria-live": "polite", "aria-busy": "true" }, h("p", { class: "muted" }, "Searching…"));
+  replace(main, h("h1", { class: "visually-hidden" }, "Search orders"), element, answer);
+  document.title = params.get("q") ? `${params.get("q")} – Orders console` : "Search – Orders console";
+  if (!params.has("cursor")) box.focus();
+  document.addEventListener("keydown", arrows);
+  document.addEventListener("keydown", slash);
+  const controller = new AbortController();
+  const leave = () => {
+    controller.abort();
+    document.removeEventListener("keydown", arrows);
+    document.removeEventListener("keydown", slash);
+  };
+  const request = {};
+  for (const name of [...FIELDS, "sort", "cursor"]) request[name] = params.get(name);
+  request.status = params.getAll("status");
+  try {
+    const page = await api(`/orders/search${query(request)}`, { signal: controller.signal });
+    const shown = page.results.length;
+    replace(
+      answer,
+      h(
+        "div",
+        { class: "summary" },
+        h("p", { id: "count" }, `${page.total.toLocaleString()} order${page.total === 1 ? "" : "s"}${shown && page.total > shown ? `, ${shown} on this page` : ""}`),
+        asOfLine(page.as_of),
+      ),
+      results(page, params, navigate),
+    );
+    performance.mark("orders:results-shown");
+  } catch (error) {
+    if (error.name === "AbortError") return leave;
+    const fields = (error.problem?.errors || []).map((item) => `${item.field}: ${item.message}`);
+    replace(answer, h("p", { class: "error", role: "alert" }, `Search failed: ${error.message}`), fields.length ? h("ul", {}, fields.map((text) => h("li", {}, text))) : null);
+  } finally {
+    answer.removeAttribute("aria-busy");
+  }
+  return leave;
+}
