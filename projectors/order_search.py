@@ -148,6 +148,19 @@ def fold(events: list[RecordedEvent]) -> Document | None:
     return document
 
 
+def fold_marked(events: list[RecordedEvent]) -> Document | None:
+    """Like ``fold``, but an event that cannot be applied marks the document (as the projector
+    does) instead of failing: a strong read still shows what the log says, and what it could
+    not read."""
+    document: Document | None = None
+    for event in events:
+        try:
+            document = project(document, event) or document
+        except ProjectionError as error:
+            document = with_error(document, event, error)
+    return document
+
+
 def document_id(event: RecordedEvent) -> str:
     return order_id_of(event.stream)
 

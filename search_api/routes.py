@@ -21,7 +21,7 @@ from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented
 from projectors.full_log import full_stream
 from projectors.generations import ActiveIndex
-from projectors.order_search import NAME, Document, fold, summary
+from projectors.order_search import NAME, Document, fold_marked, summary
 from projectors.port import STATUSES, OrderSearchIndex, ReadModel, SearchQuery
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
@@ -149,7 +149,7 @@ async def get_order(
     """The whole order document, with its version as ETag; strong reads fold the event log."""
     stale = False
     if consistency == "strong":
-        document = fold(
+        document = fold_marked(
             await asyncio.to_thread(full_stream, store, archive, order_stream(order_id))
         )
     else:
