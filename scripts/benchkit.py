@@ -27,9 +27,16 @@ def serve(
     api: str, env: dict[str, str], cwd: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start `orders serve API` on a free port and wait until it answers /healthz."""
+    return start_orders(["serve", api], env, cwd)
+
+
+def start_orders(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `orders ARGS` on a free port and wait until it answers /healthz."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "order_service.cli", "serve", api],
+        [sys.executable, "-m", "order_service.cli", *args],
         env={**os.environ, **env, "ORDERS_PORT": str(port), "ORDERS_LOG_LEVEL": "warning"},
         cwd=cwd,
     )
@@ -42,4 +49,4 @@ def serve(
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"orders serve {api} did not start")
+    raise RuntimeError(f"orders {' '.join(args)} did not start")

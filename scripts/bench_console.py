@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Benchmark the console in a real browser: from pressing Enter to results on screen.
+
+    .venv/bin/python scripts/bench_console.py --orders 100000
+    .venv/bin/python scripts/bench_console.py --orders 1000000 --elasticsearch-url URL
+
+1. Seeds synthetic orders into a SQLite event store (reused from --data-dir if already there)
+   and projects them into Elasticsearch (an index of that size is reused when the node keeps
+   one under the same prefix: start a lasting node with `scripts/elasticsearch_node.py start`).
+2. Starts `orders serve search` (uvicorn, own process) and headless Chromium (Debian's).
+3. Types agent searches into the console's box (e-mails, order ids, names, SKUs, tracking
+   numbers, words, with and without a status filter) and presses Enter; the page's own
+   Performance API measure ``orders:search`` runs from the key's event to the first paint
+   after the results are in the document. Goal: p95 under 300 ms at 1,000,000 orders.
+4. Weighs each view: its HTML and files (goal: under 150 KB), and the API answers it loads.
+
+Figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
+from playwright.sync_api import Page, sync_playwright
+from rich.console import Console
+from rich.table import Table
+
+from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.seeding import seed_orders
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import chromium_browser
+from bench_search import project_to_head
+from benchkit import percentile, serve
+
+console = Console()
+VIEW_PATHS = {
+    "search": "/?q={word}",
+    "order": "/console/orders/{order}",
+    "operations": "/console/operations",
+}
+
+
+def sample_searches(store: SQLiteEventStore, count: int, rng: random.Random) -> list[str]:
+    """What agents type: handles of real orders from across the log, and common words."""
+    head = store.head_position() or 0
+    placed: list[dict[str, Any]] = []
+    while len(placed) < 200:
+        start = rng.randrange(0, max(1, head - 2000))
+        for event in store.read_all(after=start, limit=500, stream_prefix="order-"):
+            if event.type == "OrderPlaced":
+                placed.append(json.loads(event.data))
+            elif event.type == "OrderShipped":
+                placed.append({"tracking_number": json.loads(event.data)["tracking_number"]})
+    words = ["teapot", "kettle", "candle", "lovelace", "amsterdam", "cast iron teapot", "rossi"]
+    searches = []
+    for _ in range(count):
+        order = rng.choice(placed)
+        if "tracking_number" in order:
+            searches.append(order["tracking_number"])
+            continue
+        kind = rng.choice(["email", "order_id", "name", "sku", "word"])
+        if kind == "email":
+            searches.append(order["customer"]["email"])
+        elif kind == "order_id":
+            searches.append(order["order_id"])
+        elif kind == "name":
+            searches.append(order["customer"]["name"])
+        elif kind == "sku":
+            searches.append(order["items"][0]["sku"])
+        else:
+            searches.append(rng.choice(words))
+    return searches
+
+
+def ensure_index(store: SQLiteEventStore, url: str, prefix: str) -> dict[str, Any]:
+    from projectors.elasticsearch_index import ElasticsearchOrderIndex
+
+    index = ElasticsearchOrderIndex(url, prefix=prefix, replicas=0)
+    index.setup()
+    head = store.head_position()
+    if index.checkpoint().position == head:
+        return {"reused": True}
+    with console.status("projecting the log into Elasticsearch"):
+        events, seconds = project_to_head(store, index)
+    return {"reused": False, "events": events, "seconds": seconds}
+
+
+def search_times(page: Page, base: str, searches: list[str], statuses: bool) -> list[float]:
+    page.goto(f"{base}/")
+    page.wait_for_selector("#count")
+    box = page.get_by_label("Search orders")
+    samples = []
+    for done, text in enumerate(searches):
+        if statuses:  # half the searches narrow by status, as agents do
+            page.get_by_label("shipped").set_checked(done % 2 == 0)
+        box.fill(text)
+        box.press("Enter")
+        page.wait_for_function(
+            f'performance.getEntriesByName("orders:search").length > {done}', timeout=30_000
+        )
+        samples.append(
+            page.evaluate('performance.getEntriesByName("orders:search").at(-1).duration')
+        )
+    return samples
+
+
+def view_weights(page: Page, base: str, order_id: str) -> dict[str, dict[str, int]]:
+    weights = {}
+    for view, path in VIEW_PATHS.items():
+        page.context.clear_cookies()
+        page.goto("about:blank")
+        page.goto(base + path.format(word="teapot", order=order_id), wait_until="networkidle")
+        entries = page.evaluate(
+            """() => [...performance.getEntriesByType("navigation"),
+                      ...performance.getEntriesByType("resource")]
+                 .map(e => ({path: new URL(e.name).pathname, bytes: e.decodedBodySize}))"""
+        )
+        page_files = [
+            e
+            for e in entries
+            if e["path"] == path.split("?")[0].format(order=order_id)
+            or e["path"].startswith("/console/static/")
+        ]
+        assets = sum(e["bytes"] for e in page_files)
+        data = sum(e["bytes"] for e in entries) - assets
+        weights[view] = {"html_and_files_bytes": assets, "api_bytes": data}
+    return weights
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--elasticsearch-url")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/bench"))
+    parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteEventStore(args.data_dir / f"events-{args.orders}.db")
+    figures: dict[str, Any] = {"orders": args.orders, "searches": args.searches}
+    if (store.head_position() or 0) == 0:
+        with console.status(f"seeding {args.orders:,} orders"):
+            seed_orders(store, args.orders)
+    node = None
+    url = args.elasticsearch_url
+    if url is None:
+        import elasticsearch_node as es_script
+
+        node = es_script.Node(es_script.fetch())
+        url = node.start()
+    try:
+        prefix = f"console{args.orders}"
+        figures["projection"] = ensure_index(store, url, prefix)
+        env = {
+            "ORDERS_EVENT_STORE": f"sqlite:///{store.path}",
+            "ORDERS_READ_MODEL": url,
+            "ORDERS_ES_INDEX_PREFIX": prefix,
+        }
+        searches = sample_searches(store, args.searches, random.Random(11))
+        process, api = serve("search", env)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=chromium_browser.ensure(), args=chromium_browser.LAUNCH_ARGS
+                )
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                search_times(page, api, searches[:20], statuses=False)  # warm-up, not counted
+                started = time.monotonic()
+                plain = search_times(page, api, searches, statuses=False)
+                filtered = search_times(page, api, searches, statuses=True)
+                figures["seconds"] = time.monotonic() - started
+                order_id = page.locator("a.result").first.inner_text()
+                figures["weights"] = view_weights(page, api, order_id)
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    finally:
+        if node is not None:
+            node.stop()
+    for name, samples in (("free text", plain), ("free text + status filter", filtered)):
+        figures[name] = {
+            f"p{int(q * 100)}_ms": percentile(samples, q) for q in (0.5, 0.95, 0.99)
+        } | {"max_ms": max(samples), "n": len(samples)}
+    figures["measured_at"] = datetime.now(UTC).isoformat()
+    print_figures(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def print_figures(figures: dict[str, Any]) -> None:
+    table = Table(title=f"Enter to results on screen, {figures['orders']:,} orders (Chromium)")
+    for column in ("searches", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for name in ("free text", "free text + status filter"):
+        row = figures[name]
+        table.add_row(
+            name,
+            str(row["n"]),
+            *(f"{row[key]:.0f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+        )
+    console.print(table)
+    weights = Table(title="Weight of each view (uncompressed)")
+    for column in ("view", "HTML + files", "API answers"):
+        weights.add_column(column, justify="right")
+    for view, row in figures["weights"].items():
+        weights.add_row(
+            view,
+            f"{row['html_and_files_bytes'] / 1024:.1f} KB",
+            f"{row['api_bytes'] / 1024:.1f} KB",
+        )
+    console.print(weights)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Take the README's screenshots of the console: search, order and operations views.
+
+    .venv/bin/python scripts/console_screenshots.py [--out search_api/console/screenshots]
+
+Starts `orders up --demo 400` in a temporary directory, adds what an agent's day leaves behind
+(a note, a cancelled order, one event the projection cannot read), and photographs each view
+in headless Chromium (Debian's, installed by scripts/chromium_browser.py when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import chromium_browser
+from benchkit import start_orders
+
+from order_service.eventstore.port import NewEvent
+from order_service.eventstore.sqlite import SQLiteEventStore
+
+
+def agent_day(url: str, data_dir: Path) -> str:
+    """A note and a cancellation through the API; one unreadable event in the log."""
+    found = httpx.get(f"{url}/orders/search", params={"q": "teapot", "status": "shipped"}).json()
+    order_id = found["results"][0]["order_id"]
+    httpx.post(
+        f"{url}/orders/{order_id}/notes",
+        json={"text": "Customer asked to leave the parcel with the neighbour at no. 12."},
+    ).raise_for_status()
+    placed = httpx.get(f"{url}/orders/search", params={"status": "placed"}).json()["results"]
+    httpx.post(
+        f"{url}/orders/{placed[0]['order_id']}/cancel", json={"reason": "ordered twice"}
+    ).raise_for_status()
+    store = SQLiteEventStore(data_dir / "events.db")
+    stream = f"order-{placed[1]['order_id']}"
+    last = store.read_stream(stream, backwards=True, limit=1)[0]
+    store.append(
+        stream,
+        [NewEvent(uuid.uuid4(), "OrderTeleported", b"{}", b'{"schema_version": 1}')],
+        last.revision,
+    )
+    store.close()
+    return order_id
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "search_api/console/screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="orders-shots-") as temporary:
+        workdir = Path(temporary)
+        env = {"ORDERS_DATA_DIR": str(workdir / "data")}
+        process, url = start_orders(["up", "--demo", "400"], env, cwd=workdir)
+        try:
+            order_id = agent_day(url, workdir / "data")
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=chromium_browser.ensure(), args=chromium_browser.LAUNCH_ARGS
+                )
+                page = browser.new_page(viewport={"width": 1280, "height": 860})
+                page.goto(f"{url}/?q=teapot&status=shipped&status=delivered")
+                page.wait_for_selector("a.result")
+                page.screenshot(path=args.out / "search.png")
+                page.goto(f"{url}/console/orders/{order_id}")
+                page.wait_for_selector("table.timeline")
+                page.screenshot(path=args.out / "order.png", full_page=True)
+                page.goto(f"{url}/console/operations")
+                page.wait_for_selector("text=OrderTeleported @")
+                page.screenshot(path=args.out / "operations.png")
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    for name in ("search", "order", "operations"):
+        print(args.out / f"{name}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
