@@ -11,9 +11,12 @@ in headless Chromium (Debian's, installed by scripts/chromium_browser.py when mi
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import project_python  # before the project imports: re-runs with .venv if needed
@@ -32,9 +35,14 @@ from order_service.eventstore.port import NewEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
 
 
-def agent_day(url: str, data_dir: Path) -> str:
-    """A note and a cancellation through the API; one unreadable event in the log."""
-    found = httpx.get(f"{url}/orders/search", params={"q": "teapot", "status": "shipped"}).json()
+def agent_day(url: str, workdir: Path, env: dict[str, str]) -> str:
+    """A note and a cancellation through the API, finished orders archived, and one event
+    the projection cannot read."""
+    head = httpx.get(f"{url}/projections").json()["projections"][0]["head"]
+    caught_up = {"min_position": head, "wait_ms": 5000}  # the demo orders are searchable
+    found = httpx.get(
+        f"{url}/orders/search", params={"q": "teapot", "status": "delivered", **caught_up}
+    ).json()
     order_id = found["results"][0]["order_id"]
     httpx.post(
         f"{url}/orders/{order_id}/notes",
@@ -44,7 +52,15 @@ def agent_day(url: str, data_dir: Path) -> str:
     httpx.post(
         f"{url}/orders/{placed[0]['order_id']}/cancel", json={"reason": "ordered twice"}
     ).raise_for_status()
-    store = SQLiteEventStore(data_dir / "events.db")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    subprocess.run(
+        [sys.executable, "-m", "order_service.cli", "archive", "run", "--before", tomorrow],
+        cwd=workdir,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    store = SQLiteEventStore(Path(env["ORDERS_DATA_DIR"]) / "events.db")
     stream = f"order-{placed[1]['order_id']}"
     last = store.read_stream(stream, backwards=True, limit=1)[0]
     store.append(
@@ -66,7 +82,7 @@ def main() -> int:
         env = {"ORDERS_DATA_DIR": str(workdir / "data")}
         process, url = start_orders(["up", "--demo", "400"], env, cwd=workdir)
         try:
-            order_id = agent_day(url, workdir / "data")
+            order_id = agent_day(url, workdir, env)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=chromium_browser.ensure(), args=chromium_browser.LAUNCH_ARGS
