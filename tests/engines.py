@@ -95,6 +95,11 @@ def chromium_path() -> str:
     return path
 
 
+# The suite's server writes the node's periodic $statsCollected records far more often than a
+# real node's 30 s, so every test meets system events between its own.
+STATS_PERIOD_S = 0.25
+
+
 def eventstoredb_uri() -> Iterator[str]:
     """A real server at EVENTSTOREDB_URI if set, else the suite's EventStoreDB-compatible server."""
     given = os.environ.get("EVENTSTOREDB_URI")
@@ -102,10 +107,11 @@ def eventstoredb_uri() -> Iterator[str]:
         yield given
         return
     try:
+        from tests.esdb_server.log import Log
         from tests.esdb_server.server import start
     except ImportError as error:  # grpcio comes with kurrentdbclient; this is a broken install
         engine_missing(f"the EventStoreDB test server cannot start ({error}); run `make test`")
-    server = start()
+    server = start(log=Log(stats_period_s=STATS_PERIOD_S))
     try:
         yield server.uri
     finally:

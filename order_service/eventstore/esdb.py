@@ -4,6 +4,12 @@ Positions are EventStoreDB's commit positions. The client reconnects and retries
 gRPC failures itself (``@autoreconnect``/``@retrygrpc``); what still fails is translated to
 the port's errors, so callers never see a driver exception. A catch-up subscription that
 loses its connection resubscribes from the last event it delivered.
+
+An append reports the revision it produced without another round trip when the expected
+version says it (a revision, or no stream: revisions from 0); the client does not pass on
+the server's own answer. A stream soft-deleted by hand and recreated by a no-stream append
+continues its old numbering on the server, which this adapter would not know: this system
+never soft-deletes (archiving truncates with ``$tb`` and keeps the last event).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -74,32 +81,27 @@ class EventStoreDBEventStore:
 
     def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
         current = STATES[expected] if isinstance(expected, StreamState) else expected
-        try:
-            position = self.client.append_to_stream(
-                stream,
-                events=[
-                    ClientEvent(
-                        type=event.type,
-                        data=event.data,
-                        metadata=event.metadata,
-                        content_type="application/json",
-                        id=event.id,
-                    )
-                    for event in events
-                ],
-                current_version=current,
-            )
-        except client_errors.WrongCurrentVersionError as error:
-            actual = error.actual_version
-            raise WrongExpectedVersionError(
-                stream, expected, actual if isinstance(actual, int) else None
-            ) from error
-        except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
-            raise StreamDeletedError(stream) from error
-        except UNAVAILABLE as error:
-            raise EventStoreUnavailableError(f"append to {stream} failed: {error}") from error
-        except client_errors.KurrentDBClientError as error:
-            raise EventStoreError(f"append to {stream} refused: {error}") from error
+        with _translated(f"append to {stream}", stream):
+            try:
+                position = self.client.append_to_stream(
+                    stream,
+                    events=[
+                        ClientEvent(
+                            type=event.type,
+                            data=event.data,
+                            metadata=event.metadata,
+                            content_type="application/json",
+                            id=event.id,
+                        )
+                        for event in events
+                    ],
+                    current_version=current,
+                )
+            except client_errors.WrongCurrentVersionError as error:
+                actual = error.actual_version
+                raise WrongExpectedVersionError(
+                    stream, expected, actual if isinstance(actual, int) else None
+                ) from error
         if isinstance(expected, int) and not isinstance(expected, bool):
             revision = expected + len(events)
         elif expected is StreamState.NO_STREAM:
@@ -140,28 +142,27 @@ class EventStoreDBEventStore:
         kwargs: dict[str, Any] = {"stream_position": from_revision, "backwards": backwards}
         if limit is not None:
             kwargs["limit"] = limit
-        try:
-            recorded = self.client.get_stream(stream, **kwargs)
-        except client_errors.NotFoundError:
-            return []
-        except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError):
-            return []
-        except UNAVAILABLE as error:
-            raise EventStoreUnavailableError(f"read of {stream} failed: {error}") from error
+        with _translated(f"read of {stream}"):
+            try:
+                recorded = self.client.get_stream(stream, **kwargs)
+            except (
+                client_errors.NotFoundError,
+                client_errors.StreamIsDeletedError,
+                client_errors.StreamTombstonedError,
+            ):
+                return []  # deleted for good reads like never written: no events
         return [_recorded(event) for event in recorded]
 
     def read_all(
         self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""
     ) -> list[RecordedEvent]:
-        try:
+        with _translated("read of $all"):
             response = self.client.read_all(
                 commit_position=after,
                 limit=limit + 1,
                 **_filter(stream_prefix),
             )
             events = [_recorded(event) for event in response if not event.is_checkpoint]
-        except UNAVAILABLE as error:
-            raise EventStoreUnavailableError(f"read of $all failed: {error}") from error
         # Reading $all from a position includes the event at it; the port's `after` does not.
         return [event for event in events if after is None or event.position > after][:limit]
 
@@ -172,7 +173,17 @@ class EventStoreDBEventStore:
 
     def _raise_truncate_before(self, item: tuple[str, int]) -> None:
         stream, revision = item
-        self._set_truncate_before(stream, lambda current: max(current, revision))
+        with _translated(f"read of {stream}", stream):  # a tombstoned stream: StreamDeletedError
+            try:
+                last = self.client.get_stream(stream, backwards=True, limit=1)[0].stream_position
+            except client_errors.NotFoundError:
+                last = -1
+        if last < 0:
+            # Nothing readable to hide; a $tb on an empty stream would hide its future first
+            # events, since the server keeps metadata for streams that do not exist yet.
+            return
+        wanted = min(revision, last + 1)
+        self._set_truncate_before(stream, lambda current: max(current, wanted))
 
     def restore(self, events: Sequence[RecordedEvent]) -> int:
         by_stream: dict[str, list[RecordedEvent]] = {}
@@ -195,20 +206,20 @@ class EventStoreDBEventStore:
     def _set_truncate_before(self, stream: str, change: Callable[[int], int]) -> None:
         """Read-modify-write of ``$tb``, conditional on the metadata's version (retried)."""
         for _ in range(METADATA_RETRIES):
-            try:
-                metadata, version = self.client.get_stream_metadata(stream)
-                current = int(metadata.get("$tb", 0))
-                wanted = change(current)
-                if wanted == current:
+            with _translated(f"metadata of {stream}", stream):
+                try:
+                    # A tombstoned stream's metadata is deleted too: StreamDeletedError.
+                    metadata, version = self.client.get_stream_metadata(stream)
+                    current = int(metadata.get("$tb", 0))
+                    wanted = change(current)
+                    if wanted == current:
+                        return
+                    self.client.set_stream_metadata(
+                        stream, metadata={**metadata, "$tb": wanted}, current_version=version
+                    )
                     return
-                self.client.set_stream_metadata(
-                    stream, metadata={**metadata, "$tb": wanted}, current_version=version
-                )
-                return
-            except client_errors.WrongCurrentVersionError:
-                continue  # someone else changed the metadata: read it again
-            except UNAVAILABLE as error:
-                raise EventStoreUnavailableError(f"metadata of {stream}: {error}") from error
+                except client_errors.WrongCurrentVersionError:
+                    continue  # someone else changed the metadata: read it again
         raise EventStoreError(f"metadata of {stream} kept changing; try again")
 
     def subscribe(self, *, after: int | None = None, stream_prefix: str = "") -> ESDBSubscription:
@@ -219,11 +230,10 @@ class EventStoreDBEventStore:
         return None if last is None else last.position
 
     def _last_in_all(self) -> RecordedEvent | None:
-        try:
+        # The client leaves the server's own records ($-types) out of $all by default.
+        with _translated("read of $all"):
             response = self.client.read_all(backwards=True, limit=1)
             events = [_recorded(event) for event in response]
-        except UNAVAILABLE as error:
-            raise EventStoreUnavailableError(f"read of $all failed: {error}") from error
         return events[0] if events else None
 
     def ping(self) -> None:
@@ -273,11 +283,31 @@ class ESDBSubscription:
                     return
                 log.warning("subscription lost (%s); resubscribing after %s", error, self._after)
                 self._stopped.wait(RESUBSCRIBE_DELAY_S)
+            except client_errors.KurrentDBClientError as error:
+                raise EventStoreError(f"subscription to $all refused: {error}") from error
 
     def stop(self) -> None:
         self._stopped.set()
         if self._current is not None:
             self._current.stop()
+
+
+@contextmanager
+def _translated(what: str, stream: str | None = None) -> Iterator[None]:
+    """The client's exceptions as the port's: callers never see a driver exception."""
+    try:
+        yield
+    except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
+        raise StreamDeletedError(stream or what) from error
+    except client_errors.FailedPreconditionError as error:
+        # The single-event Append rpc reports a deleted stream only in its message.
+        if "is deleted" in str(error):
+            raise StreamDeletedError(stream or what) from error
+        raise EventStoreError(f"{what} refused: {error}") from error
+    except UNAVAILABLE as error:
+        raise EventStoreUnavailableError(f"{what} failed: {error}") from error
+    except client_errors.KurrentDBClientError as error:
+        raise EventStoreError(f"{what} refused: {error}") from error
 
 
 def _filter(stream_prefix: str) -> dict[str, Any]:

@@ -1,20 +1,42 @@
 """The in-memory log behind the EventStoreDB-compatible test server.
 
-Semantics follow EventStoreDB's documentation. Where the documentation is silent we had to
-guess, and say so here:
+Semantics follow EventStoreDB's documentation and what kurrentdbclient's own test suite
+observes against a real KurrentDB (``tests/test_client.py`` in pyeventsourcing/kurrentdbclient:
+the delete, tombstone and metadata cases below are taken from it). Where neither says, we had
+to guess, and say so ("guess"):
 
+- ``$all`` starts with the server's own records, as a fresh node's does: ``$``-prefixed
+  streams and event types (users, settings, the stats stream's ``$metadata``), so nothing can
+  assume that ``$all`` holds only its own events or starts at position 0. ``write_system_event``
+  (and ``stats_period_s``) add ``$statsCollected`` records later, as a node does every 30 s.
 - Positions: commit and prepare positions are equal and grow by the size of each record
   (plus a fixed header), so they are large, gapped and only grow, like a real transaction
   file offset. Clients must not assume consecutive integers.
+- Reading ``$all`` forwards from a position includes the event at it; backwards from a
+  position excludes it (the position is where the backward read starts, before that record).
+  A subscription from a position starts after it.
 - Idempotent appends: appending events whose ids are already in the stream right after the
   expected revision (or, with ``any``/``stream_exists``, anywhere as one consecutive run) is a
-  success that writes nothing and reports the original revision and position.
+  success that writes nothing and reports the original revision and position. A batch whose
+  first id is already there but whose rest does not match is refused as a wrong expected
+  version (EventStoreDB's "corrupted idempotency"; with a revision, the revision check
+  refuses it anyway).
 - Stream metadata (``$$<stream>``, type ``$metadata``): ``$tb``, ``$maxCount`` and ``$maxAge``
   hide events from reads of that stream; reads of ``$all`` still return them, as EventStoreDB
-  does until a scavenge (this server never scavenges).
-- Soft delete sets ``$tb`` to the next revision: reads then report the stream as not found,
-  and a later append continues the revision numbering. A tombstone is final: reads fail with
-  "is deleted" and appends are refused with ``StreamDeleted``.
+  does until a scavenge (this server never scavenges). Reading or writing the metadata of a
+  tombstoned stream fails with "is deleted".
+- Expected-version checks of appends and deletes use the stream's last event number, not its
+  last visible one: a stream truncated past its end (``$tb`` > last revision) reads as not
+  found but is not absent for writers (guess, from the server's index-based commit check).
+- Soft delete writes ``$tb`` = the maximum long (EventStoreDB's ``DeletedStream``). Reads then
+  report the stream as not found; an append expecting ``no_stream`` or the old last revision
+  (or ``any``) recreates it, continuing the revision numbering, and the server rewrites ``$tb``
+  to the first new revision; ``stream_exists`` is refused with "is deleted". Deleting a stream
+  that never existed is "not found" (a wrong-expected-version answer with actual version -1,
+  whatever was expected); deleting a soft-deleted one again succeeds with ``any`` or the old
+  last revision. A tombstone is final: reads, appends, deletes and tombstones fail with "is
+  deleted"; tombstoning a stream that never existed succeeds, except expecting
+  ``stream_exists`` ("not found").
 """
 
 from __future__ import annotations
@@ -25,9 +47,25 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 RECORD_HEADER_BYTES = 88
 ANY, NO_STREAM, STREAM_EXISTS = "any", "no_stream", "stream_exists"
+DELETED_STREAM = 2**63 - 1
+"""``$tb`` of a soft-deleted stream: EventStoreDB's ``EventNumber.DeletedStream``."""
+NODE = "127.0.0.1:2113"
+# What a fresh node writes before any client does (the shape of it; the details vary by
+# version): the stats stream's retention, the default users and the settings.
+FIRST_RECORDS = (
+    (f"$$$stats-{NODE}", "$metadata", {"$maxAge": 86400}),
+    ("$$$users", "$metadata", {"$acl": {"$r": "$admins", "$w": "$admins"}}),
+    ("$user-admin", "$User", {"loginName": "admin", "fullName": "KurrentDB Administrator"}),
+    ("$users", "$UserCreated", {"loginName": "admin"}),
+    ("$user-ops", "$User", {"loginName": "ops", "fullName": "KurrentDB Operations"}),
+    ("$users", "$UserCreated", {"loginName": "ops"}),
+    ("$settings", "$settings", {"$userStreamAcl": {"$r": "$all"}}),
+    ("$$$scavenges", "$metadata", {"$maxAge": 2592000}),
+)
 Expected = int | str
 
 
@@ -63,6 +101,10 @@ class StreamDeleted(Exception):  # noqa: N818 - named as the protocol names it
     pass
 
 
+def is_system(stream: str) -> bool:
+    return stream.startswith("$")
+
+
 @dataclass
 class _Stream:
     events: list[Stored] = field(default_factory=list)
@@ -74,12 +116,45 @@ class _Stream:
 
 
 class Log:
-    def __init__(self) -> None:
+    def __init__(self, *, system_records: bool = True, stats_period_s: float | None = None) -> None:
         self._all: list[Stored] = []
         self._streams: dict[str, _Stream] = {}
         self._next_position = 0
         self.lock = threading.Lock()
         self.appended = threading.Condition(self.lock)
+        self._stopped = threading.Event()
+        if system_records:
+            with self.lock:
+                for stream, event_type, data in FIRST_RECORDS:
+                    self._write_system(stream, event_type, data)
+        if stats_period_s:
+            threading.Thread(
+                target=self._collect_stats, args=(stats_period_s,), daemon=True, name="esdb-stats"
+            ).start()
+
+    def _collect_stats(self, period_s: float) -> None:
+        while not self._stopped.wait(period_s):
+            self.write_system_event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def write_system_event(self) -> int:
+        """One ``$statsCollected`` record in ``$all``, as a node writes every 30 s."""
+        with self.lock:
+            self._write_system(
+                f"$stats-{NODE}", "$statsCollected", {"proc-cpu": 3.5, "es-queue-Main": 0}
+            )
+            self.appended.notify_all()
+            return self._next_position
+
+    def _write_system(self, stream: str, event_type: str, data: dict[str, object]) -> None:
+        entry = self._streams.setdefault(stream, _Stream())
+        self._write(
+            stream,
+            entry,
+            Proposed(uuid.uuid4(), event_type, "application/json", json.dumps(data).encode(), b""),
+        )
 
     # Writing.
 
@@ -88,26 +163,44 @@ class Log:
     ) -> tuple[int | None, int]:
         """Append atomically; returns (current revision, position of the last event)."""
         with self.lock:
+            self._refuse_if_tombstoned(stream)
             entry = self._streams.setdefault(stream, _Stream())
-            if entry.tombstoned:
-                raise StreamDeleted(stream)
             replayed = self._idempotent(entry, expected, proposed)
             if replayed is not None:
                 return replayed
-            current = self._visible_revision(stream, entry)
-            self._check(expected, current, entry)
+            soft_deleted = self._soft_deleted(stream, entry)
+            if soft_deleted and expected == STREAM_EXISTS:
+                raise StreamDeleted(stream)
+            if soft_deleted and expected == NO_STREAM:
+                expected = ANY  # a soft-deleted stream may be recreated as if new
+            self._check(expected, entry.revision, entry)
+            first_new = 0 if entry.revision is None else entry.revision + 1
             for event in proposed:
                 self._write(stream, entry, event)
+            if soft_deleted and proposed:
+                self._write_metadata(stream, {**self.metadata(stream), "$tb": first_new})
             self.appended.notify_all()
             position = entry.events[-1].position if entry.events else self._next_position
             return entry.revision, position
 
-    def _visible_revision(self, stream: str, entry: _Stream) -> int | None:
-        """The revision writers are checked against: None once soft-deleted and empty."""
-        if entry.revision is None:
-            return None
-        truncate_before = self.metadata(stream).get("$tb", 0)
-        return None if truncate_before > entry.revision else entry.revision
+    def _refuse_if_tombstoned(self, stream: str) -> None:
+        """A tombstoned stream, and its metadata stream, are deleted for good."""
+        entry = self._streams.get(stream.removeprefix("$$"))
+        if entry is not None and entry.tombstoned:
+            raise StreamDeleted(stream)
+
+    def _soft_deleted(self, stream: str, entry: _Stream) -> bool:
+        return entry.revision is not None and self.metadata(stream).get("$tb") == DELETED_STREAM
+
+    def _write_metadata(self, stream: str, metadata: dict[str, object]) -> None:
+        meta_stream = self._streams.setdefault(f"$${stream}", _Stream())
+        self._write(
+            f"$${stream}",
+            meta_stream,
+            Proposed(
+                uuid.uuid4(), "$metadata", "application/json", json.dumps(metadata).encode(), b""
+            ),
+        )
 
     def _check(self, expected: Expected, current: int | None, entry: _Stream) -> None:
         if expected == ANY:
@@ -139,6 +232,9 @@ class Log:
             window = entry.events[start : start + len(ids)]
             if [event.id for event in window] == ids:
                 return window[-1].revision, window[-1].position
+            # Some of these events were written, not all in this order: EventStoreDB's
+            # "corrupted idempotency", answered as a wrong expected version.
+            raise WrongExpectedVersion(entry.revision)
         return None
 
     def _write(self, stream: str, entry: _Stream, event: Proposed) -> None:
@@ -162,34 +258,27 @@ class Log:
 
     def delete(self, stream: str, expected: Expected, *, tombstone: bool) -> int:
         with self.lock:
+            self._refuse_if_tombstoned(stream)
             entry = self._streams.setdefault(stream, _Stream())
-            if entry.tombstoned:
+            if entry.revision is None:
+                # Never written: "not found" (actual version -1), except a tombstone that
+                # does not insist on an existing stream.
+                if not tombstone or expected == STREAM_EXISTS or isinstance(expected, int):
+                    raise WrongExpectedVersion(None)
+            elif self._soft_deleted(stream, entry) and expected == STREAM_EXISTS:
                 raise StreamDeleted(stream)
-            self._check(expected, self._visible_revision(stream, entry), entry)
+            else:
+                self._check(expected, entry.revision, entry)
             if tombstone:
                 entry.tombstoned = True
             else:
-                last = entry.revision
-                meta = dict(self.metadata(stream))
-                meta["$tb"] = 0 if last is None else last + 1
-                meta_stream = self._streams.setdefault(f"$${stream}", _Stream())
-                self._write(
-                    f"$${stream}",
-                    meta_stream,
-                    Proposed(
-                        uuid.uuid4(),
-                        "$metadata",
-                        "application/json",
-                        json.dumps(meta).encode(),
-                        b"",
-                    ),
-                )
+                self._write_metadata(stream, {**self.metadata(stream), "$tb": DELETED_STREAM})
             self.appended.notify_all()
             return self._next_position
 
     # Reading.
 
-    def metadata(self, stream: str) -> dict[str, int]:
+    def metadata(self, stream: str) -> dict[str, Any]:
         meta_stream = self._streams.get(f"$${stream}")
         if meta_stream is None or not meta_stream.events:
             return {}
@@ -202,6 +291,7 @@ class Log:
     def read_stream(self, stream: str) -> list[Stored] | None:
         """The stream's readable events, None when it does not exist; raises if tombstoned."""
         with self.lock:
+            self._refuse_if_tombstoned(stream)
             entry = self._streams.get(stream)
             if entry is None or not entry.events:
                 if entry is not None and entry.tombstoned:

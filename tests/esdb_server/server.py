@@ -29,6 +29,7 @@ class RunningServer:
         return f"esdb://127.0.0.1:{self.port}?Tls=false"
 
     def stop(self) -> None:
+        self.log.stop()
         self.server.stop(grace=0).wait()
 
 

@@ -357,9 +357,9 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         backwards = options.read_direction == Options.Backwards
         all_option = options.all.WhichOneof("all_option")
         if all_option == "position":
-            # EventStoreDB reads $all from a position inclusively in both directions.
+            # Forwards from a position includes its event; backwards starts before it.
             at = options.all.position.commit_position
-            events = [e for e in events if (e.position <= at if backwards else e.position >= at)]
+            events = [e for e in events if (e.position < at if backwards else e.position >= at)]
         elif all_option == "end" and not backwards:
             events = []
         if backwards:

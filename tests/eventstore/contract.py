@@ -55,6 +55,28 @@ class EventStoreContract:
         assert result.revision == 4
         assert [event.revision for event in store.read_stream(stream)] == [3, 4]
 
+    def test_a_stream_truncated_past_its_end_reads_empty_but_writers_see_its_last_revision(
+        self, store: EventStore, stream: str
+    ) -> None:
+        store.append(stream, new_events(2), StreamState.NO_STREAM)
+
+        store.truncate({stream: 2})
+
+        assert store.read_stream(stream) == []
+        with pytest.raises(WrongExpectedVersionError):
+            store.append(stream, new_events(1), StreamState.NO_STREAM)
+        assert store.append(stream, new_events(1), 1).revision == 2
+        assert [event.revision for event in store.read_stream(stream)] == [2]
+
+    def test_truncating_a_stream_that_does_not_exist_changes_nothing(
+        self, store: EventStore, stream: str
+    ) -> None:
+        store.truncate({stream: 3})
+
+        assert store.read_stream(stream) == []
+        assert store.append(stream, new_events(1), StreamState.NO_STREAM).revision == 0
+        assert [event.revision for event in store.read_stream(stream)] == [0]
+
     def test_restoring_puts_truncated_events_back_where_they_were(
         self, store: EventStore, stream: str
     ) -> None:

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
-from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError, WrongCurrentVersionError
+from kurrentdbclient.exceptions import (
+    FailedPreconditionError,
+    NotFoundError,
+    StreamIsDeletedError,
+    WrongCurrentVersionError,
+)
 from kurrentdbclient.streams import CatchupSubscription
 
 from tests.esdb_server.server import start
@@ -74,6 +79,22 @@ def test_appending_the_same_event_ids_again_creates_no_duplicates(
 
     assert again == first
     assert len(client.get_stream(stream)) == 3
+
+
+def test_a_batch_that_repeats_only_part_of_an_earlier_one_is_refused(
+    client: KurrentDBClient, stream: str
+) -> None:
+    first, second, third = events(3)
+    client.append_to_stream(stream, events=[first, second], current_version=StreamState.ANY)
+
+    with pytest.raises(WrongCurrentVersionError):
+        client.append_to_stream(stream, events=[first, third], current_version=StreamState.ANY)
+    with pytest.raises(WrongCurrentVersionError):
+        client.append_to_stream(
+            stream, events=[second, third], current_version=StreamState.NO_STREAM
+        )
+
+    assert [e.id for e in client.get_stream(stream)] == [first.id, second.id]
 
 
 def test_reading_a_stream_forwards_backwards_from_a_revision_with_a_limit(
@@ -224,22 +245,117 @@ def test_an_all_subscription_loses_and_repeats_nothing_while_appends_continue(
     assert sum(type(item).__name__ == "CaughtUp" for item in seen) <= 1
 
 
-def test_delete_hides_a_stream_and_tombstone_ends_it(client: KurrentDBClient) -> None:
-    deleted, tombstoned = f"d{uuid.uuid4().hex[:10]}-1", f"t{uuid.uuid4().hex[:10]}-1"
-    client.append_to_stream(deleted, events=events(2), current_version=StreamState.NO_STREAM)
-    client.append_to_stream(tombstoned, events=events(2), current_version=StreamState.NO_STREAM)
+def test_all_starts_with_the_servers_own_records_which_clients_leave_out_by_default(
+    client: KurrentDBClient, stream: str
+) -> None:
+    client.append_to_stream(stream, events=events(1), current_version=StreamState.NO_STREAM)
 
-    client.delete_stream(deleted, current_version=1)
-    client.tombstone_stream(tombstoned, current_version=StreamState.ANY)
+    everything = list(client.read_all(filter_exclude=[], limit=5))
+    by_default = list(client.read_all(limit=1000))
+
+    assert everything[0].stream_name.startswith("$")
+    assert everything[0].type.startswith("$")
+    assert everything[0].commit_position > 0
+    assert not [e for e in by_default if e.type.startswith("$")]
+
+
+def test_reading_all_backwards_from_a_position_starts_before_it(
+    client: KurrentDBClient, stream: str
+) -> None:
+    client.append_to_stream(stream, events=events(3), current_version=StreamState.NO_STREAM)
+    positions = [e.commit_position for e in client.get_stream(stream)]
+    only_mine = {"filter_include": [stream], "filter_by_stream_name": True}
+
+    backwards = client.read_all(commit_position=positions[2], backwards=True, **only_mine)
+    forwards = client.read_all(commit_position=positions[1], **only_mine)
+
+    assert [e.commit_position for e in backwards] == [positions[1], positions[0]]
+    assert [e.commit_position for e in forwards] == positions[1:]
+
+
+def test_deleting_checks_the_last_event_number_and_never_written_is_not_found(
+    client: KurrentDBClient, stream: str
+) -> None:
+    for expected in (StreamState.ANY, StreamState.NO_STREAM, StreamState.EXISTS, 0):
+        with pytest.raises(NotFoundError):
+            client.delete_stream(stream, current_version=expected)
+    client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+
+    with pytest.raises(WrongCurrentVersionError):
+        client.delete_stream(stream, current_version=0)
+    client.delete_stream(stream, current_version=1)
+    client.delete_stream(stream, current_version=1)  # again: still the last event number
+    client.delete_stream(stream, current_version=StreamState.ANY)
+    with pytest.raises(WrongCurrentVersionError):
+        client.delete_stream(stream, current_version=0)
+    with pytest.raises(StreamIsDeletedError):
+        client.delete_stream(stream, current_version=StreamState.EXISTS)
 
     with pytest.raises(NotFoundError):
-        client.get_stream(deleted)
-    client.append_to_stream(deleted, events=events(1), current_version=StreamState.ANY)
-    assert [e.stream_position for e in client.get_stream(deleted)] == [2]
-    with pytest.raises(StreamIsDeletedError):
-        client.get_stream(tombstoned)
-    with pytest.raises(StreamIsDeletedError):
-        client.append_to_stream(tombstoned, events=events(1), current_version=StreamState.ANY)
+        client.get_stream(stream)
+    assert client.get_current_version(stream) is StreamState.NO_STREAM
+    assert client.get_stream_metadata(stream)[0]["$tb"] == 2**63 - 1
+
+
+def test_a_soft_deleted_stream_is_recreated_by_an_append_and_keeps_its_numbering(
+    client: KurrentDBClient, stream: str
+) -> None:
+    client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+    client.delete_stream(stream, current_version=StreamState.ANY)
+
+    with pytest.raises(WrongCurrentVersionError):
+        client.append_to_stream(stream, events=events(1), current_version=0)
+    client.append_to_stream(stream, events=events(1), current_version=StreamState.NO_STREAM)
+    client.append_to_stream(stream, events=events(1), current_version=2)
+
+    assert [e.stream_position for e in client.get_stream(stream)] == [2, 3]
+    assert client.get_stream_metadata(stream)[0]["$tb"] == 2
+
+
+def test_a_tombstone_is_final_for_the_stream_and_its_metadata(
+    client: KurrentDBClient, stream: str
+) -> None:
+    never = f"n{uuid.uuid4().hex[:10]}-1"
+    with pytest.raises(NotFoundError):
+        client.tombstone_stream(never, current_version=StreamState.EXISTS)
+    client.tombstone_stream(never, current_version=StreamState.ANY)  # never written: fine
+    client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+    with pytest.raises(WrongCurrentVersionError):
+        client.tombstone_stream(stream, current_version=0)
+    client.tombstone_stream(stream, current_version=1)
+
+    for tombstoned in (never, stream):
+        attempts: list[Callable[[str], object]] = [
+            client.get_stream,
+            client.get_current_version,
+            client.get_stream_metadata,
+            lambda name: client.set_stream_metadata(name, metadata={"$tb": 1}),
+            lambda name: client.append_to_stream(
+                name, events=events(1), current_version=StreamState.ANY
+            ),
+            lambda name: client.delete_stream(name, current_version=StreamState.ANY),
+            lambda name: client.tombstone_stream(name, current_version=StreamState.ANY),
+        ]
+        for attempt in attempts:
+            # The single-event Append rpc (set_stream_metadata) reports it as a plain failed
+            # precondition: the client only recognises "is deleted" on its other paths.
+            with pytest.raises((StreamIsDeletedError, FailedPreconditionError), match="deleted"):
+                attempt(tombstoned)
+
+
+def test_a_stream_truncated_past_its_end_reads_as_absent_but_writers_see_its_last_event(
+    client: KurrentDBClient, stream: str
+) -> None:
+    client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+    client.set_stream_metadata(stream, metadata={"$tb": 2})
+
+    with pytest.raises(NotFoundError):
+        client.get_stream(stream)
+    with pytest.raises(WrongCurrentVersionError):
+        client.append_to_stream(stream, events=events(1), current_version=StreamState.NO_STREAM)
+    client.append_to_stream(stream, events=events(1), current_version=1)
+
+    assert [e.stream_position for e in client.get_stream(stream)] == [2]
 
 
 def test_stream_metadata_max_count_max_age_and_truncate_before_are_honoured_on_reads(
