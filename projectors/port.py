@@ -39,7 +39,10 @@ class SearchQuery:
 class SearchPage:
     total: int
     hits: list[Document]
-    """Whole documents, sorted; the API turns them into summaries."""
+    """Documents with at least the summary fields (sort keys among them), sorted; the API
+    turns them into summaries."""
+    engine_ms: float | None = None
+    """How long the engine says it took (Elasticsearch's ``took``; SQLite's query time)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -254,6 +255,7 @@ class SQLiteOrderIndex:
         return int(self._connection().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
 
     def search(self, query: SearchQuery) -> SearchPage:
+        started = time.perf_counter()
         where, parameters = self._filters(query)
         connection = self._connection()
         total = connection.execute(
@@ -269,7 +271,9 @@ class SQLiteOrderIndex:
             f" ORDER BY o.{query.sort} {direction}, o.order_id {direction} LIMIT ?",
             [*parameters, *keyset_parameters, query.limit],
         )
-        return SearchPage(total=int(total), hits=[orjson.loads(row[0]) for row in rows])
+        hits = [orjson.loads(row[0]) for row in rows]
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return SearchPage(total=int(total), hits=hits, engine_ms=elapsed_ms)
 
     def _filters(self, query: SearchQuery) -> tuple[str, list[Any]]:
         t = self.table

@@ -10,7 +10,13 @@
    bulk write of the same final documents into a fresh generation (the ratio is the
    projector's overhead: goal >= 0.8).
 3. Search: `orders serve search` (uvicorn, own process) answering five typical agent queries
-   at concurrency 1 and 8 (aiohttp): p50/p99 per query, and Elasticsearch's own `took`.
+   at 1 and 8 agents (aiohttp), --requests each (2,000), --runs times (3): p50/p99 per query,
+   the engine's own time per request (Server-Timing `engine`: Elasticsearch's `took`) and the
+   time the API adds (the agent's wait minus the API's call to the engine, Server-Timing
+   `search`), with the garbage collections of
+   the API process and of the Elasticsearch node during each run.
+   `--search-only PREFIX --elasticsearch-url URL` repeats only this step on a read model an
+   earlier run left (start a lasting node with `scripts/elasticsearch_node.py start`).
 4. Lag: while about --rate events/s are appended, the time from append to searchable
    (documents written and, on Elasticsearch, refreshed), p50/p99.
 
@@ -22,12 +28,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,7 @@ import project_python  # before the project imports: re-runs with .venv if neede
 project_python.ensure()
 
 import aiohttp
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -124,10 +133,29 @@ def agent_queries(documents: dict[str, Document], rng: random.Random) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class Sample:
+    total_ms: float
+    """What the agent waited: request sent to answer read."""
+    engine_ms: float | None
+    """What the engine said it took (Server-Timing ``engine``)."""
+    search_ms: float | None
+    """The API's whole call to the engine, round trip included (Server-Timing ``search``)."""
+
+
+def server_timing(header: str) -> dict[str, float]:
+    timings = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if duration:
+            timings[name] = float(duration)
+    return timings
+
+
 async def latencies(
     url: str, params: dict[str, Any], concurrency: int, requests: int
-) -> list[float]:
-    samples: list[float] = []
+) -> list[Sample]:
+    samples: list[Sample] = []
     async with aiohttp.ClientSession(
         url, connector=aiohttp.TCPConnector(limit=concurrency)
     ) as http:
@@ -138,10 +166,79 @@ async def latencies(
                 async with http.get("/orders/search", params=params) as response:
                     await response.read()
                     assert response.status == 200, response.status
-                samples.append(time.perf_counter() - started)
+                total_ms = (time.perf_counter() - started) * 1000
+                timing = server_timing(response.headers.get("Server-Timing", ""))
+                samples.append(Sample(total_ms, timing.get("engine"), timing.get("search")))
 
         await asyncio.gather(*(agent(requests // concurrency) for _ in range(concurrency)))
     return samples
+
+
+def summarise(samples: list[Sample]) -> dict[str, float]:
+    totals = [sample.total_ms for sample in samples]
+    engine = [sample.engine_ms for sample in samples if sample.engine_ms is not None]
+    # The API's added time: all the agent waited for but the call to the engine.
+    added = [s.total_ms - s.search_ms for s in samples if s.search_ms is not None]
+    row = {"n": len(samples), "p50_ms": percentile(totals, 0.5), "p99_ms": percentile(totals, 0.99)}
+    if engine:
+        row |= {"engine_p50_ms": percentile(engine, 0.5), "engine_p99_ms": percentile(engine, 0.99)}
+    if added:
+        row |= {"added_p50_ms": percentile(added, 0.5), "added_p99_ms": percentile(added, 0.99)}
+    return row
+
+
+def api_gc(api: str) -> dict[str, float]:
+    """The API process's garbage-collection pauses so far (orders_gc_pause_seconds)."""
+    found: dict[str, float] = {}
+    for line in httpx.get(f"{api}/metrics").text.splitlines():
+        if line.startswith("orders_gc_pause_seconds_") and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def es_gc(url: str | None) -> dict[str, float]:
+    """The node's JVM collections so far, young and old: count and milliseconds."""
+    if url is None:
+        return {}
+    nodes = httpx.get(f"{url}/_nodes/stats/jvm,indices").json()["nodes"]
+    node = next(iter(nodes.values()))
+    collectors = node["jvm"]["gc"]["collectors"]
+    return {
+        f"{name}_{what}": float(collectors[name][key])
+        for name in ("young", "old")
+        for what, key in (("count", "collection_count"), ("ms", "collection_time_in_millis"))
+    } | {
+        "refreshes": float(node["indices"]["refresh"]["total"]),
+        "merges": float(node["indices"]["merges"]["total"]),
+    }
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {key: after[key] - before.get(key, 0.0) for key in after}
+
+
+def query_runs(
+    api: str, queries: dict[str, dict[str, Any]], requests: int, runs: int, es_url: str | None
+) -> list[dict[str, Any]]:
+    """The five agent queries at 1 and 8 agents, ``runs`` times, with what paused meanwhile."""
+    results = []
+    for run_number in range(1, runs + 1):
+        gc_before, es_before = api_gc(api), es_gc(es_url)
+        rows: dict[str, Any] = {}
+        for name, params in queries.items():
+            for concurrency in (1, 8):
+                with console.status(f"run {run_number}: {name}, {concurrency} agent(s)"):
+                    samples = asyncio.run(latencies(api, params, concurrency, requests))
+                rows[f"{name} c{concurrency}"] = summarise(samples)
+        results.append(
+            {
+                "queries": rows,
+                "api_gc": delta(api_gc(api), gc_before),
+                "es": delta(es_gc(es_url), es_before),
+            }
+        )
+    return results
 
 
 def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) -> float | None:
@@ -212,7 +309,15 @@ def main() -> int:
     parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default="sqlite")
     parser.add_argument("--elasticsearch-url")
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench"))
-    parser.add_argument("--requests", type=int, default=400, help="per query and concurrency")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="per query and concurrency, per run"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="rounds of the five queries")
+    parser.add_argument(
+        "--search-only",
+        metavar="PREFIX",
+        help="only the search runs, on the read model already built under this prefix",
+    )
     parser.add_argument("--rate", type=int, default=700, help="events/s appended in the lag test")
     parser.add_argument("--lag-seconds", type=float, default=20.0)
     parser.add_argument("--json", type=Path)
@@ -246,87 +351,108 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
             started = time.monotonic()
             _, events = seed_orders(store, args.orders)
             figures["seed_events_per_s"] = events / (time.monotonic() - started)
-    run_id = uuid.uuid4().hex[:6]
-    index, read_model = open_index(args.read_model, url, args.data_dir, f"bench{run_id}")
-    index.setup()
-    with console.status("projecting from the start of the log"):
-        events, seconds = project_to_head(store, index)
-    figures["projection"] = {"events": events, "seconds": seconds, "events_per_s": events / seconds}
-    documents = all_documents(index, store)
-    raw, _ = open_index(args.read_model, url, args.data_dir, f"raw{run_id}")
-    raw.setup()
-    with console.status("raw bulk of the same documents"):
-        raw_seconds = raw_bulk(raw, documents)
-    figures["raw_bulk"] = {
-        "documents": len(documents),
-        "seconds": raw_seconds,
-        "docs_per_s": len(documents) / raw_seconds,
-    }
-    figures["projection_vs_raw"] = raw_seconds / seconds
+    prefix = args.search_only or f"bench{uuid.uuid4().hex[:6]}"
+    index, read_model = open_index(args.read_model, url, args.data_dir, prefix)
+    if not args.search_only:
+        figures |= projection_figures(args, store, index, url)
     env = {
         "ORDERS_EVENT_STORE": f"sqlite:///{store.path}",
         "ORDERS_READ_MODEL": read_model,
-        "ORDERS_ES_INDEX_PREFIX": f"bench{run_id}",
+        "ORDERS_ES_INDEX_PREFIX": prefix,
         "ORDERS_ES_REPLICAS": "0",
     }
+    sample = index.search(SearchQuery(limit=1)).hits[0]
+    queries = agent_queries({sample["order_id"]: sample}, random.Random(7))
+    es_url = url if args.read_model == "elasticsearch" else None
     process, api = serve("search", env)
-    figures["queries"] = {}
     try:
-        rng = random.Random(7)
-        for name, params in agent_queries(documents, rng).items():
-            row: dict[str, Any] = {"es_took_ms": es_took(index, params)}
-            for concurrency in (1, 8):
-                with console.status(f"{name}, concurrency {concurrency}"):
-                    samples = asyncio.run(latencies(api, params, concurrency, args.requests))
-                row[f"c{concurrency}_p50_ms"] = percentile(samples, 0.5) * 1000
-                row[f"c{concurrency}_p99_ms"] = percentile(samples, 0.99) * 1000
-            figures["queries"][name] = row
+        figures["runs"] = query_runs(api, queries, args.requests, args.runs, es_url)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    with console.status(f"lag at {args.rate} events/s for {args.lag_seconds:.0f}s"):
-        lags = measure_lag(store, index, args.rate, args.lag_seconds)
-    figures["lag"] = {
-        "events": len(lags),
-        "p50_ms": percentile(lags, 0.5) * 1000,
-        "p99_ms": percentile(lags, 0.99) * 1000,
-        "rate": args.rate,
-    }
+    if not args.search_only:
+        with console.status(f"lag at {args.rate} events/s for {args.lag_seconds:.0f}s"):
+            lags = measure_lag(store, index, args.rate, args.lag_seconds)
+        figures["lag"] = {
+            "events": len(lags),
+            "p50_ms": percentile(lags, 0.5) * 1000,
+            "p99_ms": percentile(lags, 0.99) * 1000,
+            "rate": args.rate,
+        }
     figures["measured_at"] = datetime.now(UTC).isoformat()
+    figures["load_average"] = os.getloadavg()
     return figures
 
 
+def projection_figures(
+    args: argparse.Namespace, store: SQLiteEventStore, index: OrderSearchIndex, url: str | None
+) -> dict[str, Any]:
+    """The projector from an empty read model to the head, beside a raw bulk of its result."""
+    index.setup()
+    with console.status("projecting from the start of the log"):
+        events, seconds = project_to_head(store, index)
+    documents = all_documents(index, store)
+    raw, _ = open_index(args.read_model, url, args.data_dir, f"raw{uuid.uuid4().hex[:6]}")
+    raw.setup()
+    with console.status("raw bulk of the same documents"):
+        raw_seconds = raw_bulk(raw, documents)
+    return {
+        "projection": {"events": events, "seconds": seconds, "events_per_s": events / seconds},
+        "raw_bulk": {
+            "documents": len(documents),
+            "seconds": raw_seconds,
+            "docs_per_s": len(documents) / raw_seconds,
+        },
+        "projection_vs_raw": raw_seconds / seconds,
+    }
+
+
 def print_figures(figures: dict[str, Any]) -> None:
-    projection, raw = figures["projection"], figures["raw_bulk"]
-    table = Table(title=f"read side, {figures['orders']:,} orders, {figures['read_model']}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    if "seed_events_per_s" in figures:
-        table.add_row("seeding, events/s", f"{figures['seed_events_per_s']:,.0f}")
-    table.add_row("projection, events", f"{projection['events']:,}")
-    table.add_row(
-        "projection, events/s", f"{projection['events_per_s']:,.0f} ({projection['seconds']:.1f}s)"
-    )
-    table.add_row(
-        "raw bulk of the final documents, docs/s",
-        f"{raw['docs_per_s']:,.0f} ({raw['seconds']:.1f}s)",
-    )
-    table.add_row("projection time vs raw bulk time", f"{figures['projection_vs_raw']:.2f}")
-    lag = figures["lag"]
-    table.add_row(f"append-to-searchable at {lag['rate']}/s, p50 ms", f"{lag['p50_ms']:.0f}")
-    table.add_row(f"append-to-searchable at {lag['rate']}/s, p99 ms", f"{lag['p99_ms']:.0f}")
-    console.print(table)
-    queries = Table(title="search API latency (ms)")
-    for column in ("query", "c1 p50", "c1 p99", "c8 p50", "c8 p99", "ES took (median)"):
-        queries.add_column(column, justify="right")
-    for name, row in figures["queries"].items():
-        took = row["es_took_ms"]
-        queries.add_row(
-            name,
-            *(f"{row[key]:.1f}" for key in ("c1_p50_ms", "c1_p99_ms", "c8_p50_ms", "c8_p99_ms")),
-            "-" if took is None else f"{took:.0f}",
+    if "projection" in figures:
+        projection, raw = figures["projection"], figures["raw_bulk"]
+        table = Table(title=f"read side, {figures['orders']:,} orders, {figures['read_model']}")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        if "seed_events_per_s" in figures:
+            table.add_row("seeding, events/s", f"{figures['seed_events_per_s']:,.0f}")
+        table.add_row("projection, events", f"{projection['events']:,}")
+        table.add_row(
+            "projection, events/s",
+            f"{projection['events_per_s']:,.0f} ({projection['seconds']:.1f}s)",
         )
-    console.print(queries)
+        table.add_row(
+            "raw bulk of the final documents, docs/s",
+            f"{raw['docs_per_s']:,.0f} ({raw['seconds']:.1f}s)",
+        )
+        table.add_row("projection time vs raw bulk time", f"{figures['projection_vs_raw']:.2f}")
+        lag = figures["lag"]
+        table.add_row(f"append-to-searchable at {lag['rate']}/s, p50 ms", f"{lag['p50_ms']:.0f}")
+        table.add_row(f"append-to-searchable at {lag['rate']}/s, p99 ms", f"{lag['p99_ms']:.0f}")
+        console.print(table)
+    for number, run in enumerate(figures["runs"], 1):
+        queries = Table(
+            title=f"run {number}: search API latency (ms), {figures['orders']:,} orders, "
+            f"{figures['read_model']}"
+        )
+        columns = ("query", "n", "p50", "p99", "engine p50", "engine p99", "added p50", "added p99")
+        for column in columns:
+            queries.add_column(column, justify="right")
+        for name, row in run["queries"].items():
+            cells = [
+                f"{row[key]:.1f}" if key in row else "-"
+                for key in (
+                    "p50_ms",
+                    "p99_ms",
+                    "engine_p50_ms",
+                    "engine_p99_ms",
+                    "added_p50_ms",
+                    "added_p99_ms",
+                )
+            ]
+            queries.add_row(name, str(row["n"]), *cells)
+        console.print(queries)
+        console.print(f"  API process GC during the run: {run['api_gc']}")
+        console.print(f"  Elasticsearch during the run: {run['es']}")
 
 
 if __name__ == "__main__":

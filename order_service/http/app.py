@@ -7,10 +7,13 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from prometheus_client import Histogram
 
 from order_service import logs
 from order_service.bootstrap import Container, bootstrap
@@ -26,6 +29,7 @@ from search_api import console, operations, sign_in
 from search_api import routes as search
 
 log = logging.getLogger(__name__)
+IO_THREADS = 32
 # What customer service and operators use: the search API, the console and its sign-in, the
 # operations endpoints.
 CONSOLE_ROUTERS = [search.router, sign_in.router, operations.router, console.router]
@@ -42,6 +46,11 @@ def build_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Engine calls run on these threads (asyncio.to_thread): Python's default is cores + 4,
+        # six here, fewer than 8 agents' concurrent searches plus their freshness checks.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="orders-io")
+        )
         keys = container.api_keys
         with contextlib.suppress(EventStoreError):  # follow() retries and says so
             await asyncio.to_thread(keys.refresh)
@@ -105,6 +114,22 @@ def _start_projector(container: Container) -> Callable[[], None]:
     return stop
 
 
+GC_PAUSES = Histogram(
+    "orders_gc_pause_seconds",
+    "How long each garbage collection stopped this process, by generation.",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
+)
+_gc_started: list[float] = []
+
+
+def _time_collections(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started[0])
+
+
 def settle_garbage_collector() -> None:
     """Keep full collections from stalling requests (measured: 100 ms pauses, p99 x3).
 
@@ -115,6 +140,8 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+    if _time_collections not in gc.callbacks:
+        gc.callbacks.append(_time_collections)  # the pauses, in /metrics
 
 
 def command_app(container: Container) -> FastAPI:
