@@ -60,6 +60,8 @@ class Causation:
     """Already scoped to the actor, so another caller's key never collides with it."""
     actor: Mapping[str, str] | None = None
     """``{kind, id, name}`` of whoever caused the events."""
+    request_hash: str | None = None
+    """What makes a keyed request "the same" (``order_service.idempotency``)."""
 
     def event_id(self, stream: str, index: int) -> uuid.UUID:
         """Deterministic for a retried command, so the store's deduplication also holds."""
@@ -68,7 +70,7 @@ class Causation:
         return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.idempotency_key}\n{stream}\n{index}")
 
 
-def metadata(causation: Causation, schema_version: int) -> bytes:
+def metadata(causation: Causation, schema_version: int, status: str | None = None) -> bytes:
     meta: dict[str, Any] = {
         "$correlationId": causation.correlation_id,
         "$causationId": causation.causation_id,
@@ -76,6 +78,9 @@ def metadata(causation: Causation, schema_version: int) -> bytes:
     }
     if causation.actor is not None:
         meta["actor"] = dict(causation.actor)
+    if causation.idempotency_key is not None and status is not None:
+        # The keyed command's record, committed with its events: a retry is answered from it.
+        meta["idempotency"] = {"request": causation.request_hash, "status": status}
     return orjson.dumps(meta)
 
 
@@ -104,13 +109,16 @@ def _primitive(value: Any) -> Any:
     return value
 
 
-def to_new_event(event: Order.Event, causation: Causation, index: int) -> NewEvent:
+def to_new_event(
+    event: Order.Event, causation: Causation, index: int, status: str | None = None
+) -> NewEvent:
+    """``status``: the order's status once the command's events apply (for its record)."""
     stream = order_stream(event.originator_id)
     return NewEvent(
         id=causation.event_id(stream, index),
         type=event.TYPE,
         data=orjson.dumps(event_data(event)),
-        metadata=metadata(causation, event.class_version),
+        metadata=metadata(causation, event.class_version, status),
     )
 
 

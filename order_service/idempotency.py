@@ -1,39 +1,35 @@
-"""Idempotency keys, remembered durably in the event store itself, next to the events.
+"""Idempotency keys, remembered by the command's own events: one append, one commit.
 
-Each key has a stream ``idempotency-<sha256 of key>`` (outside the ``order`` category). A
-command runs first and its response is recorded after it (``CommandCompleted``, appended with
-``NO_STREAM`` expected), so a refused command (validation, unknown order, a rule) leaves no
-trace in the store, and no process ever holds a claim that could outlive it.
+A keyed command's events have ids derived from the key (``Causation.event_id``) and carry
+``idempotency = {request, status}`` in their metadata: the request's hash and the order's
+status after the command. So the record is written in the same transaction as the events,
+on every backend, and a retry finds it by reading the order's stream for the key's first
+event id: the same request is answered from it (``Idempotent-Replayed``), another request
+with the same key is ``422``. A command that was refused (validation, unknown order, a rule)
+or changed nothing appended nothing and left no record: a retry runs it again.
 
-Safety against duplicates does not depend on the record: a keyed command's events have ids
-derived from the key, so a retry, or the same request running in another process at the same
-time, appends nothing the store has already seen (EventStoreDB's idempotent append, and the
-SQLite adapter's). A retry after a crash between the events and the record runs the command
-again against the order as it now is; the same key in flight in this process is ``409``.
+A concurrent duplicate (the same key in two processes at once) appends nothing the second
+time: the store recognises the event ids (EventStoreDB's idempotent append, and the SQLite
+adapter's), still in the one commit. The same key in flight in this process is ``409``.
+
+A key is remembered as long as its events are in the hot store: archiving an order (months
+after it finished) forgets the keys of the commands that built it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from order_service.eventstore.port import (
-    EventStore,
-    EventStoreError,
-    Expected,
-    NewEvent,
-    RecordedEvent,
-    StreamState,
-    WrongExpectedVersionError,
-)
+from order_service.events import Causation, order_stream
+from order_service.eventstore.port import EventStore, RecordedEvent
 
-COMPLETED = "CommandCompleted"
 log = logging.getLogger(__name__)
+LEGACY_COMPLETED = "CommandCompleted"
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -53,15 +49,9 @@ class StoredResponse:
 
 @dataclass(frozen=True)
 class Claim:
-    """This process runs the request; ``expected`` is the key stream's state when it began."""
+    """This process runs the request (no record of it exists); held in this process only."""
 
     key: str
-    request_hash: str
-    expected: Expected
-
-
-def key_stream(key: str) -> str:
-    return f"idempotency-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 class IdempotencyKeys:
@@ -69,63 +59,78 @@ class IdempotencyKeys:
         self.store = store
         self._in_flight: set[str] = set()
 
-    async def begin(self, key: str, request_hash: str) -> StoredResponse | Claim:
-        """The response to replay, or a claim (held in this process only) to run the request."""
+    async def begin(
+        self, causation: Causation, order_id: str, *, created: bool = False
+    ) -> StoredResponse | Claim:
+        """The response to replay (from the key's events), or a claim to run the request."""
+        key = causation.idempotency_key
+        assert key is not None, "only keyed commands are remembered"
         if key in self._in_flight:
             raise IdempotencyKeyInFlightError(key)
         self._in_flight.add(key)
         try:
-            last = await self.store.read_stream_async(key_stream(key), backwards=True, limit=1)
-            if not last:
-                return Claim(key, request_hash, StreamState.NO_STREAM)
-            replay = _replay_or_refuse(last[0], request_hash)
+            replay = await self._recorded(causation, order_id, created)
         except BaseException:
             self._in_flight.discard(key)
             raise
         if replay is not None:
             self._in_flight.discard(key)
             return replay
-        # A stream from an older version (a claim or a release): the command was not answered.
-        return Claim(key, request_hash, last[0].revision)
+        return Claim(key)
 
-    async def complete(self, claim: Claim, response: StoredResponse) -> StoredResponse:
-        """Record the response; if the same request completed elsewhere meanwhile, that one."""
-        data = {
-            "request_hash": claim.request_hash,
-            "response": {
-                "status_code": response.status_code,
-                "body": response.body,
-                "headers": response.headers,
-            },
-        }
-        stream = key_stream(claim.key)
-        try:
-            await self.store.append_async(stream, [_event(COMPLETED, data)], claim.expected)
-        except WrongExpectedVersionError:
-            last = await self.store.read_stream_async(stream, backwards=True, limit=1)
-            replay = _replay_or_refuse(last[0], claim.request_hash) if last else None
-            return replay or response
-        except EventStoreError as error:
-            # The events are stored; a retry finds them by their ids and appends nothing.
-            log.warning("could not record the response of an idempotent command: %s", error)
-        finally:
-            self._in_flight.discard(claim.key)
-        return response
-
-    def abandon(self, claim: Claim) -> None:
-        """The command was refused or failed: nothing to remember."""
+    def end(self, claim: Claim) -> None:
+        """The command ran (or was refused): its events, if any, are the record."""
         self._in_flight.discard(claim.key)
 
+    async def _recorded(
+        self, causation: Causation, order_id: str, created: bool
+    ) -> StoredResponse | None:
+        stream = order_stream(order_id)
+        first = causation.event_id(stream, 0)
+        events = await self.store.read_stream_async(stream)
+        at = next((i for i, event in enumerate(events) if event.id == first), None)
+        if at is None:
+            return None
+        mine = [events[at]]
+        for index, event in enumerate(events[at + 1 :], 1):
+            if event.id != causation.event_id(stream, index):
+                break
+            mine.append(event)
+        record = _record(mine[0])
+        if not record:  # written before the record moved into the events
+            return await self._legacy(causation.idempotency_key or "", causation.request_hash)
+        if record.get("request") != causation.request_hash:
+            raise IdempotencyKeyReusedError(causation.idempotency_key)
+        last = mine[-1]
+        body = {
+            "order_id": order_id,
+            "status": _record(last).get("status"),
+            "version": last.revision,
+            "position": last.position,
+        }
+        headers = {"etag": f'"{last.revision}"'}
+        if created:
+            headers["location"] = f"/orders/{order_id}"
+        return StoredResponse(201 if created else 200, body, headers)
 
-def _replay_or_refuse(last: RecordedEvent, request_hash: str) -> StoredResponse | None:
-    if last.type != COMPLETED:
-        return None
-    data = orjson.loads(last.data)
-    if data["request_hash"] != request_hash:
-        raise IdempotencyKeyReusedError(last.stream)
-    response = data["response"]
-    return StoredResponse(response["status_code"], response["body"], response["headers"])
+
+    async def _legacy(self, key: str, request_hash: str | None) -> StoredResponse | None:
+        """The ``CommandCompleted`` record an earlier version kept in ``idempotency-<hash>``."""
+        stream = f"idempotency-{hashlib.sha256(key.encode()).hexdigest()}"
+        last = await self.store.read_stream_async(stream, backwards=True, limit=1)
+        if not last or last[0].type != LEGACY_COMPLETED:
+            return None
+        data = orjson.loads(last[0].data)
+        if data["request_hash"] != request_hash:
+            raise IdempotencyKeyReusedError(key)
+        response = data["response"]
+        return StoredResponse(response["status_code"], response["body"], response["headers"])
 
 
-def _event(event_type: str, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(uuid.uuid4(), event_type, orjson.dumps(data), b"{}")
+def _record(event: RecordedEvent) -> dict[str, Any]:
+    try:
+        meta = orjson.loads(event.metadata) if event.metadata else {}
+    except orjson.JSONDecodeError:
+        return {}
+    record = meta.get("idempotency") if isinstance(meta, dict) else None
+    return record if isinstance(record, dict) else {}

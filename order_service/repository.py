@@ -108,7 +108,10 @@ class OrderRepository:
             return None
         first = pending[0].originator_version
         expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
-        events = [to_new_event(event, causation, index) for index, event in enumerate(pending)]
+        events = [
+            to_new_event(event, causation, index, order.status)
+            for index, event in enumerate(pending)
+        ]
         try:
             result = await self.store.append_async(order_stream(order.id), events, expected)
         except EventStoreError:

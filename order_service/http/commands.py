@@ -67,13 +67,14 @@ class CommandRequest:
     async def run(
         self,
         body: BaseModel | None,
+        order_id: str,
         command: Callable[[Causation, int | None], Awaitable[CommandResult]],
         *,
         created: bool = False,
     ) -> JSONBody:
         name = getattr(self.request.scope.get("route"), "operation_id", None) or "unknown"
         try:
-            response = await self._run(body, command, created)
+            response = await self._run(body, order_id, command, created)
         except Exception as error:
             row = row_of(error)
             COMMANDS.labels(name, row.slug if row else "error").inc()
@@ -85,6 +86,7 @@ class CommandRequest:
     async def _run(
         self,
         body: BaseModel | None,
+        order_id: str,
         command: Callable[[Causation, int | None], Awaitable[CommandResult]],
         created: bool,
     ) -> JSONBody:
@@ -94,27 +96,19 @@ class CommandRequest:
             causation_id=str(_causation_id(key)),
             idempotency_key=key,
             actor=self.principal.actor(),
+            request_hash=None if key is None else self._request_hash(body),
         )
         if key is None:
             return _response(await _appended(command(causation, self.expected_version)), created)
-        outcome = await self.keys.begin(key, self._request_hash(body))
+        outcome = await self.keys.begin(causation, order_id, created=created)
         if isinstance(outcome, StoredResponse):
             return _replayed(outcome)
         try:
             result = await _appended(command(causation, self.expected_version))
-        except BaseException:
-            self.keys.abandon(outcome)
-            raise
-        failpoint("command-appended")  # fault tests: die before the response is recorded
-        response = _response(result, created)
-        stored = {
-            name: response.headers[name]
-            for name in ("etag", "location")
-            if name in response.headers
-        }
-        ours = StoredResponse(response.status_code, orjson.loads(response.body), stored)
-        recorded = await self.keys.complete(outcome, ours)
-        return response if recorded is ours else _replayed(recorded)
+        finally:
+            self.keys.end(outcome)
+        failpoint("command-appended")  # fault tests: die between the append and the answer
+        return _response(result, created)
 
     def _request_hash(self, body: BaseModel | None) -> str:
         dumped = body.model_dump(mode="json") if body else None
@@ -224,7 +218,9 @@ async def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep
         currency=body.currency,
         shipping_address=Address(**body.shipping_address.model_dump()),
     )
-    return await ctx.run(body, lambda causation, _: commands.place(place, causation), created=True)
+    return await ctx.run(
+        body, order_id, lambda causation, _: commands.place(place, causation), created=True
+    )
 
 
 @router.post(
@@ -236,6 +232,7 @@ async def pay_order(
     """Record the payment of an order's total."""
     return await ctx.run(
         body,
+        order_id,
         lambda causation, expected: commands.pay(
             order_id, causation, expected_version=expected, **body.model_dump()
         ),
@@ -251,6 +248,7 @@ async def ship_order(
     """Record that a paid order left the warehouse."""
     return await ctx.run(
         body,
+        order_id,
         lambda causation, expected: commands.ship(
             order_id, causation, expected_version=expected, **body.model_dump()
         ),
@@ -272,6 +270,7 @@ async def deliver_order(
     """Record that a shipped order arrived."""
     return await ctx.run(
         body,
+        order_id,
         lambda causation, expected: commands.deliver(
             order_id, causation, expected_version=expected, delivered_at=when(body)
         ),
@@ -287,6 +286,7 @@ async def cancel_order(
     """Cancel an order that has not shipped."""
     return await ctx.run(
         body,
+        order_id,
         lambda causation, expected: commands.cancel(
             order_id, causation, expected_version=expected, reason=body.reason
         ),
@@ -302,6 +302,7 @@ async def add_note(
     """Add a customer-service note to an order, in any status."""
     return await ctx.run(
         body,
+        order_id,
         lambda causation, expected: commands.add_note(
             order_id,
             causation,

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from pydantic import BaseModel
 
 from order_service.access.principals import OPEN_ACCESS
 from order_service.bootstrap import bootstrap
@@ -15,6 +16,7 @@ from order_service.events import Causation
 from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.http.app import command_app, embedded_app
 from order_service.http.commands import request_hash, scoped_key
+from order_service.http.models import PayIn, PlaceOrderIn
 from order_service.settings import Settings
 from tests.factories import TOTAL, new_order_id, pay_body, place_body, place_command, ship_body
 from tests.inprocess import Api, serving
@@ -268,6 +270,23 @@ class TestIdempotencyKeys:
         assert again.headers["location"] == first.headers["location"]
         assert len(api.container.event_store.read_stream(f"order-{body['order_id']}")) == 1
 
+    def test_the_record_is_committed_with_the_events_and_nowhere_else(self, api: Api) -> None:
+        order_id = place(api).json()["order_id"]
+        store = api.container.event_store
+        before = store.head_position()
+
+        paid = api.http.post(
+            f"/orders/{order_id}/pay", json=pay_body(), headers={"Idempotency-Key": "k-one"}
+        )
+
+        [appended] = store.read_all(after=before, limit=10)  # one event, one commit
+        assert appended.stream == f"order-{order_id}"
+        record = orjson.loads(appended.metadata)["idempotency"]
+        assert record["status"] == paid.json()["status"] == "paid"
+        assert record["request"] == request_hash(
+            "POST", f"/orders/{order_id}/pay", None, PayIn.model_validate(pay_body()).model_dump()
+        )
+
     def test_the_same_key_with_another_body_is_422(self, api: Api) -> None:
         order_id = place(api).json()["order_id"]
         api.http.post(
@@ -286,10 +305,13 @@ class TestIdempotencyKeys:
         order_id = place(api).json()["order_id"]
         path = f"/orders/{order_id}/cancel"
         # Another process has claimed the key for this very request and is still running it.
-        claim = api.container.idempotency.begin(
-            scoped_key(OPEN_ACCESS, "k-busy"), request_hash("POST", path, None, {"reason": "r"})
+        busy_key = Causation(
+            "c",
+            "c",
+            scoped_key(OPEN_ACCESS, "k-busy"),
+            request_hash=request_hash("POST", path, None, {"reason": "r"}),
         )
-        asyncio.run(claim)
+        asyncio.run(api.container.idempotency.begin(busy_key, order_id))
 
         busy = api.http.post(path, json={"reason": "r"}, headers={"Idempotency-Key": "k-busy"})
 
@@ -326,16 +348,21 @@ class TestIdempotencyKeys:
     ) -> None:
         body = place_body(new_order_id())
         order_id = body["order_id"]
-        # A process appended the events of these keyed commands, then died before it could
-        # remember their responses; the clients retry with the same keys.
+        # A process appended the events of these keyed commands (their record with them),
+        # then died before it could answer; the clients retry with the same keys.
+        def keyed(key: str, path: str, sent: BaseModel) -> Causation:
+            hashed = request_hash("POST", path, None, sent.model_dump(mode="json"))
+            return Causation("c", "c", scoped_key(OPEN_ACCESS, key), request_hash=hashed)
+
         asyncio.run(
             api.container.commands.place(
-                place_command(body), Causation("c", "c", scoped_key(OPEN_ACCESS, "k-crash-place"))
+                place_command(body), keyed("k-crash-place", "/orders", PlaceOrderIn.model_validate(body))
             )
         )
+        pay_path = f"/orders/{order_id}/pay"
         asyncio.run(
             api.container.commands.pay(
-                order_id, Causation("c", "c", scoped_key(OPEN_ACCESS, "k-crash-pay")), **pay_body()
+                order_id, keyed("k-crash-pay", pay_path, PayIn.model_validate(pay_body())), **pay_body()
             )
         )
 
@@ -346,8 +373,10 @@ class TestIdempotencyKeys:
 
         assert placed.status_code == 201
         assert placed.json()["version"] == 0
+        assert placed.headers["idempotent-replayed"] == "true"
         assert paid.status_code == 200
-        assert paid.json()["version"] == 1
+        assert paid.json() == {**paid.json(), "version": 1, "status": "paid"}
+        assert paid.headers["idempotent-replayed"] == "true"
         assert len(api.container.event_store.read_stream(f"order-{order_id}")) == 2
 
     @pytest.mark.parametrize("key", ["", "x" * 300, "tab\there"])
