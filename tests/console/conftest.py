@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.engines import _load_script
 from tests.factories import new_order_id, pay_body, place_body
+from tests.polling import eventually
 from tests.servers import Server, orders_cli, orders_process
 
 DEMO_ORDERS = 120
@@ -119,6 +120,24 @@ def seed_known_orders(url: str) -> tuple[KnownOrder, str]:
     return known, hostile
 
 
+def wait_searchable(url: str, position: int, headers: dict[str, str] | None = None) -> None:
+    """Read your own write: wait (on the server, at most 5 s) until search has passed it."""
+    answer = httpx.get(
+        f"{url}/orders/search",
+        params={"min_position": position, "wait_ms": 5000},
+        headers=headers,
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert not answer.json()["as_of"].get("stale"), answer.text
+
+
+def caught_up(url: str) -> bool:
+    """No order event waits to be projected (the log's head may be a snapshot's record)."""
+    serving = httpx.get(f"{url}/projections").json()["projections"][0]
+    return bool(serving["lag_events"] == 0)
+
+
 def archive_finished_orders(workdir: Path, env: dict[str, str]) -> None:
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     done = orders_cli(workdir, "archive", "run", "--before", tomorrow, env=env)
@@ -137,4 +156,5 @@ def console(
     with orders_process(["up", "--demo", str(DEMO_ORDERS)], workdir, env) as server:
         known, hostile = seed_known_orders(server.url)
         archive_finished_orders(workdir, env)
+        assert eventually(lambda: caught_up(server.url), within_s=30), "search never caught up"
         yield Console(server, workdir, env, known, hostile)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import read_model_env
+from tests.console.conftest import read_model_env, wait_searchable
 from tests.factories import new_order_id, place_body
 from tests.servers import Server, orders_process
 
@@ -49,6 +49,7 @@ def test_the_banner_tells_agents_when_search_is_delayed(page: Page, production: 
     order_id = new_order_id()
     placed = httpx.post(f"{production.commands.url}/orders", json=place_body(order_id))
     assert placed.status_code == 201
+    wait_searchable(production.search.url, placed.json()["position"])
     page.goto(f"{production.search.url}/?q={order_id}")
     expect(page.locator("a.result")).to_have_text(order_id, timeout=TIMEOUT_MS)
     banner = page.locator("#banner")
@@ -56,7 +57,8 @@ def test_the_banner_tells_agents_when_search_is_delayed(page: Page, production: 
 
     os.kill(production.projector.process.pid, signal.SIGSTOP)
     late = new_order_id()
-    assert httpx.post(f"{production.commands.url}/orders", json=place_body(late)).status_code == 201
+    placed_late = httpx.post(f"{production.commands.url}/orders", json=place_body(late))
+    assert placed_late.status_code == 201
 
     expect(banner).to_be_visible(timeout=TIMEOUT_MS)
     expect(banner).to_contain_text("Search may be delayed")
@@ -67,5 +69,6 @@ def test_the_banner_tells_agents_when_search_is_delayed(page: Page, production: 
     os.kill(production.projector.process.pid, signal.SIGCONT)
 
     expect(banner).to_be_hidden(timeout=TIMEOUT_MS)
+    wait_searchable(production.search.url, placed_late.json()["position"])
     page.goto(f"{production.search.url}/?q={late}")
     expect(page.locator("a.result")).to_have_text(late, timeout=TIMEOUT_MS)

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.access.conftest import Secured, bearer, create_key
+from tests.console.conftest import wait_searchable
 from tests.factories import new_order_id, place_body
 from tests.servers import orders_process
 
@@ -45,6 +46,7 @@ def test_an_agent_signs_in_with_a_key_and_adds_a_note_as_themselves(
         f"{secured.url}/orders", json=place_body(order_id), headers=bearer(secured.keys["checkout"])
     )
     assert placed.status_code == 201
+    wait_searchable(secured.url, placed.json()["position"], bearer(secured.keys["agent"]))
 
     sign_in(page, secured, "agent")
     expect(page.get_by_role("link", name="Operations")).to_be_hidden()

@@ -348,6 +348,7 @@ class TestIdempotencyKeys:
     ) -> None:
         body = place_body(new_order_id())
         order_id = body["order_id"]
+
         # A process appended the events of these keyed commands (their record with them),
         # then died before it could answer; the clients retry with the same keys.
         def keyed(key: str, path: str, sent: BaseModel) -> Causation:
@@ -356,13 +357,16 @@ class TestIdempotencyKeys:
 
         asyncio.run(
             api.container.commands.place(
-                place_command(body), keyed("k-crash-place", "/orders", PlaceOrderIn.model_validate(body))
+                place_command(body),
+                keyed("k-crash-place", "/orders", PlaceOrderIn.model_validate(body)),
             )
         )
         pay_path = f"/orders/{order_id}/pay"
         asyncio.run(
             api.container.commands.pay(
-                order_id, keyed("k-crash-pay", pay_path, PayIn.model_validate(pay_body())), **pay_body()
+                order_id,
+                keyed("k-crash-pay", pay_path, PayIn.model_validate(pay_body())),
+                **pay_body(),
             )
         )
 
