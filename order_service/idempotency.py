@@ -113,7 +113,6 @@ class IdempotencyKeys:
             headers["location"] = f"/orders/{order_id}"
         return StoredResponse(201 if created else 200, body, headers)
 
-
     async def _legacy(self, key: str, request_hash: str | None) -> StoredResponse | None:
         """The ``CommandCompleted`` record an earlier version kept in ``idempotency-<hash>``."""
         stream = f"idempotency-{hashlib.sha256(key.encode()).hexdigest()}"

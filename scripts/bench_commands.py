@@ -10,6 +10,9 @@
    Idempotency-Key as checkout sends them: sustained commands/s and latency
    percentiles, for each N given. The ratio to (1) is the API's overhead.
 3. Loading an order of 1,000 events with and without snapshots.
+4. The peers (`scripts/peers.py`), in the same run: the eventsourcing library's SQLite
+   application doing the same lifecycle in-process, and a trivial FastAPI POST with a
+   pydantic body at 16 clients; with the ratios, and the event loop's CPU per command.
 
 Figures go to stdout as a table and to --json if given. Nothing here is asserted: speed
 goals are read from the figures, never enforced by tests.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -45,6 +49,8 @@ from order_service.repository import OrderRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import peers
 from benchkit import percentile, serve
 
 from tests.factories import pay_body, place_body, place_command, ship_body
@@ -104,8 +110,18 @@ async def checkout_client(
                 break
 
 
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU time of a process's main thread (uvicorn's event loop with one worker)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 async def http_load(
-    url: str, concurrency: int, duration_s: float, headers: dict[str, str] | None = None
+    url: str,
+    concurrency: int,
+    duration_s: float,
+    headers: dict[str, str] | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -119,6 +135,7 @@ async def http_load(
             )
         )
         started = time.monotonic()
+        cpu_before = main_thread_cpu_s(server_pid) if server_pid else 0.0
         deadline = started + duration_s
         await asyncio.gather(
             *(
@@ -127,6 +144,7 @@ async def http_load(
             )
         )
         elapsed = time.monotonic() - started
+        cpu = main_thread_cpu_s(server_pid) - cpu_before if server_pid else 0.0
     if errors:
         console.print(f"[red]{len(errors)} errors[/red], first: {errors[0]}")
     return {
@@ -137,6 +155,7 @@ async def http_load(
         "max_ms": max(latencies) * 1000,
         "commands": len(latencies),
         "errors": len(errors),
+        "loop_cpu_ms_per_command": cpu * 1000 / len(latencies) if server_pid else 0.0,
     }
 
 
@@ -193,19 +212,35 @@ def main() -> int:
         env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
         process, url = serve("commands", env, workdir)
         figures["http"] = {}
+        pid = process.pid if args.workers == 1 else None
         try:
             for level in levels:
                 with console.status(f"command API, {level} clients, {args.duration:.0f}s"):
-                    figures["http"][level] = asyncio.run(http_load(url, level, args.duration))
+                    figures["http"][level] = asyncio.run(
+                        http_load(url, level, args.duration, server_pid=pid)
+                    )
         finally:
             process.terminate()
             process.wait(timeout=30)
+        figures["peers"] = peer_figures(workdir, args.duration, PEER_CLIENTS)
         with console.status("loading an order of 1,000 events"):
             figures["load_1000_events"] = load_times(workdir, 1000)
     print_figures(figures, levels)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 1 if any(run["errors"] for run in figures["http"].values()) else 0
+
+
+PEER_CLIENTS = 16
+
+
+def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, Any]:
+    body = place_body("peer")
+    with console.status("eventsourcing's SQLite application, same lifecycle, in-process"):
+        library = peers.eventsourcing_lifecycles(workdir, duration_s, body, pay_body(), ship_body())
+    with console.status(f"a trivial FastAPI POST, {clients} clients"):
+        trivial = peers.trivial_fastapi(workdir, clients, duration_s, pay_body())
+    return {"eventsourcing": library, "trivial_fastapi": trivial, "clients": clients}
 
 
 def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
@@ -224,6 +259,7 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
     for column in ("clients", "commands/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
         api.add_column(column, justify="right")
     api.add_column("raw appends/s per command/s", justify="right")
+    api.add_column("event-loop CPU per command", justify="right")
     for level in levels:
         run = figures["http"][level]
         api.add_row(
@@ -232,8 +268,37 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
             *(f"{run[name]:.1f}" for name in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
             str(run["errors"]),
             f"{figures['raw_appends_per_s_concurrent'] / run['commands_per_s']:.2f}",
+            f"{run['loop_cpu_ms_per_command']:.2f} ms",
         )
     console.print(api)
+    peer = figures["peers"]
+    library, trivial = peer["eventsourcing"], peer["trivial_fastapi"]
+    ratios = Table(title="against the peers, measured in the same run")
+    ratios.add_column("measure")
+    ratios.add_column("value", justify="right")
+    ratios.add_row(
+        "eventsourcing SQLite application, in-process, commands/s",
+        f"{library['commands_per_s']:,.0f} (p50 {library['p50_ms']:.2f} ms)",
+    )
+    ratios.add_row(
+        f"trivial FastAPI POST, {peer['clients']} clients, requests/s",
+        f"{trivial['requests_per_s']:,.0f} (p99 {trivial['p99_ms']:.1f} ms)",
+    )
+    ours = figures["http"].get(peer["clients"])
+    if ours:
+        ratios.add_row(
+            f"ours at {peer['clients']} clients vs the library",
+            f"{ours['commands_per_s'] / library['commands_per_s']:.2f}x",
+        )
+        ratios.add_row(
+            f"ours at {peer['clients']} clients vs the trivial POST",
+            f"{ours['commands_per_s'] / trivial['requests_per_s']:.2f}x",
+        )
+    one = figures["http"].get(1)
+    if one:
+        fsync_ms = 1000 / figures["raw_appends_per_s_1_thread"]
+        ratios.add_row("one client's p50 vs one durable append", f"{one['p50_ms'] / fsync_ms:.1f}x")
+    console.print(ratios)
 
 
 if __name__ == "__main__":
