@@ -19,6 +19,7 @@ import orjson
 from order_service.domain.order import Order, iso, parse_time
 from order_service.domain.values import Address, Customer, items_from
 from order_service.eventstore.port import NewEvent, RecordedEvent
+from order_service.ids import new_id
 
 ORDER_CATEGORY = "order"
 SNAPSHOT_TYPE = "OrderSnapshot"
@@ -66,7 +67,7 @@ class Causation:
     def event_id(self, stream: str, index: int) -> uuid.UUID:
         """Deterministic for a retried command, so the store's deduplication also holds."""
         if self.idempotency_key is None:
-            return uuid.uuid4()
+            return new_id()
         return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.idempotency_key}\n{stream}\n{index}")
 
 

@@ -14,7 +14,6 @@ process wrote) evicts the entry, so the retry loads from the store.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
@@ -41,6 +40,7 @@ from order_service.eventstore.port import (
     RecordedEvent,
     StreamState,
 )
+from order_service.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def snapshot_event(loaded: Loaded, causation: Causation) -> NewEvent:
         "state": order.snapshot_state(),
     }
     return NewEvent(
-        uuid.uuid4(),
+        new_id(),
         SNAPSHOT_TYPE,
         orjson.dumps(data),
         metadata(causation, SNAPSHOT_SCHEMA_VERSION),

@@ -39,6 +39,7 @@ from order_service.http.problems import (
     row_of,
 )
 from order_service.idempotency import IdempotencyKeys, StoredResponse
+from order_service.ids import new_id
 
 MAX_KEY_LENGTH = 255
 VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "¹"
@@ -160,7 +161,7 @@ def _replayed(stored: StoredResponse) -> JSONBody:
 
 def _causation_id(key: str | None) -> uuid.UUID:
     # With a key, a retry carries the same causation id, so its events are identical.
-    return uuid.uuid4() if key is None else uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency:{key}")
+    return new_id() if key is None else uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency:{key}")
 
 
 def _parse_if_match(value: str | None) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from urllib.parse import parse_qsl
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from order_service import logs
 from order_service.http.limits import problem_bytes
+from order_service.ids import new_id
 
 CORRELATION_HEADER = b"x-correlation-id"
 MAX_CORRELATION_ID = 128
@@ -126,7 +126,7 @@ def _correlation_id(scope: Scope) -> str:
             given = SAFE_CORRELATION.sub("", value.decode("latin-1"))[:MAX_CORRELATION_ID]
             if given:
                 return given
-    return str(uuid.uuid4())
+    return str(new_id())
 
 
 def _route_template(scope: Scope) -> str:
