@@ -19,7 +19,7 @@ from order_service.events import Causation
 from order_service.eventstore.port import EventStoreUnavailableError
 from order_service.failpoints import failpoint
 from order_service.http.access import principal_of
-from order_service.http.dependencies import OrderId, from_container
+from order_service.http.dependencies import OrderId
 from order_service.http.json import JSONBody
 from order_service.http.models import (
     CancelIn,
@@ -45,18 +45,15 @@ MAX_KEY_LENGTH = 255
 VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "¹"
 
 
-CommandsDep = Annotated[OrderCommands, Depends(from_container("commands"))]
-KeysDep = Annotated[IdempotencyKeys, Depends(from_container("idempotency"))]
-
-
 class CommandRequest:
     """What every command shares: the actor, correlation, If-Match and Idempotency-Key."""
 
-    def __init__(
-        self, request: Request, keys: IdempotencyKeys, if_match: str | None, key: str | None
-    ) -> None:
+    def __init__(self, request: Request, if_match: str | None, key: str | None) -> None:
         self.request = request
-        self.keys = keys
+        # What every command uses, from the process's container (not one dependency each).
+        container = request.app.state.container
+        self.keys: IdempotencyKeys = container.idempotency
+        self.commands: OrderCommands = container.commands
         self.expected_version = _parse_if_match(if_match)
         self.principal = principal_of(request.scope)
         given = _check_key(key)
@@ -120,11 +117,10 @@ class CommandRequest:
 
 async def command_request(
     request: Request,
-    keys: KeysDep,
     if_match: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> CommandRequest:
-    return CommandRequest(request, keys, if_match, idempotency_key)
+    return CommandRequest(request, if_match, idempotency_key)
 
 
 CommandDep = Annotated[CommandRequest, Depends(command_request)]
@@ -206,7 +202,7 @@ RESPONSES = documented(400, 401, 403, 404, 409, 412, 413, 422, 503)
 @router.post(
     "", status_code=201, response_model=CommandOut, operation_id="placeOrder", responses=RESPONSES
 )
-async def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep) -> JSONBody:
+async def place_order(body: PlaceOrderIn, ctx: CommandDep) -> JSONBody:
     """Place an order; 201 with its Location and ETag."""
     order_id = body.order_id or str(uuid.uuid4())
     if ctx.idempotency_key and body.order_id is None:
@@ -220,21 +216,19 @@ async def place_order(body: PlaceOrderIn, ctx: CommandDep, commands: CommandsDep
         shipping_address=Address(**body.shipping_address.model_dump()),
     )
     return await ctx.run(
-        body, order_id, lambda causation, _: commands.place(place, causation), created=True
+        body, order_id, lambda causation, _: ctx.commands.place(place, causation), created=True
     )
 
 
 @router.post(
     "/{order_id}/pay", response_model=CommandOut, operation_id="payOrder", responses=RESPONSES
 )
-async def pay_order(
-    order_id: OrderId, body: PayIn, ctx: CommandDep, commands: CommandsDep
-) -> JSONBody:
+async def pay_order(order_id: OrderId, body: PayIn, ctx: CommandDep) -> JSONBody:
     """Record the payment of an order's total."""
     return await ctx.run(
         body,
         order_id,
-        lambda causation, expected: commands.pay(
+        lambda causation, expected: ctx.commands.pay(
             order_id, causation, expected_version=expected, **body.model_dump()
         ),
     )
@@ -243,14 +237,12 @@ async def pay_order(
 @router.post(
     "/{order_id}/ship", response_model=CommandOut, operation_id="shipOrder", responses=RESPONSES
 )
-async def ship_order(
-    order_id: OrderId, body: ShipIn, ctx: CommandDep, commands: CommandsDep
-) -> JSONBody:
+async def ship_order(order_id: OrderId, body: ShipIn, ctx: CommandDep) -> JSONBody:
     """Record that a paid order left the warehouse."""
     return await ctx.run(
         body,
         order_id,
-        lambda causation, expected: commands.ship(
+        lambda causation, expected: ctx.commands.ship(
             order_id, causation, expected_version=expected, **body.model_dump()
         ),
     )
@@ -265,14 +257,13 @@ async def ship_order(
 async def deliver_order(
     order_id: OrderId,
     ctx: CommandDep,
-    commands: CommandsDep,
     body: Annotated[DeliverIn | None, Body()] = None,
 ) -> JSONBody:
     """Record that a shipped order arrived."""
     return await ctx.run(
         body,
         order_id,
-        lambda causation, expected: commands.deliver(
+        lambda causation, expected: ctx.commands.deliver(
             order_id, causation, expected_version=expected, delivered_at=when(body)
         ),
     )
@@ -281,14 +272,12 @@ async def deliver_order(
 @agent_router.post(
     "/{order_id}/cancel", response_model=CommandOut, operation_id="cancelOrder", responses=RESPONSES
 )
-async def cancel_order(
-    order_id: OrderId, body: CancelIn, ctx: CommandDep, commands: CommandsDep
-) -> JSONBody:
+async def cancel_order(order_id: OrderId, body: CancelIn, ctx: CommandDep) -> JSONBody:
     """Cancel an order that has not shipped."""
     return await ctx.run(
         body,
         order_id,
-        lambda causation, expected: commands.cancel(
+        lambda causation, expected: ctx.commands.cancel(
             order_id, causation, expected_version=expected, reason=body.reason
         ),
     )
@@ -297,14 +286,12 @@ async def cancel_order(
 @agent_router.post(
     "/{order_id}/notes", response_model=CommandOut, operation_id="addOrderNote", responses=RESPONSES
 )
-async def add_note(
-    order_id: OrderId, body: NoteIn, ctx: CommandDep, commands: CommandsDep
-) -> JSONBody:
+async def add_note(order_id: OrderId, body: NoteIn, ctx: CommandDep) -> JSONBody:
     """Add a customer-service note to an order, in any status."""
     return await ctx.run(
         body,
         order_id,
-        lambda causation, expected: commands.add_note(
+        lambda causation, expected: ctx.commands.add_note(
             order_id,
             causation,
             expected_version=expected,
