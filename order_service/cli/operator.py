@@ -15,9 +15,9 @@ import time
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
-from order_service import generation_cli
 from order_service.bootstrap import bootstrap
-from order_service.console import answers, console, operator_session
+from order_service.cli import generations as generation_cli
+from order_service.cli.output import answers, console, operator_session
 from order_service.seeding import appends_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from order_service.archive.cold import ArchiveCorruptError
 from order_service.archive.run import archive_finished_orders, restore
-from order_service.console import console, operator_session, progress_bars
+from order_service.cli.output import console, operator_session, progress_bars
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from order_service.access.api_keys import UnknownKeyError
 from order_service.access.principals import ROLES, tool_actor
-from order_service.console import console, operator_session
+from order_service.cli.output import console, operator_session
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,10 +14,13 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from order_service import archive_cli, keys_cli, logs, operator_cli
+from order_service import logs
 from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
-from order_service.console import NoEventStoreError, set_verbose
+from order_service.cli import archive as archive_cli
+from order_service.cli import keys as keys_cli
+from order_service.cli import operator as operator_cli
+from order_service.cli.output import NoEventStoreError, set_verbose
 from order_service.eventstore.port import EventStoreError
 from order_service.http.app import (
     command_app,
@@ -176,7 +179,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EventStoreError, ConnectionError, OSError) as error:
         print(f"orders: an engine is unavailable: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from order_service.console import answers, console, operator_session, progress_bars
+from order_service.cli.output import answers, console, operator_session, progress_bars
 from projectors import snapshot_file
 from projectors.generations import GenerationError
 from projectors.parity import ParityReport

@@ -1,0 +1,7 @@
+"""``python -m order_service.cli ...``, as the tests and benchmarks start processes."""
+
+import sys
+
+from order_service.cli.main import main
+
+sys.exit(main())
