@@ -96,6 +96,21 @@ def test_pages_allow_only_their_own_origin(console: Console) -> None:
         assert "http" not in policy  # no other origin, no CDN
 
 
+def test_the_consoles_files_are_revalidated_cheaply(console: Console) -> None:
+    first = httpx.get(f"{console.url}/console/static/app.js")
+    again = httpx.get(
+        f"{console.url}/console/static/app.js", headers={"If-None-Match": first.headers["etag"]}
+    )
+    missing = httpx.get(f"{console.url}/console/static/nothing.js")
+
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "no-cache"
+    assert again.status_code == 304
+    assert again.content == b""
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
 def test_the_api_documents_work_offline(page: Page, console: Console) -> None:
     elsewhere: list[str] = []
 
