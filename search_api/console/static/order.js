@@ -81,44 +81,46 @@ function timeline(history) {
   );
 }
 
-function noteForm(orderId, after) {
-  const text = h("textarea", { id: "note-text", name: "text", rows: 3, required: true, maxlength: 5000 });
+// One agent action: a labelled field, a button, and what the server said. The page redraws
+// itself after a success (``after``), so the form only has to report a failure.
+function actionForm({ orderId, command, field, label, button, danger, failed, after }) {
   const said = h("p", { role: "status", class: "muted" });
   async function submit(event) {
     event.preventDefault();
-    const button = event.target.querySelector("button");
-    button.disabled = true;
+    const pressed = event.target.querySelector("button");
+    pressed.disabled = true;
     try {
-      const result = await api(`/orders/${encodeURIComponent(orderId)}/notes`, { method: "POST", body: { text: text.value } });
-      text.value = "";
+      const path = `/orders/${encodeURIComponent(orderId)}/${command}`;
+      const result = await api(path, { method: "POST", body: { [field.name]: field.value } });
+      field.value = "";
       await after(result, said);
     } catch (error) {
-      replace(said, `Not saved: ${error.message}`);
+      replace(said, `${failed}: ${error.message}`);
       said.classList.add("error");
     } finally {
-      button.disabled = false;
+      pressed.disabled = false;
     }
   }
-  return h("form", { class: "action", onsubmit: submit }, h("label", { for: "note-text" }, "Add a note"), text, h("button", { type: "submit" }, "Add note"), said);
+  return h(
+    "form",
+    { class: "action", onsubmit: submit },
+    h("label", { for: field.id }, label),
+    field,
+    h("button", { type: "submit", class: danger ? "danger" : null }, button),
+    said,
+  );
+}
+
+function noteForm(orderId, after) {
+  const field = h("textarea", { id: "note-text", name: "text", rows: 3, required: true, maxlength: 5000 });
+  return actionForm({ orderId, command: "notes", field, label: "Add a note", button: "Add note", failed: "Not saved", after });
 }
 
 function cancelForm(orderId, after) {
-  const reason = h("input", { id: "cancel-reason", name: "reason", required: true, maxlength: 500 });
-  const said = h("p", { role: "status", class: "muted" });
-  async function submit(event) {
-    event.preventDefault();
-    const button = event.target.querySelector("button");
-    button.disabled = true;
-    try {
-      const result = await api(`/orders/${encodeURIComponent(orderId)}/cancel`, { method: "POST", body: { reason: reason.value } });
-      await after(result, said);
-    } catch (error) {
-      replace(said, `Not cancelled: ${error.message}`);
-      said.classList.add("error");
-      button.disabled = false;
-    }
-  }
-  return h("form", { class: "action", onsubmit: submit }, h("label", { for: "cancel-reason" }, "Reason for cancelling"), reason, h("button", { type: "submit", class: "danger" }, "Cancel order"), said);
+  const field = h("input", { id: "cancel-reason", name: "reason", required: true, maxlength: 500 });
+  return actionForm({
+    orderId, command: "cancel", field, label: "Reason for cancelling", button: "Cancel order", danger: true, failed: "Not cancelled", after,
+  });
 }
 
 export async function orderView(main, { path, can }) {
