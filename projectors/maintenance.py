@@ -10,7 +10,7 @@ from order_service.archive.cold import ColdArchive
 from order_service.events import order_id_of, order_stream
 from order_service.eventstore.port import EventStore
 from projectors.full_log import full_stream
-from projectors.order_search import ProjectionError, fold
+from projectors.order_search import Document, ProjectionError, fold
 from projectors.port import Changes, OrderSearchIndex
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,15 @@ class RetryReport:
 
 def reproject(
     store: EventStore, index: OrderSearchIndex, order_id: str, archive: ColdArchive | None = None
-) -> bool:
-    """Rebuild one order's document from its whole stream; False if the order has no events."""
+) -> Document | None:
+    """Rebuild one order's document from its whole stream; the document written, or None if
+    the order has no events."""
     document = fold(full_stream(store, archive, order_stream(order_id)))
     if document is None:
-        return False
+        return None
     index.write(Changes(documents={order_id: document}))
     log.info("re-projected order %s at version %s", order_id, document["version"])
-    return True
+    return document
 
 
 def retry_dead_letters(

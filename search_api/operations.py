@@ -92,12 +92,10 @@ async def reproject_order(
 ) -> JSONBody:
     """Rebuild one order's document from its whole event stream (archive included)."""
     try:
-        found = await asyncio.to_thread(reproject, store, index, order_id, archive)
+        document = await asyncio.to_thread(reproject, store, index, order_id, archive)
     except ProjectionError as error:
         return problem(409, "not-projectable", "The order's events cannot be projected", str(error))
-    if not found:
+    if document is None:
         raise OrderNotFoundError(order_id)
     log.info("order %s re-projected by %s", order_id, principal_of(request.scope).name)
-    document = await asyncio.to_thread(index.get, order_id)
-    version = document["version"] if document else None
-    return JSONBody({"order_id": order_id, "version": version})
+    return JSONBody({"order_id": order_id, "version": document["version"]})

@@ -178,9 +178,10 @@ def _reproject(args: argparse.Namespace) -> int:
         if args.dry_run:
             found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
         else:
-            found = reproject(
+            written = reproject(
                 container.event_store, container.search_index, args.order_id, container.archive
             )
+            found = written is not None
     if not found:
         console.print(f"[red]order {args.order_id} has no events[/red]")
         return 1

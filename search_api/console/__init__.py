@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import FileResponse, Response
 
 from order_service.access.authenticate import Authenticator
-from order_service.http.dependencies import OrderId, from_container
+from order_service.http.dependencies import from_container
 from order_service.settings import Settings
 
 STATIC = files("search_api.console") / "static"
@@ -46,19 +46,9 @@ def _shell(settings: Settings, authenticator: Authenticator) -> HTMLResponse:
 
 
 @router.get("/")
-async def search_view(settings: SettingsDep, authenticator: AuthenticatorDep) -> HTMLResponse:
-    return _shell(settings, authenticator)
-
-
-@router.get("/console/orders/{order_id}")
-async def order_view(
-    order_id: OrderId, settings: SettingsDep, authenticator: AuthenticatorDep
-) -> HTMLResponse:
-    return _shell(settings, authenticator)
-
-
+@router.get("/console/orders/{order_id}")  # the page asks the API for the order itself
 @router.get("/console/operations")
-async def operations_view(settings: SettingsDep, authenticator: AuthenticatorDep) -> HTMLResponse:
+async def view(settings: SettingsDep, authenticator: AuthenticatorDep) -> HTMLResponse:
     return _shell(settings, authenticator)
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.engines import _load_script
+from tests.engines import _load_script, engine_missing
 from tests.factories import new_order_id, pay_body, place_body
 from tests.polling import eventually
 from tests.servers import Server, orders_cli, orders_process
@@ -54,8 +54,6 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         try:
             started = playwright.chromium.launch(executable_path=chromium_path, args=launch_args)
         except Exception as error:  # the browser is there but cannot start: an engine failure
-            from tests.engines import engine_missing
-
             engine_missing(f"Chromium at {chromium_path} does not start: {error}")
         yield started
         started.close()

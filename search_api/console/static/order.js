@@ -12,6 +12,13 @@ function address(shipping) {
   return h("address", {}, lines.filter(Boolean).map((line) => [line, h("br")]));
 }
 
+// An address may break after its "@" in a narrow column, never in the middle of a word.
+function email(address) {
+  if (!address || !address.includes("@")) return address;
+  const at = address.lastIndexOf("@");
+  return h("span", { class: "email" }, address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
+}
+
 function items(order) {
   return h(
     "table",
@@ -155,7 +162,7 @@ export async function orderView(main, { path, can }) {
       h(
         "div",
         { class: "grid" },
-        h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", order.customer?.email], ["Customer id", order.customer?.id]])),
+        h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", email(order.customer?.email)], ["Customer id", order.customer?.id]])),
         h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address)),
         h("section", {}, h("h2", {}, "Payment"), order.payment
           ? definitions([["Amount", money(order.payment.amount, order.payment.currency)], ["Method", order.payment.method], ["Transaction", order.payment.transaction_id], ["Paid", time(order.payment.paid_at)]])
