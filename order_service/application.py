@@ -62,6 +62,13 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class ErasedResult:
+    result: CommandResult
+    erased: int
+    """1 when this call recorded the erasure, 0 when the order already had it."""
+
+
+@dataclass(frozen=True)
 class PlaceOrder:
     order_id: str
     customer: Customer
@@ -161,6 +168,16 @@ class OrderCommands:
             order.add_note(author=author, text=text)
 
         return await self._change(order_id, causation, expected_version, add_note)
+
+    async def erase_personal_data(self, order_id: str, causation: Causation) -> ErasedResult:
+        """Record that the order's customer was erased (nothing, if it already is)."""
+
+        def erase(order: Order) -> None:
+            order.erase_personal_data()
+
+        before = await self._load(order_id, fresh=True)
+        result = await self._change(order_id, causation, None, erase)
+        return ErasedResult(result, erased=int(result.version > before.order.version))
 
     async def _change(
         self,

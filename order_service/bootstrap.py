@@ -17,6 +17,10 @@ from order_service.eventstore.port import EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.http.ops import ReadinessCheck, Watchdog
 from order_service.idempotency import IdempotencyKeys
+from order_service.personal.cipher import KeyEncryptionKey
+from order_service.personal.codec import PersonalData
+from order_service.personal.erasure import Erasure
+from order_service.personal.keys import CustomerKeys, key_encryption_key
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
 from projectors.generations import ActiveIndex
@@ -37,9 +41,25 @@ class Container:
     event_store: EventStore
 
     @cached_property
+    def personal(self) -> PersonalData:
+        return open_personal_data(self.settings, self.event_store)
+
+    @cached_property
+    def erasure(self) -> Erasure:
+        return Erasure(
+            self.event_store,
+            self.personal.keys,
+            self.personal,
+            self.commands,
+            self.read_model,
+            self.archive,
+        )
+
+    @cached_property
     def repository(self) -> OrderRepository:
         return OrderRepository(
             self.event_store,
+            self.personal,
             snapshot_every=self.settings.snapshot_every,
             cache_size=self.settings.order_cache_size,
         )
@@ -106,7 +126,13 @@ class Container:
         )
         # The projector resolves the active generation itself, and retries while the
         # engine is unreachable; the process starts either way.
-        return Projector(self.event_store, self.search_index, options, generations=self.read_model)
+        return Projector(
+            self.event_store,
+            self.search_index,
+            self.personal,
+            options,
+            generations=self.read_model,
+        )
 
     def readiness(self, *, search: bool, write: bool) -> dict[str, ReadinessCheck]:
         """What this process needs, per engine and direction: the search API never writes."""
@@ -147,6 +173,15 @@ def open_event_store(settings: Settings) -> EventStore:
     from order_service.eventstore.esdb import EventStoreDBEventStore
 
     return EventStoreDBEventStore(url)
+
+
+def open_personal_data(settings: Settings, store: EventStore) -> PersonalData:
+    if not settings.encrypt_personal_data:
+        return PersonalData(None)
+    keks = [KeyEncryptionKey.from_text(key_encryption_key(settings))]
+    for text in filter(None, settings.previous_key_encryption_keys.split(",")):
+        keks.append(KeyEncryptionKey.from_text(text))
+    return PersonalData(CustomerKeys(store, keks, ttl_s=settings.key_cache_s))
 
 
 def open_read_model(settings: Settings) -> ReadModel:

@@ -20,6 +20,8 @@ from order_service.domain.order import Order, iso, parse_time
 from order_service.domain.values import Address, Customer, items_from
 from order_service.eventstore.port import NewEvent, RecordedEvent
 from order_service.ids import new_id
+from order_service.personal.codec import PersonalData, Sealer
+from order_service.personal.fields import EVENT_PATHS
 
 ORDER_CATEGORY = "order"
 SNAPSHOT_TYPE = "OrderSnapshot"
@@ -29,9 +31,9 @@ BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_t
 
 EVENT_CLASSES: dict[str, type[Order.Event]] = {cls.TYPE: cls for cls in Order.EVENTS}
 DECODERS: dict[str, Callable[[Any], Any]] = {
-    "customer": lambda raw: Customer(**raw),
+    "customer": Customer.from_primitives,
     "items": items_from,
-    "shipping_address": lambda raw: Address(**raw),
+    "shipping_address": Address.from_primitives,
 }
 
 
@@ -111,14 +113,23 @@ def _primitive(value: Any) -> Any:
 
 
 def to_new_event(
-    event: Order.Event, causation: Causation, index: int, status: str | None = None
+    event: Order.Event,
+    causation: Causation,
+    index: int,
+    status: str | None = None,
+    *,
+    sealer: Sealer | None = None,
 ) -> NewEvent:
-    """``status``: the order's status once the command's events apply (for its record)."""
+    """``status``: the order's status once the command's events apply (for its record);
+    ``sealer``: the customer's key, sealing the event's personal values (None: plain)."""
     stream = order_stream(event.originator_id)
+    data = event_data(event)
+    if sealer is not None and (paths := EVENT_PATHS.get(event.TYPE)):
+        sealer.seal(data, paths, f"{stream}/{event.TYPE}")
     return NewEvent(
         id=causation.event_id(stream, index),
         type=event.TYPE,
-        data=orjson.dumps(event_data(event)),
+        data=orjson.dumps(data),
         metadata=metadata(causation, event.class_version, status),
     )
 
@@ -136,19 +147,22 @@ def schema_version_of(recorded: RecordedEvent) -> int:
     return int(meta.get("schema_version", 1)) if isinstance(meta, dict) else 1
 
 
-def current_data(recorded: RecordedEvent) -> dict[str, Any]:
-    """The event's data upcast to the current schema (what readers other than the domain use)."""
+def current_data(recorded: RecordedEvent, personal: PersonalData) -> dict[str, Any]:
+    """The event's data, its personal values opened (or erased), upcast to the current schema:
+    what readers other than the domain use."""
     cls = EVENT_CLASSES.get(recorded.type)
     if cls is None:
         raise UnknownEventError(f"unknown event type {recorded.type!r}")
     data = orjson.loads(recorded.data)
     if not isinstance(data, dict):
         raise UnknownEventError(f"{recorded.type} data is not a JSON object")
+    if paths := EVENT_PATHS.get(recorded.type):
+        personal.open(data, paths, f"{recorded.stream}/{recorded.type}")
     return upcast(cls, data, schema_version_of(recorded))
 
 
-def to_domain_event(recorded: RecordedEvent) -> Order.Event:
-    data = current_data(recorded)
+def to_domain_event(recorded: RecordedEvent, personal: PersonalData) -> Order.Event:
+    data = current_data(recorded, personal)
     cls = EVENT_CLASSES[recorded.type]
     kwargs: dict[str, Any] = {
         "originator_id": order_id_of(recorded.stream),

@@ -41,6 +41,8 @@ from order_service.eventstore.port import (
     StreamState,
 )
 from order_service.ids import new_id
+from order_service.personal.codec import PersonalData, Sealer
+from order_service.personal.fields import EVENT_PATHS, snapshot_paths
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +58,15 @@ class Loaded:
 
 class OrderRepository:
     def __init__(
-        self, store: EventStore, *, snapshot_every: int = 50, cache_size: int = 10_000
+        self,
+        store: EventStore,
+        personal: PersonalData,
+        *,
+        snapshot_every: int = 50,
+        cache_size: int = 10_000,
     ) -> None:
         self.store = store
+        self.personal = personal
         self.snapshot_every = snapshot_every
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[dict[str, Any], int, int]] = OrderedDict()
@@ -94,8 +102,9 @@ class OrderRepository:
         stream = await self.store.read_stream_async(
             order_stream(order_id), from_revision=from_revision
         )
+        await self.personal.prepare_async(stream)
         for recorded in stream:
-            order = to_domain_event(recorded).mutate(order)
+            order = to_domain_event(recorded, self.personal).mutate(order)
             position = recorded.position
         if order is None:
             return None
@@ -108,8 +117,11 @@ class OrderRepository:
             return None
         first = pending[0].originator_version
         expected: Expected = StreamState.NO_STREAM if first == 0 else first - 1
+        snapshot_due = (first + len(pending)) // self.snapshot_every > first // self.snapshot_every
+        sealing = snapshot_due or any(event.TYPE in EVENT_PATHS for event in pending)
+        sealer = await self._sealer(order, causation) if sealing else None
         events = [
-            to_new_event(event, causation, index, order.status)
+            to_new_event(event, causation, index, order.status, sealer=sealer)
             for index, event in enumerate(pending)
         ]
         try:
@@ -118,16 +130,27 @@ class OrderRepository:
             self.forget(order.id)  # another process wrote, or the store is failing
             raise
         self._remember(order, result.position)
-        if (result.revision + 1) // self.snapshot_every > first // self.snapshot_every:
-            await self.snapshot(Loaded(order, result.position), causation)
+        if snapshot_due:
+            await self.snapshot(Loaded(order, result.position), causation, sealer)
         return result
 
-    async def snapshot(self, loaded: Loaded, causation: Causation) -> AppendResult | None:
+    async def _sealer(self, order: Order, causation: Causation) -> Sealer | None:
+        """The customer's key; none once their data is erased (nothing of theirs is left)."""
+        if order.personal_data_erased:
+            return None
+        return await self.personal.sealer(order.customer.id, metadata(causation, 1))
+
+    async def snapshot(
+        self, loaded: Loaded, causation: Causation, sealer: Sealer | None = None
+    ) -> AppendResult | None:
         """Write the order's state to its snapshot stream; None if the store refused."""
         order = loaded.order
         try:
+            sealer = sealer or await self._sealer(order, causation)
             return await self.store.append_async(
-                snapshot_stream(order.id), [snapshot_event(loaded, causation)], StreamState.ANY
+                snapshot_stream(order.id),
+                [snapshot_event(loaded, causation, sealer)],
+                StreamState.ANY,
             )
         except EventStoreError as error:
             log.warning(
@@ -141,18 +164,21 @@ class OrderRepository:
         )
         if not latest:
             return None
-        return _from_snapshot(latest[0])
+        await self.personal.prepare_async(latest)
+        return _from_snapshot(latest[0], self.personal)
 
 
-def snapshot_event(loaded: Loaded, causation: Causation) -> NewEvent:
+def snapshot_event(loaded: Loaded, causation: Causation, sealer: Sealer | None) -> NewEvent:
     """The snapshot of an order's state, for its ``orderSnapshot-<id>`` stream."""
     order = loaded.order
-    data = {
+    data: dict[str, Any] = {
         "order_id": order.id,
         "version": order.version,
         "position": loaded.position,
         "state": order.snapshot_state(),
     }
+    if sealer is not None:
+        sealer.seal(data, snapshot_paths(data), f"{snapshot_stream(order.id)}/{SNAPSHOT_TYPE}")
     return NewEvent(
         new_id(),
         SNAPSHOT_TYPE,
@@ -161,9 +187,10 @@ def snapshot_event(loaded: Loaded, causation: Causation) -> NewEvent:
     )
 
 
-def _from_snapshot(recorded: RecordedEvent) -> tuple[Order, int] | None:
+def _from_snapshot(recorded: RecordedEvent, personal: PersonalData) -> tuple[Order, int] | None:
     try:
         data = orjson.loads(recorded.data)
+        personal.open(data, snapshot_paths(data), f"{recorded.stream}/{recorded.type}")
         order = Order.from_snapshot(data["order_id"], data["version"], data["state"])
     except (ValueError, KeyError, TypeError) as error:
         log.warning(

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from order_service.personal.cipher import KeyEncryptionKey
+
 EVENT_STORE_SCHEMES = ("sqlite", "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover")
 READ_MODEL_SCHEMES = ("sqlite", "http", "https")
 PLACEHOLDERS = ("changeme", "change-me", "todo", "xxx", "<", ">")
@@ -155,6 +157,30 @@ class Settings(BaseSettings):
         description="Cold storage of archived events (files, manifest, index); "
         "empty means data_dir/archive.",
     )
+    encrypt_personal_data: bool = Field(
+        True,
+        description="Seal customers' names, e-mails, addresses and notes with a key per "
+        "customer, so that deleting the key erases them everywhere (crypto-shredding).",
+    )
+    key_encryption_key: str = Field(
+        repr=False,
+        default="",
+        description="Base64 of 32 random bytes (`openssl rand -base64 32`) wrapping the "
+        "customers' keys; the same for every process (empty: a key kept in the data directory).",
+    )
+    previous_key_encryption_keys: str = Field(
+        repr=False,
+        default="",
+        description="Comma-separated older key-encryption keys, still accepted for reading "
+        "while `orders customer rewrap` moves every key to the current one.",
+    )
+    key_cache_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How long a process trusts a customer's key it has read; an erasure "
+        "reaches every process within it.",
+    )
     es_username: str = Field("", description="Elasticsearch user (basic authentication).")
     es_password: str = Field(repr=False, default="", description="Elasticsearch user's password.")
     es_api_key: str = Field(
@@ -170,6 +196,13 @@ class Settings(BaseSettings):
     def _long_secret(cls, value: str) -> str:
         if value and len(value) < 32:
             raise ValueError("must be at least 32 characters (e.g. `openssl rand -base64 48`)")
+        return value
+
+    @field_validator("key_encryption_key", "previous_key_encryption_keys")
+    @classmethod
+    def _wrapping_keys(cls, value: str) -> str:
+        for text in filter(None, value.split(",")):
+            KeyEncryptionKey.from_text(text)  # ValueError says what is wrong, never the key
         return value
 
     @field_validator("event_store", "read_model")

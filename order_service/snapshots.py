@@ -17,6 +17,7 @@ from order_service.access.principals import tool_actor
 from order_service.events import Causation, order_id_of, snapshot_stream
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.scan import read_log
+from order_service.personal.codec import PersonalData
 from order_service.repository import OrderRepository
 
 PAGE = 10_000
@@ -42,6 +43,7 @@ def stream_heads(
 
 def snapshot_orders(
     store: EventStore,
+    personal: PersonalData,
     *,
     min_events: int,
     dry_run: bool = False,
@@ -49,13 +51,17 @@ def snapshot_orders(
 ) -> SnapshotReport:
     """Snapshot orders with more than ``min_events`` events after their latest snapshot."""
     heads = stream_heads(store, progress)
-    return asyncio.run(_snapshot(store, heads, min_events, dry_run))
+    return asyncio.run(_snapshot(store, personal, heads, min_events, dry_run))
 
 
 async def _snapshot(
-    store: EventStore, heads: dict[str, int], min_events: int, dry_run: bool
+    store: EventStore,
+    personal: PersonalData,
+    heads: dict[str, int],
+    min_events: int,
+    dry_run: bool,
 ) -> SnapshotReport:
-    repository = OrderRepository(store)
+    repository = OrderRepository(store, personal)
     report = SnapshotReport()
     causation = Causation("snapshot-tool", "snapshot-tool", actor=tool_actor("snapshot"))
     for order_id, revision in heads.items():

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ def connect(url: str, credentials: Credentials | None = None) -> Elasticsearch:
         serializer=OrjsonSerializer(),
         **options,
     )
+
+
+EXPUNGE_WITHIN_S = 120.0
 
 
 class ElasticsearchWriteError(RuntimeError):
@@ -417,6 +421,44 @@ class ElasticsearchOrderIndex:
     def destroy(self) -> None:
         """Delete this generation's indices."""
         self.client.indices.delete(index=[self.index, self.meta], ignore_unavailable=True)
+
+    def expunge(self, *, within_s: float = EXPUNGE_WITHIN_S) -> None:
+        """Remove overwritten documents from the index files: merge away every segment that
+        holds a deleted or updated version (not only those past the default 10%), then flush,
+        so the translog no longer holds them either.
+
+        A merge keeps the versions that recovery may still need (soft deletes): those after
+        the last commit's checkpoint, and those a shard copy's retention lease covers. So a
+        flush commits first, and the merge waits for the leases to move past the latest
+        writes at their periodic renewal (about 30 s)."""
+        self.client.indices.refresh(index=self.index)
+        self.client.indices.flush(index=self.index, force=True)
+        written = self._shard_stats()["seq_no"]["max_seq_no"]
+        deadline = time.monotonic() + within_s
+        while min(lease["retaining_seq_no"] for lease in self._leases()) <= written:
+            if time.monotonic() >= deadline:
+                raise ElasticsearchWriteError(
+                    f"{self.index}: retention leases still keep versions up to seq_no {written}"
+                    f" after {within_s:.0f} s; run the erasure again later"
+                )
+            time.sleep(0.5)
+        self.client.indices.put_settings(
+            index=self.index, settings={"index.merge.policy.expunge_deletes_allowed": 0}
+        )
+        self.client.indices.forcemerge(
+            index=self.index, only_expunge_deletes=True, wait_for_completion=True
+        )
+        self.client.indices.flush(index=self.index, force=True)
+
+    def _shard_stats(self) -> dict[str, Any]:
+        shards = self.client.indices.stats(index=self.index, level="shards")
+        copies = shards["indices"][self.index]["shards"]["0"]
+        primary: dict[str, Any] = next(c for c in copies if c["routing"]["primary"])
+        return primary
+
+    def _leases(self) -> list[dict[str, Any]]:
+        leases: list[dict[str, Any]] = self._shard_stats()["retention_leases"]["leases"]
+        return leases
 
     def ping(self) -> None:
         self.client.cluster.health(timeout="2s")

@@ -276,6 +276,10 @@ class ActiveIndex:
     def scan(self) -> Iterator[Document]:
         return self.current.scan()
 
+    def expunge(self) -> None:
+        with self.guarded():
+            self.current.expunge()
+
     def ping(self) -> None:
         with self.guarded():
             self.current.ping()

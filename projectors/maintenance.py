@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from order_service.archive.cold import ColdArchive
 from order_service.events import order_id_of, order_stream
 from order_service.eventstore.port import EventStore
+from order_service.personal.codec import PersonalData
 from projectors.full_log import full_stream
 from projectors.order_search import Document, ProjectionError, fold
 from projectors.port import Changes, OrderSearchIndex
@@ -25,11 +26,15 @@ class RetryReport:
 
 
 def reproject(
-    store: EventStore, index: OrderSearchIndex, order_id: str, archive: ColdArchive | None = None
+    store: EventStore,
+    index: OrderSearchIndex,
+    order_id: str,
+    personal: PersonalData,
+    archive: ColdArchive | None = None,
 ) -> Document | None:
     """Rebuild one order's document from its whole stream; the document written, or None if
     the order has no events."""
-    document = fold(full_stream(store, archive, order_stream(order_id)))
+    document = fold(full_stream(store, archive, order_stream(order_id)), personal)
     if document is None:
         return None
     index.write(Changes(documents={order_id: document}))
@@ -40,6 +45,7 @@ def reproject(
 def retry_dead_letters(
     store: EventStore,
     index: OrderSearchIndex,
+    personal: PersonalData,
     *,
     archive: ColdArchive | None = None,
     dry_run: bool = False,
@@ -52,7 +58,7 @@ def retry_dead_letters(
     report = RetryReport()
     for order_id, positions in by_order.items():
         try:
-            document = fold(full_stream(store, archive, order_stream(order_id)))
+            document = fold(full_stream(store, archive, order_stream(order_id)), personal)
         except ProjectionError as error:
             report.still_failing[order_id] = str(error)
             continue

@@ -12,6 +12,8 @@ from typing import Any
 
 from order_service.events import current_data, order_id_of
 from order_service.eventstore.port import RecordedEvent
+from order_service.personal import fields
+from order_service.personal.codec import PersonalData
 
 NAME = "order-search"
 Document = dict[str, Any]
@@ -21,7 +23,9 @@ class ProjectionError(ValueError):
     """An event this projection cannot apply (its data does not fit the document)."""
 
 
-def project(document: Document | None, event: RecordedEvent) -> Document | None:
+def project(
+    document: Document | None, event: RecordedEvent, personal: PersonalData
+) -> Document | None:
     """The document after ``event``; None when the event changes nothing (already applied)."""
     if document is not None and event.revision <= document["version"]:
         return None
@@ -31,7 +35,7 @@ def project(document: Document | None, event: RecordedEvent) -> Document | None:
             " (its earlier events are missing: archived, and the archive not read?)"
         )
     try:
-        data = current_data(event)
+        data = current_data(event, personal)
         changed = _APPLY[event.type](dict(document or {}), data)
     except (KeyError, TypeError, ValueError) as error:
         raise ProjectionError(
@@ -122,6 +126,12 @@ def _note_added(document: Document, data: dict[str, Any]) -> Document:
     return document
 
 
+def _personal_data_erased(document: Document, data: dict[str, Any]) -> Document:
+    fields.erase(document, fields.document_paths(document))
+    document["personal_data_erased"] = True
+    return document
+
+
 _APPLY = {
     "OrderPlaced": _placed,
     "OrderPaid": _paid,
@@ -129,6 +139,7 @@ _APPLY = {
     "OrderDelivered": _delivered,
     "OrderCancelled": _cancelled,
     "OrderNoteAdded": _note_added,
+    "OrderPersonalDataErased": _personal_data_erased,
 }
 
 
@@ -140,22 +151,22 @@ def with_error(document: Document | None, event: RecordedEvent, error: Exception
     return marked
 
 
-def fold(events: list[RecordedEvent]) -> Document | None:
+def fold(events: list[RecordedEvent], personal: PersonalData) -> Document | None:
     """The document of one order's whole stream (what ``consistency=strong`` answers)."""
     document: Document | None = None
     for event in events:
-        document = project(document, event) or document
+        document = project(document, event, personal) or document
     return document
 
 
-def fold_marked(events: list[RecordedEvent]) -> Document | None:
+def fold_marked(events: list[RecordedEvent], personal: PersonalData) -> Document | None:
     """Like ``fold``, but an event that cannot be applied marks the document (as the projector
     does) instead of failing: a strong read still shows what the log says, and what it could
     not read."""
     document: Document | None = None
     for event in events:
         try:
-            document = project(document, event) or document
+            document = project(document, event, personal) or document
         except ProjectionError as error:
             document = with_error(document, event, error)
     return document

@@ -30,6 +30,7 @@ from typing import Any
 from order_service.archive.cold import ColdArchive
 from order_service.eventstore.port import EventStore, RecordedEvent
 from order_service.failpoints import failpoint
+from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
 from projectors import snapshot_file
 from projectors.full_log import full_log
@@ -154,10 +155,12 @@ class Rebuild:
         store: EventStore,
         archive: ColdArchive | None,
         read_model: ReadModel,
+        personal: PersonalData,
         options: RebuildOptions,
         report: Report = silent,
     ) -> None:
         self.store = store
+        self.personal = personal
         self.archive = archive if archive is not None and archive.exists() else None
         self.read_model = read_model
         self.options = options
@@ -250,7 +253,7 @@ class Rebuild:
     def _load_snapshot(self, index: OrderSearchIndex, generation: str, path: Path) -> None:
         header = snapshot_file.read_header(path)
         batch: dict[str, Document] = {}
-        for document in snapshot_file.documents(path):
+        for document in snapshot_file.documents(path, self.personal):
             batch[document["order_id"]] = document
             if len(batch) >= self.options.batch_size:
                 self._write_documents(index, batch, generation)
@@ -310,7 +313,7 @@ class Rebuild:
             self._flush(writer, cache, batch)
 
     def _flush(self, writer: _Writer, cache: _DocumentCache, batch: list[RecordedEvent]) -> None:
-        changes = changes_for(batch, cache.lookup, searchable=False)
+        changes = changes_for(batch, cache.lookup, self.personal, searchable=False)
         cache.remember(changes.documents)
         writer.put(changes, len(batch))
 

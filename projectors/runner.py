@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
+from order_service.personal.codec import PersonalData
 from projectors import metrics
 from projectors.order_search import (
     NAME,
@@ -68,11 +69,13 @@ class Projector:
         self,
         store: EventStore,
         index: OrderSearchIndex,
+        personal: PersonalData,
         options: ProjectorOptions | None = None,
         *,
         generations: ReadModel | None = None,
     ) -> None:
         self.store = store
+        self.personal = personal
         self.index = index
         self.options = options or ProjectorOptions()
         self.generations = generations
@@ -193,17 +196,22 @@ class Projector:
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
         return changes_for(
-            batch, self.index.documents, searchable=len(batch) < self.options.batch_size
+            batch,
+            self.index.documents,
+            self.personal,
+            searchable=len(batch) < self.options.batch_size,
         )
 
 
 def changes_for(
     batch: list[RecordedEvent],
     lookup: Callable[[list[str]], Mapping[str, Document]],
+    personal: PersonalData,
     *,
     searchable: bool,
 ) -> Changes:
     """Project a batch: each touched order's document once, dead letters, the checkpoint."""
+    personal.prepare(batch)  # the batch's keys, one read per customer, before any is opened
     first_revision: dict[str, int] = {}
     for event in batch:
         first_revision.setdefault(document_id(event), event.revision)
@@ -216,7 +224,7 @@ def changes_for(
         order_id = document_id(event)
         current = documents.get(order_id)
         try:
-            changed = project(current, event)
+            changed = project(current, event, personal)
         except ProjectionError as error:
             log.error("dead letter: %s", error)
             changes.dead_letters.append(

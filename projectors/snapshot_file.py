@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
 from projectors.order_search import NAME, Document
 from projectors.port import OrderSearchIndex
@@ -39,9 +40,15 @@ class SnapshotHeader:
 
 
 def export(
-    index: OrderSearchIndex, path: Path, *, generation: str, report: Report = silent
+    index: OrderSearchIndex,
+    path: Path,
+    personal: PersonalData,
+    *,
+    generation: str,
+    report: Report = silent,
 ) -> tuple[SnapshotHeader, int]:
-    """Write the snapshot under a temporary name, fsync it, then move it into place."""
+    """Write the snapshot under a temporary name, fsync it, then move it into place.
+    Personal values are written sealed with their customers' keys."""
     header = SnapshotHeader(index.checkpoint().position, datetime.now(UTC).isoformat(), generation)
     expected = index.count()
     temporary = path.with_name(f".{path.name}.tmp")
@@ -49,7 +56,7 @@ def export(
     with temporary.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as out:
         out.write(_line({"format": FORMAT, "projection": NAME, **header.__dict__}))
         for document in index.scan():
-            out.write(_line(document))
+            out.write(_line(personal.seal_document(document)))
             count += 1
             if count % REPORT_EVERY == 0:
                 report(Tick("exporting documents", count, max(expected, count), count))
@@ -73,8 +80,9 @@ def read_header(path: Path) -> SnapshotHeader:
     return SnapshotHeader(first["checkpoint"], first["exported_at"], first["generation"])
 
 
-def documents(path: Path) -> Iterator[Document]:
-    """The snapshot's documents; raises at the end if the file was cut short."""
+def documents(path: Path, personal: PersonalData) -> Iterator[Document]:
+    """The snapshot's documents, personal values opened (or erased); raises at the end if the
+    file was cut short."""
     read_header(path)
     count = 0
     with gzip.open(path, "rb") as file:
@@ -86,5 +94,5 @@ def documents(path: Path) -> Iterator[Document]:
                     raise SnapshotFileError(f"{path}: {count} documents, trailer says otherwise")
                 return
             count += 1
-            yield item
+            yield personal.open_document(item)
     raise SnapshotFileError(f"{path}: cut short after {count} documents (no trailer)")

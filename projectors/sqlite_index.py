@@ -63,6 +63,9 @@ class SQLiteOrderIndex:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
             connection.execute("PRAGMA mmap_size=268435456")
+            # Freed space is zeroed, so an overwritten document (an erased customer's) leaves
+            # nothing readable in the file.
+            connection.execute("PRAGMA secure_delete=ON")
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -334,6 +337,13 @@ class SQLiteOrderIndex:
                 for name in (t, f"{t}_skus", f"{t}_text", f"{t}_checkpoint", f"{t}_dead_letters")
             )
         )
+
+    def expunge(self) -> None:
+        """Remove what overwritten documents left: FTS5's old index segments are merged away
+        (freed pages are zeroed), then the write-ahead log is emptied into the file."""
+        connection = self._connection()
+        connection.execute(f"INSERT INTO {self.table}_text({self.table}_text) VALUES ('optimize')")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

@@ -42,10 +42,12 @@ from rich.console import Console
 from rich.table import Table
 
 from order_service.application import OrderCommands
+from order_service.bootstrap import open_personal_data
 from order_service.events import Causation
 from order_service.eventstore.port import NewEvent, StreamState
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
+from order_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -161,7 +163,9 @@ async def http_load(
 
 def load_times(workdir: Path, events: int, repeats: int = 20) -> dict[str, float]:
     store = SQLiteEventStore(workdir / "load.db")
-    repository = OrderRepository(store, snapshot_every=50)
+    repository = OrderRepository(
+        store, open_personal_data(Settings(data_dir=workdir), store), snapshot_every=50
+    )
     commands = OrderCommands(repository)
     body = place_body(f"long{uuid.uuid4().hex[:12]}")
     cause = Causation("bench", "bench")

@@ -36,8 +36,11 @@ from playwright.sync_api import Page, sync_playwright
 from rich.console import Console
 from rich.table import Table
 
+from order_service.bootstrap import open_personal_data
 from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.personal.codec import PersonalData
 from order_service.seeding import seed_orders
+from order_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -85,7 +88,9 @@ def sample_searches(store: SQLiteEventStore, count: int, rng: random.Random) -> 
     return searches
 
 
-def ensure_index(store: SQLiteEventStore, url: str, prefix: str) -> dict[str, Any]:
+def ensure_index(
+    store: SQLiteEventStore, personal: PersonalData, url: str, prefix: str
+) -> dict[str, Any]:
     from projectors.elasticsearch_index import ElasticsearchOrderIndex
 
     index = ElasticsearchOrderIndex(url, prefix=prefix, replicas=0)
@@ -94,7 +99,7 @@ def ensure_index(store: SQLiteEventStore, url: str, prefix: str) -> dict[str, An
     if index.checkpoint().position == head:
         return {"reused": True}
     with console.status("projecting the log into Elasticsearch"):
-        events, seconds = project_to_head(store, index)
+        events, seconds = project_to_head(store, index, personal)
     return {"reused": False, "events": events, "seconds": seconds}
 
 
@@ -151,9 +156,10 @@ def main() -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteEventStore(args.data_dir / f"events-{args.orders}.db")
     figures: dict[str, Any] = {"orders": args.orders, "searches": args.searches}
+    personal = open_personal_data(Settings(data_dir=args.data_dir), store)
     if (store.head_position() or 0) == 0:
         with console.status(f"seeding {args.orders:,} orders"):
-            seed_orders(store, args.orders)
+            seed_orders(store, personal, args.orders)
     node = None
     url = args.elasticsearch_url
     if url is None:
@@ -163,7 +169,7 @@ def main() -> int:
         url = node.start()
     try:
         prefix = f"console{args.orders}"
-        figures["projection"] = ensure_index(store, url, prefix)
+        figures["projection"] = ensure_index(store, personal, url, prefix)
         env = {
             "ORDERS_EVENT_STORE": f"sqlite:///{store.path}",
             "ORDERS_READ_MODEL": url,

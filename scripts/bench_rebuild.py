@@ -43,12 +43,15 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             have = len(store.read_all(limit=1, stream_prefix="order-"))
             if have:
                 return {"skipped": True}
-            orders, events = seed_orders(store, args.orders)
+            orders, events = seed_orders(store, container.personal, args.orders)
             return {"orders": orders, "events": events}
         if phase == "archive":
             hot_before = hot_store(container)
             report = archive_finished_orders(
-                store, container.archive, before=datetime.now(UTC) + timedelta(days=1)
+                store,
+                container.archive,
+                personal=container.personal,
+                before=datetime.now(UTC) + timedelta(days=1),
             )
             return {
                 "orders": report.orders_archived,
@@ -60,7 +63,9 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
                 "hot_after": hot_store(container),
             }
         options = RebuildOptions(batch_size=args.batch_size, drop_old=True)
-        result = Rebuild(store, container.archive, container.read_model, options).run()
+        result = Rebuild(
+            store, container.archive, container.read_model, container.personal, options
+        ).run()
         archived = sum(row["events"] for row in container.archive.files())
         return {
             "events": result.events,

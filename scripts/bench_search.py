@@ -49,8 +49,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from order_service.bootstrap import open_personal_data
 from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.personal.codec import PersonalData
 from order_service.seeding import seed_orders
+from order_service.settings import Settings
 from projectors.order_search import Document
 from projectors.port import Changes, OrderSearchIndex, SearchQuery
 from projectors.runner import Projector, ProjectorOptions
@@ -77,7 +80,9 @@ def open_index(
     return ElasticsearchOrderIndex(url, prefix=name, replicas=0), url
 
 
-def project_to_head(store: SQLiteEventStore, index: OrderSearchIndex) -> tuple[int, float]:
+def project_to_head(
+    store: SQLiteEventStore, index: OrderSearchIndex, personal: PersonalData
+) -> tuple[int, float]:
     target = store.head_position() or 0
     events = len(store.read_all(after=None, limit=10**8, stream_prefix="order-"))
     reached = threading.Event()
@@ -86,7 +91,9 @@ def project_to_head(store: SQLiteEventStore, index: OrderSearchIndex) -> tuple[i
         if checkpoint >= target:
             reached.set()
 
-    projector = Projector(store, index, ProjectorOptions(batch_size=1000, on_flush=flushed))
+    projector = Projector(
+        store, index, personal, ProjectorOptions(batch_size=1000, on_flush=flushed)
+    )
     thread = threading.Thread(target=projector.run, daemon=True)
     started = time.monotonic()
     thread.start()
@@ -261,7 +268,11 @@ def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) 
 
 
 def measure_lag(
-    store: SQLiteEventStore, index: OrderSearchIndex, rate: int, seconds: float
+    store: SQLiteEventStore,
+    index: OrderSearchIndex,
+    personal: PersonalData,
+    rate: int,
+    seconds: float,
 ) -> list[float]:
     """Append ~rate events/s (new orders' lifecycles) and time each until it is searchable."""
     lags: list[float] = []
@@ -273,19 +284,24 @@ def measure_lag(
             lags.append(now - appended_at.pop(position))
 
     projector = Projector(
-        store, index, ProjectorOptions(batch_size=1000, flush_interval_s=0.02, on_flush=flushed)
+        store,
+        index,
+        personal,
+        ProjectorOptions(batch_size=1000, flush_interval_s=0.02, on_flush=flushed),
     )
     thread = threading.Thread(target=projector.run, daemon=True)
     thread.start()
-    from order_service.seeding import appends_for
+    from order_service.seeding import chunks_for
     from order_service.synthetic import synthetic_orders
 
-    appends = appends_for(
-        synthetic_orders(int(rate * seconds), seed=random.randrange(10**6)), seed=999
-    )
+    orders = synthetic_orders(int(rate * seconds), seed=random.randrange(10**6))
     started = time.monotonic()
     sent = 0
-    for stream, events, expected in appends:
+    for stream, events, expected in (
+        append
+        for chunk in chunks_for(orders, 999, personal)
+        for append in (*chunk.keys, *chunk.orders)
+    ):
         revision: Any = expected
         for event in events:
             time.sleep(max(0.0, started + sent / rate - time.monotonic()))  # pacing the load
@@ -345,18 +361,23 @@ def main() -> int:
 def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteEventStore(args.data_dir / f"events-{args.orders}.db")
+    settings = Settings(data_dir=args.data_dir)
+    plain = "" if settings.encrypt_personal_data else "-plain"
+    store = SQLiteEventStore(args.data_dir / f"events-{args.orders}{plain}.db")
+    personal = open_personal_data(settings, store)
+    figures["encrypted"] = personal.encrypts
     if (store.head_position() or 0) == 0:
         with console.status(f"seeding {args.orders:,} orders"):
             started = time.monotonic()
-            _, events = seed_orders(store, args.orders)
+            _, events = seed_orders(store, personal, args.orders)
             figures["seed_events_per_s"] = events / (time.monotonic() - started)
     prefix = args.search_only or f"bench{uuid.uuid4().hex[:6]}"
     index, read_model = open_index(args.read_model, url, args.data_dir, prefix)
     if not args.search_only:
-        figures |= projection_figures(args, store, index, url)
+        figures |= projection_figures(args, store, index, personal, url)
     env = {
         "ORDERS_EVENT_STORE": f"sqlite:///{store.path}",
+        "ORDERS_DATA_DIR": str(args.data_dir),
         "ORDERS_READ_MODEL": read_model,
         "ORDERS_ES_INDEX_PREFIX": prefix,
         "ORDERS_ES_REPLICAS": "0",
@@ -372,7 +393,7 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
         process.wait(timeout=30)
     if not args.search_only:
         with console.status(f"lag at {args.rate} events/s for {args.lag_seconds:.0f}s"):
-            lags = measure_lag(store, index, args.rate, args.lag_seconds)
+            lags = measure_lag(store, index, personal, args.rate, args.lag_seconds)
         figures["lag"] = {
             "events": len(lags),
             "p50_ms": percentile(lags, 0.5) * 1000,
@@ -385,12 +406,16 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
 
 
 def projection_figures(
-    args: argparse.Namespace, store: SQLiteEventStore, index: OrderSearchIndex, url: str | None
+    args: argparse.Namespace,
+    store: SQLiteEventStore,
+    index: OrderSearchIndex,
+    personal: PersonalData,
+    url: str | None,
 ) -> dict[str, Any]:
     """The projector from an empty read model to the head, beside a raw bulk of its result."""
     index.setup()
     with console.status("projecting from the start of the log"):
-        events, seconds = project_to_head(store, index)
+        events, seconds = project_to_head(store, index, personal)
     documents = all_documents(index, store)
     raw, _ = open_index(args.read_model, url, args.data_dir, f"raw{uuid.uuid4().hex[:6]}")
     raw.setup()

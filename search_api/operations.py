@@ -11,19 +11,21 @@ import logging
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from order_service.application import OrderNotFoundError
-from order_service.events import order_id_of
+from order_service.events import Causation, order_id_of
 from order_service.http.access import principal_of
-from order_service.http.dependencies import OrderId
+from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import documented, problem
+from order_service.personal.erasure import Erasure
 from projectors.maintenance import reproject, retry_dead_letters
 from projectors.order_search import ProjectionError
 from projectors.port import DeadLetter
-from search_api.routes import ArchiveDep, IndexDep, ReadModelDep, StoreDep
+from search_api.routes import ArchiveDep, IndexDep, PersonalDep, ReadModelDep, StoreDep
 
+ErasureDep = Annotated[Erasure, Depends(from_container("erasure"))]
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -69,10 +71,10 @@ def _letter(letter: DeadLetter) -> dict[str, Any]:
     "/dead-letters/retry", operation_id="retryDeadLetters", responses=documented(401, 403, 503)
 )
 async def retry(
-    request: Request, store: StoreDep, index: IndexDep, archive: ArchiveDep
+    request: Request, store: StoreDep, index: IndexDep, archive: ArchiveDep, personal: PersonalDep
 ) -> JSONBody:
     """Re-project every order with dead letters; clear the letters of those that now work."""
-    report = await asyncio.to_thread(retry_dead_letters, store, index, archive=archive)
+    report = await asyncio.to_thread(retry_dead_letters, store, index, personal, archive=archive)
     log.info(
         "dead letters retried by %s: %d repaired, %d still failing",
         principal_of(request.scope).name,
@@ -83,16 +85,60 @@ async def retry(
 
 
 @router.post(
+    "/customers/{customer_id}/erase",
+    operation_id="eraseCustomer",
+    responses=documented(401, 403, 422, 503),
+)
+async def erase_customer(
+    customer_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[^\x00-\x1f]+$",
+            description="The customer's id, as in their orders.",
+        ),
+    ],
+    request: Request,
+    erasure: ErasureDep,
+    dry_run: bool = False,
+) -> JSONBody:
+    """Crypto-shred a customer's personal data: their keys deleted, the erasure recorded on
+    each order, the orders re-projected everywhere. ``unreachable`` lists any copy it could
+    not reach (then the answer is 200 with ``complete: false``)."""
+    principal = principal_of(request.scope)
+    causation = Causation(
+        request.headers.get("x-correlation-id") or f"erase-{customer_id}",
+        f"erase-{customer_id}",
+        actor=principal.actor(),
+    )
+    report = await erasure.erase(customer_id, causation, dry_run=dry_run)
+    log.info(
+        "customer erasure%s by %s: %d orders, %d unreachable copies",
+        " (dry run)" if dry_run else "",
+        principal.name,
+        len(report.orders),
+        len(report.unreachable),
+    )
+    return JSONBody({**report.as_dict(), "complete": not report.unreachable})
+
+
+@router.post(
     "/orders/{order_id}/reproject",
     operation_id="reprojectOrder",
     responses=documented(401, 403, 404, 409, 422, 503),
 )
 async def reproject_order(
-    order_id: OrderId, request: Request, store: StoreDep, index: IndexDep, archive: ArchiveDep
+    order_id: OrderId,
+    request: Request,
+    store: StoreDep,
+    index: IndexDep,
+    archive: ArchiveDep,
+    personal: PersonalDep,
 ) -> JSONBody:
     """Rebuild one order's document from its whole event stream (archive included)."""
     try:
-        document = await asyncio.to_thread(reproject, store, index, order_id, archive)
+        document = await asyncio.to_thread(reproject, store, index, order_id, personal, archive)
     except ProjectionError as error:
         return problem(409, "not-projectable", "The order's events cannot be projected", str(error))
     if document is None:

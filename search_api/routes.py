@@ -19,6 +19,7 @@ from order_service.eventstore.port import EventStore
 from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented
+from order_service.personal.codec import ERASURE, PersonalData
 from projectors.full_log import full_stream
 from projectors.generations import ActiveIndex
 from projectors.order_search import NAME, Document, fold_marked, summary
@@ -37,6 +38,7 @@ StoreDep = Annotated[EventStore, Depends(from_container("event_store"))]
 FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
 ArchiveDep = Annotated[ColdArchive, Depends(from_container("archive"))]
 ReadModelDep = Annotated[ReadModel, Depends(from_container("read_model"))]
+PersonalDep = Annotated[PersonalData, Depends(from_container("personal"))]
 WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
 
 router = APIRouter(tags=["search"])
@@ -167,6 +169,7 @@ async def get_order(
     store: StoreDep,
     archive: ArchiveDep,
     freshness: FreshnessDep,
+    personal: PersonalDep,
     min_version: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     wait_ms: WaitMs = 0,
     consistency: Literal["eventual", "strong"] = "eventual",
@@ -175,8 +178,8 @@ async def get_order(
     """The whole order document, with its version as ETag; strong reads fold the event log."""
     stale = False
     if consistency == "strong":
-        document = fold_marked(
-            await asyncio.to_thread(full_stream, store, archive, order_stream(order_id))
+        document = await asyncio.to_thread(
+            _strong_document, store, archive, personal, order_stream(order_id)
         )
     else:
         document = await _document(index, order_id, min_version, wait_ms)
@@ -217,8 +220,11 @@ async def _document(
     operation_id="getOrderHistory",
     responses=documented(401, 403, 404, 422, 503),
 )
-async def get_order_history(order_id: OrderId, store: StoreDep, archive: ArchiveDep) -> JSONBody:
-    """The order's events, oldest first; archived ones are read from the cold archive."""
+async def get_order_history(
+    order_id: OrderId, store: StoreDep, archive: ArchiveDep, personal: PersonalDep
+) -> JSONBody:
+    """The order's events, oldest first; archived ones are read from the cold archive.
+    Personal values are shown opened, or as ``[erased]`` once the customer was erased."""
     stream = order_stream(order_id)
     hot = await store.read_stream_async(stream)
     cold = await asyncio.to_thread(archive.events_of, stream)
@@ -227,6 +233,8 @@ async def get_order_history(order_id: OrderId, store: StoreDep, archive: Archive
     if not merged:
         raise OrderNotFoundError(order_id)
     events = [merged[revision] for revision in sorted(merged)]
+    await personal.prepare_async(event for event, _ in events)
+    erased = any(event.type == ERASURE for event, _ in events)
     return JSONBody(
         {
             "order_id": order_id,
@@ -234,7 +242,7 @@ async def get_order_history(order_id: OrderId, store: StoreDep, archive: Archive
                 {
                     "revision": event.revision,
                     "type": event.type,
-                    "data": _json(event.data),
+                    "data": personal.readable(event, erased=erased),
                     "metadata": _json(event.metadata),
                     "recorded_at": event.recorded_at.astimezone(UTC).isoformat(),
                     "position": event.position,
@@ -244,6 +252,14 @@ async def get_order_history(order_id: OrderId, store: StoreDep, archive: Archive
             ],
         }
     )
+
+
+def _strong_document(
+    store: EventStore, archive: ColdArchive, personal: PersonalData, stream: str
+) -> Document | None:
+    events = full_stream(store, archive, stream)
+    personal.prepare(events)
+    return fold_marked(events, personal)
 
 
 def _json(raw: bytes) -> Any:

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 import pytest
 
 from tests import engines
+from tests.factories import TEST_KEY_ENCRYPTION_TEXT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every process a test starts, and every container it builds, wraps customers' keys
+    # with the same key-encryption key as ``tests.factories.personal_data`` (production
+    # processes share one the same way). The data-directory default has its own test.
+    os.environ.setdefault("ORDERS_KEY_ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_TEXT)
+
 
 ENGINES = ("elasticsearch", "eventstoredb", "keycloak", "browser")
 _outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,10 @@ from order_service.application import PlaceOrder
 from order_service.domain.order import Order
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation, to_new_event
-from order_service.eventstore.port import RecordedEvent
+from order_service.eventstore.port import EventStore, RecordedEvent
+from order_service.personal.cipher import KeyEncryptionKey
+from order_service.personal.codec import PersonalData
+from order_service.personal.keys import CustomerKeys
 
 
 def new_order_id() -> str:
@@ -117,3 +121,12 @@ def recorded_events(
             )
         )
     return recorded
+
+
+TEST_KEY_ENCRYPTION_TEXT = base64.b64encode(b"orders-tests-key-encryption-key!").decode()
+TEST_KEY_ENCRYPTION_KEY = KeyEncryptionKey.from_text(TEST_KEY_ENCRYPTION_TEXT)
+
+
+def personal_data(store: EventStore) -> PersonalData:
+    """Encryption as production runs it, over a test's store (a fixed key-encryption key)."""
+    return PersonalData(CustomerKeys(store, [TEST_KEY_ENCRYPTION_KEY]))

@@ -47,6 +47,7 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/operations/dead-letters"): ("operator",),
     ("POST", "/operations/dead-letters/retry"): ("operator",),
     ("POST", "/operations/orders/{order_id}/reproject"): ("operator",),
+    ("POST", "/operations/customers/{customer_id}/erase"): ("operator",),
 }
 
 

@@ -45,6 +45,7 @@ from order_service.eventstore.bulk import Append, append_all
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, StreamState
 from order_service.eventstore.scan import read_log
 from order_service.failpoints import failpoint
+from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
 from order_service.repository import Loaded, OrderRepository, snapshot_event
 
@@ -73,8 +74,9 @@ class _FinalStates:
     cannot be folded here is left to the repository (``_final_snapshots``).
     """
 
-    def __init__(self, store: EventStore, heads: dict[str, int]) -> None:
+    def __init__(self, store: EventStore, heads: dict[str, int], personal: PersonalData) -> None:
         self.store = store
+        self.personal = personal
         self.heads = heads
         self.snapshotted: set[str] = set()
         self._orders: dict[str, Order] = {}
@@ -86,7 +88,9 @@ class _FinalStates:
         if head is None:
             return
         try:
-            order = to_domain_event(event).mutate(self._orders.pop(event.stream, None))
+            order = to_domain_event(event, self.personal).mutate(
+                self._orders.pop(event.stream, None)
+            )
         except (UnknownEventError, KeyError, TypeError, ValueError):
             order = None
         if order is None:  # the repository will try, and report what is wrong
@@ -96,7 +100,8 @@ class _FinalStates:
             self._orders[event.stream] = order
             return
         loaded = Loaded(order, event.position)
-        snapshot = snapshot_event(loaded, self._causation)
+        sealer = None if order.personal_data_erased else self.personal.existing_sealer(order)
+        snapshot = snapshot_event(loaded, self._causation, sealer)
         self._ready.append((snapshot_stream(order.id), [snapshot], StreamState.ANY))
         self.snapshotted.add(event.stream)
         if len(self._ready) >= SNAPSHOT_GROUP:
@@ -166,18 +171,27 @@ def archive_finished_orders(
     store: EventStore,
     archive: ColdArchive,
     *,
+    personal: PersonalData,
     before: datetime,
     dry_run: bool = False,
     report: Report = silent,
 ) -> ArchiveReport:
+    """Events are archived as stored (personal values sealed); the final snapshots written
+    first are sealed with the customers' keys too, so an erasure reaches both."""
     if dry_run:
-        return _archive(store, archive, before, dry_run=True, report=report)
+        return _archive(store, archive, personal, before, dry_run=True, report=report)
     with archive.running():
-        return _archive(store, archive, before, dry_run=False, report=report)
+        return _archive(store, archive, personal, before, dry_run=False, report=report)
 
 
 def _archive(
-    store: EventStore, archive: ColdArchive, before: datetime, *, dry_run: bool, report: Report
+    store: EventStore,
+    archive: ColdArchive,
+    personal: PersonalData,
+    before: datetime,
+    *,
+    dry_run: bool,
+    report: Report,
 ) -> ArchiveReport:
     started = time.monotonic()
     result = ArchiveReport()
@@ -201,7 +215,7 @@ def _archive(
     folded: set[str] = set()
     if to_write:
         heads = {s: i.head for s, i in to_write.items() if archived.get(s, (-1, None))[0] < 0}
-        states = _FinalStates(store, heads)
+        states = _FinalStates(store, heads, personal)
         files = _write_files(store, archive, to_write, archived, states, report)
         states.flush()
         folded = states.snapshotted
@@ -222,7 +236,7 @@ def _archive(
     }
     if to_truncate:
         rest = {stream: head for stream, head in to_truncate.items() if stream not in folded}
-        snapshotted, failed = asyncio.run(_final_snapshots(store, rest))
+        snapshotted, failed = asyncio.run(_final_snapshots(store, rest, personal))
         result.snapshots_written += snapshotted
         result.not_truncated = failed
         for stream in failed:
@@ -267,9 +281,11 @@ def _write_files(
     return files
 
 
-async def _final_snapshots(store: EventStore, heads: dict[str, int]) -> tuple[int, dict[str, str]]:
+async def _final_snapshots(
+    store: EventStore, heads: dict[str, int], personal: PersonalData
+) -> tuple[int, dict[str, str]]:
     """A snapshot at each order's last revision (or later), so it loads without the archive."""
-    repository = OrderRepository(store)
+    repository = OrderRepository(store, personal)
     causation = Causation("archive", "archive", actor=tool_actor("archive"))
     limit = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
     failed: dict[str, str] = {}

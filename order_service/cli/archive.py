@@ -69,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
                 report = archive_finished_orders(
                     container.event_store,
                     container.archive,
+                    personal=container.personal,
                     before=args.before,
                     dry_run=args.dry_run,
                     report=progress,

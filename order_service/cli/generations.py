@@ -82,7 +82,11 @@ def _rebuild(args: argparse.Namespace) -> int:
         try:
             if args.dry_run:
                 plan = Rebuild(
-                    container.event_store, container.archive, container.read_model, options
+                    container.event_store,
+                    container.archive,
+                    container.read_model,
+                    container.personal,
+                    options,
                 )
                 report = plan.plan()
                 verb = "would resume" if report.resumed else "would build"
@@ -96,6 +100,7 @@ def _rebuild(args: argparse.Namespace) -> int:
                     container.event_store,
                     container.archive,
                     container.read_model,
+                    container.personal,
                     options,
                     progress,
                 )
@@ -228,7 +233,7 @@ def _export(args: argparse.Namespace) -> int:
             return 0
         with progress_bars() as progress:
             header, count = snapshot_file.export(
-                index, args.out, generation=generation, report=progress
+                index, args.out, container.personal, generation=generation, report=progress
             )
     console.print(
         f"exported {count:,} documents of {generation} at checkpoint {header.checkpoint}"

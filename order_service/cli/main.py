@@ -18,6 +18,7 @@ from order_service import logs
 from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
 from order_service.cli import archive as archive_cli
+from order_service.cli import customers as customers_cli
 from order_service.cli import keys as keys_cli
 from order_service.cli import operator as operator_cli
 from order_service.cli.output import NoEventStoreError, set_verbose
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     operator_cli.add_snapshot_command(commands)
     archive_cli.add_commands(commands)
     keys_cli.add_commands(commands)
+    customers_cli.add_commands(commands)
 
     serve = commands.add_parser("serve", help="run one production HTTP process")
     serve.add_argument("api", choices=["commands", "search"])

@@ -18,7 +18,8 @@ from rich.table import Table
 from order_service.bootstrap import bootstrap
 from order_service.cli import generations as generation_cli
 from order_service.cli.output import answers, console, operator_session
-from order_service.seeding import appends_for, seed_orders
+from order_service.personal.codec import PersonalData
+from order_service.seeding import chunks_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
 from order_service.synthetic import synthetic_orders
@@ -66,8 +67,11 @@ def _seed(args: argparse.Namespace) -> int:
         console.print("[red]--orders must be at least 1[/red]")
         return 2
     if args.dry_run:
+        synthetic = synthetic_orders(args.orders, seed=args.seed)
         events = sum(
-            len(a[1]) for a in appends_for(synthetic_orders(args.orders, seed=args.seed), args.seed)
+            len(append[1])
+            for chunk in chunks_for(synthetic, args.seed, PersonalData(None))
+            for append in chunk.orders
         )
         console.print(f"would append {args.orders:,} orders ({events:,} events); nothing written")
         return 0
@@ -82,7 +86,11 @@ def _seed(args: argparse.Namespace) -> int:
             bar.update(task, advance=orders, rate=f"{rate:,.0f} orders/s")
 
         orders, events = seed_orders(
-            container.event_store, args.orders, seed=args.seed, progress=advance
+            container.event_store,
+            container.personal,
+            args.orders,
+            seed=args.seed,
+            progress=advance,
         )
     elapsed = time.monotonic() - started
     console.print(
@@ -110,6 +118,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         task = bar.add_task("reading the log", total=None)
         report = snapshot_orders(
             container.event_store,
+            container.personal,
             min_events=args.min_events,
             dry_run=args.dry_run,
             progress=lambda events: bar.update(task, advance=events),
@@ -129,7 +138,7 @@ def seed_if_empty(settings: Settings, orders: int) -> None:
         if container.event_store.read_all(limit=1, stream_prefix="order-"):
             console.print("store not empty: --demo seeds nothing")
             return
-        orders_seeded, events = seed_orders(container.event_store, orders)
+        orders_seeded, events = seed_orders(container.event_store, container.personal, orders)
         console.print(f"seeded {orders_seeded:,} demo orders ({events:,} events)")
     finally:
         container.close()
@@ -161,6 +170,7 @@ def _retry(args: argparse.Namespace) -> int:
         report = retry_dead_letters(
             container.event_store,
             container.search_index,
+            container.personal,
             archive=container.archive,
             dry_run=args.dry_run,
         )
@@ -179,7 +189,11 @@ def _reproject(args: argparse.Namespace) -> int:
             found = bool(container.event_store.read_stream(f"order-{args.order_id}", limit=1))
         else:
             written = reproject(
-                container.event_store, container.search_index, args.order_id, container.archive
+                container.event_store,
+                container.search_index,
+                args.order_id,
+                container.personal,
+                container.archive,
             )
             found = written is not None
     if not found:

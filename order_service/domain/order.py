@@ -149,6 +149,21 @@ class Order(BaseAggregate[str]):
         def apply(self, order: Order) -> None:
             order.note_count += 1
 
+    @dataclass(frozen=True)
+    class PersonalDataErased(Event):
+        """The customer's personal data was erased (their key deleted): the order keeps its
+        id, items, money, statuses and times; names, e-mail, address and notes read as erased."""
+
+        TYPE = "OrderPersonalDataErased"
+        AT = "erased_at"
+
+        customer_id: str
+
+        def apply(self, order: Order) -> None:
+            order.customer = Customer.erased(self.customer_id)
+            order.shipping_address = Address.erased(order.shipping_address.country)
+            order.personal_data_erased = True
+
     EVENTS: ClassVar[tuple[type[Event], ...]] = (
         Placed,
         Paid,
@@ -156,6 +171,7 @@ class Order(BaseAggregate[str]):
         Delivered,
         Cancelled,
         NoteAdded,
+        PersonalDataErased,
     )
 
     def __init__(self) -> None:
@@ -173,6 +189,7 @@ class Order(BaseAggregate[str]):
         self.cancel_reason: str | None = None
         self.transitions: dict[str, datetime] = {}
         self.note_count = 0
+        self.personal_data_erased = False
 
     # Commands. Each checks its rules, then triggers one event or, when it would change
     # nothing (the same payment, shipment or cancellation again), triggers none.
@@ -259,6 +276,12 @@ class Order(BaseAggregate[str]):
             text=values.text("text", text, max_length=5000),
         )
 
+    def erase_personal_data(self) -> None:
+        """Allowed in every status; erasing an order already erased changes nothing."""
+        if self.personal_data_erased:
+            return
+        self.trigger_event(self.PersonalDataErased, timestamp=now(), customer_id=self.customer.id)
+
     # Rules.
 
     def check_status(self, action: str, *allowed: Status) -> None:
@@ -299,6 +322,7 @@ class Order(BaseAggregate[str]):
             "shipment": _primitives(self.shipment) if self.shipment else None,
             "cancel_reason": self.cancel_reason,
             "note_count": self.note_count,
+            "personal_data_erased": self.personal_data_erased,
             "transitions": {name: iso(at) for name, at in self.transitions.items()},
             "created_on": iso(self.created_on),
             "modified_on": iso(self.modified_on),
@@ -310,15 +334,16 @@ class Order(BaseAggregate[str]):
         order.__base_init__(order_id, version, parse_time(state["created_on"]))
         order.modified_on = parse_time(state["modified_on"])
         order.status = Status(state["status"])
-        order.customer = Customer(**state["customer"])
+        order.customer = Customer.from_primitives(state["customer"])
         order.items = values.items_from(state["items"])
         order.currency = state["currency"]
         order.total = state["total"]
-        order.shipping_address = Address(**state["shipping_address"])
+        order.shipping_address = Address.from_primitives(state["shipping_address"])
         order.payment = Payment(**state["payment"]) if state["payment"] else None
         order.shipment = Shipment(**state["shipment"]) if state["shipment"] else None
         order.cancel_reason = state["cancel_reason"]
         order.note_count = state.get("note_count", 0)
+        order.personal_data_erased = state.get("personal_data_erased", False)
         order.transitions = {k: parse_time(v) for k, v in state["transitions"].items()}
         order.placed_at = order.transitions["placed_at"]
         return order

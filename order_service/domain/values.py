@@ -14,6 +14,8 @@ MAX_MONEY = 2**53 - 1  # exact in every JSON reader, including JavaScript's
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+ERASED = "[erased]"
+"""What a customer's personal values read as once they have been erased."""
 
 
 def text(field: str, value: str, *, max_length: int = 200, required: bool = True) -> str:
@@ -56,6 +58,22 @@ class Customer:
         if not EMAIL.match(email):
             raise InvalidOrderError("customer.email", "is not a plausible email address")
         object.__setattr__(self, "email", email)
+
+    @classmethod
+    def erased(cls, customer_id: str) -> Customer:
+        """The customer once their personal data is gone: only the id is left."""
+        customer = object.__new__(cls)
+        for name, value in (("id", customer_id), ("name", ERASED), ("email", ERASED)):
+            object.__setattr__(customer, name, value)
+        return customer
+
+    @property
+    def is_erased(self) -> bool:
+        return self.email == ERASED
+
+    @classmethod
+    def from_primitives(cls, raw: dict[str, str]) -> Customer:
+        return cls.erased(raw["id"]) if raw.get("email") == ERASED else cls(**raw)
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,19 @@ class Address:
                 "shipping_address.country", "must be an ISO 3166-1 alpha-2 code"
             )
         object.__setattr__(self, "country", country)
+
+    @classmethod
+    def erased(cls, country: str) -> Address:
+        """The address once it has been erased: only the country is left."""
+        address = object.__new__(cls)
+        for name in ("name", "line1", "city", "postal_code", "line2"):
+            object.__setattr__(address, name, ERASED)
+        object.__setattr__(address, "country", country)
+        return address
+
+    @classmethod
+    def from_primitives(cls, raw: dict[str, str]) -> Address:
+        return cls.erased(raw["country"]) if raw.get("name") == ERASED else cls(**raw)
 
 
 def items_from(raw: list[dict[str, Any]]) -> tuple[LineItem, ...]:

@@ -112,6 +112,8 @@ class SQLiteEventStore:
         connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
+        # Deleted events (an erased customer's key, archived events) are zeroed in the file.
+        connection.execute("PRAGMA secure_delete=ON")
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # Once a checkpoint has emptied it, the WAL file shrinks back to this size.
         connection.execute(f"PRAGMA journal_size_limit={self.wal_size_limit}")
@@ -298,6 +300,9 @@ class SQLiteEventStore:
             # It frees one page per step; executescript steps it to the end (execute would
             # stop after the first page).
             connection.executescript("PRAGMA incremental_vacuum;")
+            # Copy the zeroed pages into the file and empty the WAL, whose older frames may
+            # still hold what was deleted (best effort: readers can keep it busy).
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             connection.close()
 

@@ -19,6 +19,7 @@ from order_service.seeding import seed_orders
 from order_service.settings import Settings
 from projectors.port import OrderSearchIndex
 from projectors.runner import ProjectorOptions
+from tests.factories import personal_data
 from tests.projector.conftest import store
 
 __all__ = ["store"]
@@ -48,7 +49,7 @@ def container(
 def seed(store: EventStore, orders: int) -> int:
     """Synthetic orders over the last two years (every status); returns the seed used."""
     chosen = random.randrange(1, 2**31)
-    seed_orders(store, orders, seed=chosen)
+    seed_orders(store, personal_data(store), orders, seed=chosen)
     return chosen
 
 

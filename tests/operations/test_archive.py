@@ -20,6 +20,7 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
 from projectors.full_log import full_stream
 from projectors.order_search import Document, fold
+from tests.factories import personal_data
 from tests.operations.conftest import seed
 
 CUTOFF = datetime.now(UTC) - timedelta(days=365)
@@ -33,7 +34,9 @@ def streams_of(store: EventStore) -> dict[str, list[RecordedEvent]]:
 
 
 def folded(store: EventStore, archive: ColdArchive | None) -> dict[str, Document | None]:
-    return {s: fold(full_stream(store, archive, s)) for s in streams_of(store)}
+    return {
+        s: fold(full_stream(store, archive, s), personal_data(store)) for s in streams_of(store)
+    }
 
 
 def test_archiving_moves_finished_orders_out_of_the_hot_store_and_loses_nothing(
@@ -41,10 +44,10 @@ def test_archiving_moves_finished_orders_out_of_the_hot_store_and_loses_nothing(
 ) -> None:
     seed(store, 300)
     before = streams_of(store)
-    documents = {stream: fold(events) for stream, events in before.items()}
+    documents = {stream: fold(events, personal_data(store)) for stream, events in before.items()}
     archive = ColdArchive(tmp_path / "archive")
 
-    report = archive_finished_orders(store, archive, before=CUTOFF)
+    report = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
 
     finished = [d for d in documents.values() if d and d["status"] in ("delivered", "cancelled")]
     old = [d for d in finished if (d.get("delivered_at") or d["cancelled_at"]) < CUTOFF.isoformat()]
@@ -56,13 +59,13 @@ def test_archiving_moves_finished_orders_out_of_the_hot_store_and_loses_nothing(
         hot = store.read_stream(f"order-{document['order_id']}")
         assert [event.revision for event in hot] == [document["version"]], "only the last stays"
     assert folded(store, archive) == documents
-    repository = OrderRepository(store)
+    repository = OrderRepository(store, personal_data(store))
     for stream, events in before.items():
         loaded = asyncio.run(repository.load(order_id_of(stream)))
         assert loaded is not None
         assert loaded.order.version == events[-1].revision
 
-    again = archive_finished_orders(store, archive, before=CUTOFF)
+    again = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
     assert (again.orders_archived, again.events_archived, again.streams_truncated) == (0, 0, 0)
     archived = [
         event for row in archive.files() for event in read_file(archive.directory / row["name"])
@@ -74,7 +77,7 @@ def test_restore_puts_every_event_back_at_its_revision(store: EventStore, tmp_pa
     seed(store, 120)
     before = streams_of(store)
     archive = ColdArchive(tmp_path / "archive")
-    archive_finished_orders(store, archive, before=CUTOFF)
+    archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
 
     report = restore(store, archive)
 
@@ -85,7 +88,7 @@ def test_restore_puts_every_event_back_at_its_revision(store: EventStore, tmp_pa
         assert [(e.revision, e.id, e.type, e.data) for e in restored] == [
             (e.revision, e.id, e.type, e.data) for e in events
         ]
-    rerun = archive_finished_orders(store, archive, before=CUTOFF)
+    rerun = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
     assert rerun.events_archived == 0, "already in the archive: only truncated again"
     assert rerun.streams_truncated == report.streams
 
@@ -95,9 +98,9 @@ def test_a_note_on_an_archived_order_appends_after_its_last_event(
 ) -> None:
     seed(store, 120)
     archive = ColdArchive(tmp_path / "archive")
-    archive_finished_orders(store, archive, before=CUTOFF)
+    archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
     stream = next(iter(archive.streams()))
-    commands = OrderCommands(OrderRepository(store))
+    commands = OrderCommands(OrderRepository(store, personal_data(store)))
 
     result = asyncio.run(
         commands.add_note(order_id_of(stream), Causation("t", "t"), author="agent", text="refund?")
@@ -106,7 +109,7 @@ def test_a_note_on_an_archived_order_appends_after_its_last_event(
     history = full_stream(store, archive, stream)
     assert [event.revision for event in history] == list(range(result.version + 1))
     assert history[-1].type == "OrderNoteAdded"
-    second = archive_finished_orders(store, archive, before=CUTOFF)
+    second = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
     assert second.events_archived == 1
     assert [e.revision for e in store.read_stream(stream)] == [result.version]
 
@@ -146,7 +149,9 @@ def test_an_archive_killed_between_writing_and_truncating_completes_on_rerun(
 ) -> None:
     seed(embedded_store, 400)
     before = streams_of(embedded_store)
-    documents = {stream: fold(events) for stream, events in before.items()}
+    documents = {
+        stream: fold(events, personal_data(embedded_store)) for stream, events in before.items()
+    }
 
     killed = run_archive(tmp_path, failpoint="archive-written")
     assert killed.returncode == -9
@@ -181,7 +186,9 @@ def test_files_of_a_run_killed_before_indexing_are_orphans_and_are_replaced(
     archive = ColdArchive(tmp_path / "data" / "archive")
     assert not [p for p in archive.directory.iterdir() if p.suffix == ".tmp"]
     assert archive.verify() == []
-    assert folded(embedded_store, archive) == {s: fold(e) for s, e in before.items()}
+    assert folded(embedded_store, archive) == {
+        s: fold(e, personal_data(embedded_store)) for s, e in before.items()
+    }
 
 
 def test_nothing_is_truncated_when_an_archive_file_no_longer_matches_its_checksum(
@@ -195,7 +202,9 @@ def test_nothing_is_truncated_when_an_archive_file_no_longer_matches_its_checksu
     victim.write_bytes(victim.read_bytes()[:-10])
 
     with pytest.raises(ArchiveCorruptError):
-        archive_finished_orders(embedded_store, archive, before=CUTOFF)
+        archive_finished_orders(
+            embedded_store, archive, personal=personal_data(embedded_store), before=CUTOFF
+        )
 
     assert streams_of(embedded_store) == before
     assert any("SHA-256" in problem for problem in archive.verify())

@@ -54,8 +54,12 @@ def test_projection_rebuild_archive_and_readiness_on_a_realistic_all(
     project_until_caught_up(container)
     serving = container.read_model.open(container.read_model.active())
     before = digests(serving)
-    archived = archive_finished_orders(store, container.archive, before=CUTOFF)
-    result = Rebuild(store, container.archive, container.read_model, RebuildOptions()).run()
+    archived = archive_finished_orders(
+        store, container.archive, personal=container.personal, before=CUTOFF
+    )
+    result = Rebuild(
+        store, container.archive, container.read_model, container.personal, RebuildOptions()
+    ).run()
 
     assert archived.orders_archived > 0
     assert result.switched, result

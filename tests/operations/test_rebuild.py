@@ -57,13 +57,16 @@ def test_a_rebuild_from_the_archive_and_the_hot_log_reproduces_every_document(
     project_until_caught_up(container)
     old = container.read_model.active()
     before = serving_digests(container)
-    archived = archive_finished_orders(container.event_store, container.archive, before=CUTOFF)
+    archived = archive_finished_orders(
+        container.event_store, container.archive, personal=container.personal, before=CUTOFF
+    )
     assert archived.orders_archived > 0
 
     result = Rebuild(
         container.event_store,
         container.archive,
         container.read_model,
+        container.personal,
         RebuildOptions(batch_size=97),
     ).run()
 
@@ -83,9 +86,11 @@ def test_a_rebuild_from_a_read_model_snapshot_replays_only_the_later_events(
     seed(store, 150)
     project_until_caught_up(container)
     serving = container.read_model.open(container.read_model.active())
-    header, exported = snapshot_file.export(serving, tmp_path / "rm.jsonl.gz", generation="g1")
+    header, exported = snapshot_file.export(
+        serving, tmp_path / "rm.jsonl.gz", container.personal, generation="g1"
+    )
     seed(store, 60)
-    commands = OrderCommands(OrderRepository(store))
+    commands = OrderCommands(OrderRepository(store, container.personal))
     first = next(iter(digests(serving)))
     asyncio.run(commands.add_note(first, Causation("t", "t"), author="agent", text="late"))
     project_until_caught_up(container)
@@ -96,6 +101,7 @@ def test_a_rebuild_from_a_read_model_snapshot_replays_only_the_later_events(
         store,
         None,
         container.read_model,
+        container.personal,
         RebuildOptions(batch_size=50, snapshot=tmp_path / "rm.jsonl.gz"),
     ).run()
 
@@ -109,12 +115,12 @@ def test_a_cut_short_read_model_snapshot_is_refused(container: Container, tmp_pa
     seed(container.event_store, 30)
     project_until_caught_up(container)
     path = tmp_path / "rm.jsonl.gz"
-    snapshot_file.export(container.search_index, path, generation="g1")
+    snapshot_file.export(container.search_index, path, container.personal, generation="g1")
     lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
     path.write_bytes(gzip.compress(b"".join(lines[:-5])))
 
     with pytest.raises(snapshot_file.SnapshotFileError):
-        list(snapshot_file.documents(path))
+        list(snapshot_file.documents(path, container.personal))
 
 
 def test_a_rebuild_without_the_archive_is_refused_then_forced(embedded: Container) -> None:
@@ -124,9 +130,13 @@ def test_a_rebuild_without_the_archive_is_refused_then_forced(embedded: Containe
     seed(container.event_store, 150)
     project_until_caught_up(container)
     old = container.read_model.active()
-    archive_finished_orders(container.event_store, container.archive, before=CUTOFF)
+    archive_finished_orders(
+        container.event_store, container.archive, personal=container.personal, before=CUTOFF
+    )
 
-    refused = Rebuild(container.event_store, None, container.read_model, RebuildOptions()).run()
+    refused = Rebuild(
+        container.event_store, None, container.read_model, container.personal, RebuildOptions()
+    ).run()
 
     assert not refused.switched
     assert any("dead letters" in problem for problem in refused.refused)
@@ -136,7 +146,11 @@ def test_a_rebuild_without_the_archive_is_refused_then_forced(embedded: Containe
     assert "refused" in (statuses[0].progress or {}).get("state", "")
 
     forced = Rebuild(
-        container.event_store, None, container.read_model, RebuildOptions(force=True)
+        container.event_store,
+        None,
+        container.read_model,
+        container.personal,
+        RebuildOptions(force=True),
     ).run()
     assert forced.resumed
     assert forced.generation == refused.generation
@@ -210,7 +224,9 @@ def test_a_rebuild_killed_halfway_resumes_from_its_own_checkpoint(
     assert status.progress["eta_s"] is not None
     assert status.progress["events_per_s"] > 0
 
-    resumed = Rebuild(store, embedded.archive, embedded.read_model, RebuildOptions()).run()
+    resumed = Rebuild(
+        store, embedded.archive, embedded.read_model, embedded.personal, RebuildOptions()
+    ).run()
 
     assert resumed.resumed
     assert resumed.generation == status.generation

@@ -64,7 +64,11 @@ def test_searches_keep_answering_while_a_rebuild_switches_generations(api: Api) 
 
     answered_at_start = len(searcher.answers)
     result = Rebuild(
-        store, container.archive, container.read_model, RebuildOptions(batch_size=100)
+        store,
+        container.archive,
+        container.read_model,
+        container.personal,
+        RebuildOptions(batch_size=100),
     ).run()
     answered_during = len(searcher.answers) - answered_at_start
     wait_until(lambda: result.generation in searcher.generations_seen())
@@ -127,6 +131,7 @@ def test_three_rebuilds_switch_while_checkout_keeps_placing_orders(api: Api) -> 
                 container.event_store,
                 container.archive,
                 container.read_model,
+                container.personal,
                 RebuildOptions(batch_size=200),
             ).run()
         )

@@ -17,6 +17,7 @@ from projectors.elasticsearch_index import ElasticsearchOrderIndex
 from projectors.port import Changes, OrderSearchIndex
 from projectors.runner import Projector, ProjectorOptions
 from projectors.sqlite_index import SQLiteOrderIndex
+from tests.factories import personal_data
 
 
 @pytest.fixture(params=["sqlite", pytest.param("eventstoredb", marks=pytest.mark.eventstoredb)])
@@ -66,6 +67,7 @@ class RunningProjector:
         self.projector = Projector(
             store,
             index,
+            personal_data(store),
             ProjectorOptions(batch_size=batch_size, flush_interval_s=0.02, on_flush=self._flushed),
         )
         self.thread = threading.Thread(target=self.projector.run, daemon=True)

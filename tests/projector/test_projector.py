@@ -16,7 +16,14 @@ from projectors.maintenance import retry_dead_letters
 from projectors.order_search import fold
 from projectors.port import OrderSearchIndex
 from projectors.status import projection_status
-from tests.factories import new_order_id, pay_body, place_body, place_command, ship_body
+from tests.factories import (
+    new_order_id,
+    pay_body,
+    personal_data,
+    place_body,
+    place_command,
+    ship_body,
+)
 from tests.projector.conftest import RunningProjector
 
 CAUSE = Causation("test", "test")
@@ -24,7 +31,7 @@ CAUSE = Causation("test", "test")
 
 def seed(store: EventStore, orders: int) -> list[str]:
     """Orders in every status, through the real command side."""
-    commands = OrderCommands(OrderRepository(store))
+    commands = OrderCommands(OrderRepository(store, personal_data(store)))
 
     async def run() -> list[str]:
         ids = []
@@ -52,7 +59,7 @@ def head(store: EventStore) -> int:
 
 
 def expected(store: EventStore, order_id: str) -> order_search.Document:
-    document = fold(store.read_stream(order_stream(order_id)))
+    document = fold(store.read_stream(order_stream(order_id)), personal_data(store))
     assert document is not None
     return document
 
@@ -75,7 +82,11 @@ def test_live_events_follow_history(
     [order_id] = seed(store, 1)
     running.wait_for(head(store))
 
-    asyncio.run(OrderCommands(OrderRepository(store)).cancel(order_id, CAUSE, reason="late"))
+    asyncio.run(
+        OrderCommands(OrderRepository(store, personal_data(store))).cancel(
+            order_id, CAUSE, reason="late"
+        )
+    )
     running.wait_for(head(store))
 
     document = index.get(order_id)
@@ -126,7 +137,9 @@ def test_a_poison_event_is_dead_lettered_and_the_projection_goes_on(
     append_raw(store, order_stream(poisoned), "OrderPaid", b'{"amount": "lots"')  # not JSON
     append_raw(store, order_stream(poisoned), "OrderTeleported", b"{}")  # unknown type
     asyncio.run(
-        OrderCommands(OrderRepository(store)).add_note(healthy, CAUSE, author="a", text="fine")
+        OrderCommands(OrderRepository(store, personal_data(store))).add_note(
+            healthy, CAUSE, author="a", text="fine"
+        )
     )
 
     running.wait_for(head(store))
@@ -158,7 +171,7 @@ def test_dead_letters_are_retried_once_the_bug_is_fixed(
     assert index.dead_letter_count() == 1
     assert index.get(order_id)["projection_error"]  # type: ignore[index]
 
-    report = retry_dead_letters(store, index)
+    report = retry_dead_letters(store, index, personal_data(store))
 
     assert report.repaired == [order_id]
     assert index.dead_letter_count() == 0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from order_service.personal.codec import PLAIN
 from projectors.order_search import Document, fold
 from projectors.port import Changes, DeadLetter, OrderSearchIndex, SearchQuery
 from tests.factories import recorded_events
@@ -42,7 +43,7 @@ def sample_documents(prefix: str) -> dict[str, Document]:
             steps=LIVES[n % len(LIVES)],
             placed_at=f"2025-{1 + n % 12:02d}-{1 + n:02d}T08:00:00+00:00",
         )
-        document = fold(events)
+        document = fold(events, PLAIN)
         assert document is not None
         documents[order_id] = document
     return documents

@@ -14,6 +14,7 @@ import pytest
 from order_service import events
 from order_service.domain.order import Order
 from order_service.eventstore.port import RecordedEvent
+from order_service.personal.codec import PLAIN
 from tests.unit.test_order import delivered
 
 
@@ -105,7 +106,7 @@ def test_a_version_1_order_placed_is_upcast_with_its_total() -> None:
         "placed_at": "2024-01-02T03:04:05.000000Z",
     }
 
-    event = events.to_domain_event(recorded("OrderPlaced", legacy, schema_version=1))
+    event = events.to_domain_event(recorded("OrderPlaced", legacy, schema_version=1), PLAIN)
     order = event.mutate(None)
 
     assert isinstance(order, Order)
@@ -117,4 +118,4 @@ def test_an_event_from_a_newer_schema_is_refused_rather_than_misread() -> None:
     newer = recorded("OrderCancelled", {"order_id": "x", "reason": "r", "cancelled_at": "x"}, 9)
 
     with pytest.raises(events.UnknownEventError, match="newer"):
-        events.to_domain_event(newer)
+        events.to_domain_event(newer, PLAIN)

@@ -14,7 +14,7 @@ from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
 from order_service.snapshots import snapshot_orders
 from tests.eventstore.contract import new_events
-from tests.factories import new_order_id, recorded_events
+from tests.factories import new_order_id, personal_data, recorded_events
 
 
 def import_without_snapshots(store: SQLiteEventStore, notes: int) -> str:
@@ -32,16 +32,16 @@ def test_orders_with_many_events_get_a_snapshot_and_load_the_same(tmp_path: Path
     quiet = import_without_snapshots(store, notes=3)
     store.append("elsewhere-1", new_events(1), StreamState.NO_STREAM)
 
-    dry = snapshot_orders(store, min_events=50, dry_run=True)
-    report = snapshot_orders(store, min_events=50)
-    again = snapshot_orders(store, min_events=50)
+    dry = snapshot_orders(store, personal_data(store), min_events=50, dry_run=True)
+    report = snapshot_orders(store, personal_data(store), min_events=50)
+    again = snapshot_orders(store, personal_data(store), min_events=50)
 
     assert (dry.orders_seen, dry.snapshotted) == (2, 1)
     assert store.read_stream(snapshot_stream(quiet)) == []
     assert report.snapshotted == 1
     assert again.snapshotted == 0
     [snapshot] = store.read_stream(snapshot_stream(busy))
-    repository = OrderRepository(store)
+    repository = OrderRepository(store, personal_data(store))
     with_snapshot = asyncio.run(repository.load(busy))
     without = asyncio.run(repository.load(busy, use_snapshot=False))
     assert with_snapshot is not None

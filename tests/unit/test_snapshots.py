@@ -18,7 +18,7 @@ from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation, snapshot_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
-from tests.factories import new_order_id
+from tests.factories import new_order_id, personal_data
 
 CAUSE = Causation("test", "test")
 Command = Callable[[OrderCommands, str, int], Any]
@@ -52,7 +52,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> SQLiteEventStore:
 def test_any_command_sequence_loads_the_same_with_and_without_snapshots(
     store: SQLiteEventStore, every: int, quantities: list[int], sequence: list[int]
 ) -> None:
-    repository = OrderRepository(store, snapshot_every=every)
+    repository = OrderRepository(store, personal_data(store), snapshot_every=every)
     commands = OrderCommands(repository)
     order_id = new_order_id()
     items = [LineItem(f"SKU-{n}", "Thing", q, 100 * (n + 1)) for n, q in enumerate(quantities)]

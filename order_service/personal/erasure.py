@@ -1,0 +1,188 @@
+"""Erase a customer's personal data everywhere it was copied, without rewriting the log.
+
+1. Find the customer's orders (the read model, once it has caught up with the log).
+2. Delete the customer's keys: every sealed copy (events, snapshots, archive files,
+   read-model snapshot files) becomes unreadable at once, on every backend.
+3. Append ``OrderPersonalDataErased`` to each order, recording who erased it and when; every
+   reader of the log (folds, history, projections, rebuilds) shows ``[erased]`` from then
+   on, even for events written in plain text before encryption.
+4. Drop the orders' snapshots, re-project the orders into every read-model generation and
+   make the engines drop the overwritten versions from their files.
+
+What it cannot reach is reported, and the command fails: events written before encryption
+still hold the values in plain text (migrate them: ``orders customer encrypt-log``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from order_service.application import OrderCommands
+from order_service.archive.cold import ColdArchive
+from order_service.events import Causation, order_stream, snapshot_stream
+from order_service.eventstore.port import EventStore, RecordedEvent
+from order_service.personal import fields
+from order_service.personal.codec import PersonalData
+from order_service.personal.keys import CustomerKeys
+from projectors.full_log import full_stream
+from projectors.order_search import fold
+from projectors.port import Changes, ReadModel, SearchQuery
+from projectors.status import unprojected
+
+CATCH_UP_S = 30.0
+
+
+@dataclass
+class ErasureReport:
+    customer_id: str
+    dry_run: bool
+    orders: list[str] = field(default_factory=list)
+    keys_deleted: int = 0
+    erasure_records: int = 0
+    snapshots_dropped: int = 0
+    archived_events: int = 0
+    """The orders' events in cold storage: sealed ones are unreadable now."""
+    generations: dict[str, int] = field(default_factory=dict)
+    """Documents re-projected as erased, per read-model generation."""
+    unreachable: dict[str, str] = field(default_factory=dict)
+    """Copies erasure could not reach, and why (the command then fails)."""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Erasure:
+    store: EventStore
+    keys: CustomerKeys | None
+    personal: PersonalData
+    commands: OrderCommands
+    read_model: ReadModel
+    archive: ColdArchive
+    progress: Callable[[str], None] = lambda _: None
+
+    async def erase(
+        self, customer_id: str, causation: Causation, *, dry_run: bool = False
+    ) -> ErasureReport:
+        started = time.monotonic()
+        report = ErasureReport(customer_id, dry_run)
+        self.progress("waiting for the read model to catch up with the log")
+        head = self.store.head_position()
+        caught_up = await asyncio.to_thread(self._caught_up, head)
+        if not caught_up:
+            report.unreachable["read model"] = (
+                f"still behind log position {head} after {CATCH_UP_S:.0f} s: orders placed "
+                "since may be missed; run the erasure again once the projection is live"
+            )
+        report.orders = await asyncio.to_thread(self._orders_of, customer_id)
+        streams = {
+            order_id: await asyncio.to_thread(
+                full_stream, self.store, self.archive, order_stream(order_id)
+            )
+            for order_id in report.orders
+        }
+        report.archived_events = sum(len(self.archive.events_of(order_stream(o))) for o in streams)
+        for order_id, events in streams.items():
+            if any(_plain(event) for event in events):
+                report.unreachable[f"order {order_id}"] = (
+                    "events written before encryption hold the values in plain text (hidden "
+                    "from every reader now; migrate with `orders customer encrypt-log`)"
+                )
+        if dry_run:
+            report.seconds = time.monotonic() - started
+            return report
+        self.progress("deleting the customer's keys")
+        if self.keys is None:
+            report.unreachable["event store"] = (
+                "ORDERS_ENCRYPT_PERSONAL_DATA is off: events hold the values in plain text"
+            )
+        else:
+            report.keys_deleted = await asyncio.to_thread(self.keys.erase, customer_id)
+        self.personal.forget(customer_id)
+        self.progress(f"recording the erasure on {len(report.orders)} orders")
+        for order_id in report.orders:
+            result = await self.commands.erase_personal_data(order_id, causation)
+            report.erasure_records += result.erased
+        report.snapshots_dropped = await asyncio.to_thread(self._drop_snapshots, report.orders)
+        self.progress("re-projecting the orders in every read-model generation")
+        report.generations = await asyncio.to_thread(self._reproject, report.orders)
+        self.progress("removing overwritten documents from the read model's files")
+        await asyncio.to_thread(self._expunge)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _caught_up(self, head: int | None) -> bool:
+        if head is None:
+            return True
+        index = self.read_model.open(self.read_model.active())
+        deadline = time.monotonic() + CATCH_UP_S
+        while True:
+            waiting = unprojected(self.store, index.checkpoint().position, 1)
+            if not waiting or waiting[0].position > head:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _orders_of(self, customer_id: str) -> list[str]:
+        index = self.read_model.open(self.read_model.active())
+        found: list[str] = []
+        after = None
+        while True:
+            page = index.search(
+                SearchQuery(customer_id=customer_id, sort="placed_at", limit=100, after=after)
+            )
+            found.extend(hit["order_id"] for hit in page.hits)
+            if len(page.hits) < 100:
+                return found
+            last = page.hits[-1]
+            after = (last["placed_at"], last["order_id"])
+
+    def _drop_snapshots(self, orders: list[str]) -> int:
+        dropped = {}
+        for order_id in orders:
+            latest = self.store.read_stream(snapshot_stream(order_id), backwards=True, limit=1)
+            if latest:
+                dropped[snapshot_stream(order_id)] = latest[0].revision + 1
+        if dropped:
+            self.store.truncate(dropped)
+        return len(dropped)
+
+    def _reproject(self, orders: list[str]) -> dict[str, int]:
+        documents = {}
+        for order_id in orders:
+            events = full_stream(self.store, self.archive, order_stream(order_id))
+            document = fold(events, self.personal)
+            if document is not None:
+                documents[order_id] = document
+        written = {}
+        for generation in self.read_model.generations():
+            index = self.read_model.open(generation.name)
+            present = index.documents(list(documents))
+            changes = Changes(documents={o: documents[o] for o in present})
+            if changes.documents:
+                index.write(changes)
+            written[generation.name] = len(changes.documents)
+        return written
+
+    def _expunge(self) -> None:
+        for generation in self.read_model.generations():
+            self.read_model.open(generation.name).expunge()
+
+
+def _plain(event: RecordedEvent) -> bool:
+    """An event with personal values written before encryption."""
+    paths = fields.EVENT_PATHS.get(event.type)
+    if not paths:
+        return False
+    data = orjson.loads(event.data)
+    if not isinstance(data, dict) or fields.ENVELOPE in data:
+        return False
+    values = fields.take(data, paths)
+    return any(value not in ("", fields.ERASED) for value in values.values())

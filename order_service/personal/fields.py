@@ -1,0 +1,93 @@
+"""Which values of an event, a snapshot or a read-model document identify a person.
+
+The rest of the data stays plain JSON, so statuses, totals, positions and projections work
+without any key. Paths are tuples of keys (a list index is a decimal string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+ERASED = "[erased]"
+"""What every personal value reads as once its customer's key is gone."""
+ENVELOPE = "personal"
+"""The field that holds an event's sealed personal values."""
+
+Path = tuple[str, ...]
+
+CUSTOMER: tuple[Path, ...] = (("customer", "name"), ("customer", "email"))
+ADDRESS: tuple[Path, ...] = tuple(
+    ("shipping_address", name) for name in ("name", "line1", "line2", "city", "postal_code")
+)
+PLACED = CUSTOMER + ADDRESS
+NOTE: tuple[Path, ...] = (("text",),)
+
+EVENT_PATHS: dict[str, tuple[Path, ...]] = {"OrderPlaced": PLACED, "OrderNoteAdded": NOTE}
+"""Event types that carry personal data; the others carry none."""
+
+
+def snapshot_paths(_: Mapping[str, Any]) -> tuple[Path, ...]:
+    return tuple(("state", *path) for path in PLACED)
+
+
+def document_paths(document: Mapping[str, Any]) -> tuple[Path, ...]:
+    """A read-model document's personal values: its customer, address and every note's text."""
+    notes = document.get("notes") or []
+    return PLACED + tuple(("notes", str(index), "text") for index in range(len(notes)))
+
+
+def take(data: dict[str, Any], paths: tuple[Path, ...]) -> dict[str, Any]:
+    """Remove the personal values from ``data`` and return them, keyed by dotted path."""
+    taken: dict[str, Any] = {}
+    for path in paths:
+        parent = _parent(data, path)
+        if parent is not None and _has(parent, path[-1]):
+            taken[".".join(path)] = _pop(parent, path[-1])
+    return taken
+
+
+def put(data: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Put values taken by ``take`` back where they were."""
+    for dotted, value in values.items():
+        path = tuple(dotted.split("."))
+        parent = _parent(data, path)
+        if parent is not None:
+            _set(parent, path[-1], value)
+
+
+def erase(data: dict[str, Any], paths: tuple[Path, ...]) -> None:
+    """Replace every personal value that is there with ``ERASED``."""
+    for path in paths:
+        parent = _parent(data, path)
+        if parent is not None and _has(parent, path[-1]):
+            _set(parent, path[-1], ERASED)
+
+
+def _parent(data: Any, path: Path) -> Any:
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node if isinstance(node, dict | list) else None
+
+
+def _has(parent: Any, key: str) -> bool:
+    if isinstance(parent, dict):
+        return key in parent
+    return key.isdigit() and int(key) < len(parent)
+
+
+def _pop(parent: Any, key: str) -> Any:
+    return parent.pop(key) if isinstance(parent, dict) else parent[int(key)]
+
+
+def _set(parent: Any, key: str, value: Any) -> None:
+    if isinstance(parent, dict):
+        parent[key] = value
+    else:
+        parent[int(key)] = value
