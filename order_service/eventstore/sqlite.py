@@ -204,16 +204,13 @@ class SQLiteEventStore:
         # Off the event loop: a read is microseconds, but on a frozen or failing disk it can
         # block for as long as the disk does, and the loop must stay free to answer (503s,
         # health checks). A few threads of its own, so stuck reads starve nothing else.
-        return await asyncio.get_running_loop().run_in_executor(
-            self._read_pool,
-            functools.partial(
-                self.read_stream,
-                stream,
-                from_revision=from_revision,
-                backwards=backwards,
-                limit=limit,
-            ),
+        read = functools.partial(
+            self.read_stream, stream, from_revision=from_revision, backwards=backwards, limit=limit
         )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, read)
+        except RuntimeError as error:  # the pool is shut down: the store was closed
+            raise EventStoreUnavailableError(f"the SQLite store is closed: {error}") from error
 
     def read_all(
         self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""

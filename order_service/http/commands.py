@@ -40,6 +40,7 @@ from order_service.http.problems import (
 )
 from order_service.idempotency import IdempotencyKeys, StoredResponse
 from order_service.ids import new_id
+from order_service.personal.keys import KeyStoreError
 
 MAX_KEY_LENGTH = 255
 VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "¹"
@@ -143,6 +144,8 @@ async def _appended(command: Awaitable[CommandResult]) -> CommandResult:
     """Run a command; an unreachable store means nothing was appended (said so in the 503)."""
     try:
         return await command
+    except KeyStoreError:
+        raise
     except EventStoreUnavailableError as error:
         raise CommandNotAppendedError(str(error)) from error
 

@@ -26,6 +26,7 @@ from order_service.domain.errors import InvalidOrderError, TransitionNotAllowedE
 from order_service.eventstore.port import EventStoreError, EventStoreUnavailableError
 from order_service.http.json import JSONBody
 from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
+from order_service.personal.keys import KeyStoreError
 from projectors.port import ReadModelUnavailableError
 
 MEDIA_TYPE = "application/problem+json"
@@ -192,6 +193,15 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             "invalid-header",
             "A request header is malformed",
             lambda e: {"errors": [{"field": e.header, "message": e.message}]},
+        ),
+    ),
+    (
+        KeyStoreError,
+        Problem(
+            503,
+            "key-store-unavailable",
+            "Customers' keys cannot be read or stored now; nothing was changed",
+            headers={"Retry-After": "1"},
         ),
     ),
     (
