@@ -13,6 +13,10 @@
 4. The peers (`scripts/peers.py`), in the same run: the eventsourcing library's SQLite
    application doing the same lifecycle in-process, and a trivial FastAPI POST with a
    pydantic body at 16 clients; with the ratios, and the event loop's CPU per command.
+5. What encrypting personal data costs: the 16-client load again with
+   ORDERS_ENCRYPT_PERSONAL_DATA=false, then on again, each on a new store. Every order is
+   placed by a new customer, so every placement also makes and stores that customer's key
+   (the worst case; a returning customer's key is cached).
 
 Figures go to stdout as a table and to --json if given. Nothing here is asserted: speed
 goals are read from the figures, never enforced by tests.
@@ -93,7 +97,10 @@ async def checkout_client(
     headers: dict[str, str] | None = None,
 ) -> None:
     while time.monotonic() < deadline:
-        body = place_body(f"b{uuid.uuid4().hex[:16]}")
+        tag = uuid.uuid4().hex[:16]
+        # A new customer every order: the worst case for encryption (each makes a key).
+        customer = {"id": f"c{tag}", "name": "Grace Hopper", "email": f"g{tag}@example.com"}
+        body = place_body(f"b{tag}", customer=customer)
         order_id = body["order_id"]
         steps = [
             ("/orders", body, 201),
@@ -226,6 +233,9 @@ def main() -> int:
         finally:
             process.terminate()
             process.wait(timeout=30)
+        figures["encryption"] = encryption_cost(
+            workdir, args.duration, PEER_CLIENTS, figures["http"].get(PEER_CLIENTS)
+        )
         figures["peers"] = peer_figures(workdir, args.duration, PEER_CLIENTS)
         with console.status("loading an order of 1,000 events"):
             figures["load_1000_events"] = load_times(workdir, 1000)
@@ -236,6 +246,34 @@ def main() -> int:
 
 
 PEER_CLIENTS = 16
+
+
+def encryption_cost(
+    workdir: Path, duration_s: float, clients: int, first: dict[str, float] | None
+) -> dict[str, Any]:
+    """The same load with ORDERS_ENCRYPT_PERSONAL_DATA off, then on again (new stores), so
+    the ratio compares runs next to each other in time."""
+    runs: dict[str, dict[str, float]] = {}
+    for name, encrypt in (("off", "false"), ("on_again", "true")):
+        env = {
+            "ORDERS_DATA_DIR": str(workdir / f"api-{name}"),
+            "ORDERS_ENCRYPT_PERSONAL_DATA": encrypt,
+        }
+        process, url = serve("commands", env, workdir)
+        try:
+            with console.status(f"command API, encryption {name}, {clients} clients"):
+                runs[name] = asyncio.run(
+                    http_load(url, clients, duration_s, server_pid=process.pid)
+                )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    on = [run["commands_per_s"] for run in (first, runs["on_again"]) if run]
+    return {
+        "clients": clients,
+        "runs": runs,
+        "on_vs_off": statistics.mean(on) / runs["off"]["commands_per_s"],
+    }
 
 
 def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, Any]:
@@ -275,6 +313,12 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
             f"{run['loop_cpu_ms_per_command']:.2f} ms",
         )
     console.print(api)
+    cost = figures["encryption"]
+    console.print(
+        f"encryption of personal data, {cost['clients']} clients: off"
+        f" {cost['runs']['off']['commands_per_s']:,.0f} commands/s, on (again)"
+        f" {cost['runs']['on_again']['commands_per_s']:,.0f}; on/off {cost['on_vs_off']:.3f}"
+    )
     peer = figures["peers"]
     library, trivial = peer["eventsourcing"], peer["trivial_fastapi"]
     ratios = Table(title="against the peers, measured in the same run")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Take the README's screenshots of the console: search, order and operations views.
+"""Take the README's screenshots of the console: search, order, operations, an erased order.
 
     .venv/bin/python scripts/console_screenshots.py [--out search_api/console/screenshots]
 
@@ -35,9 +35,9 @@ from order_service.eventstore.port import NewEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
 
 
-def agent_day(url: str, workdir: Path, env: dict[str, str]) -> str:
-    """A note and a cancellation through the API, finished orders archived, and one event
-    the projection cannot read."""
+def agent_day(url: str, workdir: Path, env: dict[str, str]) -> tuple[str, str]:
+    """A note and a cancellation through the API, finished orders archived, one event the
+    projection cannot read, and one customer erased; returns an order of each kind."""
     head = httpx.get(f"{url}/projections").json()["projections"][0]["head"]
     caught_up = {"min_position": head, "wait_ms": 5000}  # the demo orders are searchable
     found = httpx.get(
@@ -69,7 +69,16 @@ def agent_day(url: str, workdir: Path, env: dict[str, str]) -> str:
         last.revision,
     )
     store.close()
-    return order_id
+    shipped = httpx.get(f"{url}/orders/search", params={"status": "shipped"}).json()["results"]
+    erased = shipped[0]
+    httpx.post(
+        f"{url}/orders/{erased['order_id']}/notes",
+        json={"text": f"{erased['customer']['name']} asked us to delete their data."},
+    ).raise_for_status()
+    httpx.post(
+        f"{url}/operations/customers/{erased['customer']['id']}/erase", timeout=120
+    ).raise_for_status()
+    return order_id, erased["order_id"]
 
 
 def main() -> int:
@@ -82,7 +91,7 @@ def main() -> int:
         env = {"ORDERS_DATA_DIR": str(workdir / "data")}
         process, url = start_orders(["up", "--demo", "400"], env, cwd=workdir)
         try:
-            order_id = agent_day(url, workdir, env)
+            order_id, erased_id = agent_day(url, workdir, env)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=chromium_browser.ensure(), args=chromium_browser.LAUNCH_ARGS
@@ -97,11 +106,14 @@ def main() -> int:
                 page.goto(f"{url}/console/operations")
                 page.wait_for_selector("text=OrderTeleported @")
                 page.screenshot(path=args.out / "operations.png")
+                page.goto(f"{url}/console/orders/{erased_id}")
+                page.wait_for_selector("text=OrderPersonalDataErased")
+                page.screenshot(path=args.out / "erased.png", full_page=True)
                 browser.close()
         finally:
             process.terminate()
             process.wait(timeout=30)
-    for name in ("search", "order", "operations"):
+    for name in ("search", "order", "operations", "erased"):
         print(args.out / f"{name}.png")
     return 0
 

@@ -74,7 +74,8 @@ def _print(report: ErasureReport) -> None:
             f"  keys deleted {report.keys_deleted}; erasure recorded on {report.erasure_records}"
             f" orders; snapshots dropped {report.snapshots_dropped}; archived events (sealed,"
             f" now unreadable) {report.archived_events}; re-projected per generation"
-            f" {report.generations}; {report.seconds:.1f}s"
+            f" {report.generations}; read model files compacted: {report.compaction};"
+            f" {report.seconds:.1f}s"
         )
     for copy, why in report.unreachable.items():
         answers.print(f"  [red]not reached[/red]: {copy}: {why}")

@@ -16,6 +16,8 @@ still hold the values in plain text (migrate them: ``orders customer encrypt-log
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from projectors.port import Changes, ReadModel, SearchQuery
 from projectors.status import unprojected
 
 CATCH_UP_S = 30.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class ErasureReport:
     """The orders' events in cold storage: sealed ones are unreadable now."""
     generations: dict[str, int] = field(default_factory=dict)
     """Documents re-projected as erased, per read-model generation."""
+    compaction: str = "not run"
+    """``done``, or ``started`` (in the background: the HTTP endpoint does not wait for it)."""
     unreachable: dict[str, str] = field(default_factory=dict)
     """Copies erasure could not reach, and why (the command then fails)."""
     seconds: float = 0.0
@@ -68,7 +73,12 @@ class Erasure:
     progress: Callable[[str], None] = lambda _: None
 
     async def erase(
-        self, customer_id: str, causation: Causation, *, dry_run: bool = False
+        self,
+        customer_id: str,
+        causation: Causation,
+        *,
+        dry_run: bool = False,
+        wait_for_compaction: bool = True,
     ) -> ErasureReport:
         started = time.monotonic()
         report = ErasureReport(customer_id, dry_run)
@@ -113,7 +123,15 @@ class Erasure:
         self.progress("re-projecting the orders in every read-model generation")
         report.generations = await asyncio.to_thread(self._reproject, report.orders)
         self.progress("removing overwritten documents from the read model's files")
-        await asyncio.to_thread(self._expunge)
+        if wait_for_compaction:
+            try:
+                await asyncio.to_thread(self._expunge)
+                report.compaction = "done"
+            except Exception as error:  # reported: the command then fails, and can be rerun
+                report.unreachable["read model files"] = f"could not be compacted: {error}"
+        else:
+            threading.Thread(target=self._expunge_logged, name="erasure-compaction").start()
+            report.compaction = "started"
         report.seconds = time.monotonic() - started
         return report
 
@@ -174,6 +192,13 @@ class Erasure:
     def _expunge(self) -> None:
         for generation in self.read_model.generations():
             self.read_model.open(generation.name).expunge()
+
+    def _expunge_logged(self) -> None:
+        try:
+            self._expunge()
+            log.info("erasure: the read model's files are compacted")
+        except Exception:  # nobody waits for this thread: its failure must reach the log
+            log.exception("erasure: compacting the read model's files failed; erase again")
 
 
 def _plain(event: RecordedEvent) -> bool:

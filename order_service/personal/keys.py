@@ -18,6 +18,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -114,6 +115,7 @@ class CustomerKeys:
         self.ttl_s = ttl_s
         self.cache_size = cache_size
         self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._lock = threading.Lock()  # the event loop, the projector and worker threads share it
 
     # Reading.
 
@@ -148,7 +150,8 @@ class CustomerKeys:
             self._remember(customer_id, self._parse(customer_id, events))
 
     def forget(self, customer_id: str) -> None:
-        self._known.pop(customer_id, None)
+        with self._lock:
+            self._known.pop(customer_id, None)
 
     # Writing.
 
@@ -269,10 +272,11 @@ class CustomerKeys:
             raise KeyStoreError(f"the key store cannot be read: {error}") from error
 
     def _remember(self, customer_id: str, known: _Known) -> None:
-        self._known[customer_id] = known
-        self._known.move_to_end(customer_id)
-        while len(self._known) > self.cache_size:
-            self._known.popitem(last=False)
+        with self._lock:
+            self._known[customer_id] = known
+            self._known.move_to_end(customer_id)
+            while len(self._known) > self.cache_size:
+                self._known.popitem(last=False)
 
     def _parse(self, customer_id: str, events: list[RecordedEvent]) -> _Known:
         known = _Known({}, None, events[-1].revision if events else None, {}, time.monotonic())

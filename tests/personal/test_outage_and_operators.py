@@ -3,7 +3,9 @@ command line (real uvicorn, real processes, a real SQLite store)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from order_service.bootstrap import bootstrap
+from order_service.events import current_data
 from order_service.eventstore.port import (
     AppendResult,
     EventStoreUnavailableError,
@@ -20,6 +23,7 @@ from order_service.eventstore.port import (
 )
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.http.app import embedded_app
+from order_service.personal.cipher import new_key
 from order_service.personal.keys import KEY_CATEGORY, key_stream
 from order_service.settings import Settings
 from projectors.sqlite_index import SQLiteOrderIndex
@@ -169,3 +173,24 @@ def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: 
     again = bootstrap(settings)
     assert again.event_store.read_stream(key_stream("cust-42")) == []
     again.close()
+
+
+def test_the_wrapping_key_is_rotated_from_the_command_line(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    container = bootstrap(settings)
+    body = place_body(new_order_id())
+    with serving(embedded_app(container), container) as api:
+        assert api.http.post("/orders", json=body).status_code == 201
+    container.close()
+    old = os.environ["ORDERS_KEY_ENCRYPTION_KEY"]
+    new = base64.b64encode(new_key()).decode()
+    during = {"ORDERS_KEY_ENCRYPTION_KEY": new, "ORDERS_PREVIOUS_KEY_ENCRYPTION_KEYS": old}
+
+    rotated = orders_cli(tmp_path, "customer", "rewrap", env=during)
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-wrapped the keys of 1 customers: 1 keys" in rotated.stdout
+    after = bootstrap(Settings(data_dir=tmp_path / "var", key_encryption_key=new))
+    [event] = after.event_store.read_stream(f"order-{body['order_id']}")
+    assert current_data(event, after.personal)["customer"]["name"] == "Grace Hopper"
+    after.close()

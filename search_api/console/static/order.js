@@ -6,8 +6,11 @@ import { asOfLine } from "./freshness.js";
 
 const CANCELLABLE = new Set(["placed", "paid"]);
 
+const ERASED = "[erased]";
+
 function address(shipping) {
   if (!shipping) return "–";
+  if (shipping.name === ERASED) return h("address", {}, ERASED, h("br"), shipping.country);
   const lines = [shipping.name, shipping.line1, shipping.line2, `${shipping.postal_code} ${shipping.city}`, shipping.country];
   return h("address", {}, lines.filter(Boolean).map((line) => [line, h("br")]));
 }
@@ -60,6 +63,20 @@ function notes(order) {
   if (!list.length && order.note_count) return h("p", { class: "muted" }, `${order.note_count} note(s): see the timeline (this document predates notes in search; a rebuild adds them).`);
   if (!list.length) return h("p", { class: "muted" }, "No notes yet.");
   return h("ul", { class: "notes" }, list.map((note) => h("li", {}, h("p", { class: "note-text" }, note.text), h("p", { class: "muted" }, note.author, " · ", time(note.added_at)))));
+}
+
+// An erased customer: say so once, with when and by whom, instead of leaving "[erased]" to explain itself.
+function erasedNotice(order, history) {
+  if (!order.personal_data_erased) return null;
+  const erasure = history?.events.findLast((event) => event.type === "OrderPersonalDataErased");
+  const when = erasure ? [" on ", time(erasure.data.erased_at), " by ", erasure.metadata?.actor?.name ?? "–"] : null;
+  return h(
+    "p",
+    { class: "notice erased", role: "note" },
+    h("strong", {}, "This customer's personal data was erased"),
+    when,
+    ". Their name, e-mail, address and the text of notes are gone for good; the order itself, its money and its timeline stay.",
+  );
 }
 
 function timeline(history) {
@@ -158,6 +175,7 @@ export async function orderView(main, { path, can }) {
             h("p", {}, h("strong", {}, "This order's search document is behind its events: "), order.projection_error),
             h("p", {}, "What you see below may be missing its latest changes. Load it from the event store for the authoritative state."))
         : null,
+      erasedNotice(order, history),
       strong ? null : h("p", {}, h("button", { type: "button", onclick: loadStrong }, "Load from event store")),
       h(
         "div",
