@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -62,6 +63,7 @@ def test_the_orders_processes_connect_with_tls_and_credentials_and_never_run_ope
         assert environment["ORDERS_READ_MODEL"].startswith("https://")
         assert environment["ORDERS_ES_CA_FILE"] == "/certs/ca/ca.crt"
         assert "${ORDERS_SESSION_SECRET:?" in environment["ORDERS_SESSION_SECRET"]
+        assert "${ORDERS_KEY_ENCRYPTION_KEY:?" in environment["ORDERS_KEY_ENCRYPTION_KEY"]
         assert "--insecure-no-auth" not in service["command"]
 
 
@@ -82,4 +84,5 @@ def test_every_orders_variable_it_sets_is_a_known_setting() -> None:
             for key, value in environment.items()
             if key != "ORDERS_OIDC_ISSUER"  # empty unless the operator sets one
         }
+        values["key_encryption_key"] = base64.b64encode(b"k" * 32).decode()  # openssl's shape
         Settings(**values)

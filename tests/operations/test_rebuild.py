@@ -184,7 +184,11 @@ def test_parity_refuses_a_generation_with_fewer_orders(tmp_path: Path) -> None:
 def environment(container: Container) -> dict[str, str]:
     settings = container.settings
     env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERS_")}
-    env |= {"ORDERS_DATA_DIR": str(settings.data_dir), "ORDERS_ES_REPLICAS": "0"}
+    env |= {
+        "ORDERS_DATA_DIR": str(settings.data_dir),
+        "ORDERS_ES_REPLICAS": "0",
+        "ORDERS_KEY_ENCRYPTION_KEY": settings.key_encryption_key,  # the keys' wrapping key
+    }
     if settings.read_model:
         env |= {
             "ORDERS_READ_MODEL": settings.read_model,
