@@ -31,6 +31,7 @@ from projectors.status import projection_status
 from search_api.freshness import Freshness
 
 log = logging.getLogger(__name__)
+PROJECTION_KEY_TTL_S = 600.0
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Container:
     @cached_property
     def personal(self) -> PersonalData:
         return open_personal_data(self.settings, self.event_store)
+
+    @cached_property
+    def projection_personal(self) -> PersonalData:
+        """Keys for projecting: kept until the log itself says a customer was erased (the
+        projector meets each erasure in log order), not re-read every few seconds."""
+        return open_personal_data(self.settings, self.event_store, ttl_s=PROJECTION_KEY_TTL_S)
 
     @cached_property
     def erasure(self) -> Erasure:
@@ -129,7 +136,7 @@ class Container:
         return Projector(
             self.event_store,
             self.search_index,
-            self.personal,
+            self.projection_personal,
             options,
             generations=self.read_model,
         )
@@ -175,13 +182,16 @@ def open_event_store(settings: Settings) -> EventStore:
     return EventStoreDBEventStore(url)
 
 
-def open_personal_data(settings: Settings, store: EventStore) -> PersonalData:
+def open_personal_data(
+    settings: Settings, store: EventStore, *, ttl_s: float | None = None
+) -> PersonalData:
     if not settings.encrypt_personal_data:
         return PersonalData(None)
     keks = [KeyEncryptionKey.from_text(key_encryption_key(settings))]
     for text in filter(None, settings.previous_key_encryption_keys.split(",")):
         keks.append(KeyEncryptionKey.from_text(text))
-    return PersonalData(CustomerKeys(store, keks, ttl_s=settings.key_cache_s))
+    ttl = settings.key_cache_s if ttl_s is None else max(ttl_s, settings.key_cache_s)
+    return PersonalData(CustomerKeys(store, keks, ttl_s=ttl))
 
 
 def open_read_model(settings: Settings) -> ReadModel:

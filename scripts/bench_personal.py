@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench_search import open_index, project_to_head
 
-from order_service.bootstrap import open_personal_data
+from order_service.bootstrap import PROJECTION_KEY_TTL_S, open_personal_data
 from order_service.events import current_data
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.codec import PersonalData
@@ -46,12 +46,17 @@ console = Console()
 
 
 def seeded(data_dir: Path, orders: int, *, encrypt: bool) -> tuple[SQLiteEventStore, PersonalData]:
-    name = f"events-{orders}{'' if encrypt else '-plain'}.db"
+    name = f"events-{orders}-{'sealed' if encrypt else 'plain'}.db"
     store = SQLiteEventStore(data_dir / name)
-    personal = open_personal_data(Settings(data_dir=data_dir, encrypt_personal_data=encrypt), store)
+    settings = Settings(data_dir=data_dir, encrypt_personal_data=encrypt)
+    # As the production projector holds them (until the log says a customer was erased).
+    personal = open_personal_data(settings, store, ttl_s=PROJECTION_KEY_TTL_S)
     if (store.head_position() or 0) == 0:
         with console.status(f"seeding {orders:,} orders ({'sealed' if encrypt else 'plain'})"):
             seed_orders(store, personal, orders)
+    first = store.read_all(limit=1, stream_prefix="order-")[0]
+    if (b'"personal"' in first.data) != encrypt:
+        raise SystemExit(f"{store.path} is not {'sealed' if encrypt else 'plain'}: remove it")
     return store, personal
 
 

@@ -49,7 +49,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from order_service.bootstrap import open_personal_data
+from order_service.bootstrap import PROJECTION_KEY_TTL_S, open_personal_data
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.codec import PersonalData
 from order_service.seeding import seed_orders
@@ -364,7 +364,7 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
     settings = Settings(data_dir=args.data_dir)
     plain = "" if settings.encrypt_personal_data else "-plain"
     store = SQLiteEventStore(args.data_dir / f"events-{args.orders}{plain}.db")
-    personal = open_personal_data(settings, store)
+    personal = open_personal_data(settings, store, ttl_s=PROJECTION_KEY_TTL_S)
     figures["encrypted"] = personal.encrypts
     if (store.head_position() or 0) == 0:
         with console.status(f"seeding {args.orders:,} orders"):

@@ -85,7 +85,7 @@ def _rebuild(args: argparse.Namespace) -> int:
                     container.event_store,
                     container.archive,
                     container.read_model,
-                    container.personal,
+                    container.projection_personal,
                     options,
                 )
                 report = plan.plan()
@@ -100,7 +100,7 @@ def _rebuild(args: argparse.Namespace) -> int:
                     container.event_store,
                     container.archive,
                     container.read_model,
-                    container.personal,
+                    container.projection_personal,
                     options,
                     progress,
                 )

@@ -57,6 +57,7 @@ UNAVAILABLE = (
 )
 RESUBSCRIBE_DELAY_S = 1.0
 METADATA_WRITERS = 16
+READ_THREADS = 16
 METADATA_RETRIES = 5
 
 
@@ -152,6 +153,15 @@ class EventStoreDBEventStore:
             ):
                 return []  # deleted for good reads like never written: no events
         return [_recorded(event) for event in recorded]
+
+    def read_streams(self, streams: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        # One read per stream (the server has no multi-stream read), several in flight.
+        wanted = list(dict.fromkeys(streams))
+        if len(wanted) <= 1:
+            return {stream: events for stream in wanted if (events := self.read_stream(stream))}
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(wanted))) as pool:
+            results = pool.map(self.read_stream, wanted)
+            return {s: events for s, events in zip(wanted, results, strict=True) if events}
 
     def read_all(
         self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""

@@ -124,6 +124,11 @@ class EventStore(Protocol):
         """``read_stream`` for the event loop."""
         ...
 
+    def read_streams(self, streams: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """Several whole streams at once (each oldest first; missing ones absent): what a
+        reader needing many small streams (customers' keys) asks in one go."""
+        ...
+
     def read_all(
         self, *, after: int | None = None, limit: int = 1000, stream_prefix: str = ""
     ) -> list[RecordedEvent]:

@@ -71,6 +71,7 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MIN_FREE_BYTES = 4 * 1024 * 1024
 READ_THREADS = 4
 WRITE_FAILURE_MEMORY_S = 10.0
+STREAMS_PER_QUERY = 500  # well under SQLite's limit of bound parameters
 
 
 class SQLiteEventStore:
@@ -129,6 +130,7 @@ class SQLiteEventStore:
             )
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA query_only=1")
+            connection.execute("PRAGMA cache_size=-32768")  # 32 MiB: hot index pages stay
             self._local.connection = connection
         return connection
 
@@ -192,6 +194,21 @@ class SQLiteEventStore:
             sql = "SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision"
         rows = self._query(f"{sql} LIMIT ?", (stream, start, -1 if limit is None else limit))
         return [_recorded(row) for row in rows]
+
+    def read_streams(self, streams: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        found: dict[str, list[RecordedEvent]] = {}
+        wanted = list(dict.fromkeys(streams))
+        for start in range(0, len(wanted), STREAMS_PER_QUERY):
+            chunk = wanted[start : start + STREAMS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT * FROM events WHERE stream IN ({marks}) ORDER BY stream, revision",
+                tuple(chunk),
+            )
+            for row in rows:
+                event = _recorded(row)
+                found.setdefault(event.stream, []).append(event)
+        return found
 
     async def read_stream_async(
         self,

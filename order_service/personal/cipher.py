@@ -1,6 +1,6 @@
 """AES-256-GCM, through the ``cryptography`` package: sealing personal values and wrapping keys.
 
-A sealed value is ``nonce || ciphertext+tag`` in URL-safe base64, with a random 96-bit nonce
+A sealed value is ``nonce || ciphertext+tag`` in base64, with a random 96-bit nonce
 (each customer's key seals few values, far below GCM's limit for random nonces). The
 associated data binds a sealed value to where it belongs (the order and the event type), so
 it cannot be moved to another order and read there.
@@ -9,6 +9,7 @@ it cannot be moved to another order and read there.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 from dataclasses import dataclass
@@ -33,16 +34,16 @@ def new_key() -> bytes:
 def seal(cipher: AESGCM, values: dict[str, Any], context: str) -> str:
     nonce = os.urandom(NONCE_BYTES)
     sealed = cipher.encrypt(nonce, orjson.dumps(values), context.encode())
-    return base64.urlsafe_b64encode(nonce + sealed).decode()
+    return base64.b64encode(nonce + sealed).decode()
 
 
 def unseal(cipher: AESGCM, text: str, context: str) -> dict[str, Any]:
     try:
-        raw = base64.urlsafe_b64decode(text)
+        raw = binascii.a2b_base64(text)
         opened = orjson.loads(
             cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
         )
-    except (InvalidTag, ValueError) as error:
+    except (InvalidTag, ValueError, binascii.Error) as error:
         raise SealError(f"a sealed value for {context} does not open: {error!r}") from error
     if not isinstance(opened, dict):
         raise SealError(f"a sealed value for {context} is not an object")
@@ -74,13 +75,11 @@ class KeyEncryptionKey:
 
     def wrap(self, key: bytes, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        return base64.urlsafe_b64encode(
-            nonce + self.cipher.encrypt(nonce, key, context.encode())
-        ).decode()
+        return base64.b64encode(nonce + self.cipher.encrypt(nonce, key, context.encode())).decode()
 
     def unwrap(self, wrapped: str, context: str) -> bytes:
         try:
-            raw = base64.urlsafe_b64decode(wrapped)
+            raw = binascii.a2b_base64(wrapped)
             return self.cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
-        except (InvalidTag, ValueError) as error:
+        except (InvalidTag, ValueError, binascii.Error) as error:
             raise SealError(f"a wrapped key for {context} does not open: {error!r}") from error

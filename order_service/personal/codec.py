@@ -74,9 +74,11 @@ class PersonalData:
         if self.keys is None:
             raise KeyStoreError(f"{context} holds sealed personal data and no key store is set")
         key = self.keys.cipher(envelope["subject"], envelope["kid"])
-        if key is None:
-            fields.put(data, dict.fromkeys(_dotted(paths), fields.ERASED))
-            fields.erase(data, paths)
+        if key is None:  # erased: every personal value reads so, present or not
+            for path in paths:
+                parent = fields.parent_of(data, path)
+                if parent is not None and isinstance(parent, dict):
+                    parent[path[-1]] = fields.ERASED
             return
         fields.put(data, cipher.unseal(key, envelope["sealed"], context))
 
@@ -132,10 +134,8 @@ class PersonalData:
         for event in events:
             if event.type == ERASURE:
                 self.forget(str(orjson.loads(event.data).get("customer_id")))
-            elif b'"personal"' in event.data:
-                envelope = orjson.loads(event.data).get(fields.ENVELOPE)
-                if isinstance(envelope, dict) and isinstance(envelope.get("subject"), str):
-                    found.add(envelope["subject"])
+            elif (subject := _subject(event.data)) is not None:
+                found.add(subject)
         return found
 
     def forget(self, customer_id: str) -> None:
@@ -143,9 +143,20 @@ class PersonalData:
             self.keys.forget(customer_id)
 
 
+def _subject(data: bytes) -> str | None:
+    """The customer whose key an event's sealed values need. Our writers put the envelope
+    last, so its own bytes are parsed, not the whole event's; anything else, the whole."""
+    at = data.rfind(ENVELOPE_START)
+    if at < 0:
+        return None
+    try:
+        envelope = orjson.loads(data[at + len(ENVELOPE_START) - 1 : -1])
+    except orjson.JSONDecodeError:
+        envelope = orjson.loads(data).get(fields.ENVELOPE)
+    subject = envelope.get("subject") if isinstance(envelope, dict) else None
+    return subject if isinstance(subject, str) else None
+
+
+ENVELOPE_START = b'"personal":{'
 PLAIN = PersonalData(None)
 """For logs written without encryption (tests of other concerns, tools that never see keys)."""
-
-
-def _dotted(paths: tuple[fields.Path, ...]) -> list[str]:
-    return [".".join(path) for path in paths]

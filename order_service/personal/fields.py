@@ -38,22 +38,34 @@ def document_paths(document: Mapping[str, Any]) -> tuple[Path, ...]:
 
 
 def take(data: dict[str, Any], paths: tuple[Path, ...]) -> dict[str, Any]:
-    """Remove the personal values from ``data`` and return them, keyed by dotted path."""
+    """Remove the personal values from ``data`` and return them, nested as they were
+    (``{"customer": {"name": ...}}``), so ``put`` merges them back cheaply."""
     taken: dict[str, Any] = {}
     for path in paths:
         parent = _parent(data, path)
         if parent is not None and _has(parent, path[-1]):
-            taken[".".join(path)] = _pop(parent, path[-1])
+            node = taken
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = _pop(parent, path[-1])
     return taken
 
 
-def put(data: dict[str, Any], values: Mapping[str, Any]) -> None:
-    """Put values taken by ``take`` back where they were."""
-    for dotted, value in values.items():
-        path = tuple(dotted.split("."))
-        parent = _parent(data, path)
-        if parent is not None:
-            _set(parent, path[-1], value)
+def put(data: dict[str, Any], values: dict[str, Any]) -> None:
+    """Put values taken by ``take`` back where they were (paths are at most an object, or a
+    list and its objects, deep: ``customer.name``, ``notes.0.text``)."""
+    for key, value in values.items():
+        target = data.get(key)
+        if isinstance(value, dict) and isinstance(target, dict):
+            target.update(value)
+        elif isinstance(value, dict) and isinstance(target, list):
+            for index, item in value.items():
+                if index.isdigit() and int(index) < len(target):
+                    element = target[int(index)]
+                    if isinstance(element, dict) and isinstance(item, dict):
+                        element.update(item)
+        else:
+            data[key] = value
 
 
 def erase(data: dict[str, Any], paths: tuple[Path, ...]) -> None:
@@ -62,6 +74,11 @@ def erase(data: dict[str, Any], paths: tuple[Path, ...]) -> None:
         parent = _parent(data, path)
         if parent is not None and _has(parent, path[-1]):
             _set(parent, path[-1], ERASED)
+
+
+def parent_of(data: Any, path: Path) -> Any:
+    """The dict or list that holds the value at ``path``, if it is there."""
+    return _parent(data, path)
 
 
 def _parent(data: Any, path: Path) -> Any:

@@ -137,11 +137,27 @@ class CustomerKeys:
         return CustomerKey(customer_id, known.current, known.ciphers[known.current])
 
     def stale(self, customer_ids: Iterable[str]) -> list[str]:
-        return [customer for customer in set(customer_ids) if self._fresh(customer) is None]
+        oldest = time.monotonic() - self.ttl_s
+        known = self._known
+        return [
+            customer
+            for customer in set(customer_ids)
+            if (entry := known.get(customer)) is None or entry.read_at < oldest
+        ]
 
     def load(self, customer_ids: Iterable[str]) -> None:
-        for customer_id in self.stale(customer_ids):
-            self._read(customer_id)
+        """Read the keys of every customer not cached, in one request to the store."""
+        stale = self.stale(customer_ids)
+        if not stale:
+            return
+        try:
+            found = self.store.read_streams([key_stream(customer) for customer in stale])
+        except EventStoreError as error:
+            raise KeyStoreError(f"the key store cannot be read: {error}") from error
+        for customer_id in stale:
+            self._remember(
+                customer_id, self._parse(customer_id, found.get(key_stream(customer_id), []))
+            )
 
     async def load_async(self, customer_ids: Iterable[str]) -> None:
         stale = self.stale(customer_ids)
@@ -250,7 +266,7 @@ class CustomerKeys:
 
     def _fresh(self, customer_id: str) -> _Known | None:
         known = self._known.get(customer_id)
-        if known is None or time.monotonic() - known.read_at > self.ttl_s:
+        if known is None or known.read_at < time.monotonic() - self.ttl_s:
             return None
         return known
 

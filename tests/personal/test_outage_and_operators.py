@@ -50,6 +50,11 @@ class KeyStoreDown(SQLiteEventStore):
         self._check(stream)
         return super().read_stream(stream, **options)
 
+    def read_streams(self, streams: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        for stream in streams:
+            self._check(stream)
+        return super().read_streams(streams)
+
     async def read_stream_async(self, stream: str, **options: Any) -> list[RecordedEvent]:
         self._check(stream)
         return await super().read_stream_async(stream, **options)
