@@ -39,10 +39,14 @@ from order_service.eventstore.port import (
     NewEvent,
     RecordedEvent,
     StreamState,
+    WrongExpectedVersionError,
 )
 from order_service.ids import new_id
 from order_service.personal.codec import PersonalData, Sealer
 from order_service.personal.fields import EVENT_PATHS, snapshot_paths
+from order_service.personal.keys import key_stream
+
+KEY_RACE_RETRIES = 3
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +124,8 @@ class OrderRepository:
         snapshot_due = (first + len(pending)) // self.snapshot_every > first // self.snapshot_every
         sealing = snapshot_due or any(event.TYPE in EVENT_PATHS for event in pending)
         sealer = await self._sealer(order, causation) if sealing else None
-        events = [
-            to_new_event(event, causation, index, order.status, sealer=sealer)
-            for index, event in enumerate(pending)
-        ]
         try:
-            result = await self.store.append_async(order_stream(order.id), events, expected)
+            result, sealer = await self._append(order, pending, expected, causation, sealer)
         except EventStoreError:
             self.forget(order.id)  # another process wrote, or the store is failing
             raise
@@ -133,6 +133,57 @@ class OrderRepository:
         if snapshot_due:
             await self.snapshot(Loaded(order, result.position), causation, sealer)
         return result
+
+    async def _append(
+        self,
+        order: Order,
+        pending: list[Order.Event],
+        expected: Expected,
+        causation: Causation,
+        sealer: Sealer | None,
+    ) -> tuple[AppendResult, Sealer | None]:
+        """The events, sealed; a customer's new key is appended in the same transaction.
+        Returns the sealer as it is now (its key stored)."""
+        for _ in range(KEY_RACE_RETRIES):
+            events = [
+                to_new_event(event, causation, index, order.status, sealer=sealer)
+                for index, event in enumerate(pending)
+            ]
+            stream = order_stream(order.id)
+            if sealer is None or sealer.key.record is None:
+                return await self.store.append_async(stream, events, expected), sealer
+            key_append = (
+                key_stream(sealer.key.customer_id),
+                [sealer.key.record],
+                sealer.key.expected,
+            )
+            try:
+                stored, result = await self.store.append_streams_async(
+                    [key_append, (stream, events, expected)]
+                )
+            except WrongExpectedVersionError as error:
+                if error.stream != key_append[0]:
+                    raise
+                # Another process stored this customer's key first (use it), or they were
+                # erased (their stream is numbered on): seal again, nothing was appended.
+                self.personal.forget(sealer.key.customer_id)
+                sealer = await self.personal.sealer(
+                    sealer.key.customer_id, metadata(causation, 1), after_revision=error.actual
+                )
+                continue
+            return result, self.personal.stored(sealer, stored.revision)
+        raise WrongExpectedVersionError(key_stream(order.customer.id), StreamState.ANY, None)
+
+    async def _stored_key(self, sealer: Sealer | None) -> Sealer | None:
+        """A snapshot sealed with a new key stores that key first, alone."""
+        if sealer is None or sealer.key.record is None:
+            return sealer
+        key = sealer.key
+        assert key.record is not None
+        stored = await self.store.append_async(
+            key_stream(key.customer_id), [key.record], key.expected
+        )
+        return self.personal.stored(sealer, stored.revision)
 
     async def _sealer(self, order: Order, causation: Causation) -> Sealer | None:
         """The customer's key; none once their data is erased (nothing of theirs is left)."""
@@ -146,7 +197,7 @@ class OrderRepository:
         """Write the order's state to its snapshot stream; None if the store refused."""
         order = loaded.order
         try:
-            sealer = sealer or await self._sealer(order, causation)
+            sealer = await self._stored_key(sealer or await self._sealer(order, causation))
             return await self.store.append_async(
                 snapshot_stream(order.id),
                 [snapshot_event(loaded, causation, sealer)],

@@ -116,6 +116,12 @@ class EventStoreDBEventStore:
     ) -> AppendResult:
         return await asyncio.to_thread(self.append, stream, events, expected)
 
+    async def append_streams_async(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
+    ) -> list[AppendResult]:
+        # No transaction across streams: in order, each only once the one before is stored.
+        return [await self.append_async(*append) for append in appends]
+
     async def read_stream_async(
         self,
         stream: str,

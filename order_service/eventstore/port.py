@@ -102,6 +102,15 @@ class EventStore(Protocol):
         """``append`` for the event loop: the command path awaits it without a thread hop."""
         ...
 
+    async def append_streams_async(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
+    ) -> list[AppendResult]:
+        """Several appends, in order, where each depends on those before it (a customer's
+        new key, then the events it seals). SQLite: one transaction, all or nothing.
+        EventStoreDB: one after another, stopping at the first refusal, so nothing is ever
+        written without what it depends on."""
+        ...
+
     def read_stream(
         self,
         stream: str,

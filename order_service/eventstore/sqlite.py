@@ -167,6 +167,17 @@ class SQLiteEventStore:
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
         return result
 
+    async def append_streams_async(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
+    ) -> list[AppendResult]:
+        if self._closed.is_set():
+            raise EventStoreUnavailableError("the event store is closed")
+        *before, (stream, events, expected) = appends
+        request = PendingAppend(stream, events, expected, before=before)
+        self._writer.submit(request)
+        last = await asyncio.wrap_future(request.result)
+        return [*request.earlier, last]
+
     def _checkpoint_loop(self) -> None:
         connection = self._connect()
         while not self._closed.wait(CHECKPOINT_INTERVAL_S):

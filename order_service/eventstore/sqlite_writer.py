@@ -46,6 +46,9 @@ class PendingAppend:
     events: Sequence[NewEvent]
     expected: Expected
     result: Future[AppendResult] = field(default_factory=Future)
+    before: Sequence[tuple[str, Sequence[NewEvent], Expected]] = ()
+    """Appends committed with this one, first, all or nothing (their results in ``earlier``)."""
+    earlier: list[AppendResult] = field(default_factory=list)
 
 
 class GroupCommitWriter:
@@ -144,6 +147,10 @@ class GroupCommitWriter:
             for request in group:
                 connection.execute("SAVEPOINT one")
                 try:
+                    request.earlier = [
+                        self._append_one(connection, PendingAppend(*part))
+                        for part in request.before
+                    ]
                     outcomes.append(self._append_one(connection, request))
                     connection.execute("RELEASE one")
                 except (EventStoreError, sqlite3.IntegrityError) as refused:
@@ -212,7 +219,7 @@ class GroupCommitWriter:
         Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
         usual append pays no extra query.
         """
-        if request.events:
+        if request.events and not request.before:
             replayed = self._already_appended(connection, request.stream, request.events)
             if replayed is not None:
                 return replayed

@@ -14,7 +14,7 @@ before opening; others let ``open`` fetch a missing key itself.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -53,10 +53,20 @@ class PersonalData:
     def encrypts(self) -> bool:
         return self.keys is not None
 
-    async def sealer(self, customer_id: str, metadata: bytes) -> Sealer | None:
+    async def sealer(
+        self, customer_id: str, metadata: bytes, *, after_revision: int | None = None
+    ) -> Sealer | None:
+        """The customer's key for sealing; a new one comes with the record to append first."""
         if self.keys is None:
             return None
-        return Sealer(await self.keys.for_writing(customer_id, metadata))
+        key = await self.keys.for_writing(customer_id, metadata, after_revision=after_revision)
+        return Sealer(key)
+
+    def stored(self, sealer: Sealer, revision: int) -> Sealer:
+        """The sealer once its new key's record is appended (at ``revision``)."""
+        if self.keys is not None:
+            self.keys.stored(sealer.key, revision)
+        return Sealer(replace(sealer.key, record=None))
 
     def existing_sealer(self, order: Order) -> Sealer | None:
         """The order's customer's key if they have one (never makes one): for tools that

@@ -31,12 +31,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from order_service.eventstore.port import (
     EventStore,
-    EventStoreError,
     EventStoreUnavailableError,
     NewEvent,
     RecordedEvent,
     StreamState,
-    WrongExpectedVersionError,
 )
 from order_service.ids import new_id
 from order_service.personal.cipher import KeyEncryptionKey, SealError, new_key
@@ -49,7 +47,9 @@ SYNTHETIC = uuid.UUID("6f0c8f1e-2d6a-4c61-9b1e-5a0f3c2e7d11")
 
 
 class KeyStoreError(EventStoreUnavailableError):
-    """A customer's key is needed and cannot be had now; nothing was written."""
+    """A customer's key is in the store but cannot be opened here (a wrapping key this
+    process lacks, a damaged record); nothing was written. (The store itself being down is
+    the store's own error.)"""
 
 
 def key_encryption_key(settings: Settings) -> str:
@@ -84,6 +84,10 @@ class CustomerKey:
     customer_id: str
     kid: str
     cipher: AESGCM
+    record: NewEvent | None = None
+    """A new key not stored yet: its record goes into the same append as what it seals."""
+    expected: StreamState | int = StreamState.NO_STREAM
+    """The key stream's state that append expects."""
 
 
 @dataclass
@@ -150,10 +154,7 @@ class CustomerKeys:
         stale = self.stale(customer_ids)
         if not stale:
             return
-        try:
-            found = self.store.read_streams([key_stream(customer) for customer in stale])
-        except EventStoreError as error:
-            raise KeyStoreError(f"the key store cannot be read: {error}") from error
+        found = self.store.read_streams([key_stream(customer) for customer in stale])
         for customer_id in stale:
             self._remember(
                 customer_id, self._parse(customer_id, found.get(key_stream(customer_id), []))
@@ -171,16 +172,34 @@ class CustomerKeys:
 
     # Writing.
 
-    async def for_writing(self, customer_id: str, metadata: bytes) -> CustomerKey:
-        """The customer's current key, made (and stored durably) if they have none."""
+    async def for_writing(
+        self, customer_id: str, metadata: bytes, *, after_revision: int | None = None
+    ) -> CustomerKey:
+        """The customer's current key; for a customer without one, a new key whose record
+        the caller appends together with what it seals (``append_streams_async``), then
+        reports with ``stored``. ``after_revision``: the key stream's revision a refused
+        append reported (the customer was erased: the stream reads empty but is numbered)."""
         known = self._fresh(customer_id) or self._parse(
             customer_id, await self._read_events_async(customer_id)
         )
-        if known.current is None:
-            known = await self._create(customer_id, known.revision, metadata)
-        self._remember(customer_id, known)
-        assert known.current is not None
-        return CustomerKey(customer_id, known.current, known.ciphers[known.current])
+        if known.current is not None:
+            self._remember(customer_id, known)
+            return CustomerKey(customer_id, known.current, known.ciphers[known.current])
+        key, kid = new_key(), new_id().hex
+        revision = known.revision if known.revision is not None else after_revision
+        return CustomerKey(
+            customer_id,
+            kid,
+            AESGCM(key),
+            record=self._record(customer_id, key, kid, metadata),
+            expected=StreamState.NO_STREAM if revision is None else revision,
+        )
+
+    def stored(self, key: CustomerKey, revision: int) -> None:
+        """A new key's record was appended (at ``revision`` of its stream): use it from now."""
+        known = _Known({key.kid: key.cipher}, key.kid, revision, {key.kid: self.kek.id}, 0.0)
+        known.read_at = time.monotonic()
+        self._remember(key.customer_id, known)
 
     def new(self, customer_id: str, metadata: bytes) -> tuple[NewEvent, CustomerKey]:
         """A new key and its record, for a tool that appends the record itself (in bulk),
@@ -276,16 +295,11 @@ class CustomerKeys:
         return known
 
     def _guarded_read(self, stream: str) -> list[RecordedEvent]:
-        try:
-            return self.store.read_stream(stream)
-        except EventStoreError as error:
-            raise KeyStoreError(f"the key store cannot be read: {error}") from error
+        # The keys live in the event store: when it cannot be read, its own error says so.
+        return self.store.read_stream(stream)
 
     async def _read_events_async(self, customer_id: str) -> list[RecordedEvent]:
-        try:
-            return await self.store.read_stream_async(key_stream(customer_id))
-        except EventStoreError as error:
-            raise KeyStoreError(f"the key store cannot be read: {error}") from error
+        return await self.store.read_stream_async(key_stream(customer_id))
 
     def _remember(self, customer_id: str, known: _Known) -> None:
         with self._lock:
@@ -319,28 +333,6 @@ class CustomerKeys:
             return kek.unwrap(data["wrapped"], f"{customer_id}/{data['kid']}")
         except SealError as error:
             raise KeyStoreError(str(error)) from error
-
-    async def _create(self, customer_id: str, revision: int | None, metadata: bytes) -> _Known:
-        key, kid = new_key(), new_id().hex
-        record = self._record(customer_id, key, kid, metadata)
-        expected: StreamState | int = StreamState.NO_STREAM if revision is None else revision
-        for _ in range(3):
-            try:
-                result = await self.store.append_async(key_stream(customer_id), [record], expected)
-            except WrongExpectedVersionError as error:
-                # Another process made one first (use it), or the customer was erased: the
-                # stream reads empty but keeps its numbering, so append after it.
-                known = self._parse(customer_id, await self._read_events_async(customer_id))
-                if known.current is not None:
-                    return known
-                expected = StreamState.NO_STREAM if error.actual is None else error.actual
-                continue
-            except EventStoreError as error:
-                raise KeyStoreError(f"a customer's key could not be stored: {error}") from error
-            return _Known(
-                {kid: AESGCM(key)}, kid, result.revision, {kid: self.kek.id}, time.monotonic()
-            )
-        raise KeyStoreError("a customer's key could not be stored: concurrent writers")
 
 
 def _field(event: RecordedEvent, name: str) -> str:

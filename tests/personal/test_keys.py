@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from order_service.application import OrderCommands
 from order_service.bootstrap import bootstrap, open_personal_data
 from order_service.events import Causation, current_data, metadata
 from order_service.eventstore.port import RecordedEvent
@@ -33,8 +34,6 @@ def store(tmp_path: Path) -> SQLiteEventStore:
 
 
 def place(store: SQLiteEventStore, personal: PersonalData, order_id: str, **body: object) -> None:
-    from order_service.application import OrderCommands
-
     commands = OrderCommands(OrderRepository(store, personal))
     asyncio.run(commands.place(place_command(place_body(order_id, **body)), CAUSE))
 
@@ -76,14 +75,31 @@ def test_a_sealed_value_moved_to_another_order_does_not_open(store: SQLiteEventS
 def test_one_key_per_customer_even_when_processes_race_to_make_it(
     store: SQLiteEventStore,
 ) -> None:
-    processes = [CustomerKeys(store, [TEST_KEY_ENCRYPTION_KEY]) for _ in range(8)]
+    processes = [OrderCommands(OrderRepository(store, personal_data(store))) for _ in range(8)]
+    ids = [f"o-race-{n}" for n in range(8)]
 
-    async def race() -> set[str]:
-        keys = await asyncio.gather(*(keys.for_writing("c-race", META) for keys in processes))
-        return {key.kid for key in keys}
+    async def race() -> None:
+        await asyncio.gather(
+            *(
+                commands.place(place_command(place_body(order_id)), CAUSE)
+                for commands, order_id in zip(processes, ids, strict=True)
+            )
+        )
 
-    assert len(asyncio.run(race())) == 1
-    assert len(store.read_stream(key_stream("c-race"))) == 1
+    asyncio.run(race())
+    assert len(store.read_stream(key_stream("cust-42"))) == 1
+    for order_id in ids:  # each sealed with the one key that was stored
+        assert current_data(placed(store, order_id), personal_data(store))["customer"]["name"] == (
+            "Grace Hopper"
+        )
+
+
+def test_a_new_key_is_stored_in_the_same_transaction_as_the_events_it_seals(
+    store: SQLiteEventStore,
+) -> None:
+    place(store, personal_data(store), "o-1")
+    [key] = store.read_stream(key_stream("cust-42"))
+    assert key.position + 1 == placed(store, "o-1").position  # one commit, key first
 
 
 def test_erasing_deletes_the_key_and_a_returning_customer_gets_a_new_one(

@@ -59,6 +59,13 @@ class KeyStoreDown(SQLiteEventStore):
         self._check(stream)
         return await super().read_stream_async(stream, **options)
 
+    async def append_streams_async(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
+    ) -> list[AppendResult]:
+        for stream, _, _ in appends:
+            self._check(stream)
+        return await super().append_streams_async(appends)
+
     async def append_async(
         self, stream: str, events: Sequence[NewEvent], expected: Expected
     ) -> AppendResult:
@@ -66,7 +73,7 @@ class KeyStoreDown(SQLiteEventStore):
         return await super().append_async(stream, events, expected)
 
 
-def test_a_key_store_outage_fails_new_orders_with_503_and_appends_nothing(
+def test_keys_that_cannot_be_read_fail_orders_with_503_and_append_nothing(
     tmp_path: Path,
 ) -> None:
     store = KeyStoreDown(tmp_path / "events.db")
@@ -76,12 +83,31 @@ def test_a_key_store_outage_fails_new_orders_with_503_and_appends_nothing(
         body = place_body(new_order_id())
         refused = api.http.post("/orders", json=body)
         assert refused.status_code == 503
-        assert refused.json()["type"] == "/problems/key-store-unavailable"
+        assert refused.json()["type"] == "/problems/event-store-unavailable"  # keys live there
         assert refused.headers["retry-after"]
         assert store.read_stream(f"order-{body['order_id']}") == []
 
         store.down = False
         assert api.http.post("/orders", json=body).status_code == 201
+
+
+def test_a_process_without_the_wrapping_key_refuses_with_503_and_appends_nothing(
+    tmp_path: Path,
+) -> None:
+    first = bootstrap(Settings(data_dir=tmp_path))
+    with serving(embedded_app(first), first) as api:
+        assert api.http.post("/orders", json=place_body(new_order_id())).status_code == 201
+    first.close()
+    stranger_key = base64.b64encode(new_key()).decode()
+    stranger = bootstrap(Settings(data_dir=tmp_path, key_encryption_key=stranger_key))
+    with serving(embedded_app(stranger), stranger) as api:
+        body = place_body(new_order_id())  # the same customer: their key is needed
+        refused = api.http.post("/orders", json=body)
+        assert refused.status_code == 503
+        problem = refused.json()
+        assert problem["type"] == "/problems/key-store-unavailable"
+        assert stranger_key not in refused.text
+        assert stranger.event_store.read_stream(f"order-{body['order_id']}") == []
 
 
 def test_the_projector_retries_while_keys_cannot_be_read_and_loses_nothing(
