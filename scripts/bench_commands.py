@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -98,8 +99,10 @@ async def checkout_client(
 ) -> None:
     while time.monotonic() < deadline:
         tag = uuid.uuid4().hex[:16]
-        # A new customer every order: the worst case for encryption (each makes a key).
-        customer = {"id": f"c{tag}", "name": "Grace Hopper", "email": f"g{tag}@example.com"}
+        # New customers (the worst case for encryption: each placement makes a key), or
+        # customers who ordered a moment ago (their key is cached).
+        who = tag if CUSTOMERS == "new" else str(random.randrange(RETURNING_POOL))
+        customer = {"id": f"c{who}", "name": "Grace Hopper", "email": f"g{who}@example.com"}
         body = place_body(f"b{tag}", customer=customer)
         order_id = body["order_id"]
         steps = [
@@ -209,9 +212,22 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=1, help="processes of the command API")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--customers",
+        choices=("new", "returning"),
+        default="new",
+        help="who places the orders: a new customer each time (default), or one of "
+        f"{RETURNING_POOL} who ordered a moment ago",
+    )
     args = parser.parse_args()
+    global CUSTOMERS
+    CUSTOMERS = args.customers
     levels = [int(level) for level in args.concurrency.split(",")]
-    figures: dict[str, Any] = {"duration_s": args.duration, "workers": args.workers}
+    figures: dict[str, Any] = {
+        "duration_s": args.duration,
+        "workers": args.workers,
+        "customers": args.customers,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         workdir = Path(tmp)
         with console.status("raw SQLite appends, 1 thread"):
@@ -246,6 +262,8 @@ def main() -> int:
 
 
 PEER_CLIENTS = 16
+RETURNING_POOL = 200
+CUSTOMERS = "new"
 
 
 def encryption_cost(
