@@ -103,12 +103,13 @@ class PersonalData:
         if key is None:
             return document
         sealed: dict[str, Any] = orjson.loads(orjson.dumps(document))  # nested copies
-        Sealer(key).seal(sealed, fields.document_paths(sealed), f"document/{customer}")
+        context = f"document/{document.get('order_id')}"
+        Sealer(key).seal(sealed, fields.document_paths(sealed), context)
         return sealed
 
     def open_document(self, document: dict[str, Any]) -> dict[str, Any]:
-        customer = (document.get("customer") or {}).get("id")
-        self.open(document, fields.document_paths(document), f"document/{customer}")
+        context = f"document/{document.get('order_id')}"
+        self.open(document, fields.document_paths(document), context)
         return document
 
     def readable(self, event: RecordedEvent, *, erased: bool) -> Any:

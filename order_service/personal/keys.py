@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -40,6 +41,7 @@ from order_service.ids import new_id
 from order_service.personal.cipher import KeyEncryptionKey, SealError, new_key
 from order_service.settings import Settings
 
+log = logging.getLogger(__name__)
 KEY_CATEGORY = "customerKey"
 KEY_CREATED = "CustomerKeyCreated"
 KEY_REWRAPPED = "CustomerKeyRewrapped"
@@ -68,6 +70,12 @@ def key_encryption_key(settings: Settings) -> str:
             os.fsync(sink.fileno())
         try:
             os.link(draft, path)  # complete or absent: a second process keeps the first's key
+            log.warning(
+                "made the key-encryption key %s: back it up with the data (without it, "
+                "customers' personal data cannot be read); several machines need "
+                "ORDERS_KEY_ENCRYPTION_KEY instead",
+                path,
+            )
         except FileExistsError:
             pass
         finally:
