@@ -174,16 +174,24 @@ class OrderRepository:
             return result, self.personal.stored(sealer, stored.revision)
         raise WrongExpectedVersionError(key_stream(order.customer.id), StreamState.ANY, None)
 
-    async def _stored_key(self, sealer: Sealer | None) -> Sealer | None:
+    async def _stored_key(self, sealer: Sealer | None, causation: Causation) -> Sealer | None:
         """A snapshot sealed with a new key stores that key first, alone."""
-        if sealer is None or sealer.key.record is None:
-            return sealer
-        key = sealer.key
-        assert key.record is not None
-        stored = await self.store.append_async(
-            key_stream(key.customer_id), [key.record], key.expected
-        )
-        return self.personal.stored(sealer, stored.revision)
+        for _ in range(KEY_RACE_RETRIES):
+            if sealer is None or sealer.key.record is None:
+                return sealer
+            key, record = sealer.key, sealer.key.record
+            try:
+                stored = await self.store.append_async(
+                    key_stream(key.customer_id), [record], key.expected
+                )
+            except WrongExpectedVersionError as error:  # the customer has keys: use theirs
+                self.personal.forget(key.customer_id)
+                sealer = await self.personal.sealer(
+                    key.customer_id, metadata(causation, 1), after_revision=error.actual
+                )
+                continue
+            return self.personal.stored(sealer, stored.revision)
+        raise WrongExpectedVersionError("customerKey-*", StreamState.ANY, None)
 
     async def _sealer(self, order: Order, causation: Causation) -> Sealer | None:
         """The customer's key; none once their data is erased (nothing of theirs is left)."""
@@ -197,7 +205,9 @@ class OrderRepository:
         """Write the order's state to its snapshot stream; None if the store refused."""
         order = loaded.order
         try:
-            sealer = await self._stored_key(sealer or await self._sealer(order, causation))
+            sealer = await self._stored_key(
+                sealer or await self._sealer(order, causation), causation
+            )
             return await self.store.append_async(
                 snapshot_stream(order.id),
                 [snapshot_event(loaded, causation, sealer)],

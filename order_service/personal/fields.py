@@ -52,12 +52,12 @@ def take(data: dict[str, Any], paths: tuple[Path, ...]) -> dict[str, Any]:
 
 
 def put(data: dict[str, Any], values: dict[str, Any]) -> None:
-    """Put values taken by ``take`` back where they were (paths are at most an object, or a
-    list and its objects, deep: ``customer.name``, ``notes.0.text``)."""
+    """Put values taken by ``take`` back where they were (``customer.name``,
+    ``state.customer.name``, ``notes.0.text``: objects, and lists of objects)."""
     for key, value in values.items():
         target = data.get(key)
         if isinstance(value, dict) and isinstance(target, dict):
-            target.update(value)
+            put(target, value)
         elif isinstance(value, dict) and isinstance(target, list):
             for index, item in value.items():
                 if index.isdigit() and int(index) < len(target):

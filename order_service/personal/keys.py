@@ -183,18 +183,23 @@ class CustomerKeys:
     async def for_writing(
         self, customer_id: str, metadata: bytes, *, after_revision: int | None = None
     ) -> CustomerKey:
-        """The customer's current key; for a customer without one, a new key whose record
-        the caller appends together with what it seals (``append_streams_async``), then
-        reports with ``stored``. ``after_revision``: the key stream's revision a refused
-        append reported (the customer was erased: the stream reads empty but is numbered)."""
-        known = self._fresh(customer_id) or self._parse(
-            customer_id, await self._read_events_async(customer_id)
-        )
-        if known.current is not None:
+        """The customer's current key if this process knows it; otherwise a new key whose
+        record the caller appends together with what it seals (``append_streams_async``),
+        expecting the customer to have no key stream yet, and reports with ``stored``.
+
+        Nothing is read for a customer not cached: a new customer (the common case at
+        checkout) costs no read at all. When that append is refused because the customer
+        has a key stream, the caller asks again with the revision the refusal reported
+        (``after_revision``): then the stream is read, and its key used (or, when it reads
+        empty because the customer was erased, a new key appended after it)."""
+        known = self._fresh(customer_id)
+        if known is None and after_revision is not None:
+            known = self._parse(customer_id, await self._read_events_async(customer_id))
+        if known is not None and known.current is not None:
             self._remember(customer_id, known)
             return CustomerKey(customer_id, known.current, known.ciphers[known.current])
         key, kid = new_key(), new_id().hex
-        revision = known.revision if known.revision is not None else after_revision
+        revision = after_revision if known is None or known.revision is None else known.revision
         return CustomerKey(
             customer_id,
             kid,

@@ -178,3 +178,28 @@ def test_with_encryption_off_events_are_written_plain(tmp_path: Path) -> None:
     place(store, personal, "o-1")
     assert b"Grace Hopper" in placed(store, "o-1").data
     assert os.path.exists(tmp_path / "events.db")
+
+
+def test_sealed_snapshots_and_documents_read_back_whole() -> None:
+    from order_service.personal import fields
+
+    state = {
+        "state": {
+            "customer": {"id": "c1", "name": "Ada", "email": "ada@example.org"},
+            "shipping_address": {"name": "Ada", "line1": "1 Way", "country": "GB"},
+            "total": 5,
+        }
+    }
+    document = {
+        "customer": {"id": "c1", "name": "Ada", "email": "ada@example.org"},
+        "notes": [{"text": "first", "author": "a"}, {"text": "second", "author": "b"}],
+    }
+    for data, paths in (
+        (state, fields.snapshot_paths(state)),
+        (document, fields.document_paths(document)),
+    ):
+        whole = orjson.loads(orjson.dumps(data))
+        taken = fields.take(data, paths)
+        assert b"Ada" not in orjson.dumps(data)
+        fields.put(data, taken)
+        assert data == whole
