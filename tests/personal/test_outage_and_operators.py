@@ -183,8 +183,9 @@ def test_operators_erase_over_http_and_agents_may_not(operator_api: Any) -> None
     assert api.http.post(path, headers=as_operator).json()["erasure_records"] == 0  # again
 
 
-def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "var")
+def placed_and_searchable(settings: Settings) -> dict[str, Any]:
+    """One order placed through `orders up`'s app in ``settings``' data directory, and in
+    its read model; the app is stopped again (the command line takes over)."""
     container = bootstrap(settings)
     body = place_body(new_order_id())
     with serving(embedded_app(container), container) as api:
@@ -193,6 +194,12 @@ def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: 
             lambda: api.http.get(f"/orders/{body['order_id']}").status_code == 200, 30
         )
     container.close()
+    return body
+
+
+def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    body = placed_and_searchable(settings)
 
     dry = orders_cli(tmp_path, "customer", "erase", "cust-42", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
@@ -207,12 +214,7 @@ def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: 
 
 
 def test_the_wrapping_key_is_rotated_from_the_command_line(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "var")
-    container = bootstrap(settings)
-    body = place_body(new_order_id())
-    with serving(embedded_app(container), container) as api:
-        assert api.http.post("/orders", json=body).status_code == 201
-    container.close()
+    body = placed_and_searchable(Settings(data_dir=tmp_path / "var"))
     old = os.environ["ORDERS_KEY_ENCRYPTION_KEY"]
     new = base64.b64encode(new_key()).decode()
     during = {"ORDERS_KEY_ENCRYPTION_KEY": new, "ORDERS_PREVIOUS_KEY_ENCRYPTION_KEYS": old}
