@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""The problem this architecture exists to solve, measured: a CRUD table with a search
+screen's indexes, against our write path (event store) and read model (projection).
+
+    .venv/bin/python scripts/bench_crud_baseline.py --sizes 100000,1000000 [--samples 2000]
+
+CRUD: one SQLite table of orders (WAL, synchronous=FULL, as our store) with the five
+composite indexes an agents' search screen needs (status+placed_at, customer+placed_at,
+email+placed_at, status+total, status+updated_at); every write is one transaction that
+updates the row and all its indexes, and searches run on that same table. Ours: the SQLite
+event store, where a write appends to one stream (its indexes do not grow with the search
+screen's needs), and the SQLite read model the projector keeps, where the searches run.
+
+For each size: the table and our store are grown to it in bulk, then --samples single
+writes (a new order; a status change) and searches (five agent queries) are timed one by one;
+p50/p99 in ms. Figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchkit import percentile
+
+from order_service.application import OrderCommands
+from order_service.bootstrap import PROJECTION_KEY_TTL_S, open_personal_data
+from order_service.events import Causation
+from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.personal.codec import PersonalData
+from order_service.repository import OrderRepository
+from order_service.seeding import seed_orders
+from order_service.settings import Settings
+from order_service.synthetic import synthetic_orders
+from projectors.port import SearchQuery
+from projectors.runner import Projector, ProjectorOptions
+from projectors.sqlite_index import SQLiteOrderIndex
+from tests.factories import place_body, place_command
+
+console = Console()
+CRUD_SCHEMA = """
+CREATE TABLE orders (
+    order_id TEXT PRIMARY KEY, customer_id TEXT, customer_name TEXT, email TEXT,
+    status TEXT, total INTEGER, currency TEXT, placed_at TEXT, updated_at TEXT, doc TEXT
+);
+CREATE INDEX by_status_placed ON orders (status, placed_at);
+CREATE INDEX by_customer_placed ON orders (customer_id, placed_at);
+CREATE INDEX by_email_placed ON orders (email, placed_at);
+CREATE INDEX by_status_total ON orders (status, total);
+CREATE INDEX by_status_updated ON orders (status, updated_at);
+"""
+# Each search as a search screen runs it, doing what our search API does: the page of 20
+# (documents decoded) and the number of matches.
+CRUD_SEARCHES = {
+    "status, newest first": ("status = ?", "ORDER BY placed_at DESC"),
+    "a customer's orders": ("customer_id = ?", "ORDER BY placed_at DESC"),
+    "by e-mail": ("email = ?", "ORDER BY placed_at DESC"),
+    "status and total range": ("status = ? AND total BETWEEN ? AND ?", "ORDER BY total"),
+    "name contains (LIKE)": ("customer_name LIKE ?", "ORDER BY placed_at DESC"),
+}
+
+
+def crud_row(order: Any) -> tuple[Any, ...]:
+    state = order.snapshot_state()
+    placed = state["transitions"]["placed_at"]
+    return (
+        order.id,
+        order.customer.id,
+        order.customer.name,
+        order.customer.email,
+        str(order.status),
+        order.total,
+        order.currency,
+        placed,
+        state["modified_on"],
+        json.dumps(state),
+    )
+
+
+def crud(path: Path, size: int, samples: int) -> dict[str, Any]:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(CRUD_SCHEMA)
+    with console.status(f"CRUD: {size:,} rows"):
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (crud_row(order) for order in synthetic_orders(size, seed=3)),
+        )
+        db.execute("COMMIT")
+    rng = random.Random(5)
+    inserts, updates = [], []
+    for order in synthetic_orders(samples, seed=rng.randrange(10**9)):
+        row = (f"new-{uuid.uuid4().hex[:12]}", *crud_row(order)[1:])
+        started = time.perf_counter()
+        db.execute("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)", row)  # autocommit
+        inserts.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        db.execute(
+            "UPDATE orders SET status = 'paid', updated_at = ? WHERE order_id = ?",
+            (time.time(), row[0]),
+        )
+        updates.append(time.perf_counter() - started)
+    sample = db.execute("SELECT customer_id, email FROM orders LIMIT 1 OFFSET ?", (size // 2,))
+    customer, email = sample.fetchone()
+    parameters = {
+        "status, newest first": ("paid",),
+        "a customer's orders": (customer,),
+        "by e-mail": (email,),
+        "status and total range": ("shipped", 10_000, 20_000),
+        "name contains (LIKE)": ("%Hopper%",),
+    }
+    searches = {}
+    for name, (where, order) in CRUD_SEARCHES.items():
+        times = []
+        for _ in range(max(20, samples // 20)):
+            started = time.perf_counter()
+            page = db.execute(
+                f"SELECT doc FROM orders WHERE {where} {order} LIMIT 20", parameters[name]
+            )
+            [json.loads(row[0]) for row in page.fetchall()]
+            db.execute(f"SELECT count(*) FROM orders WHERE {where}", parameters[name]).fetchone()
+            times.append(time.perf_counter() - started)
+        searches[name] = summary(times)
+    db.close()
+    return {"insert": summary(inserts), "update": summary(updates), "searches": searches}
+
+
+def ours(workdir: Path, size: int, samples: int) -> dict[str, Any]:
+    store = SQLiteEventStore(workdir / "events.db")
+    personal = open_personal_data(Settings(data_dir=workdir), store)
+    with console.status(f"ours: {size:,} orders into the event store"):
+        seed_orders(store, personal, size, seed=3)
+    repository = OrderRepository(store, personal, cache_size=0)  # every command loads
+    commands = OrderCommands(repository)
+    cause = Causation("bench", "bench")
+
+    async def writes() -> tuple[list[float], list[float]]:
+        places, pays = [], []
+        for _ in range(samples):
+            body = place_body(f"new-{uuid.uuid4().hex[:12]}")
+            started = time.perf_counter()
+            await commands.place(place_command(body), cause)
+            places.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await commands.cancel(body["order_id"], cause, reason="changed their mind")
+            pays.append(time.perf_counter() - started)
+        return places, pays
+
+    places, changes = asyncio.run(writes())
+    index = SQLiteOrderIndex(workdir / "read.db")
+    index.setup()
+    with console.status(f"ours: projecting {size:,} orders into the read model"):
+        personal = open_personal_data(Settings(data_dir=workdir), store, ttl_s=PROJECTION_KEY_TTL_S)
+        project(store, index, personal)
+    sample = index.search(SearchQuery(limit=1, after=None)).hits[0]
+    queries = {
+        "status, newest first": SearchQuery(statuses=("paid",)),
+        "a customer's orders": SearchQuery(customer_id=sample["customer"]["id"]),
+        "by e-mail": SearchQuery(email=sample["customer"]["email"]),
+        "status and total range": SearchQuery(
+            statuses=("shipped",), min_total=10_000, max_total=20_000, sort="total"
+        ),
+        "name contains (LIKE)": SearchQuery(text="Hopper"),
+    }
+    searches = {}
+    for name, query in queries.items():
+        times = []
+        for _ in range(max(20, samples // 20)):
+            started = time.perf_counter()
+            index.search(query)
+            times.append(time.perf_counter() - started)
+        searches[name] = summary(times)
+    index.close()
+    store.close()
+    return {"insert": summary(places), "update": summary(changes), "searches": searches}
+
+
+def project(store: SQLiteEventStore, index: SQLiteOrderIndex, personal: PersonalData) -> None:
+    head = store.head_position() or 0
+    done = threading.Event()
+    options = ProjectorOptions(
+        batch_size=1000, on_flush=lambda checkpoint: done.set() if checkpoint >= head else None
+    )
+    projector = Projector(store, index, personal, options)
+    thread = threading.Thread(target=projector.run, daemon=True)
+    thread.start()
+    done.wait()
+    projector.stop()
+    thread.join(30)
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(times, 0.5) * 1000, "p99_ms": percentile(times, 0.99) * 1000}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000", help="comma-separated table sizes")
+    parser.add_argument("--samples", type=int, default=2000, help="timed writes per size")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"samples": args.samples, "load_average": os.getloadavg()}
+    for size in (int(size) for size in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-crud-", dir="/var/tmp") as temporary:
+            workdir = Path(temporary)
+            figures[str(size)] = {
+                "crud": crud(workdir / "crud.db", size, args.samples),
+                "ours": ours(workdir, size, args.samples),
+            }
+        print_size(size, figures[str(size)])
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def print_size(size: int, figures: dict[str, Any]) -> None:
+    table = Table(title=f"{size:,} orders: p50 / p99 ms")
+    for column in ("operation", "CRUD table, 5 indexes", "ours"):
+        table.add_column(column, justify="right")
+    crud_side, our_side = figures["crud"], figures["ours"]
+    rows = [("new order", "insert"), ("status change", "update")]
+    for label, key in rows:
+        table.add_row(label, cell(crud_side[key]), cell(our_side[key]))
+    for name in CRUD_SEARCHES:
+        table.add_row(
+            f"search: {name}", cell(crud_side["searches"][name]), cell(our_side["searches"][name])
+        )
+    console.print(table)
+
+
+def cell(figures: dict[str, float]) -> str:
+    return f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
