@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from order_service.events import (
     to_new_event,
 )
 from order_service.eventstore.port import (
+    Append,
     AppendResult,
     EventStore,
     EventStoreError,
@@ -124,8 +126,22 @@ class OrderRepository:
         snapshot_due = (first + len(pending)) // self.snapshot_every > first // self.snapshot_every
         sealing = snapshot_due or any(event.TYPE in EVENT_PATHS for event in pending)
         sealer = await self._sealer(order, causation) if sealing else None
+        stream = order_stream(order.id)
+
+        def appends(sealer: Sealer | None) -> list[Append]:
+            return [
+                (
+                    stream,
+                    [
+                        to_new_event(event, causation, index, order.status, sealer=sealer)
+                        for index, event in enumerate(pending)
+                    ],
+                    expected,
+                )
+            ]
+
         try:
-            result, sealer = await self._append(order, pending, expected, causation, sealer)
+            result, sealer = await self._append_sealed(sealer, causation, appends)
         except EventStoreError:
             self.forget(order.id)  # another process wrote, or the store is failing
             raise
@@ -134,63 +150,37 @@ class OrderRepository:
             await self.snapshot(Loaded(order, result.position), causation, sealer)
         return result
 
-    async def _append(
+    async def _append_sealed(
         self,
-        order: Order,
-        pending: list[Order.Event],
-        expected: Expected,
-        causation: Causation,
         sealer: Sealer | None,
+        causation: Causation,
+        appends: Callable[[Sealer | None], list[Append]],
     ) -> tuple[AppendResult, Sealer | None]:
-        """The events, sealed; a customer's new key is appended in the same transaction.
-        Returns the sealer as it is now (its key stored)."""
+        """Append what ``appends`` makes with ``sealer``; a customer's new key goes first,
+        in the same transaction. When another process stored a key for them first (or they
+        were erased: their key stream is numbered on), nothing was appended: seal again with
+        what the store has, and retry. Returns the last result and the sealer, key stored."""
         for _ in range(KEY_RACE_RETRIES):
-            events = [
-                to_new_event(event, causation, index, order.status, sealer=sealer)
-                for index, event in enumerate(pending)
-            ]
-            stream = order_stream(order.id)
-            if sealer is None or sealer.key.record is None:
-                return await self.store.append_async(stream, events, expected), sealer
-            key_append = (
-                key_stream(sealer.key.customer_id),
-                [sealer.key.record],
-                sealer.key.expected,
-            )
+            key = sealer.key if sealer is not None else None
+            parts = appends(sealer)
+            if key is not None and key.record is not None:
+                parts = [(key_stream(key.customer_id), [key.record], key.expected), *parts]
             try:
-                stored, result = await self.store.append_streams_async(
-                    [key_append, (stream, events, expected)]
-                )
+                if len(parts) == 1:
+                    results = [await self.store.append_async(*parts[0])]
+                else:
+                    results = await self.store.append_streams_async(parts)
             except WrongExpectedVersionError as error:
-                if error.stream != key_append[0]:
+                if key is None or key.record is None or error.stream != parts[0][0]:
                     raise
-                # Another process stored this customer's key first (use it), or they were
-                # erased (their stream is numbered on): seal again, nothing was appended.
-                self.personal.forget(sealer.key.customer_id)
-                sealer = await self.personal.sealer(
-                    sealer.key.customer_id, metadata(causation, 1), after_revision=error.actual
-                )
-                continue
-            return result, self.personal.stored(sealer, stored.revision)
-        raise WrongExpectedVersionError(key_stream(order.customer.id), StreamState.ANY, None)
-
-    async def _stored_key(self, sealer: Sealer | None, causation: Causation) -> Sealer | None:
-        """A snapshot sealed with a new key stores that key first, alone."""
-        for _ in range(KEY_RACE_RETRIES):
-            if sealer is None or sealer.key.record is None:
-                return sealer
-            key, record = sealer.key, sealer.key.record
-            try:
-                stored = await self.store.append_async(
-                    key_stream(key.customer_id), [record], key.expected
-                )
-            except WrongExpectedVersionError as error:  # the customer has keys: use theirs
                 self.personal.forget(key.customer_id)
                 sealer = await self.personal.sealer(
                     key.customer_id, metadata(causation, 1), after_revision=error.actual
                 )
                 continue
-            return self.personal.stored(sealer, stored.revision)
+            if sealer is not None and key is not None and key.record is not None:
+                sealer = self.personal.stored(sealer, results[0].revision)
+            return results[-1], sealer
         raise WrongExpectedVersionError("customerKey-*", StreamState.ANY, None)
 
     async def _sealer(self, order: Order, causation: Causation) -> Sealer | None:
@@ -204,15 +194,15 @@ class OrderRepository:
     ) -> AppendResult | None:
         """Write the order's state to its snapshot stream; None if the store refused."""
         order = loaded.order
+        stream = snapshot_stream(order.id)
+
+        def appends(sealer: Sealer | None) -> list[Append]:
+            return [(stream, [snapshot_event(loaded, causation, sealer)], StreamState.ANY)]
+
         try:
-            sealer = await self._stored_key(
-                sealer or await self._sealer(order, causation), causation
-            )
-            return await self.store.append_async(
-                snapshot_stream(order.id),
-                [snapshot_event(loaded, causation, sealer)],
-                StreamState.ANY,
-            )
+            sealer = sealer or await self._sealer(order, causation)
+            result, _ = await self._append_sealed(sealer, causation, appends)
+            return result
         except EventStoreError as error:
             log.warning(
                 "could not snapshot order %s at version %s: %s", order.id, order.version, error

@@ -16,8 +16,8 @@ from typing import cast
 from order_service.access.principals import tool_actor
 from order_service.domain.order import Order
 from order_service.events import Causation, metadata, order_stream, to_new_event
-from order_service.eventstore.bulk import Append, append_all
-from order_service.eventstore.port import EventStore, StreamState
+from order_service.eventstore.bulk import append_all
+from order_service.eventstore.port import Append, EventStore, StreamState
 from order_service.personal.codec import PersonalData, Sealer
 from order_service.personal.keys import key_stream
 from order_service.synthetic import synthetic_orders

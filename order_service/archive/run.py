@@ -41,8 +41,14 @@ from order_service.events import (
     snapshot_stream,
     to_domain_event,
 )
-from order_service.eventstore.bulk import Append, append_all
-from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, StreamState
+from order_service.eventstore.bulk import append_all
+from order_service.eventstore.port import (
+    Append,
+    EventStore,
+    EventStoreError,
+    RecordedEvent,
+    StreamState,
+)
 from order_service.eventstore.scan import read_log
 from order_service.failpoints import failpoint
 from order_service.personal.codec import PersonalData

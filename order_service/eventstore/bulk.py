@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from order_service.eventstore.port import AppendResult, EventStore, Expected, NewEvent
+from order_service.eventstore.port import Append, AppendResult, EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
 
-Append = tuple[str, Sequence[NewEvent], Expected]
 THREADS = 16
 
 

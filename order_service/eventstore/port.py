@@ -37,6 +37,10 @@ class NewEvent:
     metadata: bytes
 
 
+Append = tuple[str, Sequence[NewEvent], Expected]
+"""One stream's events and the state the writer expects it in."""
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     stream: str
