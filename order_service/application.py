@@ -15,7 +15,7 @@ from order_service.domain.errors import DomainError
 from order_service.domain.order import Order
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
-from order_service.eventstore.port import WrongExpectedVersionError
+from order_service.eventstore.port import AppendResult, WrongExpectedVersionError
 from order_service.repository import Loaded, OrderRepository
 
 
@@ -59,6 +59,8 @@ class CommandResult:
     """The stream revision the command produced (or left, when it changed nothing)."""
     position: int
     """The global log position of the order's last event; pass it to the search API."""
+    appended: bool = True
+    """False when nothing was written now: a no-op, or events a retry found already stored."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class OrderCommands:
         except WrongExpectedVersionError as error:
             raise OrderAlreadyExistsError(command.order_id) from error
         assert result is not None
-        return CommandResult(order.id, order.status, result.revision, result.position)
+        return _result(order, result)
 
     async def pay(
         self,
@@ -198,8 +200,10 @@ class OrderCommands:
                     raise VersionMismatchError(order_id, expected_version, current) from error
                 continue
             if result is None:
-                return CommandResult(order.id, order.status, order.version, loaded.position)
-            return CommandResult(order.id, order.status, result.revision, result.position)
+                return CommandResult(
+                    order.id, order.status, order.version, loaded.position, appended=False
+                )
+            return _result(order, result)
         raise ConcurrencyConflictError(order_id, attempts)
 
     async def _decided(
@@ -228,6 +232,12 @@ class OrderCommands:
         if loaded is None:
             raise OrderNotFoundError(order_id)
         return loaded
+
+
+def _result(order: Order, appended: AppendResult) -> CommandResult:
+    return CommandResult(
+        order.id, order.status, appended.revision, appended.position, not appended.replayed
+    )
 
 
 def _decide(order: Order, expected_version: int | None, decide: Callable[[Order], None]) -> None:

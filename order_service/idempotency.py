@@ -8,6 +8,12 @@ event id: the same request is answered from it (``Idempotent-Replayed``), anothe
 with the same key is ``422``. A command that was refused (validation, unknown order, a rule)
 or changed nothing appended nothing and left no record: a retry runs it again.
 
+Where the store refuses an event id it already holds (SQLite), the command runs first and
+the record is looked up only when the command did not append something new: it was
+refused, changed nothing, or found its events stored (a retry). A new command reads
+nothing and commits once. EventStoreDB recognises known ids only at the stream's end, so
+there the record is looked up before the command runs: one read more, the guarantee kept.
+
 A concurrent duplicate (the same key in two processes at once) appends nothing the second
 time: the store recognises the event ids (EventStoreDB's idempotent append, and the SQLite
 adapter's), still in the one commit. The same key in flight in this process is ``409``.
@@ -20,13 +26,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from order_service.application import CommandResult
 from order_service.events import Causation, order_stream
-from order_service.eventstore.port import EventStore, RecordedEvent
+from order_service.eventstore.port import EventStore, EventStoreUnavailableError, RecordedEvent
 
 log = logging.getLogger(__name__)
 LEGACY_COMPLETED = "CommandCompleted"
@@ -47,40 +56,50 @@ class StoredResponse:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """This process runs the request (no record of it exists); held in this process only."""
-
-    key: str
-
-
 class IdempotencyKeys:
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self.look_first = not store.event_ids_unique
         self._in_flight: set[str] = set()
 
-    async def begin(
-        self, causation: Causation, order_id: str, *, created: bool = False
-    ) -> StoredResponse | Claim:
-        """The response to replay (from the key's events), or a claim to run the request."""
+    async def run(
+        self,
+        causation: Causation,
+        order_id: str,
+        command: Callable[[], Awaitable[CommandResult]],
+        *,
+        created: bool = False,
+    ) -> CommandResult | StoredResponse:
+        """The command's result, or the first response to this key (a retry)."""
+        with self.claim(causation):
+            if self.look_first:
+                replay = await self._recorded(causation, order_id, created)
+                return replay or await command()
+            try:
+                result = await command()
+            except EventStoreUnavailableError:
+                raise  # nothing was appended, and the record cannot be read either
+            except Exception:
+                replay = await self._recorded(causation, order_id, created)
+                if replay is None:
+                    raise
+                return replay
+            if result.appended:
+                return result
+            return await self._recorded(causation, order_id, created) or result
+
+    @contextmanager
+    def claim(self, causation: Causation) -> Iterator[None]:
+        """Run the request with this key in this process; ``409`` while another does."""
         key = causation.idempotency_key
         assert key is not None, "only keyed commands are remembered"
         if key in self._in_flight:
             raise IdempotencyKeyInFlightError(key)
         self._in_flight.add(key)
         try:
-            replay = await self._recorded(causation, order_id, created)
-        except BaseException:
+            yield
+        finally:
             self._in_flight.discard(key)
-            raise
-        if replay is not None:
-            self._in_flight.discard(key)
-            return replay
-        return Claim(key)
-
-    def end(self, claim: Claim) -> None:
-        """The command ran (or was refused): its events, if any, are the record."""
-        self._in_flight.discard(claim.key)
 
     async def _recorded(
         self, causation: Causation, order_id: str, created: bool

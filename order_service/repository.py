@@ -145,6 +145,9 @@ class OrderRepository:
         except EventStoreError:
             self.forget(order.id)  # another process wrote, or the store is failing
             raise
+        if result.replayed:  # a retried command's events were there: this state is not
+            self.forget(order.id)
+            return result
         self._remember(order, result.position)
         if snapshot_due:
             await self.snapshot(Loaded(order, result.position), causation, sealer)

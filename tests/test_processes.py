@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from order_service.eventstore.esdb import EventStoreDBEventStore
-from tests.factories import new_order_id, pay_body, place_body
+from tests.factories import new_order_id, pay_body, place_body, ship_body
 from tests.servers import orders_process
 
 
@@ -40,12 +40,16 @@ def test_serve_commands_runs_the_command_api_on_eventstoredb(
         keyed = {"Idempotency-Key": f"pay-{order_id}"}
         paid = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body(), headers=keyed)
         replayed = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body(), headers=keyed)
+        # The server would store these ids again (known ids count only at the stream's end):
+        # the record is looked up first on EventStoreDB.
+        reused = httpx.post(f"{server.url}/orders/{order_id}/ship", json=ship_body(), headers=keyed)
         refused = httpx.post(f"{server.url}/orders/{order_id}/deliver")
         ready = httpx.get(f"{server.url}/readyz")
 
     assert placed.status_code == 201
     assert paid.json()["version"] == 1
     assert replayed.headers["idempotent-replayed"] == "true"
+    assert reused.status_code == 422
     assert refused.status_code == 409
     assert ready.status_code == 200
     store = EventStoreDBEventStore(eventstoredb_uri)

@@ -59,6 +59,9 @@ class AppendResult:
     """The stream's revision after the append (the last event's revision)."""
     position: int
     """The last appended event's global position."""
+    replayed: bool = False
+    """The events were already stored (an idempotent append): nothing was written now.
+    SQLite says so; EventStoreDB's answer does not tell, so its adapter never sets it."""
 
 
 class EventStoreError(Exception):
@@ -92,6 +95,11 @@ class Subscription(Protocol):
 
 
 class EventStore(Protocol):
+    event_ids_unique: bool
+    """True when the store refuses an event id it already holds anywhere (SQLite: a unique
+    index), so a retried command's deterministic ids can never be written twice. EventStoreDB
+    recognises known ids only at the stream's end: a reused key must be looked up first."""
+
     def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
         """Append atomically if the stream matches ``expected``; durable when it returns.
 

@@ -75,6 +75,8 @@ STREAMS_PER_QUERY = 500  # well under SQLite's limit of bound parameters
 
 
 class SQLiteEventStore:
+    event_ids_unique = True  # the events table's id column is UNIQUE
+
     def __init__(
         self, path: Path, *, poll_interval_s: float = 0.2, wal_size_limit: int = WAL_SIZE_LIMIT
     ) -> None:

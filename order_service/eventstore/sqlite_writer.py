@@ -237,7 +237,7 @@ class GroupCommitWriter:
         if not rows:
             return None
         if len(rows) == len(events) and all(row[0] == stream for row in rows):
-            return AppendResult(rows[-1][1], rows[-1][2])
+            return AppendResult(rows[-1][1], rows[-1][2], replayed=True)
         raise EventStoreError(f"{stream}: some of these event ids were already appended elsewhere")
 
     def _head(self, connection: sqlite3.Connection) -> int | None:

@@ -99,15 +99,16 @@ class CommandRequest:
         )
         if key is None:
             return _response(await _appended(command(causation, self.expected_version)), created)
-        outcome = await self.keys.begin(causation, order_id, created=created)
+        outcome = await self.keys.run(
+            causation,
+            order_id,
+            lambda: _appended(command(causation, self.expected_version)),
+            created=created,
+        )
         if isinstance(outcome, StoredResponse):
             return _replayed(outcome)
-        try:
-            result = await _appended(command(causation, self.expected_version))
-        finally:
-            self.keys.end(outcome)
         failpoint("command-appended")  # fault tests: die between the append and the answer
-        return _response(result, created)
+        return _response(outcome, created)
 
     def _request_hash(self, body: BaseModel | None) -> str:
         dumped = body.model_dump(mode="json") if body else None

@@ -14,6 +14,8 @@ from order_service.access.principals import OPEN_ACCESS
 from order_service.bootstrap import bootstrap
 from order_service.events import Causation, current_data
 from order_service.eventstore.esdb import EventStoreDBEventStore
+from order_service.eventstore.port import RecordedEvent
+from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.http.app import command_app, embedded_app
 from order_service.http.commands import request_hash, scoped_key
 from order_service.http.models import PayIn, PlaceOrderIn
@@ -23,6 +25,16 @@ from tests.inprocess import Api, serving
 from tests.servers import free_port
 
 PROBLEM = "application/problem+json"
+
+
+class CountingStore(SQLiteEventStore):
+    """The SQLite store, counting the reads the command path makes."""
+
+    reads = 0
+
+    async def read_stream_async(self, stream: str, **options: Any) -> list[RecordedEvent]:
+        self.reads += 1
+        return await super().read_stream_async(stream, **options)
 
 
 def place(api: Api, **headers: str) -> httpx.Response:
@@ -302,19 +314,67 @@ class TestIdempotencyKeys:
 
         assert_problem(other, 422, "idempotency-key-reused")
 
+    def test_the_same_key_on_another_command_that_would_succeed_is_422_and_appends_nothing(
+        self, api: Api
+    ) -> None:
+        order_id = place(api).json()["order_id"]
+        headers = {"Idempotency-Key": "k-twice"}
+        api.http.post(f"/orders/{order_id}/pay", json=pay_body(), headers=headers)
+
+        shipped = api.http.post(f"/orders/{order_id}/ship", json=ship_body(), headers=headers)
+
+        assert_problem(shipped, 422, "idempotency-key-reused")
+        events = api.container.event_store.read_stream(f"order-{order_id}")
+        assert [event.type for event in events] == ["OrderPlaced", "OrderPaid"]
+
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [("/notes", {"text": "call back"}), ("/cancel", {"reason": "asked"})],
+        ids=["a note would be added again", "a cancel would change nothing"],
+    )
+    def test_a_retry_replays_where_running_again_would_succeed(
+        self, api: Api, path: str, body: dict[str, str]
+    ) -> None:
+        order_id = place(api).json()["order_id"]
+        headers = {"Idempotency-Key": f"k{path}"}
+        first = api.http.post(f"/orders/{order_id}{path}", json=body, headers=headers)
+
+        again = api.http.post(f"/orders/{order_id}{path}", json=body, headers=headers)
+
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        assert len(api.container.event_store.read_stream(f"order-{order_id}")) == 2
+
+    def test_a_new_keyed_command_on_a_cached_order_reads_nothing_and_commits_once(
+        self, settings: Settings
+    ) -> None:
+        store = CountingStore(settings.data_dir / "events.db")
+        container = bootstrap(settings, event_store=store)
+        with serving(embedded_app(container), container) as api:
+            order_id = place(api).json()["order_id"]
+            store.reads = 0
+
+            paid = api.http.post(
+                f"/orders/{order_id}/pay", json=pay_body(), headers={"Idempotency-Key": "k-lean"}
+            )
+
+        assert paid.status_code == 200
+        assert "idempotent-replayed" not in paid.headers
+        assert store.reads == 0
+
     def test_a_key_still_in_flight_is_409(self, api: Api) -> None:
         order_id = place(api).json()["order_id"]
         path = f"/orders/{order_id}/cancel"
-        # Another process has claimed the key for this very request and is still running it.
+        # Another request with this key is still running in this process.
         busy_key = Causation(
             "c",
             "c",
             scoped_key(OPEN_ACCESS, "k-busy"),
             request_hash=request_hash("POST", path, None, {"reason": "r"}),
         )
-        asyncio.run(api.container.idempotency.begin(busy_key, order_id))
-
-        busy = api.http.post(path, json={"reason": "r"}, headers={"Idempotency-Key": "k-busy"})
+        with api.container.idempotency.claim(busy_key):
+            busy = api.http.post(path, json={"reason": "r"}, headers={"Idempotency-Key": "k-busy"})
 
         assert_problem(busy, 409, "idempotency-key-in-flight")
         assert busy.headers["retry-after"]
