@@ -252,6 +252,11 @@ def _answer(error: Exception) -> JSONBody:
 
 
 def _validation(errors: list[dict[str, Any]]) -> JSONBody:
+    if any(error["type"] == "json_invalid" for error in errors):
+        detail = (
+            next(e for e in errors if e["type"] == "json_invalid").get("ctx", {}).get("error", "")
+        )
+        return problem(400, "malformed-json", "The body is not valid JSON", str(detail))
     if any(_not_json(error) for error in errors):
         return problem(
             400,
@@ -259,11 +264,6 @@ def _validation(errors: list[dict[str, Any]]) -> JSONBody:
             "The body is not a JSON object",
             "send a JSON object with Content-Type: application/json",
         )
-    if any(error["type"] == "json_invalid" for error in errors):
-        detail = (
-            next(e for e in errors if e["type"] == "json_invalid").get("ctx", {}).get("error", "")
-        )
-        return problem(400, "malformed-json", "The body is not valid JSON", str(detail))
     fields = [
         {
             "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],

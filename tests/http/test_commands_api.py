@@ -17,7 +17,7 @@ from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.eventstore.port import RecordedEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.http.app import command_app, embedded_app
-from order_service.http.commands import request_hash, scoped_key
+from order_service.http.command_request import request_hash, scoped_key
 from order_service.http.models import PayIn, PlaceOrderIn
 from order_service.settings import Settings
 from tests.factories import TOTAL, new_order_id, pay_body, place_body, place_command, ship_body

@@ -1,0 +1,103 @@
+"""A lean route for the command endpoints: FastAPI's declaration, a lighter request path.
+
+FastAPI resolves each request's parameters through its general dependency machinery:
+measured at a quarter of the command API's event-loop CPU (py-spy, 16 clients). Every command
+endpoint takes the same three things: ``ctx`` (the ``CommandRequest``: actor, correlation,
+``If-Match``, ``Idempotency-Key``), the ``order_id`` from the path, and ``body``, one pydantic
+model. This route keeps what FastAPI builds from the declaration (routing, OpenAPI, exception
+handlers) and fills those three itself: the body is parsed and validated from its bytes in
+one pass by pydantic (``validate_json``), the path parameter by a ``TypeAdapter``. Errors are
+FastAPI's own ``RequestValidationError`` in its shape (locations ``body.…``, ``path.…``), so
+problem+json names the same fields as before.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from order_service.http.command_request import CommandRequest
+
+PARAMETERS = {"ctx", "order_id", "body"}
+
+
+class CommandRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+        declared = inspect.signature(endpoint).parameters
+        if not set(declared) <= PARAMETERS or "ctx" not in declared:
+            raise TypeError(f"{endpoint.__name__}: a command endpoint takes {sorted(PARAMETERS)}")
+        hints = get_type_hints(endpoint, include_extras=True)
+        order_id = _Path("order_id", hints["order_id"]) if "order_id" in declared else None
+        body = _Body(hints["body"], declared["body"].default) if "body" in declared else None
+
+        async def handle(request: Request) -> Response:
+            headers = request.headers
+            arguments: dict[str, Any] = {
+                "ctx": CommandRequest(
+                    request, headers.get("if-match"), headers.get("idempotency-key")
+                )
+            }
+            if order_id is not None:
+                arguments["order_id"] = order_id.read(request)
+            if body is not None:
+                arguments["body"] = body.read(await request.body(), headers.get("content-type"))
+            response: Response = await endpoint(**arguments)
+            return response
+
+        return handle
+
+
+class _Path:
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.name = name
+        self.adapter: TypeAdapter[str] = TypeAdapter(annotation)
+
+    def read(self, request: Request) -> str:
+        try:
+            return self.adapter.validate_python(request.path_params[self.name])
+        except ValidationError as error:
+            raise _located(error, "path", self.name) from None
+
+
+class _Body:
+    def __init__(self, annotation: Any, default: Any) -> None:
+        if get_origin(annotation) is Annotated:  # Annotated[Model | None, Body()]
+            annotation = get_args(annotation)[0]
+        self.adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        self.required = default is inspect.Parameter.empty
+
+    def read(self, raw: bytes, content_type: str | None) -> Any:
+        if not raw:
+            if self.required:
+                missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
+                raise RequestValidationError([{**missing, "input": None}])
+            return None
+        if content_type is not None and not _is_json(content_type):
+            # What FastAPI does too: a body not sent as JSON is validated as raw bytes.
+            raise RequestValidationError(
+                [{"type": "model_type", "loc": ("body",), "msg": "not JSON", "input": raw}]
+            )
+        try:
+            return self.adapter.validate_json(raw)
+        except ValidationError as error:
+            raise _located(error, "body") from None
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _located(error: ValidationError, *where: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{**detail, "loc": (*where, *detail["loc"])} for detail in error.errors(include_url=False)]
+    )
