@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -41,12 +42,28 @@ def start_orders(
         cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
+    workers = int(env.get("ORDERS_WORKERS", "1"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
+            # Every worker listens on a socket of its own: clients connecting before the
+            # last one is up would all stay with the first (keep-alive).
+            if listeners(port) >= workers and httpx.get(f"{url}/healthz").status_code == 200:
                 return process, url
         except httpx.TransportError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"orders {' '.join(args)} did not start")
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on a local TCP port (Linux: one per worker with SO_REUSEPORT)."""
+    listening = "0A"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                count += state == listening and int(local.rsplit(":", 1)[1], 16) == port
+    return count

@@ -23,6 +23,7 @@ from order_service.cli import keys as keys_cli
 from order_service.cli import operator as operator_cli
 from order_service.cli.output import NoEventStoreError, set_verbose
 from order_service.eventstore.port import EventStoreError
+from order_service.http import workers
 from order_service.http.app import (
     command_app,
     embedded_app,
@@ -108,13 +109,12 @@ def _serve_one(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"ORDERS_{name.upper()}"] = str(value)
     logs.configure(settings.log_level, settings.log_format)
-    uvicorn.run(
-        f"order_service.http.app:{args.api}_app_from_environment",
-        factory=True,
-        workers=settings.workers,
+    options = {
+        "app": f"order_service.http.app:{args.api}_app_from_environment",
+        "factory": True,
         **_uvicorn_options(settings),
-    )
-    return 0
+    }
+    return workers.serve(options, settings.workers)
 
 
 def _insecure_flag(command: argparse.ArgumentParser) -> None:
