@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +10,13 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import free_port, listeners
+
 
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve(
@@ -55,15 +50,3 @@ def start_orders(
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"orders {' '.join(args)} did not start")
-
-
-def listeners(port: int) -> int:
-    """Sockets listening on a local TCP port (Linux: one per worker with SO_REUSEPORT)."""
-    listening = "0A"
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(FileNotFoundError), open(table) as rows:
-            for row in list(rows)[1:]:
-                local, state = row.split()[1], row.split()[3]
-                count += state == listening and int(local.rsplit(":", 1)[1], 16) == port
-    return count

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
 from order_service.eventstore.esdb import EventStoreDBEventStore
+from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.factories import new_order_id, pay_body, place_body, ship_body
-from tests.servers import orders_process
+from tests.polling import eventually
+from tests.servers import listeners, orders_cli, orders_process
 
 
 def test_orders_up_serves_healthz_with_zero_setup_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -96,3 +100,66 @@ def test_orders_up_demo_seeds_an_empty_store_once(tmp_path: Path) -> None:
                 params={"min_position": head, "wait_ms": 5000, "limit": 1},
             ).json()
         assert found["total"] == 40
+
+
+def test_serve_commands_with_workers_shares_the_store_and_replaces_a_dead_worker(
+    tmp_path: Path,
+) -> None:
+    env = {"ORDERS_DATA_DIR": str(tmp_path / "data"), "ORDERS_SNAPSHOT_EVERY": "2"}
+    with orders_process(["serve", "commands", "--workers", "2"], tmp_path, env) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert eventually(lambda: listeners(port) == 2, within_s=30), server.output()
+        placed = [place_on_a_new_connection(server.url) for _ in range(24)]
+        worker = worker_pids(server.process.pid)[0]
+
+        os.kill(worker, signal.SIGKILL)
+
+        assert eventually(
+            lambda: worker not in worker_pids(server.process.pid) and listeners(port) == 2,
+            within_s=30,
+        ), server.output()
+        placed += [place_on_a_new_connection(server.url) for _ in range(24)]
+        # Both processes changed the same orders (a connection each, so either worker).
+        for order_id in placed:
+            paid = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body())
+            assert paid.json()["version"] == 1, paid.text
+        assert server.stop(signal.SIGTERM) == 0
+
+    store = SQLiteEventStore(tmp_path / "data" / "events.db")
+    events = store.read_all(stream_prefix="order-", limit=1000)
+    store.close()
+    assert len(events) == 2 * len(placed)
+    assert len({event.position for event in events}) == len(events)
+
+
+def place_on_a_new_connection(url: str) -> str:
+    order_id = new_order_id()
+    with httpx.Client(base_url=url) as fresh:  # a new connection: the kernel picks a worker
+        assert fresh.post("/orders", json=place_body(order_id)).status_code == 201
+    return order_id
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [pid for pid in map(int, children) if b"spawn_main" in command_line(pid)]
+
+
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def test_workers_that_cannot_start_stop_the_server_with_status_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"ORDERS_DATA_DIR": str(tmp_path / "data"), "ORDERS_PORT": str(port)}
+
+        ran = orders_cli(tmp_path, "serve", "commands", "--workers", "2", env=env)
+
+    assert ran.returncode == 1
+    assert "exited at start" in ran.stdout + ran.stderr

@@ -15,19 +15,17 @@ import logging
 import multiprocessing
 import signal
 import socket
+import sys
 import threading
-import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Semaphore
+from multiprocessing.synchronize import Event as EventType
 from typing import Any
 
 import uvicorn
 
 log = logging.getLogger(__name__)
 
-STARTUP_GRACE_S = 10.0
-"""A worker that dies sooner than this after it started is not restarted: it would again."""
 STOP_WAIT_S = 30.0
 
 
@@ -38,23 +36,25 @@ def serve(options: dict[str, Any], workers: int) -> int:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
 
-    def start() -> tuple[BaseProcess, float]:
+    def start() -> tuple[BaseProcess, EventType]:
+        ready = context.Event()
         process = context.Process(target=_worker, args=(options, ready), name="orders-worker")
         process.start()
-        return process, time.monotonic()
+        return process, ready
 
-    ready = context.Semaphore(0)
     running = [start() for _ in range(workers)]
-    if all(ready.acquire(timeout=STARTUP_GRACE_S * 3) for _ in range(workers)):
-        log.info("%d workers serving on port %s", workers, options["port"])
+    announced = False
     status = 0
     while not stopping.is_set():
-        wait([process.sentinel for process, _ in running], timeout=1.0)
-        for index, (process, started) in enumerate(running):
+        wait([process.sentinel for process, _ in running], timeout=1.0 if announced else 0.1)
+        if not announced and all(ready.is_set() for _, ready in running):
+            log.info("%d workers serving on port %s", workers, options["port"])
+            announced = True
+        for index, (process, ready) in enumerate(running):
             if process.is_alive() or stopping.is_set():
                 continue
-            if time.monotonic() - started < STARTUP_GRACE_S:
-                log.error("worker %s exited at start (status %s)", process.pid, process.exitcode)
+            if not ready.is_set():  # it would fail again: a port in use, a bad setting
+                log.error("worker %s exited at start (%s)", process.pid, process.exitcode)
                 status = 1
                 stopping.set()
                 break
@@ -68,24 +68,28 @@ def serve(options: dict[str, Any], workers: int) -> int:
     return status
 
 
-def _worker(options: dict[str, Any], ready: Semaphore) -> None:
+def _worker(options: dict[str, Any], ready: EventType) -> None:
     config = uvicorn.Config(**options)
     host = config.host
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind((host, config.port))
+    try:
+        listener.bind((host, config.port))
+    except OSError as error:
+        log.error("worker cannot listen on %s port %s: %s", host, config.port, error)
+        sys.exit(3)
     _Worker(config, ready).run(sockets=[listener])
 
 
 class _Worker(uvicorn.Server):
     """A uvicorn server that tells the supervisor once it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, ready: Semaphore) -> None:
+    def __init__(self, config: uvicorn.Config, ready: EventType) -> None:
         super().__init__(config)
         self.ready = ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            self.ready.release()
+            self.ready.set()
