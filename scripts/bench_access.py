@@ -27,26 +27,15 @@ project_python.ensure()
 from rich.console import Console
 from rich.table import Table
 
-from order_service.access.api_keys import ApiKeys
-from order_service.access.principals import tool_actor
-from order_service.eventstore.sqlite import SQLiteEventStore
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench_commands import http_load
-from benchkit import serve
+from benchkit import checkout_credentials, serve
 
 from tests.identity.issuer import serving_issuer
 
 console = Console()
 MODES = ("open", "api key", "jwt")
-
-
-def api_key(data_dir: Path) -> str:
-    store = SQLiteEventStore(data_dir / "events.db")
-    _, key = ApiKeys(store).create("bench", ["checkout"], tool_actor("bench"))
-    store.close()
-    return key
 
 
 def main() -> int:
@@ -65,7 +54,7 @@ def main() -> int:
                 env = {"ORDERS_DATA_DIR": str(data_dir)}
                 headers: dict[str, str] = {}
                 if mode == "api key":
-                    headers["Authorization"] = f"Bearer {api_key(data_dir)}"
+                    headers = checkout_credentials(data_dir)
                 elif mode == "jwt":
                     env["ORDERS_OIDC_ISSUER"] = issuer.url
                     headers["Authorization"] = f"Bearer {token}"

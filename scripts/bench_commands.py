@@ -7,7 +7,8 @@
 2. The command API served by `orders serve commands` (uvicorn, its own process or processes)
    under N concurrent checkout clients (aiohttp, one process on the same machine), each
    running full lifecycles (place, pay, ship, deliver), each command with an
-   Idempotency-Key as checkout sends them: sustained commands/s and latency
+   Idempotency-Key and checkout's API key as checkout sends them (access control on;
+   --open-access turns it off): sustained commands/s and latency
    percentiles, for each N given. The ratio to (1) is the API's overhead.
 3. Loading an order of 1,000 events with and without snapshots.
 4. The peers (`scripts/peers.py`), in the same run: the eventsourcing library's SQLite
@@ -58,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import peers
-from benchkit import percentile, serve
+from benchkit import checkout_credentials, percentile, serve
 
 from tests.factories import pay_body, place_body, place_command, ship_body
 
@@ -219,14 +220,21 @@ def main() -> int:
         help="who places the orders: a new customer each time (default), or one of "
         f"{RETURNING_POOL} who ordered a moment ago",
     )
+    parser.add_argument(
+        "--open-access",
+        action="store_true",
+        help="no credential configured (default: access control on, checkout's API key)",
+    )
     args = parser.parse_args()
-    global CUSTOMERS
+    global CUSTOMERS, OPEN_ACCESS
     CUSTOMERS = args.customers
+    OPEN_ACCESS = args.open_access
     levels = [int(level) for level in args.concurrency.split(",")]
     figures: dict[str, Any] = {
         "duration_s": args.duration,
         "workers": args.workers,
         "customers": args.customers,
+        "access_control": not args.open_access,
     }
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         workdir = Path(tmp)
@@ -237,6 +245,7 @@ def main() -> int:
                 workdir, max(levels), args.duration / 2
             )
         env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
+        headers = credentials(workdir / "api")
         process, url = serve("commands", env, workdir)
         figures["http"] = {}
         pid = process.pid if args.workers == 1 else None
@@ -244,7 +253,7 @@ def main() -> int:
             for level in levels:
                 with console.status(f"command API, {level} clients, {args.duration:.0f}s"):
                     figures["http"][level] = asyncio.run(
-                        http_load(url, level, args.duration, server_pid=pid)
+                        http_load(url, level, args.duration, headers, server_pid=pid)
                     )
         finally:
             process.terminate()
@@ -264,6 +273,12 @@ def main() -> int:
 PEER_CLIENTS = 16
 RETURNING_POOL = 200
 CUSTOMERS = "new"
+OPEN_ACCESS = False
+
+
+def credentials(data_dir: Path) -> dict[str, str]:
+    """Checkout's API key (access control on), unless --open-access."""
+    return {} if OPEN_ACCESS else checkout_credentials(data_dir)
 
 
 def encryption_cost(
@@ -277,11 +292,12 @@ def encryption_cost(
             "ORDERS_DATA_DIR": str(workdir / f"api-{name}"),
             "ORDERS_ENCRYPT_PERSONAL_DATA": encrypt,
         }
+        headers = credentials(workdir / f"api-{name}")
         process, url = serve("commands", env, workdir)
         try:
             with console.status(f"command API, encryption {name}, {clients} clients"):
                 runs[name] = asyncio.run(
-                    http_load(url, clients, duration_s, server_pid=process.pid)
+                    http_load(url, clients, duration_s, headers, server_pid=process.pid)
                 )
         finally:
             process.terminate()
@@ -315,7 +331,11 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
     raw.add_row("load 1,000-event order, snapshots (ms)", f"{loads['with_snapshots_ms']:.2f}")
     raw.add_row("load 1,000-event order, no snapshots (ms)", f"{loads['without_snapshots_ms']:.2f}")
     console.print(raw)
-    api = Table(title=f"command API over HTTP, {figures['workers']} worker process(es)")
+    access = "on (an API key)" if figures["access_control"] else "off"
+    api = Table(
+        title=f"command API over HTTP, {figures['workers']} worker process(es), access control "
+        f"{access}"
+    )
     for column in ("clients", "commands/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
         api.add_column(column, justify="right")
     api.add_column("raw appends/s per command/s", justify="right")

@@ -11,6 +11,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from order_service.access.api_keys import ApiKeys
+from order_service.access.principals import tool_actor
+from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.servers import free_port, listeners
 
 
@@ -50,3 +53,12 @@ def start_orders(
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"orders {' '.join(args)} did not start")
+
+
+def checkout_credentials(data_dir: Path) -> dict[str, str]:
+    """An API key with the checkout role in ``data_dir``'s store (access control on), as
+    the header checkout sends."""
+    store = SQLiteEventStore(data_dir / "events.db")
+    _, key = ApiKeys(store).create("bench", ["checkout"], tool_actor("bench"))
+    store.close()
+    return {"Authorization": f"Bearer {key}"}
