@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from prometheus_client import Counter, Gauge, Histogram
-
-from order_service.eventstore.port import RecordedEvent
 
 EVENTS = Counter("orders_projection_events_total", "Events projected", ["projection"])
 FLUSH_SECONDS = Histogram(
@@ -32,10 +28,10 @@ DEAD_LETTER_COUNT = Gauge(
 
 
 def observe_flush(
-    projection: str, batch: Sequence[RecordedEvent], seconds: float, dead_letters: int
+    projection: str, events: int, checkpoint: int, seconds: float, dead_letters: int
 ) -> None:
-    EVENTS.labels(projection).inc(len(batch))
+    EVENTS.labels(projection).inc(events)
     FLUSH_SECONDS.labels(projection).observe(seconds)
-    CHECKPOINT.labels(projection).set(batch[-1].position)
+    CHECKPOINT.labels(projection).set(checkpoint)
     if dead_letters:
         DEAD_LETTERS.labels(projection).inc(dead_letters)

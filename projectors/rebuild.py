@@ -17,11 +17,9 @@
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,12 +35,12 @@ from projectors.full_log import full_log
 from projectors.generations import FOLLOW_TTL_S
 from projectors.order_search import Document
 from projectors.parity import ParityReport, compare
+from projectors.pipeline import QUEUE_DEPTH, BatchWriter
 from projectors.port import Changes, OrderSearchIndex, ReadModel
 from projectors.runner import SWITCH_CHECK_S, changes_for
 
 log = logging.getLogger(__name__)
 RECORD_EVERY_S = 2.0
-WRITE_QUEUE_DEPTH = 2
 # Readers look the active generation up at most every FOLLOW_TTL_S, the live projector every
 # SWITCH_CHECK_S: dropping the old generation waits until none of them can still be on it.
 DROP_GRACE_S = 2 * max(FOLLOW_TTL_S, SWITCH_CHECK_S) + 1.0
@@ -103,50 +101,6 @@ class _DocumentCache:
             self._documents.move_to_end(order_id)
         while len(self._documents) > self.limit:
             self._documents.popitem(last=False)
-
-
-class _Writer:
-    """Writes batches in order on one thread while the caller projects the next ones.
-
-    The engine indexes one batch while Python folds the next: on two cores this nearly
-    doubles throughput. At most ``depth`` batches wait; an error stops the writing (later
-    batches are dropped, so the checkpoint never passes a batch that was not written) and
-    is raised to the caller at its next ``put`` or at ``close``.
-    """
-
-    def __init__(self, index: OrderSearchIndex, on_written: Callable[[int], None]) -> None:
-        self.index = index
-        self.on_written = on_written
-        self._queue: queue.Queue[tuple[Changes, int] | None] = queue.Queue(WRITE_QUEUE_DEPTH)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="rebuild-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue
-            changes, events = item
-            try:
-                self.index.write(changes)
-            except BaseException as error:  # handed to the projecting thread, which raises it
-                self._error = error
-                continue
-            self.on_written(events)
-            failpoint("rebuild-batch")
-
-    def put(self, changes: Changes, events: int) -> None:
-        self._raise()
-        self._queue.put((changes, events))
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
 
 
 class Rebuild:
@@ -278,12 +232,13 @@ class Rebuild:
             self._first_checkpoint = start or 0
         # Documents of batches still queued for writing must be found in the cache: the
         # engine does not have them yet.
-        cache_size = max(
-            self.options.cache_documents, (WRITE_QUEUE_DEPTH + 2) * self.options.batch_size
-        )
+        cache_size = max(self.options.cache_documents, (QUEUE_DEPTH + 2) * self.options.batch_size)
         cache = _DocumentCache(index, cache_size)
         self._last_record = 0.0  # the first written batch is recorded at once
-        writer = _Writer(index, lambda events: self._written(generation, index, events))
+        writer = BatchWriter(
+            lambda changes, _: index.write(changes),
+            lambda _, events: self._written(generation, index, events),
+        )
         try:
             self._replay(start, cache, writer)
         finally:
@@ -296,8 +251,9 @@ class Rebuild:
         if time.monotonic() - self._last_record >= RECORD_EVERY_S:
             self._last_record = time.monotonic()
             self._record(generation, index)
+        failpoint("rebuild-batch")  # fault tests: die once a batch is written
 
-    def _replay(self, start: int | None, cache: _DocumentCache, writer: _Writer) -> None:
+    def _replay(self, start: int | None, cache: _DocumentCache, writer: BatchWriter) -> None:
         head = self.store.head_position() or 0
         batch: list[RecordedEvent] = []
         for event in full_log(self.store, self.archive, after=start):
@@ -312,7 +268,9 @@ class Rebuild:
         if batch:
             self._flush(writer, cache, batch)
 
-    def _flush(self, writer: _Writer, cache: _DocumentCache, batch: list[RecordedEvent]) -> None:
+    def _flush(
+        self, writer: BatchWriter, cache: _DocumentCache, batch: list[RecordedEvent]
+    ) -> None:
         changes = changes_for(batch, cache.lookup, self.personal, searchable=False)
         cache.remember(changes.documents)
         writer.put(changes, len(batch))

@@ -15,6 +15,7 @@ Failure behaviour:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -35,12 +36,13 @@ from projectors.order_search import (
     project,
     with_error,
 )
+from projectors.pipeline import BatchWriter, Pending
 from projectors.port import Changes, DeadLetter, OrderSearchIndex, ReadModel
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = f"{ORDER_CATEGORY}-"
 MAX_BACKOFF_S = 5.0
-QUEUE_SIZE = 20_000
+QUEUE_PAGES = 40  # of up to 500 events each
 SWITCH_CHECK_S = 0.5
 
 
@@ -51,7 +53,7 @@ class _Failure:
 
 @dataclass
 class ProjectorOptions:
-    batch_size: int = 1000
+    batch_size: int = 5000
     flush_interval_s: float = 0.05
     on_flush: Callable[[int], None] = field(default=lambda _: None)
     """Called with the new checkpoint after every flush (wakes read-your-writes waiters)."""
@@ -116,7 +118,7 @@ class Projector:
             log.info("projection %s writes generation %s", self.name, self.generation)
         after = self.index.checkpoint().position
         subscription = self.store.subscribe(after=after, stream_prefix=STREAM_PREFIX)
-        events: queue.Queue[RecordedEvent | _Failure] = queue.Queue(QUEUE_SIZE)
+        events: queue.Queue[list[RecordedEvent] | _Failure] = queue.Queue(QUEUE_PAGES)
         reader = threading.Thread(
             target=_read_into,
             args=(subscription, events, self._stopped),
@@ -124,12 +126,30 @@ class Projector:
             daemon=True,
         )
         reader.start()
+        pending = Pending(self.index.documents)
+        writer = BatchWriter(self.write, lambda changes, events: pending.written(changes))
         try:
-            self._consume(events)
+            self._consume(events, pending, writer)
+        except BaseException:
+            with contextlib.suppress(Exception):  # what was queued is written, or retried
+                writer.close()
+            raise
+        else:
+            writer.close()
         finally:
             subscription.stop()
 
-    def _consume(self, events: queue.Queue[RecordedEvent | _Failure]) -> None:
+    def _consume(
+        self,
+        events: queue.Queue[list[RecordedEvent] | _Failure],
+        pending: Pending,
+        writer: BatchWriter,
+    ) -> None:
+        def flush(batch: list[RecordedEvent]) -> None:
+            changes = self.changes_for(batch, pending.lookup)
+            pending.queued(changes)
+            writer.put(changes, len(batch))
+
         batch: list[RecordedEvent] = []
         deadline = 0.0
         next_check = time.monotonic() + SWITCH_CHECK_S
@@ -138,7 +158,7 @@ class Projector:
                 next_check = time.monotonic() + SWITCH_CHECK_S
                 if self._switched():
                     if batch:
-                        self.flush(batch)
+                        flush(batch)
                     return
             timeout = max(0.0, deadline - time.monotonic()) if batch else 0.2
             try:
@@ -147,14 +167,18 @@ class Projector:
                 item = None
             if isinstance(item, _Failure):
                 if batch:
-                    self.flush(batch)
+                    flush(batch)
                 raise item.error
             if item is not None:
                 if not batch:
                     deadline = time.monotonic() + self.options.flush_interval_s
-                batch.append(item)
-            if batch and (len(batch) >= self.options.batch_size or time.monotonic() >= deadline):
-                self.flush(batch)
+                batch.extend(item)
+            while len(batch) >= self.options.batch_size:  # a page may overfill it
+                flush(batch[: self.options.batch_size])
+                batch = batch[self.options.batch_size :]
+                deadline = time.monotonic() + self.options.flush_interval_s
+            if batch and time.monotonic() >= deadline:
+                flush(batch)
                 batch = []
 
     def _switched(self) -> bool:
@@ -167,9 +191,12 @@ class Projector:
         return False
 
     def flush(self, batch: list[RecordedEvent]) -> None:
-        """Project a batch and write it; retried with backoff until the read model takes it."""
+        """Project a batch and write it, here and now (what the pipeline does in two steps)."""
+        self.write(self.changes_for(batch, self.index.documents), len(batch))
+
+    def write(self, changes: Changes, events: int) -> None:
+        """Write a batch's changes; retried with backoff until the read model takes them."""
         started = time.perf_counter()
-        changes = self.changes_for(batch)
         backoff = 0.1
         while True:
             try:
@@ -185,21 +212,21 @@ class Projector:
                 if self._stopped.wait(backoff):
                     raise
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-        metrics.observe_flush(
-            self.name, batch, time.perf_counter() - started, len(changes.dead_letters)
-        )
         assert changes.checkpoint is not None
+        seconds = time.perf_counter() - started
+        metrics.observe_flush(
+            self.name, events, changes.checkpoint, seconds, len(changes.dead_letters)
+        )
         self.options.on_flush(changes.checkpoint)
 
-    def changes_for(self, batch: list[RecordedEvent]) -> Changes:
+    def changes_for(
+        self, batch: list[RecordedEvent], lookup: Callable[[list[str]], Mapping[str, Document]]
+    ) -> Changes:
         # A partial batch means we are live: make it searchable before the checkpoint says so,
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
         return changes_for(
-            batch,
-            self.index.documents,
-            self.personal,
-            searchable=len(batch) < self.options.batch_size,
+            batch, lookup, self.personal, searchable=len(batch) < self.options.batch_size
         )
 
 
@@ -246,10 +273,10 @@ def changes_for(
 
 def _read_into(
     subscription: Subscription,
-    events: queue.Queue[RecordedEvent | _Failure],
+    events: queue.Queue[list[RecordedEvent] | _Failure],
     stopped: threading.Event,
 ) -> None:
-    def hand_over(item: RecordedEvent | _Failure) -> bool:
+    def hand_over(item: list[RecordedEvent] | _Failure) -> bool:
         while not stopped.is_set():
             try:
                 events.put(item, timeout=0.5)
@@ -259,8 +286,8 @@ def _read_into(
         return False
 
     try:
-        for event in subscription:
-            if not hand_over(event):
+        for page in subscription.pages():
+            if not hand_over(page):
                 return
     except BaseException as error:  # handed to the consuming thread, which decides
         hand_over(_Failure(error))

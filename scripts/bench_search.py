@@ -91,9 +91,7 @@ def project_to_head(
         if checkpoint >= target:
             reached.set()
 
-    projector = Projector(
-        store, index, personal, ProjectorOptions(batch_size=1000, on_flush=flushed)
-    )
+    projector = Projector(store, index, personal, ProjectorOptions(on_flush=flushed))
     thread = threading.Thread(target=projector.run, daemon=True)
     started = time.monotonic()
     thread.start()

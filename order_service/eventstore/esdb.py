@@ -304,6 +304,11 @@ class ESDBSubscription:
             except client_errors.KurrentDBClientError as error:
                 raise EventStoreError(f"subscription to $all refused: {error}") from error
 
+    def pages(self) -> Iterator[list[RecordedEvent]]:
+        # The server streams events one by one: a page each.
+        for event in self:
+            yield [event]
+
     def stop(self) -> None:
         self._stopped.set()
         if self._current is not None:

@@ -91,6 +91,11 @@ class Subscription(Protocol):
 
     def __iter__(self) -> Iterator[RecordedEvent]: ...
 
+    def pages(self) -> Iterator[list[RecordedEvent]]:
+        """The same events in pages, each what the store had ready (never empty): for a
+        reader that hands them on, one hand-over per page instead of per event."""
+        ...
+
     def stop(self) -> None: ...
 
 

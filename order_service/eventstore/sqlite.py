@@ -390,15 +390,20 @@ class SQLiteSubscription:
         self._stopped = threading.Event()
 
     def __iter__(self) -> Iterator[RecordedEvent]:
+        for page in self.pages():
+            for event in page:
+                if self._stopped.is_set():
+                    return
+                yield event
+
+    def pages(self) -> Iterator[list[RecordedEvent]]:
         while not self._stopped.is_set():
             page = self._store.read_all(
                 after=self._after, limit=self.PAGE, stream_prefix=self._prefix
             )
-            for event in page:
-                if self._stopped.is_set():
-                    return
-                self._after = event.position
-                yield event
+            if page:
+                self._after = page[-1].position
+                yield page
             if len(page) < self.PAGE and not self._stopped.is_set():
                 self._store.wait_for_append(self._store.poll_interval_s)
 

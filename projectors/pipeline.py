@@ -1,0 +1,101 @@
+"""Projecting the next batch while the engine indexes the last one.
+
+On two cores, Python folds events while Elasticsearch indexes: done one after the other,
+each waits for the other (the live projector reached a third of the engine's bulk rate).
+A ``BatchWriter`` writes batches in order on a thread of its own, so a checkpoint is still
+written only after the documents it covers; ``Pending`` lets the next batch find the
+documents of batches not written yet, which the engine cannot return.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Mapping
+
+from projectors.order_search import Document
+from projectors.port import Changes
+
+QUEUE_DEPTH = 2
+
+
+class BatchWriter:
+    """Writes batches in order on one thread while the caller projects the next ones.
+
+    At most ``QUEUE_DEPTH`` batches wait. An error stops the writing (later batches are
+    dropped, so the checkpoint never passes a batch that was not written) and is raised to
+    the caller at its next ``put`` or at ``close``.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Changes, int], None],
+        on_written: Callable[[Changes, int], None],
+    ) -> None:
+        self.write = write
+        self.on_written = on_written
+        self._queue: queue.Queue[tuple[Changes, int] | None] = queue.Queue(QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="projection-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            changes, events = item
+            try:
+                self.write(changes, events)
+            except BaseException as error:  # handed to the projecting thread, which raises it
+                self._error = error
+                continue
+            self.on_written(changes, events)
+
+    def put(self, changes: Changes, events: int) -> None:
+        """Queue a batch of ``events`` for writing (waits while ``QUEUE_DEPTH`` are queued)."""
+        self._raise()
+        self._queue.put((changes, events))
+
+    def close(self) -> None:
+        """Write what is queued, then stop; raises the first error."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+class Pending:
+    """Documents of batches queued for writing, found before the engine is asked.
+
+    Only until written: afterwards the engine is the truth again (an operator's re-projection
+    of an order may have replaced what this projector wrote).
+    """
+
+    def __init__(self, lookup: Callable[[list[str]], Mapping[str, Document]]) -> None:
+        self._lookup = lookup
+        self._documents: dict[str, tuple[Document, Changes]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, order_ids: list[str]) -> Mapping[str, Document]:
+        with self._lock:
+            found = {i: self._documents[i][0] for i in order_ids if i in self._documents}
+        missing = [i for i in order_ids if i not in found]
+        if missing:
+            found.update(self._lookup(missing))
+        return found
+
+    def queued(self, changes: Changes) -> None:
+        with self._lock:
+            for order_id, document in changes.documents.items():
+                self._documents[order_id] = (document, changes)
+
+    def written(self, changes: Changes) -> None:
+        """Forget the batch's documents, unless a later queued batch changed them again."""
+        with self._lock:
+            for order_id in changes.documents:
+                entry = self._documents.get(order_id)
+                if entry is not None and entry[1] is changes:
+                    del self._documents[order_id]

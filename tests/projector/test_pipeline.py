@@ -1,0 +1,56 @@
+"""The projector folds the next batch while the read model writes the last one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from order_service.application import OrderCommands
+from order_service.events import Causation
+from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.repository import OrderRepository
+from projectors.port import Changes
+from projectors.sqlite_index import SQLiteOrderIndex
+from tests.factories import new_order_id, pay_body, personal_data, place_body, place_command
+from tests.projector.conftest import RunningProjector
+
+
+class HeldIndex(SQLiteOrderIndex):
+    """The SQLite read model, its first write held until the test lets it through."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, changes: Changes) -> None:
+        if changes.documents and not self.writing.is_set():
+            self.writing.set()
+            assert self.release.wait(30)
+        super().write(changes)
+
+
+def test_a_batch_folds_onto_documents_still_waiting_to_be_written(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db", poll_interval_s=0.05)
+    index = HeldIndex(tmp_path / "read.db")
+    index.setup()
+    commands = OrderCommands(OrderRepository(store, personal_data(store)))
+    order_id = new_order_id()
+    cause = Causation("test", "test")
+
+    with RunningProjector(store, index, batch_size=1) as running:
+        asyncio.run(commands.place(place_command(place_body(order_id)), cause))
+        assert index.writing.wait(30)  # the placement's document is being written
+        paid = asyncio.run(commands.pay(order_id, cause, **pay_body()))
+        # The payment's batch is folded meanwhile; the read model does not have its order yet.
+        assert index.get(order_id) is None
+        index.release.set()
+        running.wait_for(paid.position)
+
+    document = index.get(order_id)
+    assert document is not None
+    assert document["status"] == "paid"
+    assert "projection_error" not in document
+    assert index.dead_letters() == []
+    store.close()
