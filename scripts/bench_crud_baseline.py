@@ -13,13 +13,16 @@ screen's needs), and the SQLite read model the projector keeps, where the search
 
 For each size: the table and our store are grown to it in bulk, then --samples single
 writes (a new order; a status change) and searches (five agent queries) are timed one by one;
-p50/p99 in ms. Figures only; nothing is asserted.
+then both at once for --duration seconds (8 writer threads placing and changing orders, 4
+agents searching; ours with the projector following), where one table's locks and indexes
+are shared by everyone. p50/p99 in ms. Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -29,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +101,7 @@ def crud_row(order: Any) -> tuple[Any, ...]:
     )
 
 
-def crud(path: Path, size: int, samples: int) -> dict[str, Any]:
+def crud(path: Path, size: int, samples: int, duration_s: float) -> dict[str, Any]:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -131,23 +135,101 @@ def crud(path: Path, size: int, samples: int) -> dict[str, Any]:
         "status and total range": ("shipped", 10_000, 20_000),
         "name contains (LIKE)": ("%Hopper%",),
     }
+
+    def search(connection: sqlite3.Connection, name: str) -> None:
+        where, order = CRUD_SEARCHES[name]
+        page = connection.execute(
+            f"SELECT doc FROM orders WHERE {where} {order} LIMIT 20", parameters[name]
+        )
+        [json.loads(row[0]) for row in page.fetchall()]
+        connection.execute(
+            f"SELECT count(*) FROM orders WHERE {where}", parameters[name]
+        ).fetchone()
+
     searches = {}
-    for name, (where, order) in CRUD_SEARCHES.items():
+    for name in CRUD_SEARCHES:
         times = []
         for _ in range(max(20, samples // 20)):
             started = time.perf_counter()
-            page = db.execute(
-                f"SELECT doc FROM orders WHERE {where} {order} LIMIT 20", parameters[name]
-            )
-            [json.loads(row[0]) for row in page.fetchall()]
-            db.execute(f"SELECT count(*) FROM orders WHERE {where}", parameters[name]).fetchone()
+            search(db, name)
             times.append(time.perf_counter() - started)
         searches[name] = summary(times)
     db.close()
-    return {"insert": summary(inserts), "update": summary(updates), "searches": searches}
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=60)
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def write(connection: sqlite3.Connection, order: Any) -> None:
+        row = (f"new-{uuid.uuid4().hex[:12]}", *crud_row(order)[1:])
+        connection.execute("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)", row)
+        connection.execute(
+            "UPDATE orders SET status = 'paid', updated_at = ? WHERE order_id = ?",
+            (time.time(), row[0]),
+        )
+
+    with console.status(f"CRUD: {WRITERS} writers and {SEARCHERS} agents at once"):
+        together = concurrently(connect, write, search, duration_s)
+    return {
+        "insert": summary(inserts),
+        "update": summary(updates),
+        "searches": searches,
+        "concurrent": together,
+    }
 
 
-def ours(workdir: Path, size: int, samples: int) -> dict[str, Any]:
+WRITERS = 8
+SEARCHERS = 4
+
+
+def concurrently(
+    connect: Callable[[], Any],
+    write: Callable[[Any, Any], None],
+    search: Callable[[Any, str], None],
+    duration_s: float,
+) -> dict[str, Any]:
+    """WRITERS threads each placing and changing orders, SEARCHERS threads each running the
+    five searches in turn, for ``duration_s``: what a shop's busy hour looks like."""
+    deadline = time.monotonic() + duration_s
+    writes: list[float] = []
+    searches: list[float] = []
+
+    def writer(seed: int) -> None:
+        connection = connect()
+        orders = synthetic_orders(10**7, seed=seed)
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            write(connection, next(orders))
+            writes.append(time.perf_counter() - started)
+
+    def searcher(offset: int) -> None:
+        connection = connect()
+        names = list(CRUD_SEARCHES)
+        turn = offset
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            search(connection, names[turn % len(names)])
+            searches.append(time.perf_counter() - started)
+            turn += 1
+
+    threads = [threading.Thread(target=writer, args=(100 + n,)) for n in range(WRITERS)]
+    threads += [threading.Thread(target=searcher, args=(n,)) for n in range(SEARCHERS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "orders_per_s": len(writes) / elapsed,
+        "write": summary(writes),
+        "searches_per_s": len(searches) / elapsed,
+        "search": summary(searches),
+    }
+
+
+def ours(workdir: Path, size: int, samples: int, duration_s: float) -> dict[str, Any]:
     store = SQLiteEventStore(workdir / "events.db")
     personal = open_personal_data(Settings(data_dir=workdir), store)
     with console.status(f"ours: {size:,} orders into the event store"):
@@ -192,23 +274,59 @@ def ours(workdir: Path, size: int, samples: int) -> dict[str, Any]:
             index.search(query)
             times.append(time.perf_counter() - started)
         searches[name] = summary(times)
+
+    def write(loop: asyncio.AbstractEventLoop, _: Any) -> None:
+        async def place_and_change() -> None:
+            body = place_body(f"new-{uuid.uuid4().hex[:12]}")
+            await commands.place(place_command(body), cause)
+            await commands.cancel(body["order_id"], cause, reason="changed their mind")
+
+        loop.run_until_complete(place_and_change())
+
+    with (
+        console.status(f"ours: {WRITERS} writers and {SEARCHERS} agents at once"),
+        live_projector(store, index, personal),
+    ):
+        together = concurrently(
+            asyncio.new_event_loop, write, lambda _, name: index.search(queries[name]), duration_s
+        )
+        head = store.head_position() or 0
+        together["read_model_behind_events"] = head - (index.checkpoint().position or 0)
     index.close()
     store.close()
-    return {"insert": summary(places), "update": summary(changes), "searches": searches}
+    return {
+        "insert": summary(places),
+        "update": summary(changes),
+        "searches": searches,
+        "concurrent": together,
+    }
 
 
 def project(store: SQLiteEventStore, index: SQLiteOrderIndex, personal: PersonalData) -> None:
+    """Project the whole log, then stop."""
     head = store.head_position() or 0
     done = threading.Event()
-    options = ProjectorOptions(
-        batch_size=1000, on_flush=lambda checkpoint: done.set() if checkpoint >= head else None
-    )
-    projector = Projector(store, index, personal, options)
+    with live_projector(
+        store, index, personal, lambda checkpoint: done.set() if checkpoint >= head else None
+    ):
+        done.wait()
+
+
+@contextlib.contextmanager
+def live_projector(
+    store: SQLiteEventStore,
+    index: SQLiteOrderIndex,
+    personal: PersonalData,
+    on_flush: Callable[[int], None] = lambda _: None,
+) -> Iterator[None]:
+    projector = Projector(store, index, personal, ProjectorOptions(on_flush=on_flush))
     thread = threading.Thread(target=projector.run, daemon=True)
     thread.start()
-    done.wait()
-    projector.stop()
-    thread.join(30)
+    try:
+        yield
+    finally:
+        projector.stop()
+        thread.join(30)
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -219,6 +337,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000", help="comma-separated table sizes")
     parser.add_argument("--samples", type=int, default=2000, help="timed writes per size")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds of the concurrent phase"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     figures: dict[str, Any] = {"samples": args.samples, "load_average": os.getloadavg()}
@@ -226,8 +347,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-crud-", dir="/var/tmp") as temporary:
             workdir = Path(temporary)
             figures[str(size)] = {
-                "crud": crud(workdir / "crud.db", size, args.samples),
-                "ours": ours(workdir, size, args.samples),
+                "crud": crud(workdir / "crud.db", size, args.samples, args.duration),
+                "ours": ours(workdir, size, args.samples, args.duration),
             }
         print_size(size, figures[str(size)])
     if args.json:
@@ -248,6 +369,23 @@ def print_size(size: int, figures: dict[str, Any]) -> None:
             f"search: {name}", cell(crud_side["searches"][name]), cell(our_side["searches"][name])
         )
     console.print(table)
+    together = Table(
+        title=f"{size:,} orders, {WRITERS} writers and {SEARCHERS} agents at once (p50 / p99 ms)"
+    )
+    for column in ("", "orders/s", "write", "searches/s", "search"):
+        together.add_column(column, justify="right")
+    for label, side in (("CRUD table, 5 indexes", crud_side), ("ours", our_side)):
+        run = side["concurrent"]
+        together.add_row(
+            label,
+            f"{run['orders_per_s']:,.0f}",
+            cell(run["write"]),
+            f"{run['searches_per_s']:,.0f}",
+            cell(run["search"]),
+        )
+    console.print(together)
+    behind = our_side["concurrent"]["read_model_behind_events"]
+    console.print(f"our read model at the end of the concurrent phase: {behind} events behind")
 
 
 def cell(figures: dict[str, float]) -> str:
