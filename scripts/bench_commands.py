@@ -221,6 +221,11 @@ def main() -> int:
         f"{RETURNING_POOL} who ordered a moment ago",
     )
     parser.add_argument(
+        "--only-api",
+        action="store_true",
+        help="only the command API's load (no raw appends, encryption runs, peers or loads)",
+    )
+    parser.add_argument(
         "--open-access",
         action="store_true",
         help="no credential configured (default: access control on, checkout's API key)",
@@ -238,12 +243,13 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         workdir = Path(tmp)
-        with console.status("raw SQLite appends, 1 thread"):
-            figures["raw_appends_per_s_1_thread"] = raw_appends(workdir, 1, args.duration / 2)
-        with console.status(f"raw SQLite appends, {max(levels)} threads"):
-            figures["raw_appends_per_s_concurrent"] = raw_appends(
-                workdir, max(levels), args.duration / 2
-            )
+        if not args.only_api:
+            with console.status("raw SQLite appends, 1 thread"):
+                figures["raw_appends_per_s_1_thread"] = raw_appends(workdir, 1, args.duration / 2)
+            with console.status(f"raw SQLite appends, {max(levels)} threads"):
+                figures["raw_appends_per_s_concurrent"] = raw_appends(
+                    workdir, max(levels), args.duration / 2
+                )
         env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
         headers = credentials(workdir / "api")
         process, url = serve("commands", env, workdir)
@@ -258,12 +264,13 @@ def main() -> int:
         finally:
             process.terminate()
             process.wait(timeout=30)
-        figures["encryption"] = encryption_cost(
-            workdir, args.duration, PEER_CLIENTS, figures["http"].get(PEER_CLIENTS)
-        )
-        figures["peers"] = peer_figures(workdir, args.duration, PEER_CLIENTS)
-        with console.status("loading an order of 1,000 events"):
-            figures["load_1000_events"] = load_times(workdir, 1000)
+        if not args.only_api:
+            figures["encryption"] = encryption_cost(
+                workdir, args.duration, PEER_CLIENTS, figures["http"].get(PEER_CLIENTS)
+            )
+            figures["peers"] = peer_figures(workdir, args.duration, PEER_CLIENTS)
+            with console.status("loading an order of 1,000 events"):
+                figures["load_1000_events"] = load_times(workdir, 1000)
     print_figures(figures, levels)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
@@ -320,6 +327,14 @@ def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, An
 
 
 def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
+    if "peers" in figures:
+        print_store_figures(figures, levels)
+    print_api_figures(figures, levels)
+    if "peers" in figures:
+        print_peer_figures(figures)
+
+
+def print_store_figures(figures: dict[str, Any], levels: list[int]) -> None:
     raw = Table(title="SQLite event store (synchronous=FULL, WAL, group commit)")
     raw.add_column("measure")
     raw.add_column("value", justify="right")
@@ -331,6 +346,9 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
     raw.add_row("load 1,000-event order, snapshots (ms)", f"{loads['with_snapshots_ms']:.2f}")
     raw.add_row("load 1,000-event order, no snapshots (ms)", f"{loads['without_snapshots_ms']:.2f}")
     console.print(raw)
+
+
+def print_api_figures(figures: dict[str, Any], levels: list[int]) -> None:
     access = "on (an API key)" if figures["access_control"] else "off"
     api = Table(
         title=f"command API over HTTP, {figures['workers']} worker process(es), access control "
@@ -347,10 +365,13 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
             f"{run['commands_per_s']:,.0f}",
             *(f"{run[name]:.1f}" for name in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
             str(run["errors"]),
-            f"{figures['raw_appends_per_s_concurrent'] / run['commands_per_s']:.2f}",
+            f"{figures.get('raw_appends_per_s_concurrent', 0) / run['commands_per_s']:.2f}",
             f"{run['loop_cpu_ms_per_command']:.2f} ms",
         )
     console.print(api)
+
+
+def print_peer_figures(figures: dict[str, Any]) -> None:
     cost = figures["encryption"]
     console.print(
         f"encryption of personal data, {cost['clients']} clients: off"

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Run the benchmarks and rewrite the README's performance tables from what they print.
+
+    .venv/bin/python scripts/perf_report.py run [NAME ...]   # run (default: all), then render
+    .venv/bin/python scripts/perf_report.py render            # only rewrite the README
+
+Each benchmark writes its figures as JSON; they are kept in ``scripts/perf_results/`` with
+the exact command, when it ran and the machine's load meanwhile (sampled every 2 s), so each
+table in the README says where its figures came from. ``render`` rewrites the README between
+``<!-- performance:begin -->`` and ``<!-- performance:end -->`` from whatever results exist.
+Elasticsearch benchmarks start their own node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "scripts" / "perf_results"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    title: str
+    arguments: list[str]
+    render: Callable[[Figures], list[str]]
+
+
+def run(name: str, benchmark: Benchmark) -> None:
+    """Run one benchmark and keep its figures with the command and the load."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "figures.json"
+        command = [sys.executable, *benchmark.arguments, "--json", str(output)]
+        print(f"perf: {name}: {' '.join(benchmark.arguments)}", flush=True)
+        loads: list[float] = []
+        done = threading.Event()
+
+        def sample_load() -> None:
+            while not done.wait(2.0):
+                loads.append(os.getloadavg()[0])
+
+        sampler = threading.Thread(target=sample_load, daemon=True)
+        started = datetime.now(UTC)
+        sampler.start()
+        status = subprocess.call(command, cwd=ROOT)
+        done.set()
+        if status != 0 or not output.exists():
+            sys.exit(f"perf: {name} failed (exit status {status}); its results are unchanged")
+        result = {
+            "command": " ".join(["python", *benchmark.arguments]),
+            "measured_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average": [min(loads, default=0.0), max(loads, default=0.0)],
+            "cores": os.cpu_count(),
+            "figures": json.loads(output.read_text()),
+        }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def render() -> None:
+    lines: list[str] = []
+    for name, benchmark in BENCHMARKS.items():
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        low, high = result["load_average"]
+        lines += [f"#### {benchmark.title}", ""]
+        lines += benchmark.render(result["figures"])
+        lines += [
+            "",
+            f"`{result['command']}`: measured {result['measured_at']} on {result['cores']} cores,"
+            f" load average {low:.1f}-{high:.1f} meanwhile.",
+            "",
+        ]
+    text = README.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    generated = "\n".join(
+        [BEGIN, "<!-- written by scripts/perf_report.py: edit that, not this -->", "", *lines]
+    )
+    README.write_text(f"{head}{generated.rstrip()}\n{END}{tail}")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def number(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def commands(figures: Figures) -> list[str]:
+    rows = [
+        [
+            clients,
+            number(run["commands_per_s"]),
+            ms(run["p50_ms"]),
+            ms(run["p99_ms"]),
+            f"{run['loop_cpu_ms_per_command']:.2f} ms",
+        ]
+        for clients, run in figures["http"].items()
+    ]
+    lines = table(["clients", "commands/s", "p50 ms", "p99 ms", "event-loop CPU / command"], rows)
+    peers = figures.get("peers")
+    if peers is None:
+        return lines
+    library, trivial = peers["eventsourcing"], peers["trivial_fastapi"]
+    ours = figures["http"].get(str(peers["clients"]))
+    fsync_ms = 1000 / figures["raw_appends_per_s_1_thread"]
+    one = figures["http"].get("1")
+    ratios = [
+        [
+            "the eventsourcing library's SQLite application, same lifecycle, in-process",
+            f"{number(library['commands_per_s'])} commands/s",
+            f"{ours['commands_per_s'] / library['commands_per_s']:.2f}x" if ours else "-",
+        ],
+        [
+            f"a trivial FastAPI POST (pydantic body), {peers['clients']} clients",
+            f"{number(trivial['requests_per_s'])} requests/s",
+            f"{ours['commands_per_s'] / trivial['requests_per_s']:.2f}x" if ours else "-",
+        ],
+        [
+            "one durable append (raw, one thread)",
+            f"{fsync_ms:.2f} ms",
+            f"one client's p50 is {one['p50_ms'] / fsync_ms:.1f}x" if one else "-",
+        ],
+    ]
+    encryption = figures["encryption"]
+    return [
+        *lines,
+        "",
+        *table(
+            ["peer, same run", "rate", f"ours at {peers['clients']} clients against it"], ratios
+        ),
+        "",
+        f"Raw durable appends {number(figures['raw_appends_per_s_1_thread'])}/s from one thread, "
+        f"{number(figures['raw_appends_per_s_concurrent'])}/s from many (group commit). "
+        f"Encryption of personal data on / off at {encryption['clients']} clients: "
+        f"{encryption['on_vs_off']:.3f}. Loading a 1,000-event order: "
+        f"{figures['load_1000_events']['with_snapshots_ms']:.2f} ms from a snapshot, "
+        f"{figures['load_1000_events']['without_snapshots_ms']:.1f} ms without.",
+    ]
+
+
+def access(figures: Figures) -> list[str]:
+    rows = [
+        [
+            mode,
+            number(row["commands_per_s"]),
+            f"{row['ratio_to_open']:.3f}",
+            ms(row["p50_ms"]),
+            ms(row["p99_ms"]),
+        ]
+        for mode, row in figures.items()
+    ]
+    return table(["access", "commands/s (median)", "vs open", "p50 ms", "p99 ms"], rows)
+
+
+def search(figures: Figures) -> list[str]:
+    projection, raw, lag = figures["projection"], figures["raw_bulk"], figures["lag"]
+    lines = table(
+        ["measure", "value"],
+        [
+            [
+                "projection from an empty read model",
+                f"{number(projection['events_per_s'])} "
+                f"events/s ({projection['events']:,} events, {projection['seconds']:.1f} s)",
+            ],
+            [
+                "raw bulk of the same final documents",
+                f"{number(raw['docs_per_s'])} docs/s ({raw['seconds']:.1f} s)",
+            ],
+            [
+                "projector's rate against the raw bulk (raw time / projection time)",
+                f"{figures['projection_vs_raw']:.2f}",
+            ],
+            [
+                f"append-to-searchable at {lag['rate']} events/s, p50 / p99",
+                f"{lag['p50_ms']:.0f} / {lag['p99_ms']:.0f} ms",
+            ],
+        ],
+    )
+    rows = []
+    for query, row in figures["runs"][-1]["queries"].items():
+        engine = (
+            f"{row['engine_p50_ms']:.0f} / {row['engine_p99_ms']:.0f}"
+            if "engine_p50_ms" in row
+            else "-"
+        )
+        added = (
+            f"{row['added_p50_ms']:.1f} / {row['added_p99_ms']:.1f}"
+            if "added_p50_ms" in row
+            else "-"
+        )
+        name, _, agents = query.rpartition(" c")
+        rows.append([name, agents, f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f}", engine, added])
+    return [
+        *lines,
+        "",
+        *table(
+            ["search", "agents", "p50 / p99 ms", "engine `took` p50 / p99", "API adds p50 / p99"],
+            rows,
+        ),
+    ]
+
+
+def crud(figures: Figures) -> list[str]:
+    lines: list[str] = []
+    for size, sides in figures.items():
+        if not size.isdigit():
+            continue
+        ours, table_side = sides["ours"], sides["crud"]
+        rows = [
+            ["new order", cell(table_side["insert"]), cell(ours["insert"])],
+            ["status change", cell(table_side["update"]), cell(ours["update"])],
+        ]
+        rows += [
+            [f"search: {name}", cell(found), cell(ours["searches"][name])]
+            for name, found in table_side["searches"].items()
+        ]
+        lines += [f"{int(size):,} orders, one operation at a time, p50 / p99 ms:", ""]
+        lines += table(["", "CRUD table, 5 indexes", "ours"], rows)
+        together = [
+            [
+                label,
+                number(run["orders_per_s"]),
+                cell(run["write"]),
+                number(run["searches_per_s"]),
+                cell(run["search"]),
+            ]
+            for label, run in (
+                ("CRUD table, 5 indexes", table_side["concurrent"]),
+                ("ours", ours["concurrent"]),
+            )
+        ]
+        behind = ours["concurrent"]["read_model_behind_events"]
+        lines += ["", f"{int(size):,} orders, 8 writers and 4 searching agents at once:", ""]
+        lines += table(
+            ["", "orders/s", "write p50 / p99 ms", "searches/s", "search p50 / p99 ms"], together
+        )
+        lines += ["", f"Our read model was {behind} events behind at the end.", ""]
+    return lines
+
+
+def cell(figures: dict[str, float]) -> str:
+    return f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}"
+
+
+BENCHMARKS = {
+    "commands": Benchmark(
+        "Command API: keyed checkout lifecycles over HTTP, one process, access control on",
+        ["scripts/bench_commands.py", "--concurrency", "1,16,32", "--duration", "15"],
+        commands,
+    ),
+    "workers": Benchmark(
+        "Command API with two worker processes (`--workers 2`)",
+        [
+            "scripts/bench_commands.py",
+            "--concurrency",
+            "16,32",
+            "--duration",
+            "15",
+            "--workers",
+            "2",
+            "--only-api",
+        ],
+        commands,
+    ),
+    "access": Benchmark(
+        "What access control costs, 16 clients",
+        ["scripts/bench_access.py", "--duration", "12", "--clients", "16", "--rounds", "2"],
+        access,
+    ),
+    "search-sqlite": Benchmark(
+        "Read side, 100,000 orders, embedded SQLite read model",
+        ["scripts/bench_search.py", "--orders", "100000", "--read-model", "sqlite", "--runs", "1"],
+        search,
+    ),
+    "search-elasticsearch": Benchmark(
+        "Read side, 100,000 orders, Elasticsearch",
+        [
+            "scripts/bench_search.py",
+            "--orders",
+            "100000",
+            "--read-model",
+            "elasticsearch",
+            "--runs",
+            "1",
+        ],
+        search,
+    ),
+    "crud": Benchmark(
+        "Against a CRUD table with a search screen's indexes",
+        ["scripts/bench_crud_baseline.py", "--sizes", "100000,1000000", "--samples", "2000"],
+        crud,
+    ),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    runs = sub.add_parser("run", help="run benchmarks (default: all), then render")
+    runs.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=[])
+    sub.add_parser("render", help="rewrite the README's tables from the kept results")
+    args = parser.parse_args()
+    if args.action == "run":
+        for name in args.names or list(BENCHMARKS):
+            run(name, BENCHMARKS[name])
+    render()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
