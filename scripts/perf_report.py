@@ -72,6 +72,15 @@ def run(name: str, benchmark: Benchmark) -> None:
 
 
 def render() -> None:
+    """Rewrite the README's block between the markers."""
+    text = README.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{block()}{tail}")
+
+
+def block() -> str:
+    """The README's performance block, markers included, from the kept results."""
     lines: list[str] = []
     for name, benchmark in BENCHMARKS.items():
         path = RESULTS / f"{name}.json"
@@ -87,13 +96,10 @@ def render() -> None:
             f" load average {low:.1f}-{high:.1f} meanwhile.",
             "",
         ]
-    text = README.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
     generated = "\n".join(
         [BEGIN, "<!-- written by scripts/perf_report.py: edit that, not this -->", "", *lines]
     )
-    README.write_text(f"{head}{generated.rstrip()}\n{END}{tail}")
+    return f"{generated.rstrip()}\n{END}"
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -102,22 +102,27 @@ class Observe:
             route = _route_template(scope)
             REQUESTS.labels(route, scope["method"], str(status)).inc()
             LATENCY.labels(route, scope["method"]).observe(elapsed)
-            principal = scope.get("state", {}).get("principal")
-            access_log.info(
-                "%s %s %d",
-                scope["method"],
-                route,
-                status,
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "query_parameters": _parameter_names(scope),
-                    # Ids only: a key's id or a token's subject, never a name.
-                    "actor": f"{principal.kind}:{principal.id}" if principal else None,
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, route, status, elapsed)
+
+
+def _log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
+    principal = scope.get("state", {}).get("principal")
+    access_log.info(
+        "%s %s %d",
+        scope["method"],
+        route,
+        status,
+        extra={
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "query_parameters": _parameter_names(scope),
+            # Ids only: a key's id or a token's subject, never a name.
+            "actor": f"{principal.kind}:{principal.id}" if principal else None,
+        },
+    )
 
 
 def _correlation_id(scope: Scope) -> str:

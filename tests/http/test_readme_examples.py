@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 
 from tests.engines import ROOT
 from tests.inprocess import Api
@@ -38,3 +40,20 @@ def test_the_quick_tour_places_pays_and_finds_the_order(api: Api) -> None:
     assert paid.status_code == 200
     assert [hit["order_id"] for hit in found.json()["results"]] == [order_id]
     assert [hit["order_id"] for hit in by_text.json()["results"]] == [order_id]
+
+
+def test_the_performance_tables_are_what_the_kept_results_render() -> None:
+    """Nobody edits the figures by hand: `scripts/perf_report.py render` writes them."""
+    spec = importlib.util.spec_from_file_location(
+        "perf_report", ROOT / "scripts" / "perf_report.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    sys.modules["perf_report"] = report  # its dataclasses look their module up
+    spec.loader.exec_module(report)
+    text = (ROOT / "README.md").read_text()
+
+    written = text[text.index(report.BEGIN) : text.index(report.END) + len(report.END)]
+
+    assert written == report.block()
