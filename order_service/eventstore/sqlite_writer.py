@@ -144,7 +144,10 @@ class GroupCommitWriter:
         outcomes: list[AppendResult | BaseException] = []
         try:
             begin(connection)
-            for request in group:
+            together = _all_at_once(connection, group)
+            if together is not None:
+                outcomes.extend(together)
+            for request in group if together is None else ():
                 connection.execute("SAVEPOINT one")
                 try:
                     request.earlier = [
@@ -243,6 +246,77 @@ class GroupCommitWriter:
     def _head(self, connection: sqlite3.Connection) -> int | None:
         row = connection.execute("SELECT max(position) FROM events").fetchone()
         return None if row is None else row[0]
+
+
+def _all_at_once(
+    connection: sqlite3.Connection, group: list[PendingAppend]
+) -> list[AppendResult] | None:
+    """The usual group, in four statements: every append to its own stream, every expected
+    version right, no id stored before. None (nothing written) when any of that does not
+    hold: then each append goes in its own savepoint, where a refusal fails only that one.
+
+    Positions are the events table's AUTOINCREMENT, consecutive within this transaction
+    (it holds the write lock): the next is one past ``sqlite_sequence``'s, checked after.
+    """
+    streams = [request.stream for request in group]
+    if len(set(streams)) < len(streams) or any(r.before or not r.events for r in group):
+        return None
+    marks = ",".join("?" * len(streams))
+    current = dict(
+        connection.execute(
+            f"SELECT stream, revision FROM streams WHERE stream IN ({marks})", streams
+        ).fetchall()
+    )
+    try:
+        for request in group:
+            _check_expected(request.stream, request.expected, current.get(request.stream))
+    except WrongExpectedVersionError:
+        return None
+    row = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    position = row[0] if row else 0
+    recorded_at = datetime.now(UTC).isoformat()
+    rows: list[tuple[object, ...]] = []
+    revisions: list[tuple[str, int]] = []
+    results: list[AppendResult] = []
+    for request in group:
+        revision = current.get(request.stream, -1)
+        for event in request.events:
+            revision += 1
+            position += 1
+            rows.append(
+                (
+                    request.stream,
+                    revision,
+                    event.id.bytes,
+                    event.type,
+                    event.data,
+                    event.metadata,
+                    recorded_at,
+                )
+            )
+        revisions.append((request.stream, revision))
+        results.append(AppendResult(revision, position))
+    connection.execute("SAVEPOINT together")
+    try:
+        connection.executemany(
+            "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
+        if last != position:  # not the positions computed: let each append find its own
+            raise sqlite3.IntegrityError(f"events took positions up to {last}, not {position}")
+    except sqlite3.IntegrityError:  # an id stored before: a retry, judged one by one
+        connection.execute("ROLLBACK TO together")
+        connection.execute("RELEASE together")
+        return None
+    connection.execute("RELEASE together")
+    connection.executemany(
+        "INSERT INTO streams (stream, revision) VALUES (?, ?)"
+        " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
+        revisions,
+    )
+    return results
 
 
 def begin(connection: sqlite3.Connection) -> None:

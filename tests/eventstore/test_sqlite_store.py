@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from order_service.eventstore.port import NewEvent, StreamState
+from order_service.eventstore.port import NewEvent, StreamState, WrongExpectedVersionError
 from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.eventstore.sqlite_writer import PendingAppend, _all_at_once, begin
 from tests.eventstore.contract import EventStoreContract, new_events
 
 
@@ -98,3 +99,39 @@ def checkpointed_size(store: SQLiteEventStore) -> int:
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
     return store.path.stat().st_size
+
+
+def test_a_group_commits_at_once_and_a_refusal_fails_only_its_own_append(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    existing = new_events(1)
+    store.append("s-old", existing, StreamState.NO_STREAM)
+    store.append("s-taken", new_events(1), StreamState.NO_STREAM)
+    connection = store._connect()
+    together = [PendingAppend(f"s-{n}", new_events(2), StreamState.NO_STREAM) for n in range(5)]
+    mixed = [
+        PendingAppend("s-a", new_events(1), StreamState.NO_STREAM),
+        PendingAppend("s-taken", new_events(1), StreamState.NO_STREAM),  # wrong version
+        PendingAppend("s-old", existing, StreamState.NO_STREAM),  # a retry: already there
+        PendingAppend("s-b", new_events(2), StreamState.NO_STREAM),
+    ]
+
+    store._writer._commit_group(connection, together)
+    store._writer._commit_group(connection, mixed)
+
+    stored = {event.id: event for event in store.read_all(limit=100)}
+    for append in [*together, mixed[0], mixed[3]]:
+        result = append.result.result()
+        last = stored[append.events[-1].id]
+        assert (result.revision, result.position) == (last.revision, last.position)
+        assert not result.replayed
+    with pytest.raises(WrongExpectedVersionError):
+        mixed[1].result.result()
+    assert mixed[2].result.result().replayed
+    assert len(stored) == 2 + 5 * 2 + 1 + 2
+    begin(connection)  # the usual group takes the four-statement way; a mixed one does not
+    assert _all_at_once(connection, [PendingAppend("s-c", new_events(1), 0)]) is None
+    assert _all_at_once(connection, [PendingAppend("s-c", new_events(1), -1)]) is None
+    assert _all_at_once(connection, [PendingAppend("s-c", new_events(1), StreamState.ANY)])
+    connection.execute("ROLLBACK")
+    connection.close()
+    store.close()
