@@ -384,7 +384,8 @@ def _primitives(value: Any) -> dict[str, Any]:
 
 def iso(at: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a Z, the one time format of the log."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime (five times slower): every command writes a few of these.
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import ast
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
 from order_service import events
-from order_service.domain.order import Order
+from order_service.domain.order import Order, iso
 from order_service.eventstore.port import RecordedEvent
 from order_service.personal.codec import PLAIN
 from tests.unit.test_order import delivered
@@ -119,3 +119,12 @@ def test_an_event_from_a_newer_schema_is_refused_rather_than_misread() -> None:
 
     with pytest.raises(events.UnknownEventError, match="newer"):
         events.to_domain_event(newer, PLAIN)
+
+
+def test_times_are_written_in_utc_with_microseconds_and_a_z() -> None:
+    two_hours_east = timezone(timedelta(hours=2))
+
+    assert (
+        iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=two_hours_east)) == "2026-01-02T01:04:05.000000Z"
+    )
+    assert iso(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "2026-01-02T03:04:05.000006Z"
