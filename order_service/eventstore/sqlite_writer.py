@@ -22,6 +22,7 @@ from queue import Empty, SimpleQueue
 
 from order_service.eventstore import metrics
 from order_service.eventstore.port import (
+    Append,
     AppendResult,
     EventStoreError,
     EventStoreUnavailableError,
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 LOCK_POLL_S = 0.0002
 MAX_GROUP = 256
+ROWS_PER_STATEMENT = 4000  # 7 parameters a row, under SQLite's limit of 32,766
 WAL_CHECK_INTERVAL_S = 0.1
 WAL_TRUNCATE_WAIT_MS = 500
 
@@ -251,15 +253,25 @@ class GroupCommitWriter:
 def _all_at_once(
     connection: sqlite3.Connection, group: list[PendingAppend]
 ) -> list[AppendResult] | None:
-    """The usual group, in four statements: every append to its own stream, every expected
-    version right, no id stored before. None (nothing written) when any of that does not
-    hold: then each append goes in its own savepoint, where a refusal fails only that one.
+    """The usual group in a fixed handful of statements, however many appends it holds:
+    every append to its own stream, every expected version right, no id stored before.
+    None (nothing written) when any of that does not hold: then each append goes in its own
+    savepoint, where a refusal fails only that one.
+
+    Few statements matter more than their work: each one hands the GIL back and waits to
+    take it again, and under load the command API's event loop holds it (measured: the
+    statements of a group of eight appends took 3.4 ms, one row at a time).
 
     Positions are the events table's AUTOINCREMENT, consecutive within this transaction
     (it holds the write lock): the next is one past ``sqlite_sequence``'s, checked after.
     """
-    streams = [request.stream for request in group]
-    if len(set(streams)) < len(streams) or any(r.before or not r.events for r in group):
+    parts: list[tuple[PendingAppend, Append, bool]] = []
+    for request in group:  # a request's dependent appends first, then its own
+        parts += [(request, append, False) for append in request.before]
+        parts.append((request, (request.stream, request.events, request.expected), True))
+    appends = [append for _, append, _ in parts]
+    streams = [stream for stream, _, _ in appends]
+    if len(set(streams)) < len(streams) or not all(events for _, events, _ in appends):
         return None
     marks = ",".join("?" * len(streams))
     current = dict(
@@ -268,8 +280,8 @@ def _all_at_once(
         ).fetchall()
     )
     try:
-        for request in group:
-            _check_expected(request.stream, request.expected, current.get(request.stream))
+        for stream, _, expected in appends:
+            _check_expected(stream, expected, current.get(stream))
     except WrongExpectedVersionError:
         return None
     row = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
@@ -277,15 +289,16 @@ def _all_at_once(
     recorded_at = datetime.now(UTC).isoformat()
     rows: list[tuple[object, ...]] = []
     revisions: list[tuple[str, int]] = []
+    earlier: dict[int, list[AppendResult]] = {}
     results: list[AppendResult] = []
-    for request in group:
-        revision = current.get(request.stream, -1)
-        for event in request.events:
+    for request, (stream, events, _), own in parts:
+        revision = current.get(stream, -1)
+        for event in events:
             revision += 1
             position += 1
             rows.append(
                 (
-                    request.stream,
+                    stream,
                     revision,
                     event.id.bytes,
                     event.type,
@@ -294,27 +307,40 @@ def _all_at_once(
                     recorded_at,
                 )
             )
-        revisions.append((request.stream, revision))
-        results.append(AppendResult(revision, position))
-    connection.execute("SAVEPOINT together")
+        revisions.append((stream, revision))
+        if own:
+            results.append(AppendResult(revision, position))
+        else:
+            earlier.setdefault(id(request), []).append(AppendResult(revision, position))
+    step = ROWS_PER_STATEMENT
+    chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
+    guarded = len(chunks) > 1  # one statement is atomic by itself; several need a savepoint
+    if guarded:
+        connection.execute("SAVEPOINT together")
     try:
-        connection.executemany(
-            "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
-        if last != position:  # not the positions computed: let each append find its own
-            raise sqlite3.IntegrityError(f"events took positions up to {last}, not {position}")
-    except sqlite3.IntegrityError:  # an id stored before: a retry, judged one by one
-        connection.execute("ROLLBACK TO together")
-        connection.execute("RELEASE together")
+        for chunk in chunks:
+            connection.execute(
+                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+                f" VALUES {','.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
+    except sqlite3.IntegrityError:  # an id stored before (a retry): judged one by one
+        if guarded:
+            connection.execute("ROLLBACK TO together")
+            connection.execute("RELEASE together")
         return None
-    connection.execute("RELEASE together")
-    connection.executemany(
-        "INSERT INTO streams (stream, revision) VALUES (?, ?)"
+    if guarded:
+        connection.execute("RELEASE together")
+    last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
+    if last != position:  # cannot happen under the write lock; if it did, nothing commits
+        raise sqlite3.DatabaseError(f"events took positions up to {last}, not {position}")
+    for request in group:
+        request.earlier = earlier.get(id(request), [])
+    connection.execute(
+        "INSERT INTO streams (stream, revision)"
+        f" VALUES {','.join(['(?, ?)'] * len(revisions))}"
         " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
-        revisions,
+        [value for pair in revisions for value in pair],
     )
     return results
 
