@@ -196,17 +196,7 @@ class GroupCommitWriter:
         for event in events:
             revision += 1
             cursor = connection.execute(
-                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    stream,
-                    revision,
-                    event.id.bytes,
-                    event.type,
-                    event.data,
-                    event.metadata,
-                    recorded_at,
-                ),
+                f"{INSERT_EVENTS} VALUES {EVENT_ROW}", _row(stream, revision, event, recorded_at)
             )
             position = cursor.lastrowid or 0
         connection.execute(
@@ -296,17 +286,7 @@ def _all_at_once(
         for event in events:
             revision += 1
             position += 1
-            rows.append(
-                (
-                    stream,
-                    revision,
-                    event.id.bytes,
-                    event.type,
-                    event.data,
-                    event.metadata,
-                    recorded_at,
-                )
-            )
+            rows.append(_row(stream, revision, event, recorded_at))
         revisions.append((stream, revision))
         if own:
             results.append(AppendResult(revision, position))
@@ -320,8 +300,7 @@ def _all_at_once(
     try:
         for chunk in chunks:
             connection.execute(
-                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
-                f" VALUES {','.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                f"{INSERT_EVENTS} VALUES {','.join([EVENT_ROW] * len(chunk))}",
                 [value for row in chunk for value in row],
             )
     except sqlite3.IntegrityError:  # an id stored before (a retry): judged one by one
@@ -343,6 +322,14 @@ def _all_at_once(
         [value for pair in revisions for value in pair],
     )
     return results
+
+
+INSERT_EVENTS = "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+EVENT_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+
+
+def _row(stream: str, revision: int, event: NewEvent, recorded_at: str) -> tuple[object, ...]:
+    return (stream, revision, event.id.bytes, event.type, event.data, event.metadata, recorded_at)
 
 
 def begin(connection: sqlite3.Connection) -> None:
