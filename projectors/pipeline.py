@@ -41,15 +41,25 @@ class BatchWriter:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue
-            changes, events = item
             try:
-                self.write(changes, events)
-            except BaseException as error:  # handed to the projecting thread, which raises it
-                self._error = error
-                continue
-            self.on_written(changes, events)
+                if self._error is None:
+                    self._write(*item)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, changes: Changes, events: int) -> None:
+        try:
+            self.write(changes, events)
+        except BaseException as error:  # handed to the projecting thread, which raises it
+            self._error = error
+            return
+        self.on_written(changes, events)
+
+    def idle(self) -> bool:
+        """Nothing queued or being written: a small batch may go now. While the writer is
+        busy, a live projector keeps gathering events, so under load its batches grow to
+        what arrives during one write instead of queueing up behind it."""
+        return self._queue.unfinished_tasks == 0
 
     def put(self, changes: Changes, events: int) -> None:
         """Queue a batch of ``events`` for writing (waits while ``QUEUE_DEPTH`` are queued)."""

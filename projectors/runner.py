@@ -44,6 +44,7 @@ STREAM_PREFIX = f"{ORDER_CATEGORY}-"
 MAX_BACKOFF_S = 5.0
 QUEUE_PAGES = 40  # of up to 500 events each
 SWITCH_CHECK_S = 0.5
+IDLE_POLL_S = 0.002  # how often a due batch looks whether the writer is free
 
 
 @dataclass
@@ -160,7 +161,7 @@ class Projector:
                     if batch:
                         flush(batch)
                     return
-            timeout = max(0.0, deadline - time.monotonic()) if batch else 0.2
+            timeout = max(IDLE_POLL_S, deadline - time.monotonic()) if batch else 0.2
             try:
                 item = events.get(timeout=timeout)
             except queue.Empty:
@@ -177,7 +178,7 @@ class Projector:
                 flush(batch[: self.options.batch_size])
                 batch = batch[self.options.batch_size :]
                 deadline = time.monotonic() + self.options.flush_interval_s
-            if batch and time.monotonic() >= deadline:
+            if batch and time.monotonic() >= deadline and writer.idle():
                 flush(batch)
                 batch = []
 

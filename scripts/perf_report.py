@@ -125,7 +125,7 @@ def commands(figures: Figures) -> list[str]:
             number(run["commands_per_s"]),
             ms(run["p50_ms"]),
             ms(run["p99_ms"]),
-            f"{run['loop_cpu_ms_per_command']:.2f} ms",
+            f"{run['loop_cpu_ms_per_command']:.2f} ms" if figures["workers"] == 1 else "-",
         ]
         for clients, run in figures["http"].items()
     ]
