@@ -44,9 +44,21 @@ LEGACY_COMPLETED = "CommandCompleted"
 class IdempotencyKeyReusedError(Exception):
     """The key was used before with a different request."""
 
+    def __init__(self, key: str | None) -> None:
+        # The message is the problem's detail: it never echoes the key (scoped to the actor).
+        super().__init__(
+            "this key was first used with another request (method, path, If-Match or body); "
+            "use a new key for a new request"
+        )
+        self.key = key
+
 
 class IdempotencyKeyInFlightError(Exception):
     """A request with this key is still being processed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("a request with this key is still being processed; retry shortly")
+        self.key = key
 
 
 @dataclass(frozen=True)

@@ -312,7 +312,8 @@ class TestIdempotencyKeys:
             headers={"Idempotency-Key": "k-pay"},
         )
 
-        assert_problem(other, 422, "idempotency-key-reused")
+        problem = assert_problem(other, 422, "idempotency-key-reused")
+        assert "k-pay" not in problem["detail"]  # not echoed, nor the actor it is scoped to
 
     def test_the_same_key_on_another_command_that_would_succeed_is_422_and_appends_nothing(
         self, api: Api
