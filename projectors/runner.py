@@ -1,8 +1,10 @@
 """The projector: follows the log from the read model's checkpoint and keeps documents current.
 
-Events arrive through the event store's catch-up subscription (``order-`` streams only) and
-are written in batches, flushed when ``batch_size`` events are waiting or ``flush_interval``
-after the first one, whichever comes first: low lag at low rates, large bulks at high rates.
+Events arrive through the event store's catch-up subscription (``order-`` streams only), a
+page at a time, and are written in batches, flushed when ``batch_size`` events are waiting or
+``flush_interval`` after the first one, whichever comes first: low lag at low rates, large
+bulks at high rates. Full batches are folded while the read model writes the ones before
+(``pipeline``); a partial one waits for the writer to be free, gathering meanwhile.
 
 Failure behaviour:
 - an engine that is down (event store or read model) is retried with backoff; the batch in
