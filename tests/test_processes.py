@@ -152,7 +152,7 @@ def command_line(pid: int) -> bytes:
         return b""
 
 
-def test_workers_that_cannot_start_stop_the_server_with_status_1(tmp_path: Path) -> None:
+def test_workers_refuse_a_port_another_server_listens_on(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -162,4 +162,4 @@ def test_workers_that_cannot_start_stop_the_server_with_status_1(tmp_path: Path)
         ran = orders_cli(tmp_path, "serve", "commands", "--workers", "2", env=env)
 
     assert ran.returncode == 1
-    assert "exited at start" in ran.stdout + ran.stderr
+    assert "cannot listen" in ran.stdout + ran.stderr

@@ -31,6 +31,9 @@ STOP_WAIT_S = 30.0
 
 def serve(options: dict[str, Any], workers: int) -> int:
     """Run ``workers`` processes of ``uvicorn.Config(**options)``; the exit status."""
+    if refusal := _taken(options["host"], options["port"]):
+        log.error("cannot listen on %s port %s: %s", options["host"], options["port"], refusal)
+        return 1
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -66,6 +69,19 @@ def serve(options: dict[str, Any], workers: int) -> int:
     for process, _ in running:
         process.join(STOP_WAIT_S)
     return status
+
+
+def _taken(host: str, port: int) -> str | None:
+    """Why the port cannot be ours, if it cannot. Workers share it with ``SO_REUSEPORT``,
+    which would also let them join another server of the same user already on it: a plain
+    bind first refuses a port anyone listens on."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return str(error)
+    return None
 
 
 def _worker(options: dict[str, Any], ready: EventType) -> None:
