@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -90,6 +90,17 @@ class Projector:
 
     def stop(self) -> None:
         self._stopped.set()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Projector]:
+        """This projector on a thread of its own while the block runs, then stopped."""
+        thread = threading.Thread(target=self.run, name="projector", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+            thread.join(timeout=30)
 
     def run(self) -> None:
         """Project until ``stop()``, surviving engine outages."""

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -368,21 +368,13 @@ def project(store: SQLiteEventStore, index: SQLiteOrderIndex, personal: Personal
         done.wait()
 
 
-@contextlib.contextmanager
 def live_projector(
     store: SQLiteEventStore,
     index: SQLiteOrderIndex,
     personal: PersonalData,
     on_flush: Callable[[int], None] = lambda _: None,
-) -> Iterator[None]:
-    projector = Projector(store, index, personal, ProjectorOptions(on_flush=on_flush))
-    thread = threading.Thread(target=projector.run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        projector.stop()
-        thread.join(30)
+) -> contextlib.AbstractContextManager[Projector]:
+    return Projector(store, index, personal, ProjectorOptions(on_flush=on_flush)).running()
 
 
 def summary(times: list[float]) -> dict[str, float]:

@@ -7,10 +7,8 @@ model's files, the archive and the export is searched for them afterwards."""
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from projectors.full_log import full_stream
 from projectors.order_search import fold
 from projectors.port import SearchQuery
 from projectors.rebuild import Rebuild, RebuildOptions
+from projectors.runner import Projector
 from tests.factories import pay_body, place_body, place_command
 from tests.personal.files import event_store_bytes, holding, read_model_bytes, tree_bytes
 from tests.polling import eventually
@@ -81,16 +80,8 @@ async def orders_for(container: Container, person: Person) -> None:
         person.orders.append(order_id)
 
 
-@contextmanager
-def projecting(container: Container) -> Iterator[None]:
-    projector = container.projector()
-    thread = threading.Thread(target=projector.run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        projector.stop()
-        thread.join(30)
+def projecting(container: Container) -> contextlib.AbstractContextManager[Projector]:
+    return container.projector().running()
 
 
 def found(container: Container, **query: Any) -> set[str]:
