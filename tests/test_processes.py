@@ -123,13 +123,38 @@ def test_serve_commands_with_workers_shares_the_store_and_replaces_a_dead_worker
         for order_id in placed:
             paid = httpx.post(f"{server.url}/orders/{order_id}/pay", json=pay_body())
             assert paid.json()["version"] == 1, paid.text
+        workers = worker_pids(server.process.pid)
         assert server.stop(signal.SIGTERM) == 0
+        assert eventually(lambda: not any(alive(pid) for pid in workers), within_s=30)
 
     store = SQLiteEventStore(tmp_path / "data" / "events.db")
     events = store.read_all(stream_prefix="order-", limit=1000)
     store.close()
     assert len(events) == 2 * len(placed)
     assert len({event.position for event in events}) == len(events)
+
+
+def test_workers_shut_down_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    env = {"ORDERS_DATA_DIR": str(tmp_path / "data")}
+    with orders_process(["serve", "commands", "--workers", "2"], tmp_path, env) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert eventually(lambda: listeners(port) == 2, within_s=30), server.output()
+        workers = worker_pids(server.process.pid)
+
+        server.stop(signal.SIGKILL)  # nothing can be forwarded to the workers
+
+        # They notice, finish what they were doing, and leave the port and the store free.
+        assert eventually(lambda: not any(alive(pid) for pid in workers), within_s=30)
+        assert listeners(port) == 0
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie its (dead) parent left for init to reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def place_on_a_new_connection(url: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -99,11 +100,23 @@ def _worker(options: dict[str, Any], ready: EventType) -> None:
 
 
 class _Worker(uvicorn.Server):
-    """A uvicorn server that tells the supervisor once it accepts connections."""
+    """A uvicorn server that tells the supervisor once it accepts connections, and shuts
+    down gracefully when the supervisor is gone (killed outright, it cannot stop them):
+    a worker left behind would keep the port and the event store's write lock."""
 
     def __init__(self, config: uvicorn.Config, ready: EventType) -> None:
         super().__init__(config)
         self.ready = ready
+        supervisor = multiprocessing.parent_process()
+        if supervisor is not None:
+            threading.Thread(
+                target=self._exit_with, args=(supervisor.sentinel,), daemon=True
+            ).start()
+
+    def _exit_with(self, supervisor: int) -> None:
+        wait([supervisor])
+        log.warning("the supervisor is gone: worker %s shuts down", os.getpid())
+        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
