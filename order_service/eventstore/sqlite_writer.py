@@ -22,7 +22,6 @@ from queue import Empty, SimpleQueue
 
 from order_service.eventstore import metrics
 from order_service.eventstore.port import (
-    Append,
     AppendResult,
     EventStoreError,
     EventStoreUnavailableError,
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 LOCK_POLL_S = 0.0002
 MAX_GROUP = 256
-ROWS_PER_STATEMENT = 4000  # 7 parameters a row, under SQLite's limit of 32,766
 WAL_CHECK_INTERVAL_S = 0.1
 WAL_TRUNCATE_WAIT_MS = 500
 
@@ -146,10 +144,7 @@ class GroupCommitWriter:
         outcomes: list[AppendResult | BaseException] = []
         try:
             begin(connection)
-            together = _all_at_once(connection, group)
-            if together is not None:
-                outcomes.extend(together)
-            for request in group if together is None else ():
+            for request in group:
                 connection.execute("SAVEPOINT one")
                 try:
                     request.earlier = [
@@ -196,7 +191,17 @@ class GroupCommitWriter:
         for event in events:
             revision += 1
             cursor = connection.execute(
-                f"{INSERT_EVENTS} VALUES {EVENT_ROW}", _row(stream, revision, event, recorded_at)
+                "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stream,
+                    revision,
+                    event.id.bytes,
+                    event.type,
+                    event.data,
+                    event.metadata,
+                    recorded_at,
+                ),
             )
             position = cursor.lastrowid or 0
         connection.execute(
@@ -238,98 +243,6 @@ class GroupCommitWriter:
     def _head(self, connection: sqlite3.Connection) -> int | None:
         row = connection.execute("SELECT max(position) FROM events").fetchone()
         return None if row is None else row[0]
-
-
-def _all_at_once(
-    connection: sqlite3.Connection, group: list[PendingAppend]
-) -> list[AppendResult] | None:
-    """The usual group in a fixed handful of statements, however many appends it holds:
-    every append to its own stream, every expected version right, no id stored before.
-    None (nothing written) when any of that does not hold: then each append goes in its own
-    savepoint, where a refusal fails only that one.
-
-    Few statements matter more than their work: each one hands the GIL back and waits to
-    take it again, and under load the command API's event loop holds it (measured: the
-    statements of a group of eight appends took 3.4 ms, one row at a time).
-
-    Positions are the events table's AUTOINCREMENT, consecutive within this transaction
-    (it holds the write lock): the next is one past ``sqlite_sequence``'s, checked after.
-    """
-    parts: list[tuple[PendingAppend, Append, bool]] = []
-    for request in group:  # a request's dependent appends first, then its own
-        parts += [(request, append, False) for append in request.before]
-        parts.append((request, (request.stream, request.events, request.expected), True))
-    appends = [append for _, append, _ in parts]
-    streams = [stream for stream, _, _ in appends]
-    if len(set(streams)) < len(streams) or not all(events for _, events, _ in appends):
-        return None
-    marks = ",".join("?" * len(streams))
-    current = dict(
-        connection.execute(
-            f"SELECT stream, revision FROM streams WHERE stream IN ({marks})", streams
-        ).fetchall()
-    )
-    try:
-        for stream, _, expected in appends:
-            _check_expected(stream, expected, current.get(stream))
-    except WrongExpectedVersionError:
-        return None
-    row = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    position = row[0] if row else 0
-    recorded_at = datetime.now(UTC).isoformat()
-    rows: list[tuple[object, ...]] = []
-    revisions: list[tuple[str, int]] = []
-    earlier: dict[int, list[AppendResult]] = {}
-    results: list[AppendResult] = []
-    for request, (stream, events, _), own in parts:
-        revision = current.get(stream, -1)
-        for event in events:
-            revision += 1
-            position += 1
-            rows.append(_row(stream, revision, event, recorded_at))
-        revisions.append((stream, revision))
-        if own:
-            results.append(AppendResult(revision, position))
-        else:
-            earlier.setdefault(id(request), []).append(AppendResult(revision, position))
-    step = ROWS_PER_STATEMENT
-    chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
-    guarded = len(chunks) > 1  # one statement is atomic by itself; several need a savepoint
-    if guarded:
-        connection.execute("SAVEPOINT together")
-    try:
-        for chunk in chunks:
-            connection.execute(
-                f"{INSERT_EVENTS} VALUES {','.join([EVENT_ROW] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
-    except sqlite3.IntegrityError:  # an id stored before (a retry): judged one by one
-        if guarded:
-            connection.execute("ROLLBACK TO together")
-            connection.execute("RELEASE together")
-        return None
-    if guarded:
-        connection.execute("RELEASE together")
-    last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
-    if last != position:  # cannot happen under the write lock; if it did, nothing commits
-        raise sqlite3.DatabaseError(f"events took positions up to {last}, not {position}")
-    for request in group:
-        request.earlier = earlier.get(id(request), [])
-    connection.execute(
-        "INSERT INTO streams (stream, revision)"
-        f" VALUES {','.join(['(?, ?)'] * len(revisions))}"
-        " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
-        [value for pair in revisions for value in pair],
-    )
-    return results
-
-
-INSERT_EVENTS = "INSERT INTO events (stream, revision, id, type, data, metadata, recorded_at)"
-EVENT_ROW = "(?, ?, ?, ?, ?, ?, ?)"
-
-
-def _row(stream: str, revision: int, event: NewEvent, recorded_at: str) -> tuple[object, ...]:
-    return (stream, revision, event.id.bytes, event.type, event.data, event.metadata, recorded_at)
 
 
 def begin(connection: sqlite3.Connection) -> None:
