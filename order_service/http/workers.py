@@ -76,7 +76,7 @@ def _taken(host: str, port: int) -> str | None:
     """Why the port cannot be ours, if it cannot. Workers share it with ``SO_REUSEPORT``,
     which would also let them join another server of the same user already on it: a plain
     bind first refuses a port anyone listens on."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with socket.socket(_family(host)) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
@@ -85,10 +85,14 @@ def _taken(host: str, port: int) -> str | None:
     return None
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _worker(options: dict[str, Any], ready: EventType) -> None:
     config = uvicorn.Config(**options)
     host = config.host
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener = socket.socket(_family(host))
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
