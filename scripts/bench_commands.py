@@ -323,7 +323,15 @@ def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, An
         library = peers.eventsourcing_lifecycles(workdir, duration_s, body, pay_body(), ship_body())
     with console.status(f"a trivial FastAPI POST, {clients} clients"):
         trivial = peers.trivial_fastapi(workdir, clients, duration_s, pay_body())
-    return {"eventsourcing": library, "trivial_fastapi": trivial, "clients": clients}
+    # One client's floor: an HTTP round trip that does nothing, before any durable append.
+    with console.status("a trivial FastAPI POST, one client"):
+        alone = peers.trivial_fastapi(workdir, 1, duration_s, pay_body())
+    return {
+        "eventsourcing": library,
+        "trivial_fastapi": trivial,
+        "trivial_fastapi_1_client": alone,
+        "clients": clients,
+    }
 
 
 def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
@@ -405,6 +413,11 @@ def print_peer_figures(figures: dict[str, Any]) -> None:
     if one:
         fsync_ms = 1000 / figures["raw_appends_per_s_1_thread"]
         ratios.add_row("one client's p50 vs one durable append", f"{one['p50_ms'] / fsync_ms:.1f}x")
+        alone = peer["trivial_fastapi_1_client"]["p50_ms"]
+        ratios.add_row(
+            "a trivial POST's p50 at one client, plus one durable append, vs that append",
+            f"{(alone + fsync_ms) / fsync_ms:.1f}x",
+        )
     console.print(ratios)
 
 

@@ -154,6 +154,16 @@ def commands(figures: Figures) -> list[str]:
             f"one client's p50 is {one['p50_ms'] / fsync_ms:.1f}x" if one else "-",
         ],
     ]
+    if alone := peers.get("trivial_fastapi_1_client"):
+        floor = alone["p50_ms"] + fsync_ms
+        ratios.append(
+            [
+                "a trivial FastAPI POST at one client, plus one durable append (the floor)",
+                f"{alone['p50_ms']:.2f} + {fsync_ms:.2f} ms",
+                f"the floor alone is {floor / fsync_ms:.1f}x one append;"
+                + (f" ours {one['p50_ms'] / floor:.1f}x the floor" if one else ""),
+            ]
+        )
     encryption = figures["encryption"]
     return [
         *lines,
