@@ -10,8 +10,9 @@
   same version is harmless. A version conflict means a newer document is already there and
   is not an error; any other item error fails the whole flush, which the projector retries.
 - The checkpoint is written only after the bulk it covers succeeded.
-- Free text is a ``match_bool_prefix`` query over words we extracted ourselves (see
-  ``projectors.text``): no query parser ever sees the input.
+- Mappings in ``elasticsearch_mappings``; a query becomes a request in
+  ``elasticsearch_query``, where free text is words we extracted ourselves (no query parser
+  ever sees the input).
 - Refresh: the index refreshes every ``refresh_ms`` (100 ms by default). A live flush (a
   partial batch) refreshes the index itself before its checkpoint is written, so a client
   waiting for a position finds its documents; bulk catch-up leaves refreshing to the
@@ -30,92 +31,12 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
+from projectors.elasticsearch_mappings import MAPPINGS, META_MAPPINGS
+from projectors.elasticsearch_query import search_request
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.text import searchable, words
+from projectors.text import searchable
 
-DATE = {"type": "date_nanos"}
-KEYWORD = {"type": "keyword"}
-TEXT = {"type": "text"}
-FINDABLE_KEYWORD = {"type": "keyword", "fields": {"text": TEXT}}
-MAPPINGS: dict[str, Any] = {
-    "dynamic": False,
-    "_source": {"excludes": ["search_text"]},
-    "properties": {
-        "order_id": FINDABLE_KEYWORD,
-        "status": KEYWORD,
-        "customer": {
-            "properties": {
-                "id": KEYWORD,
-                "name": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},
-                "email": {
-                    "type": "keyword",
-                    "normalizer": "lowercase",
-                    "fields": {"text": TEXT},
-                },
-            }
-        },
-        "items": {
-            "properties": {
-                "sku": FINDABLE_KEYWORD,
-                "name": TEXT,
-                "quantity": {"type": "integer"},
-                "unit_price": {"type": "long"},
-            }
-        },
-        "skus": KEYWORD,
-        "item_count": {"type": "integer"},
-        "total": {"type": "long"},
-        "currency": KEYWORD,
-        "shipping_address": {
-            "properties": {
-                "name": TEXT,
-                "line1": TEXT,
-                "line2": TEXT,
-                "city": {"type": "text", "fields": {"keyword": KEYWORD}},
-                "postal_code": FINDABLE_KEYWORD,
-                "country": KEYWORD,
-            }
-        },
-        "payment": {
-            "properties": {
-                "amount": {"type": "long"},
-                "currency": KEYWORD,
-                "method": KEYWORD,
-                "transaction_id": KEYWORD,
-                "paid_at": DATE,
-            }
-        },
-        "shipment": {
-            "properties": {
-                "carrier": KEYWORD,
-                "tracking_number": FINDABLE_KEYWORD,
-                "shipped_at": DATE,
-            }
-        },
-        "placed_at": DATE,
-        "updated_at": DATE,
-        "delivered_at": DATE,
-        "cancelled_at": DATE,
-        "cancel_reason": TEXT,
-        "note_count": {"type": "integer"},
-        # Shown on the order page, never searched: stored in _source only.
-        "notes": {"type": "object", "enabled": False},
-        "version": {"type": "long"},
-        "position": {"type": "long"},
-        "projection_error": {"type": "text", "fields": {"keyword": KEYWORD}},
-        "search_text": TEXT,
-    },
-}
-META_MAPPINGS: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {
-        "kind": KEYWORD,
-        "position": {"type": "long"},
-        "updated_at": {"type": "date"},
-    },
-}
-SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "total"}
 PARALLEL_FROM = 1000
 
 
@@ -347,7 +268,7 @@ class ElasticsearchOrderIndex:
         # client's decoding time.
         found = self.client.search(
             index=self.index,
-            **self.request(query),
+            **search_request(query),
             source_includes=[*SUMMARY_FIELDS, "projection_error"],
             filter_path=["took", "hits.total.value", "hits.hits._source"],
         )
@@ -355,56 +276,6 @@ class ElasticsearchOrderIndex:
         return SearchPage(
             total=int(found["hits"]["total"]["value"]), hits=hits, engine_ms=float(found["took"])
         )
-
-    def request(self, query: SearchQuery) -> dict[str, Any]:
-        """The search request body for a query (benchmarks send it directly to read ``took``)."""
-        order = "desc" if query.descending else "asc"
-        body: dict[str, Any] = {
-            "query": {"bool": {"filter": self._filters(query)}},
-            "sort": [{SORT_KEY[query.sort]: order}, {"order_id": order}],
-            "size": query.limit,
-            "track_total_hits": True,
-        }
-        found_words = words(query.text) if query.text else []
-        if query.text and not found_words:
-            body["query"]["bool"]["filter"].append({"match_none": {}})
-        if found_words:
-            body["query"]["bool"]["must"] = [
-                {
-                    "match_bool_prefix": {
-                        "search_text": {"query": " ".join(found_words), "operator": "and"}
-                    }
-                }
-            ]
-        if query.after is not None:
-            body["search_after"] = list(query.after)
-        return body
-
-    def _filters(self, query: SearchQuery) -> list[dict[str, Any]]:
-        filters: list[dict[str, Any]] = []
-        if query.statuses:
-            filters.append({"terms": {"status": list(query.statuses)}})
-        if query.customer_id is not None:
-            filters.append({"term": {"customer.id": query.customer_id}})
-        if query.email is not None:
-            filters.append({"term": {"customer.email": query.email}})
-        if query.sku is not None:
-            filters.append({"term": {"skus": query.sku}})
-        placed = {
-            key: value
-            for key, value in (("gte", query.placed_from), ("lt", query.placed_to))
-            if value is not None
-        }
-        if placed:
-            filters.append({"range": {"placed_at": placed}})
-        totals = {
-            key: value
-            for key, value in (("gte", query.min_total), ("lte", query.max_total))
-            if value is not None
-        }
-        if totals:
-            filters.append({"range": {"total": totals}})
-        return filters
 
     def scan(self) -> Iterator[Document]:
         self.client.indices.refresh(index=self.index)  # a scan sees only refreshed documents

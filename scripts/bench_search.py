@@ -247,8 +247,10 @@ def query_runs(
 
 
 def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) -> float | None:
-    if not hasattr(index, "request"):
+    if not hasattr(index, "client"):  # not Elasticsearch
         return None
+    from projectors.elasticsearch_query import search_request
+
     query = SearchQuery(
         text=params.get("q", ""),
         statuses=(params["status"],) if "status" in params else (),
@@ -259,7 +261,7 @@ def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) 
         placed_to=f"{params['placed_to']}T00:00:00.000000Z" if "placed_to" in params else None,
     )
     took = [
-        index.client.search(index=index.alias, **index.request(query))["took"]  # type: ignore[attr-defined]
+        index.client.search(index=index.alias, **search_request(query))["took"]  # type: ignore[attr-defined]
         for _ in range(repeats)
     ]
     return float(statistics.median(took))

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from projectors.elasticsearch_index import MAPPINGS, ElasticsearchOrderIndex
+from projectors.elasticsearch_index import ElasticsearchOrderIndex
+from projectors.elasticsearch_mappings import MAPPINGS
 from tests.readmodel.contract import ReadModelContract, Settle
 
 
