@@ -1,0 +1,62 @@
+"""Single sign-on in a real browser: the console's button, Keycloak's own login page, and back
+to the search the agent asked for, signed in, able to act with the page's CSRF token.
+
+Keycloak is reached as ``localhost`` and the console as ``127.0.0.1``: two sites, as an
+identity provider and a console are in production, so the browser applies its cross-site
+cookie rules to the redirects (the login state must survive the way back; the session
+cookie is ``SameSite=Strict``). A client that ignores those rules cannot show this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.access.conftest import bearer, create_key
+from tests.console.conftest import wait_searchable
+from tests.factories import new_order_id, place_body
+from tests.servers import orders_process
+
+TIMEOUT_MS = 15_000
+
+
+def test_an_agent_signs_in_at_the_identity_provider_and_lands_on_their_search(
+    page: Page, keycloak_url: str, tmp_path: Path
+) -> None:
+    checkout = create_key(tmp_path, "web-shop", "checkout")
+    agent_key = create_key(tmp_path, "Dana from support", "agent")
+    issuer = keycloak_url.replace("://127.0.0.1:", "://localhost:")
+    env = {
+        "ORDERS_OIDC_ISSUER": f"{issuer}/realms/orders",
+        "ORDERS_OIDC_ROLES_CLAIM": "realm_access.roles",
+        "ORDERS_OIDC_CONSOLE_CLIENT_ID": "orders-console",
+    }
+    order_id = new_order_id()
+    with orders_process(["up"], tmp_path, env) as server:
+        placed = httpx.post(
+            f"{server.url}/orders", json=place_body(order_id), headers=bearer(checkout)
+        )
+        assert placed.status_code == 201
+        wait_searchable(server.url, placed.json()["position"], bearer(agent_key))
+
+        page.goto(f"{server.url}/?q={order_id}")
+        page.get_by_role("link", name="Sign in with your company account").click()
+        page.wait_for_url(f"{issuer}/**", timeout=TIMEOUT_MS)
+        page.locator("#username").fill("alice")
+        page.locator("#password").fill("alice-password")
+        page.locator("#kc-login").click()
+
+        expect(page.locator("#who")).to_contain_text("Alice Agent", timeout=TIMEOUT_MS)
+        assert page.url == f"{server.url}/?q={order_id}"
+        expect(page.get_by_role("link", name="Operations")).to_be_hidden()
+        page.locator("a.result").click()
+        page.get_by_label("Add a note").fill("Called back after sign-in.")
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator("ul.notes")).to_contain_text("Alice Agent", timeout=TIMEOUT_MS)
+        session = next(c for c in page.context.cookies() if c["name"] == "orders_session")
+
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Strict"
+    assert not session["secure"]  # the console is on loopback: plain HTTP is allowed there
