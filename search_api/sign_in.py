@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -25,6 +26,8 @@ from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented, problem
 from order_service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 AuthenticatorDep = Annotated[Authenticator, Depends(from_container("authenticator"))]
@@ -144,7 +147,9 @@ async def callback(
         or login_state is None
         or not secrets.compare_digest(login_state["state"], state)
     ):
-        return _refused("the sign-in expired or did not start here; start again")
+        return _refused(
+            request, "expired", "the sign-in expired or did not start here; start again"
+        )
     try:
         token = await asyncio.to_thread(
             oidc.exchange_code,
@@ -155,7 +160,8 @@ async def callback(
         )
         principal = await oidc.verify(token)
     except InvalidTokenError as error:
-        return _refused(str(error))
+        log.warning("console sign-in refused: %s", error)
+        return _refused(request, "refused", str(error))
     value, _ = sessions.issue(principal)
     response = RedirectResponse(login_state["next"], status_code=302)
     _set_cookie(response, request, COOKIE, value, sessions.lifetime_s)
@@ -172,7 +178,11 @@ def _session_out(principal: Principal, session: Session | None) -> dict[str, Any
     ).model_dump()
 
 
-def _refused(detail: str) -> JSONBody:
+def _refused(request: Request, reason: str, detail: str) -> Response:
+    """A browser is sent back to the console, which says what happened in its own words (a
+    code, not text from the URL); any other client gets the problem."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(f"/?{urlencode({'sign_in_failed': reason})}", status_code=303)
     return problem(401, "unauthenticated", "Sign-in failed", detail)
 
 

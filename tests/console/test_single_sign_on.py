@@ -60,3 +60,23 @@ def test_an_agent_signs_in_at_the_identity_provider_and_lands_on_their_search(
     assert session["httpOnly"]
     assert session["sameSite"] == "Strict"
     assert not session["secure"]  # the console is on loopback: plain HTTP is allowed there
+
+
+def test_a_sign_in_that_comes_back_refused_lands_on_the_console_saying_why(
+    page: Page, tmp_path: Path
+) -> None:
+    env = {
+        "ORDERS_OIDC_ISSUER": "http://127.0.0.1:9/realms/none",
+        "ORDERS_OIDC_CONSOLE_CLIENT_ID": "orders-console",
+    }
+    with orders_process(["up"], tmp_path, env) as server:
+        # A callback this browser never started (a stale tab, a forged link).
+        page.goto(f"{server.url}/auth/callback?code=stolen&state=guessed")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.locator("main")).to_contain_text("did not start on this page")
+        expect(page.get_by_role("link", name="Sign in with your company account")).to_be_visible()
+        assert page.url == f"{server.url}/"
+        # The page says only its own words: text in the link is never shown.
+        page.goto(f"{server.url}/?sign_in_failed=Call+555-0100+to+unlock+your+account")
+        expect(page.locator("main")).to_contain_text("was not accepted", timeout=TIMEOUT_MS)
+        expect(page.locator("main")).not_to_contain_text("555-0100")

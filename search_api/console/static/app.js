@@ -109,14 +109,30 @@ function showWho() {
   document.querySelector('[data-nav="operations"]').hidden = !can("operator");
 }
 
+// Why a single sign-on came back without a session (the server sends a code, never text).
+const SIGN_IN_FAILED = {
+  expired: "The sign-in took too long or did not start on this page. Please start again.",
+  refused: "The identity provider's answer was not accepted. Please start again, or ask an operator.",
+};
+
+function takeSignInFailure() {
+  const url = new URL(location.href);
+  const code = url.searchParams.get("sign_in_failed");
+  if (code === null) return null;
+  url.searchParams.delete("sign_in_failed");
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+  return SIGN_IN_FAILED[code] || SIGN_IN_FAILED.refused;
+}
+
 async function start() {
+  const signInFailure = takeSignInFailure();
   try {
     const me = await api("/auth/session");
     Object.assign(session, { name: me.name, roles: me.roles, csrf: me.csrf_token });
     setCsrfToken(me.csrf_token);
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-      signInView(error.status === 403 ? "This credential may not use the console." : null);
+      signInView(error.status === 403 ? "This credential may not use the console." : signInFailure);
       return;
     }
     replace(main, h("h1", {}, "The console cannot start"), h("p", { role: "alert" }, error.message));
