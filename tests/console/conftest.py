@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Cookie, Page, expect, sync_playwright
 
 from tests.engines import _load_script, engine_missing
 from tests.factories import new_order_id, pay_body, place_body
@@ -156,3 +156,16 @@ def console(
         archive_finished_orders(workdir, env)
         assert eventually(lambda: caught_up(server.url), within_s=30), "search never caught up"
         yield Console(server, workdir, env, known, hostile)
+
+
+def add_note_to_first_result(page: Page, text: str, author: str) -> Cookie:
+    """Open the first search result, add a note and see it under its author's name; the
+    session cookie it rode on (HttpOnly and SameSite=Strict, whatever signed the agent in)."""
+    page.locator("a.result").click()
+    page.get_by_label("Add a note").fill(text)
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator("ul.notes")).to_contain_text(author, timeout=15_000)
+    cookie = next(c for c in page.context.cookies() if c.get("name") == "orders_session")
+    assert cookie.get("httpOnly")
+    assert cookie.get("sameSite") == "Strict"
+    return cookie

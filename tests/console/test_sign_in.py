@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.access.conftest import Secured, bearer, create_key
-from tests.console.conftest import wait_searchable
+from tests.console.conftest import add_note_to_first_result, wait_searchable
 from tests.factories import new_order_id, place_body
 from tests.servers import orders_process
 
@@ -52,14 +52,8 @@ def test_an_agent_signs_in_with_a_key_and_adds_a_note_as_themselves(
     expect(page.get_by_role("link", name="Operations")).to_be_hidden()
     page.get_by_label("Search orders").fill(order_id)
     page.get_by_label("Search orders").press("Enter")
-    page.locator("a.result").click()
-    page.get_by_label("Add a note").fill("Refund promised by phone.")
-    page.get_by_role("button", name="Add note").click()
+    cookie = add_note_to_first_result(page, "Refund promised by phone.", "Dana from support")
 
-    expect(page.locator("ul.notes")).to_contain_text("Dana from support", timeout=TIMEOUT_MS)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "orders_session")
-    assert cookie["httpOnly"]
-    assert cookie["sameSite"] == "Strict"
     # The same cookie without the page's CSRF token is refused.
     forged = httpx.post(
         f"{secured.url}/orders/{order_id}/notes",
