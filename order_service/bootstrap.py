@@ -23,9 +23,9 @@ from order_service.personal.erasure import Erasure
 from order_service.personal.keys import CustomerKeys, key_encryption_key
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
-from projectors.generations import ActiveIndex
 from projectors.order_search import NAME
 from projectors.port import ReadModel
+from projectors.read_models.generations import ActiveIndex
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
@@ -197,11 +197,11 @@ def open_personal_data(
 def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
     if urlsplit(url).scheme == "sqlite":
-        from projectors.sqlite_read_model import SQLiteReadModel
+        from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
         return SQLiteReadModel(sqlite_path(url))
-    from projectors.elasticsearch_index import Credentials
-    from projectors.elasticsearch_read_model import ElasticsearchReadModel
+    from projectors.read_models.elasticsearch_index import Credentials
+    from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
         url,

@@ -10,9 +10,9 @@ from order_service.archive.cold import ColdArchive
 from order_service.events import order_id_of, order_stream
 from order_service.eventstore.port import EventStore
 from order_service.personal.codec import PersonalData
-from projectors.full_log import full_stream
 from projectors.order_search import Document, ProjectionError, fold
 from projectors.port import Changes, OrderSearchIndex
+from projectors.rebuilds.full_log import full_stream
 
 log = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ def sample_searches(store: SQLiteEventStore, count: int, rng: random.Random) -> 
 def ensure_index(
     store: SQLiteEventStore, personal: PersonalData, url: str, prefix: str
 ) -> dict[str, Any]:
-    from projectors.elasticsearch_index import ElasticsearchOrderIndex
+    from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
 
     index = ElasticsearchOrderIndex(url, prefix=prefix, replicas=0)
     index.setup()

@@ -60,8 +60,8 @@ from order_service.seeding import seed_orders
 from order_service.settings import Settings
 from order_service.synthetic import synthetic_orders
 from projectors.port import SearchQuery
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from projectors.runner import Projector, ProjectorOptions
-from projectors.sqlite_index import SQLiteOrderIndex
 from tests.factories import place_body, place_command
 
 console = Console()

@@ -34,7 +34,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
     from order_service.bootstrap import bootstrap
     from order_service.seeding import seed_orders
     from order_service.settings import Settings
-    from projectors.rebuild import Rebuild, RebuildOptions
+    from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 
     container = bootstrap(Settings())
     try:

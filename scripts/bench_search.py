@@ -73,11 +73,11 @@ def open_index(
 ) -> tuple[OrderSearchIndex, str]:
     """A fresh read model and the ORDERS_READ_MODEL/ORDERS_ES_INDEX_PREFIX that reach it."""
     if kind == "sqlite":
-        from projectors.sqlite_index import SQLiteOrderIndex
+        from projectors.read_models.sqlite_index import SQLiteOrderIndex
 
         path = data_dir / f"read-{name}.db"
         return SQLiteOrderIndex(path), f"sqlite:///{path}"
-    from projectors.elasticsearch_index import ElasticsearchOrderIndex
+    from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
 
     assert url is not None
     return ElasticsearchOrderIndex(url, prefix=name, replicas=0), url
@@ -262,7 +262,7 @@ def query_runs(
 def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) -> float | None:
     if not hasattr(index, "client"):  # not Elasticsearch
         return None
-    from projectors.elasticsearch_query import search_request
+    from projectors.read_models.elasticsearch_query import search_request
 
     query = SearchQuery(
         text=params.get("q", ""),

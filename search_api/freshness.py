@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from order_service.eventstore.port import EventStore, EventStoreError
-from projectors.generations import ActiveIndex
+from projectors.read_models.generations import ActiveIndex
 from projectors.status import ProjectionStatus, age_ms, projection_status, unprojected
 
 AS_OF_TTL_S = 0.1

@@ -20,10 +20,10 @@ from order_service.http.dependencies import OrderId, from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented
 from order_service.personal.codec import ERASURE, PersonalData
-from projectors.full_log import full_stream
-from projectors.generations import ActiveIndex
 from projectors.order_search import NAME, Document, fold_marked, summary
 from projectors.port import STATUSES, OrderSearchIndex, ReadModel, SearchPage, SearchQuery
+from projectors.read_models.generations import ActiveIndex
+from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
 from search_api.freshness import Freshness

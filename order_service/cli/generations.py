@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.table import Table
 
 from order_service.cli.output import answers, console, operator_session, progress_bars
-from projectors import snapshot_file
-from projectors.generations import GenerationError
-from projectors.parity import ParityReport
-from projectors.rebuild import Rebuild, RebuildOptions, RebuildRefusedError, RebuildReport
+from projectors.read_models.generations import GenerationError
+from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.parity import ParityReport
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildRefusedError, RebuildReport
 
 
 def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

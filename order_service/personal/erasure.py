@@ -31,9 +31,9 @@ from order_service.eventstore.port import EventStore, RecordedEvent
 from order_service.personal import fields
 from order_service.personal.codec import PersonalData
 from order_service.personal.keys import CustomerKeys
-from projectors.full_log import full_stream
 from projectors.order_search import fold
 from projectors.port import Changes, ReadModel, SearchQuery
+from projectors.rebuilds.full_log import full_stream
 from projectors.status import unprojected
 
 CATCH_UP_S = 30.0

@@ -18,8 +18,8 @@ from order_service.events import Causation, order_id_of
 from order_service.eventstore.port import EventStore, RecordedEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
-from projectors.full_log import full_stream
 from projectors.order_search import Document, fold
+from projectors.rebuilds.full_log import full_stream
 from tests.factories import personal_data
 from tests.operations.conftest import seed
 

@@ -17,7 +17,7 @@ from order_service.archive.run import archive_finished_orders
 from order_service.bootstrap import bootstrap
 from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.settings import Settings
-from projectors.rebuild import Rebuild, RebuildOptions
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 from tests.engines import STATS_PERIOD_S
 from tests.esdb_server.log import Log
 from tests.esdb_server.server import start

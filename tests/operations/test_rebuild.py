@@ -20,12 +20,12 @@ from order_service.bootstrap import Container, bootstrap
 from order_service.events import Causation
 from order_service.repository import OrderRepository
 from order_service.settings import Settings
-from projectors import snapshot_file
-from projectors.generations import GenerationError
-from projectors.parity import compare
 from projectors.port import Changes
-from projectors.rebuild import Rebuild, RebuildOptions
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.generations import GenerationError
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
+from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.parity import compare
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 from projectors.status import rebuild_statuses
 from tests.operations.conftest import (
     digests,

@@ -12,7 +12,7 @@ import pytest
 
 from order_service.bootstrap import Container, bootstrap
 from order_service.http.app import embedded_app
-from projectors.rebuild import Rebuild, RebuildOptions
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 from tests.factories import place_body
 from tests.inprocess import Api, serving
 from tests.operations.conftest import order_head, read_model_settings, seed

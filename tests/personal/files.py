@@ -10,8 +10,8 @@ import httpx
 
 from order_service.bootstrap import Container
 from order_service.eventstore.sqlite import SQLiteEventStore
-from projectors.elasticsearch_read_model import ElasticsearchReadModel
-from projectors.sqlite_read_model import SQLiteReadModel
+from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
+from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
 
 def file_bytes(path: Path) -> bytes:

@@ -18,11 +18,11 @@ from order_service.bootstrap import Container
 from order_service.events import Causation
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.keys import key_stream
-from projectors import snapshot_file
-from projectors.full_log import full_stream
 from projectors.order_search import fold
 from projectors.port import SearchQuery
-from projectors.rebuild import Rebuild, RebuildOptions
+from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.full_log import full_stream
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 from projectors.runner import Projector
 from tests.factories import pay_body, place_body, place_command
 from tests.personal.files import event_store_bytes, holding, read_model_bytes, tree_bytes

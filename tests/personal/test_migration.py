@@ -16,8 +16,8 @@ from order_service.personal.codec import PLAIN
 from order_service.personal.migration import encrypt_log
 from order_service.repository import OrderRepository
 from order_service.settings import Settings
-from projectors.full_log import full_stream
 from projectors.order_search import fold
+from projectors.rebuilds.full_log import full_stream
 from tests.factories import personal_data
 from tests.personal.files import holding, tree_bytes
 from tests.personal.test_erasure import CAUSE, Person, projecting

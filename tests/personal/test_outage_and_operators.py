@@ -26,7 +26,7 @@ from order_service.http.app import embedded_app
 from order_service.personal.cipher import new_key
 from order_service.personal.keys import KEY_CATEGORY, key_stream
 from order_service.settings import Settings
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.factories import new_order_id, place_body
 from tests.inprocess import serving
 from tests.polling import eventually

@@ -13,10 +13,10 @@ import pytest
 from order_service.eventstore.esdb import EventStoreDBEventStore
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.sqlite import SQLiteEventStore
-from projectors.elasticsearch_index import ElasticsearchOrderIndex
 from projectors.port import Changes, OrderSearchIndex
+from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from projectors.runner import Projector, ProjectorOptions
-from projectors.sqlite_index import SQLiteOrderIndex
 from tests.factories import personal_data
 
 

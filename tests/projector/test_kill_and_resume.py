@@ -14,10 +14,10 @@ import pytest
 
 from order_service.events import order_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
-from projectors.elasticsearch_index import ElasticsearchOrderIndex
 from projectors.order_search import fold
 from projectors.port import OrderSearchIndex
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.factories import personal_data
 from tests.projector.test_projector import head, seed
 from tests.servers import free_port

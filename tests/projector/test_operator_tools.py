@@ -10,7 +10,7 @@ import pytest
 from order_service.cli import main
 from order_service.events import order_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.projector.conftest import RunningProjector
 from tests.projector.test_projector import append_raw, head, seed
 

@@ -11,7 +11,7 @@ from order_service.events import Causation
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
 from projectors.port import Changes
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.factories import new_order_id, pay_body, personal_data, place_body, place_command
 from tests.projector.conftest import RunningProjector
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from projectors.elasticsearch_index import ElasticsearchOrderIndex
-from projectors.elasticsearch_mappings import MAPPINGS
+from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
+from projectors.read_models.elasticsearch_mappings import MAPPINGS
 from tests.readmodel.contract import ReadModelContract, Settle
 
 

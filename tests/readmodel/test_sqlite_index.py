@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from projectors.sqlite_index import SQLiteOrderIndex, match_expression
+from projectors.read_models.sqlite_index import SQLiteOrderIndex, match_expression
 from tests.readmodel.contract import ReadModelContract, Settle
 
 

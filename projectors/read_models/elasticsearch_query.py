@@ -1,8 +1,8 @@
 """A search query as an Elasticsearch request: filters, sort, paging after a sort key.
 
-Free text becomes a ``match_bool_prefix`` over the words ``projectors.text`` extracted, the
-same way the documents' ``search_text`` was made: no query parser ever sees the input, so
-no input can change the query's structure.
+Free text becomes a ``match_bool_prefix`` over the words ``text`` extracted, the same way
+the documents' ``search_text`` was made: no query parser ever sees the input, so no input
+can change the query's structure.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from projectors.port import SearchQuery
-from projectors.text import words
+from projectors.read_models.text import words
 
 SORT_KEY = {"placed_at": "placed_at", "updated_at": "updated_at", "total": "total"}
 

@@ -31,11 +31,11 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
-from projectors.elasticsearch_mappings import MAPPINGS, META_MAPPINGS
-from projectors.elasticsearch_query import search_request
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.text import searchable
+from projectors.read_models.elasticsearch_mappings import MAPPINGS, META_MAPPINGS
+from projectors.read_models.elasticsearch_query import search_request
+from projectors.read_models.text import searchable
 
 PARALLEL_FROM = 1000
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from projectors.generations import Generations
 from projectors.port import OrderSearchIndex
-from projectors.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.generations import Generations
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
 
 TABLE = "order_search"
 REGISTRY = f"""

@@ -30,13 +30,13 @@ from order_service.eventstore.port import EventStore, RecordedEvent
 from order_service.failpoints import failpoint
 from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
-from projectors import snapshot_file
-from projectors.full_log import full_log
-from projectors.generations import FOLLOW_TTL_S
 from projectors.order_search import Document
-from projectors.parity import ParityReport, compare
 from projectors.pipeline import QUEUE_DEPTH, BatchWriter
 from projectors.port import Changes, OrderSearchIndex, ReadModel
+from projectors.read_models.generations import FOLLOW_TTL_S
+from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.full_log import full_log
+from projectors.rebuilds.parity import ParityReport, compare
 from projectors.runner import SWITCH_CHECK_S, changes_for
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ import orjson
 from elastic_transport import TransportError
 from elasticsearch import ApiError, NotFoundError
 
-from projectors.elasticsearch_index import Credentials, ElasticsearchOrderIndex, connect
-from projectors.generations import Generations
 from projectors.order_search import NAME
 from projectors.port import OrderSearchIndex
+from projectors.read_models.elasticsearch_index import Credentials, ElasticsearchOrderIndex, connect
+from projectors.read_models.generations import Generations
 
 
 class ElasticsearchReadModel(Generations):

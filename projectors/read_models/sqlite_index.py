@@ -24,7 +24,7 @@ import orjson
 
 from projectors.order_search import Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.text import searchable, words
+from projectors.read_models.text import searchable, words
 
 GENERATION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 SCAN_PAGE = 2000

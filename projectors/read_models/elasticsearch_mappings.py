@@ -1,8 +1,8 @@
 """The order search index's mappings, as code: what each field of a document is to the engine.
 
 Installed by ``ElasticsearchOrderIndex.setup()`` and extended there when a newer version of
-the code maps more fields. ``search_text`` holds the words ``projectors.text`` made; it is
-indexed, never returned (excluded from ``_source``).
+the code maps more fields. ``search_text`` holds the words ``text`` made; it is indexed,
+never returned (excluded from ``_source``).
 """
 
 from __future__ import annotations
