@@ -50,18 +50,12 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
         filters.append({"term": {"customer.email": query.email}})
     if query.sku is not None:
         filters.append({"term": {"skus": query.sku}})
-    placed = {
-        key: value
-        for key, value in (("gte", query.placed_from), ("lt", query.placed_to))
-        if value is not None
-    }
-    if placed:
-        filters.append({"range": {"placed_at": placed}})
-    totals = {
-        key: value
-        for key, value in (("gte", query.min_total), ("lte", query.max_total))
-        if value is not None
-    }
-    if totals:
-        filters.append({"range": {"total": totals}})
+    filters += _range("placed_at", gte=query.placed_from, lt=query.placed_to)
+    filters += _range("total", gte=query.min_total, lte=query.max_total)
     return filters
+
+
+def _range(field: str, **bounds: object) -> list[dict[str, Any]]:
+    """A range filter on the bounds given (none: no filter)."""
+    given = {key: value for key, value in bounds.items() if value is not None}
+    return [{"range": {field: given}}] if given else []
