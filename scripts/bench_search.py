@@ -111,8 +111,13 @@ def discard(index: OrderSearchIndex) -> None:
     index.close()
     path: Path | None = getattr(index, "path", None)
     if path is not None:
-        for leftover in path.parent.glob(f"{path.name}*"):
-            leftover.unlink()
+        remove_database(path)
+
+
+def remove_database(path: Path) -> None:
+    """A SQLite file with its -wal and -shm."""
+    for leftover in path.parent.glob(f"{path.name}*"):
+        leftover.unlink()
 
 
 def all_documents(index: OrderSearchIndex, store: SQLiteEventStore) -> dict[str, Document]:
@@ -290,8 +295,7 @@ def scratch_copy(store: SQLiteEventStore) -> Iterator[SQLiteEventStore]:
         yield scratch
     finally:
         scratch.close()
-        for leftover in path.parent.glob(f"{path.name}*"):
-            leftover.unlink()
+        remove_database(path)
 
 
 def measure_lag(
