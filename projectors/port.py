@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -92,6 +92,14 @@ class OrderSearchIndex(Protocol):
         The checkpoint is stored only after the documents it covers; a crash in between
         leaves an older checkpoint, and replaying from it rewrites identical documents.
         """
+        ...
+
+    def send(self, changes: Changes) -> Callable[[], None]:
+        """Start writing ``changes`` (or leave it all to the call returned); calling what is
+        returned completes the write as ``write`` would, raising what it would. The next
+        batch may be sent before this one completes: a document never replaces a newer
+        version, so the order in which documents land does not matter, and each checkpoint
+        is still stored after its own documents."""
         ...
 
     def checkpoint(self) -> Checkpoint: ...

@@ -141,7 +141,7 @@ class Projector:
         )
         reader.start()
         pending = Pending(self.index.documents)
-        writer = BatchWriter(self.write, lambda changes, events: pending.written(changes))
+        writer = BatchWriter(self.send, lambda changes, events: pending.written(changes))
         try:
             self._consume(events, pending, writer)
         except BaseException:
@@ -208,6 +208,24 @@ class Projector:
         """Project a batch and write it, here and now (what the pipeline does in two steps)."""
         self.write(self.changes_for(batch, self.index.documents), len(batch))
 
+    def send(self, changes: Changes, events: int) -> Callable[[], None]:
+        """Start writing a batch's changes; what is returned completes the write, writing
+        them again (as ``write`` does) if sending failed."""
+        started = time.perf_counter()
+        finishing = self.index.send(changes)
+
+        def finish() -> None:
+            try:
+                finishing()
+            except Exception as error:
+                log.warning("sending %d documents failed (%s)", len(changes.documents), error)
+                metrics.PROJECTION_ERRORS.labels(self.name).inc()
+                self.write(changes, events)
+                return
+            self._written(changes, events, started)
+
+        return finish
+
     def write(self, changes: Changes, events: int) -> None:
         """Write a batch's changes; retried with backoff until the read model takes them."""
         started = time.perf_counter()
@@ -226,6 +244,9 @@ class Projector:
                 if self._stopped.wait(backoff):
                     raise
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+        self._written(changes, events, started)
+
+    def _written(self, changes: Changes, events: int, started: float) -> None:
         assert changes.checkpoint is not None
         seconds = time.perf_counter() - started
         metrics.observe_flush(

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -244,6 +244,16 @@ class ActiveIndex:
     def write(self, changes: Changes) -> None:
         with self.guarded():
             self.current.write(changes)
+
+    def send(self, changes: Changes) -> Callable[[], None]:
+        with self.guarded():
+            finishing = self.current.send(changes)
+
+        def finish() -> None:
+            with self.guarded():
+                finishing()
+
+        return finish
 
     def checkpoint(self) -> Checkpoint:
         with self.guarded():

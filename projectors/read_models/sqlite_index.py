@@ -15,8 +15,9 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,9 @@ class SQLiteOrderIndex:
         )
 
     # Writing.
+
+    def send(self, changes: Changes) -> Callable[[], None]:
+        return partial(self.write, changes)  # one transaction: nothing to start early
 
     def write(self, changes: Changes) -> None:
         t = self.table

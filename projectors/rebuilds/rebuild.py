@@ -31,7 +31,7 @@ from order_service.failpoints import failpoint
 from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
 from projectors.order_search import Document
-from projectors.pipeline import QUEUE_DEPTH, BatchWriter
+from projectors.pipeline import UNWRITTEN, BatchWriter
 from projectors.port import Changes, OrderSearchIndex, ReadModel
 from projectors.read_models.generations import FOLLOW_TTL_S
 from projectors.rebuilds import snapshot_file
@@ -232,11 +232,11 @@ class Rebuild:
             self._first_checkpoint = start or 0
         # Documents of batches still queued for writing must be found in the cache: the
         # engine does not have them yet.
-        cache_size = max(self.options.cache_documents, (QUEUE_DEPTH + 2) * self.options.batch_size)
+        cache_size = max(self.options.cache_documents, (UNWRITTEN + 1) * self.options.batch_size)
         cache = _DocumentCache(index, cache_size)
         self._last_record = 0.0  # the first written batch is recorded at once
         writer = BatchWriter(
-            lambda changes, _: index.write(changes),
+            lambda changes, _: index.send(changes),
             lambda _, events: self._written(generation, index, events),
         )
         try:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from order_service.application import OrderCommands
 from order_service.events import Causation
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
+from projectors.pipeline import BatchWriter
 from projectors.port import Changes
 from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.factories import new_order_id, pay_body, personal_data, place_body, place_command
@@ -54,3 +58,46 @@ def test_a_batch_folds_onto_documents_still_waiting_to_be_written(tmp_path: Path
     assert "projection_error" not in document
     assert index.dead_letters() == []
     store.close()
+
+
+def test_the_next_batch_is_sent_before_the_last_completes_and_batches_complete_in_order() -> None:
+    steps: list[str] = []
+    second_queued = threading.Event()
+
+    def send(changes: Changes, events: int) -> Callable[[], None]:
+        steps.append(f"send {events}")
+        if events == 1:
+            assert second_queued.wait(30)  # the writer finds batch 2 waiting when it returns
+        return lambda: steps.append(f"complete {events}")
+
+    writer = BatchWriter(send, lambda changes, events: steps.append(f"written {events}"))
+    writer.put(Changes(checkpoint=10), 1)
+    writer.put(Changes(checkpoint=20), 2)
+    second_queued.set()
+    writer.close()
+
+    assert steps == ["send 1", "send 2", "complete 1", "written 1", "complete 2", "written 2"]
+
+
+def test_a_batch_that_fails_to_complete_stops_the_ones_sent_after_it() -> None:
+    written: list[int] = []
+    second_queued = threading.Event()
+
+    def send(changes: Changes, events: int) -> Callable[[], None]:
+        if events == 1:
+            assert second_queued.wait(30)
+
+            def refused() -> None:
+                raise ConnectionError("read model unavailable")
+
+            return refused
+        return lambda: None
+
+    writer = BatchWriter(send, lambda changes, events: written.append(events))
+    writer.put(Changes(checkpoint=10), 1)
+    writer.put(Changes(checkpoint=20), 2)
+    second_queued.set()
+
+    with pytest.raises(ConnectionError):
+        writer.close()
+    assert written == [], "batch 2 was sent, but its checkpoint must not pass batch 1's"

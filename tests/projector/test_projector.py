@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -14,7 +15,7 @@ from order_service.repository import OrderRepository
 from projectors import order_search
 from projectors.maintenance import retry_dead_letters
 from projectors.order_search import fold
-from projectors.port import OrderSearchIndex
+from projectors.port import Changes, OrderSearchIndex
 from projectors.status import projection_status
 from tests.factories import (
     new_order_id,
@@ -179,17 +180,27 @@ def test_dead_letters_are_retried_once_the_bug_is_fixed(
 
 
 class FlakyIndex:
-    """Our own port, failing its first writes as an engine that is down would."""
+    """Our own port, failing its first writes as an engine that is down would: a batch
+    sent while it is down fails when completed, and so does writing it again."""
 
     def __init__(self, index: OrderSearchIndex, failures: int) -> None:
         self._index = index
         self.failures = failures
 
-    def write(self, changes: object) -> None:
+    def send(self, changes: Changes) -> Callable[[], None]:
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("read model unavailable")
-        self._index.write(changes)  # type: ignore[arg-type]
+            return self._refuse
+        return self._index.send(changes)
+
+    def write(self, changes: Changes) -> None:
+        if self.failures:
+            self.failures -= 1
+            self._refuse()
+        self._index.write(changes)
+
+    def _refuse(self) -> None:
+        raise ConnectionError("read model unavailable")
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._index, name)

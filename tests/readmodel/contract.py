@@ -91,6 +91,24 @@ class ReadModelContract:
 
         assert index.get(order_id) == newest
 
+    def test_a_batch_sent_before_the_last_completes_keeps_versions_and_checkpoints(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle
+    ) -> None:
+        order_id, newest = next((k, v) for k, v in loaded.items() if v["version"] >= 2)
+        older = {**newest, "version": newest["version"] - 1, "status": "placed"}
+
+        # The newer document is sent first, as when the projector's writer has the next
+        # batch under way; the older one, in a batch completed later, must not replace it.
+        newer_batch = index.send(Changes(documents={order_id: newest}, checkpoint=1185))
+        older_batch = index.send(Changes(documents={order_id: older}, checkpoint=1190))
+        newer_batch()
+        assert index.checkpoint().position == 1185
+        older_batch()
+        settle()
+
+        assert index.get(order_id) == newest
+        assert index.checkpoint().position == 1190
+
     def test_a_rebuild_sized_write_lands_whole_and_scans_back_in_order(
         self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle, prefix: str
     ) -> None:
