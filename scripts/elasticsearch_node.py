@@ -82,12 +82,19 @@ class Node:
     """One Elasticsearch process with its own data, config and log directories."""
 
     def __init__(
-        self, home: Path, *, detached: bool = False, user: tuple[str, str] | None = None
+        self,
+        home: Path,
+        *,
+        detached: bool = False,
+        user: tuple[str, str] | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
         self.home = home
         self.detached = detached
         self.user = user
         """With a (name, password): security on, that user in the file realm (HTTP, no TLS)."""
+        self.cpus = cpus
+        """Run only on these cores (the node sizes its thread pools to them)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         runs = cache_dir() / "run"
@@ -98,6 +105,12 @@ class Node:
     @property
     def log_file(self) -> Path:
         return self.workdir / "console.log"
+
+    def _prepare_process(self) -> None:
+        if not self.detached:
+            die_with_parent()
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
 
     def start(self) -> str:
         reap_orphans()
@@ -165,7 +178,7 @@ class Node:
                 start_new_session=True,
                 user=_nobody_uid() if as_root else None,
                 group=_nobody_gid() if as_root else None,
-                preexec_fn=None if self.detached else die_with_parent,
+                preexec_fn=self._prepare_process,
             )
         (self.workdir / "state.json").write_text(
             json.dumps({"owner": os.getpid(), "pgid": self.process.pid, "url": self.url})

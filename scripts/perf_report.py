@@ -114,6 +114,10 @@ def number(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def seconds(values: list[float]) -> str:
+    return ", ".join(f"{value:.1f} s" for value in values)
+
+
 def ms(value: float) -> str:
     return f"{value:.1f}"
 
@@ -213,6 +217,11 @@ def search(figures: Figures) -> list[str]:
                 "projector's rate against the raw bulk (raw time / projection time)",
                 f"{figures['projection_vs_raw']:.2f}",
             ],
+            *(
+                [["untimed warm-up projections before", seconds(figures["warm_up_seconds"])]]
+                if "warm_up_seconds" in figures
+                else []
+            ),
             [
                 f"append-to-searchable at {lag['rate']} events/s, p50 / p99",
                 f"{lag['p50_ms']:.0f} / {lag['p99_ms']:.0f} ms",
@@ -324,6 +333,22 @@ BENCHMARKS = {
             "--read-model",
             "elasticsearch",
             "--runs",
+            "1",
+        ],
+        search,
+    ),
+    "search-elasticsearch-own-core": Benchmark(
+        "Read side, 100,000 orders, Elasticsearch on a core of its own (everything else on the"
+        " other)",
+        [
+            "scripts/bench_search.py",
+            "--orders",
+            "100000",
+            "--read-model",
+            "elasticsearch",
+            "--runs",
+            "1",
+            "--engine-cores",
             "1",
         ],
         search,
