@@ -294,6 +294,10 @@ def cell(figures: dict[str, float]) -> str:
     return f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}"
 
 
+SEARCH_ES = [
+    "scripts/bench_search.py",
+    *("--orders", "100000", "--read-model", "elasticsearch", "--runs", "1"),
+]
 BENCHMARKS = {
     "commands": Benchmark(
         "Command API: keyed checkout lifecycles over HTTP, one process, access control on",
@@ -325,32 +329,12 @@ BENCHMARKS = {
         search,
     ),
     "search-elasticsearch": Benchmark(
-        "Read side, 100,000 orders, Elasticsearch",
-        [
-            "scripts/bench_search.py",
-            "--orders",
-            "100000",
-            "--read-model",
-            "elasticsearch",
-            "--runs",
-            "1",
-        ],
-        search,
+        "Read side, 100,000 orders, Elasticsearch", SEARCH_ES, search
     ),
     "search-elasticsearch-own-core": Benchmark(
         "Read side, 100,000 orders, Elasticsearch on a core of its own (everything else on the"
         " other)",
-        [
-            "scripts/bench_search.py",
-            "--orders",
-            "100000",
-            "--read-model",
-            "elasticsearch",
-            "--runs",
-            "1",
-            "--engine-cores",
-            "1",
-        ],
+        [*SEARCH_ES, "--engine-cores", "1"],
         search,
     ),
     "crud": Benchmark(
