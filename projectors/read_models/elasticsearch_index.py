@@ -10,9 +10,10 @@
   same version is harmless. A version conflict means a newer document is already there and
   is not an error; any other item error fails the whole flush, which the projector retries.
 - The checkpoint is written only after the bulk it covers succeeded.
-- ``send`` starts a batch's bulks on threads of the index and returns what completes the
-  write, so the projector's writer sends the next batch while the engine indexes this one
-  (external versioning makes the order in which they land irrelevant).
+- ``send`` returns what completes a batch's write. A batch sent while another is under way
+  starts at once on threads of the index, so the projector's writer has the next batch
+  indexed while it completes the last (external versioning makes the order in which they
+  land irrelevant); a batch alone is written by the thread that completes it.
 - Mappings in ``elasticsearch_mappings``; a query becomes a request in
   ``elasticsearch_query``, where free text is words we extracted ourselves (no query parser
   ever sees the input).
