@@ -30,6 +30,7 @@ from typing import Any
 
 def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
     """One phase, in this (child) process; returns its figures."""
+    from order_service import garbage
     from order_service.archive.run import archive_finished_orders
     from order_service.bootstrap import bootstrap
     from order_service.seeding import seed_orders
@@ -37,6 +38,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
     from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
 
     container = bootstrap(Settings())
+    garbage.settle()  # as in `orders projection rebuild`
     try:
         store = container.event_store
         if phase == "seed":

@@ -57,6 +57,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from order_service import garbage
 from order_service.bootstrap import PROJECTION_KEY_TTL_S, open_personal_data
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.codec import PersonalData
@@ -384,6 +385,9 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    # The projector and the raw bulk run in this process: with the collector's policy of
+    # every orders process (`orders project`), or the figures are Python's defaults'.
+    garbage.settle()
     figures: dict[str, Any] = {"orders": args.orders, "read_model": args.read_model}
     node = None
     url = args.elasticsearch_url

@@ -2,6 +2,6 @@
 the logic (``main`` the processes, ``operator`` projections, seeding and snapshots,
 ``generations`` rebuilds, ``archive``, ``keys``; ``output`` what they print and how)."""
 
-from order_service.cli.main import main
+from order_service.cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from order_service.cli.main import main
+from order_service.cli.main import run
 
-sys.exit(main())
+sys.exit(run())

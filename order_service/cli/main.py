@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from order_service import logs
+from order_service import garbage, logs
 from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
 from order_service.cli import archive as archive_cli
@@ -29,7 +29,6 @@ from order_service.http.app import (
     embedded_app,
     projector_app,
     search_app,
-    settle_garbage_collector,
 )
 from order_service.http.limits import server_options
 from order_service.settings import Settings, explain
@@ -51,7 +50,7 @@ def _serve(settings: Settings, factory: AppFactory, insecure: bool) -> int:
         print(f"orders: {refusal}", file=sys.stderr)
         return 2
     app = factory(container)
-    settle_garbage_collector()
+    garbage.settle()
     uvicorn.run(app, **_uvicorn_options(settings))
     return 0
 
@@ -164,6 +163,14 @@ def parser() -> argparse.ArgumentParser:
     _insecure_flag(serve)
     serve.set_defaults(handler=_serve_one)
     return root
+
+
+def run() -> int:
+    """The process's entry point (``orders``, ``python -m order_service.cli``): the garbage
+    collector's policy first (rebuilds, archives and seeding allocate as much as the servers),
+    then the command. Tests call ``main`` and keep their own process's policy."""
+    garbage.settle()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import Histogram
 
-from order_service import logs
+from order_service import garbage, logs
 from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.port import EventStoreError
 from order_service.http import commands, docs, problems
@@ -114,36 +111,6 @@ def _start_projector(container: Container) -> Callable[[], None]:
     return stop
 
 
-GC_PAUSES = Histogram(
-    "orders_gc_pause_seconds",
-    "How long each garbage collection stopped this process, by generation.",
-    ["generation"],
-    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
-)
-_gc_started: list[float] = []
-
-
-def _time_collections(phase: str, info: dict[str, int]) -> None:
-    if phase == "start":
-        _gc_started[:] = [time.perf_counter()]
-    elif _gc_started:
-        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started[0])
-
-
-def settle_garbage_collector() -> None:
-    """Keep full collections from stalling requests (measured: 100 ms pauses, p99 x3).
-
-    Objects alive at start-up (modules, the app) are frozen out of collections, and young
-    collections run every 10,000 allocations instead of 700, which also makes the costly
-    full ones rarer. Called by each server process once its app is built.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-    if _time_collections not in gc.callbacks:
-        gc.callbacks.append(_time_collections)  # the pauses, in /metrics
-
-
 def command_app(container: Container) -> FastAPI:
     """Checkout's command API (``orders serve commands``)."""
     return build_app(
@@ -194,7 +161,7 @@ def commands_app_from_environment() -> FastAPI:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     app = command_app(bootstrap(settings))
-    settle_garbage_collector()
+    garbage.settle()
     return app
 
 
@@ -203,5 +170,5 @@ def search_app_from_environment() -> FastAPI:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     app = search_app(bootstrap(settings))
-    settle_garbage_collector()
+    garbage.settle()
     return app
