@@ -274,16 +274,16 @@ def changes_for(
 ) -> Changes:
     """Project a batch: each touched order's document once, dead letters, the checkpoint."""
     personal.prepare(batch)  # the batch's keys, one read per customer, before any is opened
+    order_ids = [document_id(event) for event in batch]
     first_revision: dict[str, int] = {}
-    for event in batch:
-        first_revision.setdefault(document_id(event), event.revision)
+    for order_id, event in zip(order_ids, batch, strict=True):
+        first_revision.setdefault(order_id, event.revision)
     # An order whose stream starts in this batch has no document to read first; if one
     # exists anyway (a replay), the version guard of the read model keeps the newer one.
     existing = [order_id for order_id, revision in first_revision.items() if revision > 0]
     documents = dict(lookup(existing))
     changes = Changes(checkpoint=batch[-1].position, searchable=searchable)
-    for event in batch:
-        order_id = document_id(event)
+    for order_id, event in zip(order_ids, batch, strict=True):
         current = documents.get(order_id)
         try:
             changed = project(current, event, personal)
