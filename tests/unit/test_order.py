@@ -207,6 +207,9 @@ def test_placing_refuses_broken_rules_naming_the_field(
         (lambda: Customer("c", " ", "a@b.co"), "customer.name"),
         (lambda: Address("A", "l", "c", "p", "GBR"), "shipping_address.country"),
         (lambda: Address("A", "", "c", "p", "GB"), "shipping_address.line1"),
+        (lambda: Customer("c", "Ada\x00Lovelace", "a@b.co"), "customer.name"),
+        (lambda: Address("A", "1 High St\x1b[2J", "c", "p", "GB"), "shipping_address.line1"),
+        (lambda: LineItem("TE\x1fA", "Tea", 1, 100).validated(0), "items.0.sku"),
     ],
 )
 def test_value_objects_validate_themselves(make: Any, field: str) -> None:
@@ -214,6 +217,12 @@ def test_value_objects_validate_themselves(make: Any, field: str) -> None:
         make()
 
     assert refused.value.field == field
+
+
+def test_text_may_hold_any_printable_character() -> None:
+    customer = Customer("c", "Zoë O'Brien-Łukasz \u00a0\u200b", "zoe@example.com")
+
+    assert customer.name == "Zoë O'Brien-Łukasz \u00a0\u200b".strip()
 
 
 def test_delivery_cannot_be_dated_before_shipping_or_in_the_future() -> None:
