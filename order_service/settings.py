@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         description="How often SQLite subscribers look for other processes' appends.",
     )
     projection_batch_size: int = Field(
-        5000, ge=1, le=50_000, description="Events the projector writes in one bulk at most."
+        20_000, ge=1, le=50_000, description="Events the projector writes in one bulk at most."
     )
     projection_flush_ms: int = Field(
         50, ge=1, le=10_000, description="How long the projector gathers events before a flush."
