@@ -162,10 +162,11 @@ class SQLiteEventStore:
     ) -> AppendResult:
         if self._closed.is_set():
             raise EventStoreUnavailableError("the event store is closed")
-        request = PendingAppend(stream, events, expected)
+        waiter = asyncio.get_running_loop().create_future()
+        request = PendingAppend(stream, events, expected, waiter=waiter)
         started = time.perf_counter()
         self._writer.submit(request)
-        result = await asyncio.wrap_future(request.result)
+        result: AppendResult = await waiter
         metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
         return result
 
@@ -175,9 +176,10 @@ class SQLiteEventStore:
         if self._closed.is_set():
             raise EventStoreUnavailableError("the event store is closed")
         *before, (stream, events, expected) = appends
-        request = PendingAppend(stream, events, expected, before=before)
+        waiter = asyncio.get_running_loop().create_future()
+        request = PendingAppend(stream, events, expected, before=before, waiter=waiter)
         self._writer.submit(request)
-        last = await asyncio.wrap_future(request.result)
+        last: AppendResult = await waiter
         return [*request.earlier, last]
 
     def _checkpoint_loop(self) -> None:

@@ -9,11 +9,12 @@ idempotent append. Between groups the writer keeps the WAL near its size limit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,8 @@ MAX_GROUP = 256
 WAL_CHECK_INTERVAL_S = 0.1
 WAL_TRUNCATE_WAIT_MS = 500
 
+Outcome = AppendResult | BaseException
+
 
 @dataclass
 class PendingAppend:
@@ -49,6 +52,17 @@ class PendingAppend:
     before: Sequence[tuple[str, Sequence[NewEvent], Expected]] = ()
     """Appends committed with this one, first, all or nothing (their results in ``earlier``)."""
     earlier: list[AppendResult] = field(default_factory=list)
+    waiter: asyncio.Future[AppendResult] | None = None
+    """Set when an event loop awaits the append: then it is answered there instead of through
+    ``result``, a whole group's answers in one call into each loop (a thread-safe future
+    per append cost the loop a wake-up and a copied state each)."""
+
+    def take(self) -> bool:
+        """Whether the writer may begin this append: not cancelled (once begun, it commits or
+        fails as a whole; a waiter cancelled meanwhile finds its result discarded)."""
+        if self.waiter is not None:
+            return not self.waiter.cancelled()
+        return self.result.set_running_or_notify_cancel()
 
 
 class GroupCommitWriter:
@@ -105,7 +119,7 @@ class GroupCommitWriter:
                 group.append(more)
             # A request cancelled (its deadline passed) before the writer took it is dropped;
             # one taken is committed or failed as a whole.
-            group = [r for r in group if r.result.set_running_or_notify_cancel()]
+            group = [r for r in group if r.take()]
             if group:
                 self.busy_since = time.monotonic()
                 try:
@@ -141,7 +155,7 @@ class GroupCommitWriter:
             log.warning("WAL truncation failed: %s", error)
 
     def _commit_group(self, connection: sqlite3.Connection, group: list[PendingAppend]) -> None:
-        outcomes: list[AppendResult | BaseException] = []
+        outcomes: list[Outcome] = []
         try:
             begin(connection)
             for request in group:
@@ -164,16 +178,11 @@ class GroupCommitWriter:
             self.last_failure = (time.monotonic(), str(error))
             metrics.APPEND_FAILURES.inc()
             unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
-            for request in group:
-                request.result.set_exception(unavailable)
+            _answer((request, unavailable) for request in group)
             return
         self.last_failure = None
         metrics.GROUP_SIZE.observe(len(group))
-        for request, outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                request.result.set_exception(outcome)
-            else:
-                request.result.set_result(outcome)
+        _answer(zip(group, outcomes, strict=True))
         self._on_committed()
 
     def _append_one(self, connection: sqlite3.Connection, request: PendingAppend) -> AppendResult:
@@ -213,7 +222,7 @@ class GroupCommitWriter:
 
     def _replayed_or(
         self, connection: sqlite3.Connection, request: PendingAppend, refused: Exception
-    ) -> AppendResult | BaseException:
+    ) -> Outcome:
         """A refused append whose events are already stored is EventStoreDB's idempotent append.
 
         Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
@@ -243,6 +252,34 @@ class GroupCommitWriter:
     def _head(self, connection: sqlite3.Connection) -> int | None:
         row = connection.execute("SELECT max(position) FROM events").fetchone()
         return None if row is None else row[0]
+
+
+def _answer(answers: Iterable[tuple[PendingAppend, Outcome]]) -> None:
+    """Answer each append: threads through its future, event loops one call each."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], Outcome]]]
+    by_loop = {}
+    for request, outcome in answers:
+        if request.waiter is not None:
+            by_loop.setdefault(request.waiter.get_loop(), []).append((request.waiter, outcome))
+        elif isinstance(outcome, BaseException):
+            request.result.set_exception(outcome)
+        else:
+            request.result.set_result(outcome)
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, waiting)
+        except RuntimeError:  # the loop was closed: nobody is waiting any more
+            continue
+
+
+def _resolve(waiting: list[tuple[asyncio.Future[AppendResult], Outcome]]) -> None:
+    for waiter, outcome in waiting:
+        if waiter.done():  # cancelled (its deadline passed) while it was being written
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 def begin(connection: sqlite3.Connection) -> None:
