@@ -200,6 +200,7 @@ class OrderCommands:
                     raise VersionMismatchError(order_id, expected_version, current) from error
                 continue
             if result is None:
+                self.repository.keep(loaded)
                 return CommandResult(
                     order.id, order.status, order.version, loaded.position, appended=False
                 )

@@ -5,10 +5,13 @@ Every ``snapshot_every`` events the order's state is written to ``orderSnapshot-
 snapshot and only the events after it. A snapshot is an optimisation: failing to write one
 never fails the command that triggered it, and a missing or unreadable one means a full load.
 
-Orders this process wrote or read recently are kept in memory (their state, version and
+Orders this process wrote recently are kept in memory (the aggregate, its version and
 position), so the next command on them reads nothing. The cache is never trusted for
 correctness: every append still expects the cached version, and a wrong-version answer (another
-process wrote) evicts the entry, so the retry loads from the store.
+process wrote) evicts the entry, so the retry loads from the store. A cached aggregate is
+lent, not shared: loading takes it out of the cache, and only a command that saved it, or
+decided to change nothing, puts it back; a second command on the same order meanwhile
+reads the store.
 """
 
 from __future__ import annotations
@@ -75,20 +78,24 @@ class OrderRepository:
         self.personal = personal
         self.snapshot_every = snapshot_every
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[dict[str, Any], int, int]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Order, int, int]] = OrderedDict()
 
     async def load(
         self, order_id: str, *, use_snapshot: bool = True, fresh: bool = False
     ) -> Loaded | None:
         """The order's current state; ``use_snapshot=False`` folds every event, ``fresh``
-        skips this process's cache."""
-        if use_snapshot and not fresh and (entry := self._cache.get(order_id)) is not None:
-            state, version, position = entry
-            return Loaded(Order.from_snapshot(order_id, version, state), position, cached=True)
-        loaded = await self._read(order_id, use_snapshot)
-        if loaded is not None:
+        skips this process's cache. A cached order is taken out of the cache (``keep``)."""
+        entry = self._cache.pop(order_id, None)
+        if use_snapshot and not fresh and entry is not None:
+            order, version, position = entry
+            if order.version == version:  # as it was saved (a guard: no one else holds it)
+                return Loaded(order, position, cached=True)
+        return await self._read(order_id, use_snapshot)
+
+    def keep(self, loaded: Loaded) -> None:
+        """Keep an order that a command loaded and left unchanged, for the next command."""
+        if not loaded.order.pending_events:
             self._remember(loaded.order, loaded.position)
-        return loaded
 
     def forget(self, order_id: str) -> None:
         self._cache.pop(order_id, None)
@@ -96,8 +103,7 @@ class OrderRepository:
     def _remember(self, order: Order, position: int) -> None:
         if self.cache_size <= 0:
             return
-        self._cache[order.id] = (order.snapshot_state(), order.version, position)
-        self._cache.move_to_end(order.id)
+        self._cache[order.id] = (order, order.version, position)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
@@ -148,9 +154,9 @@ class OrderRepository:
         if result.replayed:  # a retried command's events were there: this state is not
             self.forget(order.id)
             return result
-        self._remember(order, result.position)
         if snapshot_due:
             await self.snapshot(Loaded(order, result.position), causation, sealer)
+        self._remember(order, result.position)  # after the snapshot: lent only when done
         return result
 
     async def _append_sealed(
