@@ -20,10 +20,7 @@ from order_service.eventstore.port import EventStoreUnavailableError
 from order_service.failpoints import failpoint
 from order_service.http.access import principal_of
 from order_service.http.json import JSONBody
-from order_service.http.models import (
-    CommandOut,
-)
-from order_service.http.observability import COMMANDS
+from order_service.http.observability import command_outcome
 from order_service.http.problems import (
     CommandNotAppendedError,
     InvalidHeaderError,
@@ -67,10 +64,10 @@ class CommandRequest:
             response = await self._run(body, order_id, command, created)
         except Exception as error:
             row = row_of(error)
-            COMMANDS.labels(name, row.slug if row else "error").inc()
+            command_outcome(name, row.slug if row else "error").inc()
             raise
         replayed = "idempotent-replayed" in response.headers
-        COMMANDS.labels(name, "replayed" if replayed else "ok").inc()
+        command_outcome(name, "replayed" if replayed else "ok").inc()
         return response
 
     async def _run(
@@ -103,8 +100,10 @@ class CommandRequest:
 
     def _request_hash(self, body: BaseModel | None) -> str:
         dumped = body.model_dump(mode="json") if body else None
+        # The path as routed: what Starlette's ``request.url.path`` gave before (it escapes
+        # only ``?``, ``#`` and ``\``, which no order id holds), without building a URL.
         return request_hash(
-            self.request.method, self.request.url.path, self.expected_version, dumped
+            self.request.method, self.request.scope["path"], self.expected_version, dumped
         )
 
 
@@ -178,10 +177,10 @@ def _response(result: CommandResult, created: bool) -> JSONBody:
     headers = {"ETag": f'"{result.version}"'}
     if created:
         headers["Location"] = f"/orders/{result.order_id}"
-    body = CommandOut(
-        order_id=result.order_id,
-        status=result.status,
-        version=result.version,
-        position=result.position,
-    )
-    return JSONBody(body.model_dump(), status_code=201 if created else 200, headers=headers)
+    body: dict[str, object] = {  # CommandOut's fields (the declared response_model)
+        "order_id": result.order_id,
+        "status": str(result.status),
+        "version": result.version,
+        "position": result.position,
+    }
+    return JSONBody(body, status_code=201 if created else 200, headers=headers)

@@ -22,10 +22,12 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from order_service.http.command_request import CommandRequest
 
 PARAMETERS = {"ctx", "order_id", "body"}
+COMMAND_HEADERS = frozenset({b"if-match", b"idempotency-key", b"content-type"})
 
 
 class CommandRoute(APIRoute):
@@ -39,20 +41,30 @@ class CommandRoute(APIRoute):
         body = _Body(hints["body"], declared["body"].default) if "body" in declared else None
 
         async def handle(request: Request) -> Response:
-            headers = request.headers
+            headers = _headers(request.scope)
             arguments: dict[str, Any] = {
                 "ctx": CommandRequest(
-                    request, headers.get("if-match"), headers.get("idempotency-key")
+                    request, headers.get(b"if-match"), headers.get(b"idempotency-key")
                 )
             }
             if order_id is not None:
                 arguments["order_id"] = order_id.read(request)
             if body is not None:
-                arguments["body"] = body.read(await request.body(), headers.get("content-type"))
+                arguments["body"] = body.read(await request.body(), headers.get(b"content-type"))
             response: Response = await endpoint(**arguments)
             return response
 
         return handle
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The headers a command reads, each as its first occurrence (as Starlette's ``get``),
+    in one pass over the scope's."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in COMMAND_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 class _Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from functools import cache
 from urllib.parse import parse_qsl
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -100,10 +101,24 @@ class Observe:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - began
             route = _route_template(scope)
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
-            LATENCY.labels(route, scope["method"]).observe(elapsed)
+            answered, latency = _request_metrics(route, scope["method"], status)
+            answered.inc()
+            latency.observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, route, status, elapsed)
+
+
+@cache
+def _request_metrics(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    """A route's metrics (their label values are bounded: templates, methods, statuses)."""
+    # prometheus_client's labels() checks the values and takes a lock on every call.
+    return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
+
+
+@cache
+def command_outcome(command: str, outcome: str) -> Counter:
+    """The counter of a command's outcome (``ok``, ``replayed``, or a problem type)."""
+    return COMMANDS.labels(command, outcome)
 
 
 def _log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
