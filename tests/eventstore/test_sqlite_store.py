@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ from order_service.eventstore.port import NewEvent, StreamState, WrongExpectedVe
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.eventstore.sqlite_writer import PendingAppend
 from tests.eventstore.contract import EventStoreContract, new_events
+from tests.polling import eventually
+
+ANY = StreamState.ANY
 
 
 class TestSQLiteEventStore(EventStoreContract):
@@ -129,4 +133,33 @@ def test_a_group_commits_together_and_a_refusal_fails_only_its_own_append(tmp_pa
     assert mixed[2].result.result().replayed
     assert len(stored) == 2 + 5 * 2 + 1 + 2
     connection.close()
+    store.close()
+
+
+def test_an_awaited_append_is_dropped_if_cancelled_before_the_writer_takes_it(
+    tmp_path: Path,
+) -> None:
+    """The request deadline's promise: an append cancelled while queued is never written;
+    one the writer began commits as a whole (the client's retry finds it by its key)."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    store.append("s-first", new_events(1), ANY)  # the writer is connected and waiting
+    holder = store._connect()
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    async def scenario() -> None:
+        begun = asyncio.create_task(store.append_async("s-begun", new_events(1), ANY))
+        assert await asyncio.to_thread(eventually, lambda: store._writer.busy_since, 10)
+        queued = asyncio.create_task(store.append_async("s-queued", new_events(1), ANY))
+        await asyncio.sleep(0)  # one turn of the loop: the task submits its append and waits
+        begun.cancel()
+        queued.cancel()
+        holder.execute("COMMIT")
+        # The writer takes requests in order: once a later append is answered, both were.
+        await store.append_async("s-later", new_events(1), ANY)
+
+    asyncio.run(scenario())
+
+    assert len(store.read_stream("s-begun")) == 1
+    assert store.read_stream("s-queued") == []
+    holder.close()
     store.close()
