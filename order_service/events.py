@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
 
 from order_service.domain.order import Order, iso, parse_time
-from order_service.domain.values import Address, Customer, items_from
+from order_service.domain.values import Address, Customer, items_from, primitives
 from order_service.eventstore.port import NewEvent, RecordedEvent
 from order_service.ids import new_id
 from order_service.personal.codec import PersonalData, Sealer
@@ -108,7 +108,7 @@ def _primitive(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_primitive(item) for item in value]
     if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
+        return primitives(value)
     return value
 
 

@@ -13,7 +13,7 @@ SQLite and EventStoreDB). So ``order_service.events`` maps these events to that 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -23,7 +23,7 @@ from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggre
 from order_service.domain import values
 from order_service.domain.currencies import is_currency
 from order_service.domain.errors import InvalidOrderError, TransitionNotAllowedError
-from order_service.domain.values import Address, Customer, LineItem
+from order_service.domain.values import Address, Customer, LineItem, primitives
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -239,7 +239,7 @@ class Order(BaseAggregate[str]):
             return
         self.check_status("pay", Status.PLACED)
         self.check_payment_matches_total(payment)
-        self.trigger_event(self.Paid, timestamp=at or now(), **asdict(payment))
+        self.trigger_event(self.Paid, timestamp=at or now(), **primitives(payment))
 
     def ship(self, *, carrier: str, tracking_number: str, at: datetime | None = None) -> None:
         shipment = Shipment(
@@ -249,7 +249,7 @@ class Order(BaseAggregate[str]):
         if self.status is Status.SHIPPED and self.shipment == shipment:
             return
         self.check_status("ship", Status.PAID)
-        self.trigger_event(self.Shipped, timestamp=at or now(), **asdict(shipment))
+        self.trigger_event(self.Shipped, timestamp=at or now(), **primitives(shipment))
 
     def deliver(self, *, delivered_at: datetime | None = None) -> None:
         if self.status is Status.DELIVERED:
@@ -313,13 +313,13 @@ class Order(BaseAggregate[str]):
     def snapshot_state(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
-            "customer": _primitives(self.customer),
-            "items": [_primitives(item) for item in self.items],
+            "customer": primitives(self.customer),
+            "items": [primitives(item) for item in self.items],
             "currency": self.currency,
             "total": self.total,
-            "shipping_address": _primitives(self.shipping_address),
-            "payment": _primitives(self.payment) if self.payment else None,
-            "shipment": _primitives(self.shipment) if self.shipment else None,
+            "shipping_address": primitives(self.shipping_address),
+            "payment": primitives(self.payment) if self.payment else None,
+            "shipment": primitives(self.shipment) if self.shipment else None,
             "cancel_reason": self.cancel_reason,
             "note_count": self.note_count,
             "personal_data_erased": self.personal_data_erased,
@@ -375,11 +375,6 @@ def check_currency(field: str, currency: str) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _primitives(value: Any) -> dict[str, Any]:
-    """A flat value object's fields (all primitives): ``asdict`` without its deep copies."""
-    return {field.name: getattr(value, field.name) for field in fields(value)}
 
 
 def iso(at: datetime) -> str:

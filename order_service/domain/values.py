@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any
 
 from order_service.domain.errors import InvalidOrderError
@@ -145,3 +146,14 @@ class Address:
 def items_from(raw: list[dict[str, Any]]) -> tuple[LineItem, ...]:
     """Line items from primitives (an event's data or a snapshot)."""
     return tuple(LineItem(**item) for item in raw)
+
+
+def primitives(value: Any) -> dict[str, Any]:
+    """A flat value object's fields, all primitives: ``asdict`` without its deep copies."""
+    kind: type = type(value)
+    return {name: getattr(value, name) for name in _field_names(kind)}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls))
