@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,18 +22,53 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+RANDOM_READ_BYTES = 4096
 
 
 class SealError(ValueError):
     """A sealed value that does not open with its key (corrupt, or not what it claims to be)."""
 
 
+class _OsRandom:
+    """The operating system's random bytes (``os.urandom``), read 4 KB at a time.
+
+    Every ``os.urandom`` call releases the GIL for its system call, and getting it back can
+    wait out the SQLite writer thread's turn (measured at 20 us a call on the command loop,
+    against 0.3 us alone); a placement needs three or four (the customer's key, its
+    wrapping nonce, the sealing nonces). The bytes are the same generator's, each handed out
+    once; a forked child starts with none of its parent's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if self._at + count > len(self._buffer):
+                self._buffer = os.urandom(max(RANDOM_READ_BYTES, count))
+                self._at = 0
+            taken = self._buffer[self._at : self._at + count]
+            self._at += count
+            return taken
+
+    def forget(self) -> None:
+        self._buffer = b""
+        self._at = 0
+
+
+_os_random = _OsRandom()
+os.register_at_fork(after_in_child=_os_random.forget)
+random_bytes = _os_random.take
+
+
 def new_key() -> bytes:
-    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    return random_bytes(KEY_BYTES)
 
 
 def seal(cipher: AESGCM, values: dict[str, Any], context: str) -> str:
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = random_bytes(NONCE_BYTES)
     sealed = cipher.encrypt(nonce, orjson.dumps(values), context.encode())
     return base64.b64encode(nonce + sealed).decode()
 
@@ -74,7 +110,7 @@ class KeyEncryptionKey:
         return cls.from_bytes(raw)
 
     def wrap(self, key: bytes, context: str) -> str:
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         return base64.b64encode(nonce + self.cipher.encrypt(nonce, key, context.encode())).decode()
 
     def unwrap(self, wrapped: str, context: str) -> bytes:
