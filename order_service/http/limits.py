@@ -74,6 +74,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._refused = False
         self._header_timer: TimerHandle | None = None
+        self._headers_since: float | None = None
+        """When the headers being awaited began (the connection, or a request's first
+        byte); None once they are complete."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -81,7 +84,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             log.warning("connection refused: %d connections open", len(self.connections))
             transport.close()
             return
-        self._arm_header_timer()
+        self._headers_since = self.loop.time()
+        self._header_timer = self.loop.call_later(
+            self._limits.header_timeout_s, self._check_headers
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
@@ -103,7 +109,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._header_count = 0
         self._in_headers = True
-        self._arm_header_timer()
+        self._headers_since = self.loop.time()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
@@ -119,7 +125,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._header_bytes = 0
-        self._disarm_header_timer()
+        self._headers_since = None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -129,23 +135,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._header_bytes = 0
 
-    def _arm_header_timer(self) -> None:
-        self._disarm_header_timer()
-        self._header_timer = self.loop.call_later(
-            self._limits.header_timeout_s, self._header_timeout
-        )
-
     def _disarm_header_timer(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
-    def _header_timeout(self) -> None:
+    def _check_headers(self) -> None:
+        """One timer per connection, not one per request (arming and cancelling a timer for
+        each request cost more than the rest of this class): it closes the connection whose
+        headers are overdue, else comes back when the headers awaited now would be."""
         self._header_timer = None
-        if self._in_headers and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        timeout = self._limits.header_timeout_s
+        since = self._headers_since
+        left = timeout if since is None else since + timeout - self.loop.time()
+        if left <= 0:
             if self._header_bytes:
                 log.info("connection closed: headers incomplete after the header timeout")
             self.transport.close()
+            return
+        self._header_timer = self.loop.call_later(left, self._check_headers)
 
     def _refuse_headers(self, detail: str) -> None:
         self._disarm_header_timer()

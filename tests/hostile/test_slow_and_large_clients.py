@@ -107,6 +107,30 @@ def test_slow_loris_connections_are_closed_and_do_not_starve_others(server: Serv
     assert all(closed), f"{closed.count(False)} slow connections were kept open"
 
 
+def test_a_keep_alive_connection_whose_next_headers_stall_is_closed(server: Server) -> None:
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = _status_line(sock)
+        # Longer than the header timeout (1 s here) of idle keep-alive, then a request
+        # whose headers never finish.
+        assert _still_open_after(sock, 1.5)
+        sock.sendall(b"GET /orders/search HTTP/1.1\r\nHost: x\r\n")
+
+        closed = _closed_by_server(sock, within_s=5)
+
+    assert first == b"HTTP/1.1 200 OK"
+    assert closed
+
+
+def _still_open_after(sock: socket.socket, seconds: float) -> bool:
+    """Nothing arrives and the server does not close the connection for ``seconds``."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) != b""
+    except TimeoutError:
+        return True
+
+
 def test_a_slow_body_gets_a_503_at_the_deadline(server: Server) -> None:
     body = orjson.dumps({"reason": "too slow"})
     with socket.create_connection(_address(server)) as sock:
