@@ -60,18 +60,22 @@ def _pattern(template: str) -> re.Pattern[str]:
     )
 
 
-# Literal paths first, so /orders/search is never taken for /orders/{order_id}.
-_MATCHERS = sorted(
-    ((method, template, _pattern(template)) for method, template in {*POLICY, *OPEN}),
-    key=lambda entry: entry[1].count("{"),
-)
+def _matchers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    """Each method's templates, literal paths first, so /orders/search is never taken for
+    /orders/{order_id}."""
+    by_method: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    for method, template in sorted({*POLICY, *OPEN}, key=lambda entry: entry[1].count("{")):
+        by_method.setdefault(method, []).append((template, _pattern(template)))
+    return by_method
+
+
+_MATCHERS = _matchers()
 
 
 def template_of(method: str, path: str) -> str | None:
     """The route template a request path matches in the policy (None: not in the policy)."""
-    method = "GET" if method == "HEAD" else method
-    for candidate, template, pattern in _MATCHERS:
-        if candidate == method and pattern.fullmatch(path):
+    for template, pattern in _MATCHERS.get("GET" if method == "HEAD" else method, ()):
+        if pattern.fullmatch(path):
             return template
     return None
 
