@@ -43,7 +43,8 @@ def test_a_saved_order_is_lent_to_one_command_at_a_time(store: SQLiteEventStore)
         await OrderCommands(repository).place(placement(order_id), CAUSE)
         first = await repository.load(order_id)
         second = await repository.load(order_id)  # while the first is still held
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         return first.cached, second.cached, first.order is second.order
 
     first_cached, second_cached, same = asyncio.run(two_loads())
@@ -97,7 +98,8 @@ def test_commands_run_together_leave_the_cache_agreeing_with_the_store(
     remembered = asyncio.run(repository.load(order_id))
     stored = asyncio.run(repository.load(order_id, use_snapshot=False))
 
-    assert remembered is not None and stored is not None
+    assert remembered is not None
+    assert stored is not None
     assert remembered.order.snapshot_state() == stored.order.snapshot_state()
     assert remembered.order.version == stored.order.version
     assert remembered.position == stored.position
