@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 
@@ -41,8 +41,11 @@ Append = tuple[str, Sequence[NewEvent], Expected]
 """One stream's events and the state the writer expects it in."""
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
+    """An event as the store holds it. A named tuple, not a frozen dataclass: readers build
+    one per event read (a projection reads hundreds of thousands), and a tuple is built in a
+    quarter of the time."""
+
     stream: str
     revision: int
     position: int

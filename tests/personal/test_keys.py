@@ -66,7 +66,7 @@ def test_a_sealed_value_moved_to_another_order_does_not_open(store: SQLiteEventS
     theirs = orjson.loads(placed(store, "o-1").data)["personal"]
     forged = orjson.loads(placed(store, "o-2").data) | {"personal": theirs}
     event = placed(store, "o-2")
-    moved = RecordedEvent(**{**event.__dict__, "data": orjson.dumps(forged)})
+    moved = event._replace(data=orjson.dumps(forged))
 
     with pytest.raises(ValueError, match="does not open"):
         current_data(moved, personal)
