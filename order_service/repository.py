@@ -93,8 +93,9 @@ class OrderRepository:
         return await self._read(order_id, use_snapshot)
 
     def keep(self, loaded: Loaded) -> None:
-        """Keep an order that a command loaded and left unchanged, for the next command."""
-        if not loaded.order.pending_events:
+        """Keep an order that a command loaded and left unchanged, for the next command
+        (unless another command saved it meanwhile: that state is newer)."""
+        if not loaded.order.pending_events and loaded.order.id not in self._cache:
             self._remember(loaded.order, loaded.position)
 
     def forget(self, order_id: str) -> None:
@@ -104,6 +105,7 @@ class OrderRepository:
         if self.cache_size <= 0:
             return
         self._cache[order.id] = (order, order.version, position)
+        self._cache.move_to_end(order.id)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 

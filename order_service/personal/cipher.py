@@ -33,10 +33,10 @@ class _OsRandom:
     """The operating system's random bytes (``os.urandom``), read 4 KB at a time.
 
     Every ``os.urandom`` call releases the GIL for its system call, and getting it back can
-    wait out the SQLite writer thread's turn (measured at 20 us a call on the command loop,
-    against 0.3 us alone); a placement needs three or four (the customer's key, its
+    wait out the SQLite writer thread's turn (21 us a call on a busy command loop under
+    cProfile, 0.3 us alone); a placement needs three or four (the customer's key, its
     wrapping nonce, the sealing nonces). The bytes are the same generator's, each handed out
-    once; a forked child starts with none of its parent's.
+    once; a forked child starts with none of its parent's (nor its lock).
     """
 
     def __init__(self) -> None:
@@ -54,6 +54,7 @@ class _OsRandom:
             return taken
 
     def forget(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
         self._buffer = b""
         self._at = 0
 
