@@ -42,13 +42,12 @@ import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import checkout_credentials
+from benchkit import checkout_credentials, lifecycle
 
 from order_service import garbage
 from order_service.bootstrap import bootstrap
 from order_service.http.app import command_app
 from order_service.settings import Settings
-from tests.factories import pay_body, place_body, ship_body
 
 CLIENTS = 16
 Asgi = Any
@@ -96,16 +95,7 @@ async def lifecycles(app: Asgi, credentials: dict[str, str], count: int) -> int:
     commands = 0
     for _ in range(count):
         tag = uuid.uuid4().hex[:16]
-        customer = {"id": f"c{tag}", "name": "Grace Hopper", "email": f"g{tag}@example.com"}
-        body = place_body(f"b{tag}", customer=customer)
-        order = body["order_id"]
-        steps = [
-            ("/orders", body, 201),
-            (f"/orders/{order}/pay", pay_body(), 200),
-            (f"/orders/{order}/ship", ship_body(), 200),
-            (f"/orders/{order}/deliver", None, 200),
-        ]
-        for path, payload, expected in steps:
+        for path, payload, expected in lifecycle(tag, tag):
             keyed = {**credentials, "Idempotency-Key": f"{path}:{uuid.uuid4().hex}"}
             status = await call(app, path, payload, keyed)
             if status != expected:

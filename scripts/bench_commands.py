@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import peers
-from benchkit import checkout_credentials, percentile, serve
+from benchkit import checkout_credentials, lifecycle, percentile, serve
 
 from tests.factories import pay_body, place_body, place_command, ship_body
 
@@ -103,16 +103,7 @@ async def checkout_client(
         # New customers (the worst case for encryption: each placement makes a key), or
         # customers who ordered a moment ago (their key is cached).
         who = tag if CUSTOMERS == "new" else str(random.randrange(RETURNING_POOL))
-        customer = {"id": f"c{who}", "name": "Grace Hopper", "email": f"g{who}@example.com"}
-        body = place_body(f"b{tag}", customer=customer)
-        order_id = body["order_id"]
-        steps = [
-            ("/orders", body, 201),
-            (f"/orders/{order_id}/pay", pay_body(), 200),
-            (f"/orders/{order_id}/ship", ship_body(), 200),
-            (f"/orders/{order_id}/deliver", None, 200),
-        ]
-        for path, payload, status in steps:
+        for path, payload, status in lifecycle(tag, who):
             started = time.perf_counter()
             keyed = {**(headers or {}), "Idempotency-Key": f"{path}:{uuid.uuid4().hex}"}
             async with http.post(path, json=payload, headers=keyed) as response:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from order_service.access.api_keys import ApiKeys
 from order_service.access.principals import tool_actor
 from order_service.eventstore.sqlite import SQLiteEventStore
+from tests.factories import pay_body, place_body, ship_body
 from tests.servers import free_port, listeners
 
 
@@ -62,3 +64,23 @@ def checkout_credentials(data_dir: Path) -> dict[str, str]:
     _, key = ApiKeys(store).create("bench", ["checkout"], tool_actor("bench"))
     store.close()
     return {"Authorization": f"Bearer {key}"}
+
+
+Step = tuple[str, dict[str, Any] | None, int]
+
+
+def lifecycle(tag: str, customer_id: str) -> list[Step]:
+    """Checkout's keyed lifecycle of one new order: (path, body, expected status) each."""
+    customer = {
+        "id": f"c{customer_id}",
+        "name": "Grace Hopper",
+        "email": f"g{customer_id}@example.com",
+    }
+    body = place_body(f"b{tag}", customer=customer)
+    order_id = body["order_id"]
+    return [
+        ("/orders", body, 201),
+        (f"/orders/{order_id}/pay", pay_body(), 200),
+        (f"/orders/{order_id}/ship", ship_body(), 200),
+        (f"/orders/{order_id}/deliver", None, 200),
+    ]

@@ -17,7 +17,7 @@ from order_service.domain.values import Address, Customer, LineItem
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
 from tests.factories import new_order_id, personal_data
-from tests.unit.test_snapshots import CAUSE, COMMANDS
+from tests.unit.test_snapshots import CAUSE, COMMANDS, assert_same_order
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,4 @@ def test_commands_run_together_leave_the_cache_agreeing_with_the_store(
     remembered = asyncio.run(repository.load(order_id))
     stored = asyncio.run(repository.load(order_id, use_snapshot=False))
 
-    assert remembered is not None
-    assert stored is not None
-    assert remembered.order.snapshot_state() == stored.order.snapshot_state()
-    assert remembered.order.version == stored.order.version
-    assert remembered.position == stored.position
+    assert_same_order(remembered, stored)

@@ -17,7 +17,7 @@ from order_service.domain.errors import DomainError
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation, snapshot_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
-from order_service.repository import OrderRepository
+from order_service.repository import Loaded, OrderRepository
 from tests.factories import new_order_id, personal_data
 
 CAUSE = Causation("test", "test")
@@ -75,10 +75,16 @@ def test_any_command_sequence_loads_the_same_with_and_without_snapshots(
     with_snapshots = asyncio.run(repository.load(order_id))
     without = asyncio.run(repository.load(order_id, use_snapshot=False))
 
-    assert with_snapshots is not None
+    assert_same_order(with_snapshots, without)
     assert without is not None
-    assert with_snapshots.order.snapshot_state() == without.order.snapshot_state()
-    assert with_snapshots.order.version == without.order.version
-    assert with_snapshots.position == without.position
     snapshots = store.read_stream(snapshot_stream(order_id))
     assert len(snapshots) == (without.order.version + 1) // every
+
+
+def assert_same_order(one: Loaded | None, other: Loaded | None) -> None:
+    """Two loads of one order agree: state, version and position."""
+    assert one is not None
+    assert other is not None
+    assert one.order.snapshot_state() == other.order.snapshot_state()
+    assert one.order.version == other.order.version
+    assert one.position == other.position
