@@ -160,15 +160,7 @@ class SQLiteEventStore:
     async def append_async(
         self, stream: str, events: Sequence[NewEvent], expected: Expected
     ) -> AppendResult:
-        if self._closed.is_set():
-            raise EventStoreUnavailableError("the event store is closed")
-        waiter = asyncio.get_running_loop().create_future()
-        request = PendingAppend(stream, events, expected, waiter=waiter)
-        started = time.perf_counter()
-        self._writer.submit(request)
-        result: AppendResult = await waiter
-        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-        return result
+        return (await self.append_streams_async([(stream, events, expected)]))[-1]
 
     async def append_streams_async(
         self, appends: Sequence[tuple[str, Sequence[NewEvent], Expected]]
@@ -178,8 +170,10 @@ class SQLiteEventStore:
         *before, (stream, events, expected) = appends
         waiter = asyncio.get_running_loop().create_future()
         request = PendingAppend(stream, events, expected, before=before, waiter=waiter)
+        started = time.perf_counter()
         self._writer.submit(request)
         last: AppendResult = await waiter
+        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
         return [*request.earlier, last]
 
     def _checkpoint_loop(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from order_service.eventstore.port import NewEvent, StreamState, WrongExpectedVersionError
 from order_service.eventstore.sqlite import SQLiteEventStore
@@ -163,3 +164,25 @@ def test_an_awaited_append_is_dropped_if_cancelled_before_the_writer_takes_it(
     assert store.read_stream("s-queued") == []
     holder.close()
     store.close()
+
+
+def test_every_awaited_append_is_timed_also_one_across_streams(tmp_path: Path) -> None:
+    """A placement by a new customer appends their key and the order together: the append
+    histogram counts it as it counts a single append."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+
+    def timed() -> float:
+        return REGISTRY.get_sample_value("orders_event_store_append_seconds_count") or 0.0
+
+    before = timed()
+
+    async def appends() -> None:
+        await store.append_async("s-one", new_events(1), ANY)
+        await store.append_streams_async(
+            [("s-key", new_events(1), ANY), ("s-order", new_events(2), ANY)]
+        )
+
+    asyncio.run(appends())
+    store.close()
+
+    assert timed() - before == 2
