@@ -19,6 +19,11 @@
    placed by a new customer, so every placement also makes and stores that customer's key
    (the worst case; a returning customer's key is cached).
 
+`--server-cpus LIST`: what is measured (the command API, the raw appends, the loads and
+both peers) runs on these cores and the load generator on the others, as when checkout
+calls from hosts of its own. By default everything shares every core, the load generator
+(about as busy as the server) included.
+
 Figures go to stdout as a table and to --json if given. Nothing here is asserted: speed
 goals are read from the figures, never enforced by tests.
 """
@@ -59,7 +64,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import peers
-from benchkit import checkout_credentials, lifecycle, percentile, serve
+from benchkit import (
+    checkout_credentials,
+    core_list,
+    lifecycle,
+    on_cores,
+    percentile,
+    reserve_cores,
+    serve,
+)
 
 from tests.factories import pay_body, place_body, place_command, ship_body
 
@@ -82,8 +95,9 @@ def raw_appends(workdir: Path, threads: int, duration_s: float) -> float:
 
     started = time.monotonic()
     workers = [threading.Thread(target=append, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
+    with on_cores(SERVER_CORES):
+        for worker in workers:
+            worker.start()
     for worker in workers:
         worker.join()
     elapsed = time.monotonic() - started
@@ -190,8 +204,9 @@ def load_times(workdir: Path, events: int, repeats: int = 20) -> dict[str, float
             assert loaded.order.version == events - 1
         return statistics.median(samples) * 1000
 
-    timings["with_snapshots_ms"] = asyncio.run(measure(True))
-    timings["without_snapshots_ms"] = asyncio.run(measure(False))
+    with on_cores(SERVER_CORES):
+        timings["with_snapshots_ms"] = asyncio.run(measure(True))
+        timings["without_snapshots_ms"] = asyncio.run(measure(False))
     store.close()
     return timings
 
@@ -221,16 +236,24 @@ def main() -> int:
         action="store_true",
         help="no credential configured (default: access control on, checkout's API key)",
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=core_list,
+        metavar="LIST",
+        help="what is measured on these cores (`1`, `0,2`), the load generator on the others",
+    )
     args = parser.parse_args()
-    global CUSTOMERS, OPEN_ACCESS
+    global CUSTOMERS, OPEN_ACCESS, SERVER_CORES
     CUSTOMERS = args.customers
     OPEN_ACCESS = args.open_access
+    SERVER_CORES = reserve_cores(args.server_cpus, "--server-cpus")
     levels = [int(level) for level in args.concurrency.split(",")]
     figures: dict[str, Any] = {
         "duration_s": args.duration,
         "workers": args.workers,
         "customers": args.customers,
         "access_control": not args.open_access,
+        "server_cpus": sorted(args.server_cpus or []),
     }
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         workdir = Path(tmp)
@@ -243,7 +266,7 @@ def main() -> int:
                 )
         env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
         headers = credentials(workdir / "api")
-        process, url = serve("commands", env, workdir)
+        process, url = serve("commands", env, workdir, SERVER_CORES)
         figures["http"] = {}
         pid = process.pid if args.workers == 1 else None
         try:
@@ -272,6 +295,7 @@ PEER_CLIENTS = 16
 RETURNING_POOL = 200
 CUSTOMERS = "new"
 OPEN_ACCESS = False
+SERVER_CORES: set[int] | None = None
 
 
 def credentials(data_dir: Path) -> dict[str, str]:
@@ -291,7 +315,7 @@ def encryption_cost(
             "ORDERS_ENCRYPT_PERSONAL_DATA": encrypt,
         }
         headers = credentials(workdir / f"api-{name}")
-        process, url = serve("commands", env, workdir)
+        process, url = serve("commands", env, workdir, SERVER_CORES)
         try:
             with console.status(f"command API, encryption {name}, {clients} clients"):
                 runs[name] = asyncio.run(
@@ -310,13 +334,16 @@ def encryption_cost(
 
 def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, Any]:
     body = place_body("peer")
-    with console.status("eventsourcing's SQLite application, same lifecycle, in-process"):
+    with (
+        console.status("eventsourcing's SQLite application, same lifecycle, in-process"),
+        on_cores(SERVER_CORES),
+    ):
         library = peers.eventsourcing_lifecycles(workdir, duration_s, body, pay_body(), ship_body())
     with console.status(f"a trivial FastAPI POST, {clients} clients"):
-        trivial = peers.trivial_fastapi(workdir, clients, duration_s, pay_body())
+        trivial = peers.trivial_fastapi(workdir, clients, duration_s, pay_body(), SERVER_CORES)
     # One client's floor: an HTTP round trip that does nothing, before any durable append.
     with console.status("a trivial FastAPI POST, one client"):
-        alone = peers.trivial_fastapi(workdir, 1, duration_s, pay_body())
+        alone = peers.trivial_fastapi(workdir, 1, duration_s, pay_body(), SERVER_CORES)
     return {
         "eventsourcing": library,
         "trivial_fastapi": trivial,
@@ -349,9 +376,10 @@ def print_store_figures(figures: dict[str, Any], levels: list[int]) -> None:
 
 def print_api_figures(figures: dict[str, Any], levels: list[int]) -> None:
     access = "on (an API key)" if figures["access_control"] else "off"
+    cores = figures.get("server_cpus")
     api = Table(
         title=f"command API over HTTP, {figures['workers']} worker process(es), access control "
-        f"{access}"
+        f"{access}" + (f", on CPU {cores}, the load on the others" if cores else "")
     )
     for column in ("clients", "commands/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
         api.add_column(column, justify="right")

@@ -69,7 +69,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile, serve
+from benchkit import percentile, reserve_cores, serve
 
 console = Console()
 
@@ -395,7 +395,8 @@ def main() -> int:
         sys.path.insert(0, str(ROOT / "scripts"))
         import elasticsearch_node as es_script
 
-        node = es_script.Node(es_script.fetch(), cpus=engine_cores(args.engine_cores))
+        first = set(sorted(os.sched_getaffinity(0))[: args.engine_cores or 0])
+        node = es_script.Node(es_script.fetch(), cpus=reserve_cores(first, "--engine-cores"))
         url = node.start()
     elif args.engine_cores:
         parser.error(
@@ -413,18 +414,6 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
-
-
-def engine_cores(count: int | None) -> set[int] | None:
-    """The first ``count`` cores for the engine; this process (and the processes it starts)
-    keeps the others."""
-    if not count:
-        return None
-    cores = sorted(os.sched_getaffinity(0))
-    if count >= len(cores):
-        sys.exit(f"--engine-cores {count}: only {len(cores)} cores here, none left for the rest")
-    os.sched_setaffinity(0, cores[count:])
-    return set(cores[:count])
 
 
 def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: percentiles, and a real `orders serve ...` process."""
+"""What the benchmark scripts share: percentiles, a real `orders serve ...` process, checkout's
+lifecycle, and cores split between the server under test and the load."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +27,59 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def reserve_cores(cpus: set[int] | None, option: str) -> set[int] | None:
+    """Keep ``cpus`` for what is measured; this process (the load it makes, and what it
+    starts unless told otherwise) moves to the others."""
+    if not cpus:
+        return None
+    cores = os.sched_getaffinity(0)
+    if not cpus < cores:
+        sys.exit(f"{option}: cores {sorted(cores)} here; give some of them, not all")
+    os.sched_setaffinity(0, cores - cpus)
+    return cpus
+
+
+def core_list(text: str) -> set[int]:
+    """``--option 1`` or ``--option 0,2``: the cores, as `taskset -c` takes them."""
+    return {int(core) for core in text.split(",")}
+
+
+@contextmanager
+def on_cores(cpus: set[int] | None) -> Iterator[None]:
+    """Run this thread, and the threads and processes it starts meanwhile, on ``cpus``."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def serve(
-    api: str, env: dict[str, str], cwd: Path | None = None
+    api: str, env: dict[str, str], cwd: Path | None = None, cpus: set[int] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `orders serve API` on a free port and wait until it answers /healthz."""
-    return start_orders(["serve", api], env, cwd)
+    """Start `orders serve API` on a free port (on ``cpus`` if given) and wait until it
+    answers /healthz."""
+    return start_orders(["serve", api], env, cwd, cpus)
 
 
 def start_orders(
-    args: list[str], env: dict[str, str], cwd: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start `orders ARGS` on a free port and wait until it answers /healthz."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "order_service.cli", *args],
-        env={**os.environ, **env, "ORDERS_PORT": str(port), "ORDERS_LOG_LEVEL": "warning"},
-        cwd=cwd,
-    )
+    with on_cores(cpus):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "order_service.cli", *args],
+            env={**os.environ, **env, "ORDERS_PORT": str(port), "ORDERS_LOG_LEVEL": "warning"},
+            cwd=cwd,
+        )
     url = f"http://127.0.0.1:{port}"
     workers = int(env.get("ORDERS_WORKERS", "1"))
     deadline = time.monotonic() + 60

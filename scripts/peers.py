@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
-from benchkit import free_port, percentile
+from benchkit import free_port, on_cores, percentile
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -126,26 +126,32 @@ async def echo(body: Payment) -> dict[str, object]:
 
 
 def trivial_fastapi(
-    workdir: Path, concurrency: int, duration_s: float, body: dict[str, Any]
+    workdir: Path,
+    concurrency: int,
+    duration_s: float,
+    body: dict[str, Any],
+    cpus: set[int] | None = None,
 ) -> dict[str, float]:
-    """A pydantic-body POST on FastAPI under uvicorn, at the same concurrency."""
+    """A pydantic-body POST on FastAPI under uvicorn (on ``cpus`` if given), at the same
+    concurrency."""
     (workdir / "trivial_app.py").write_text(TRIVIAL_APP)
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "trivial_app:app",
-            "--app-dir",
-            str(workdir),
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-    )
+    with on_cores(cpus):
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "trivial_app:app",
+                "--app-dir",
+                str(workdir),
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         return asyncio.run(_load(url, concurrency, duration_s, body))

@@ -304,6 +304,14 @@ BENCHMARKS = {
         ["scripts/bench_commands.py", "--concurrency", "1,16,32", "--duration", "15"],
         commands,
     ),
+    "commands-own-core": Benchmark(
+        "Command API and its peers on one core (CPU 1), the load generator on the other",
+        [
+            *("scripts/bench_commands.py", "--concurrency", "16,32", "--duration", "15"),
+            *("--server-cpus", "1"),
+        ],
+        commands,
+    ),
     "workers": Benchmark(
         "Command API with two worker processes (`--workers 2`)",
         [
