@@ -129,11 +129,14 @@ def commands(figures: Figures) -> list[str]:
             number(run["commands_per_s"]),
             ms(run["p50_ms"]),
             ms(run["p99_ms"]),
-            f"{run['loop_cpu_ms_per_command']:.2f} ms" if figures["workers"] == 1 else "-",
+            *(cpu(run) if figures["workers"] == 1 else ["-", "-"]),
         ]
         for clients, run in figures["http"].items()
     ]
-    lines = table(["clients", "commands/s", "p50 ms", "p99 ms", "event-loop CPU / command"], rows)
+    lines = table(
+        ["clients", "commands/s", "p50 ms", "p99 ms", "CPU / command: event loop", "whole process"],
+        rows,
+    )
     peers = figures.get("peers")
     if peers is None:
         return lines
@@ -164,8 +167,8 @@ def commands(figures: Figures) -> list[str]:
             [
                 "a trivial FastAPI POST at one client, plus one durable append (the floor)",
                 f"{alone['p50_ms']:.2f} + {fsync_ms:.2f} ms",
-                f"the floor alone is {floor / fsync_ms:.1f}x one append;"
-                + (f" ours {one['p50_ms'] / floor:.1f}x the floor" if one else ""),
+                f"the floor alone is {floor / fsync_ms:.1f}x one append"
+                + (f"; ours {one['p50_ms'] / floor:.1f}x the floor" if one else ""),
             ]
         )
     encryption = figures["encryption"]
@@ -182,6 +185,16 @@ def commands(figures: Figures) -> list[str]:
         f"{encryption['on_vs_off']:.3f}. Loading a 1,000-event order: "
         f"{figures['load_1000_events']['with_snapshots_ms']:.2f} ms from a snapshot, "
         f"{figures['load_1000_events']['without_snapshots_ms']:.1f} ms without.",
+    ]
+
+
+def cpu(run: Figures) -> list[str]:
+    """The server's CPU per command: its event loop, and the whole process (kept since
+    2026-11-27 evening; earlier results have only the loop's)."""
+    whole = run.get("process_cpu_ms_per_command")
+    return [
+        f"{run['loop_cpu_ms_per_command']:.2f} ms",
+        f"{whole:.2f} ms" if whole is not None else "-",
     ]
 
 
