@@ -14,6 +14,9 @@
 4. The peers (`scripts/peers.py`), in the same run: the eventsourcing library's SQLite
    application doing the same lifecycle in-process, and a trivial FastAPI POST with a
    pydantic body at 16 clients; with the ratios, and the event loop's CPU per command.
+   With `--rounds N`, also ours, the library and the trivial POST in turn, a
+   --round-seconds window each, N times: this machine's speed drifts 10-15% within an
+   hour, which moves a ratio of runs minutes apart; of adjacent windows, much less.
 5. What encrypting personal data costs: the 16-client load again with
    ORDERS_ENCRYPT_PERSONAL_DATA=false, then on again, each on a new store. Every order is
    placed by a new customer, so every placement also makes and stores that customer's key
@@ -72,6 +75,7 @@ from benchkit import (
     percentile,
     reserve_cores,
     serve,
+    spread,
 )
 
 from tests.factories import pay_body, place_body, place_command, ship_body
@@ -243,6 +247,16 @@ def main() -> int:
         help="no credential configured (default: access control on, checkout's API key)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help=f"then ours, the library and the trivial POST in turn at {PEER_CLIENTS} clients, "
+        "this many times (the machine's drift cancels out of each round's ratios)",
+    )
+    parser.add_argument(
+        "--round-seconds", type=float, default=5.0, help="each one's window in a round"
+    )
+    parser.add_argument(
         "--server-cpus",
         type=core_list,
         metavar="LIST",
@@ -281,6 +295,10 @@ def main() -> int:
                     figures["http"][level] = asyncio.run(
                         http_load(url, level, args.duration, headers, server_pid=pid)
                     )
+            if args.rounds:
+                figures["interleaved"] = interleaved(
+                    url, headers, workdir, args.rounds, args.round_seconds
+                )
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -338,6 +356,39 @@ def encryption_cost(
     }
 
 
+def interleaved(
+    url: str, headers: dict[str, str], workdir: Path, rounds: int, window_s: float
+) -> dict[str, Any]:
+    """Ours (the server already running), the library and the trivial POST, one window each
+    in turn, ``rounds`` times. Run one after the other for the whole duration, their ratio
+    moved with the machine's speed (10-15% within an hour here); in adjacent windows it
+    holds."""
+    each: list[dict[str, float]] = []
+    with peers.trivial_server(workdir, SERVER_CORES) as trivial_url:
+        for number in range(1, rounds + 1):
+            with console.status(f"interleaved round {number} of {rounds}"):
+                ours = asyncio.run(http_load(url, PEER_CLIENTS, window_s, headers))
+                with on_cores(SERVER_CORES):
+                    library = peers.eventsourcing_lifecycles(
+                        workdir, window_s, place_body("peer"), pay_body(), ship_body()
+                    )
+                trivial = peers.trivial_load(trivial_url, PEER_CLIENTS, window_s, pay_body())
+            each.append(
+                {
+                    "ours": ours["commands_per_s"],
+                    "library": library["commands_per_s"],
+                    "trivial": trivial["requests_per_s"],
+                }
+            )
+    return {
+        "clients": PEER_CLIENTS,
+        "window_s": window_s,
+        "rounds": each,
+        "vs_library": [one["ours"] / one["library"] for one in each],
+        "vs_trivial": [one["ours"] / one["trivial"] for one in each],
+    }
+
+
 def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, Any]:
     body = place_body("peer")
     with (
@@ -364,6 +415,28 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
     print_api_figures(figures, levels)
     if "peers" in figures:
         print_peer_figures(figures)
+    if "interleaved" in figures:
+        print_interleaved(figures["interleaved"])
+
+
+def print_interleaved(turns: dict[str, Any]) -> None:
+    table = Table(
+        title=f"ours, the library and the trivial POST in turn, {turns['clients']} clients, "
+        f"{len(turns['rounds'])} rounds of {turns['window_s']:.0f} s each"
+    )
+    for column in ("round", "ours/s", "library/s", "trivial/s", "vs library", "vs trivial"):
+        table.add_column(column, justify="right")
+    for number, one in enumerate(turns["rounds"], 1):
+        table.add_row(
+            str(number),
+            *(f"{one[name]:,.0f}" for name in ("ours", "library", "trivial")),
+            f"{one['ours'] / one['library']:.2f}x",
+            f"{one['ours'] / one['trivial']:.2f}x",
+        )
+    table.add_row(
+        "median (range)", "", "", "", spread(turns["vs_library"]), spread(turns["vs_trivial"])
+    )
+    console.print(table)
 
 
 def print_store_figures(figures: dict[str, Any], levels: list[int]) -> None:

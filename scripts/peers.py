@@ -13,11 +13,14 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import aiohttp
+import httpx
 from benchkit import free_port, on_cores, percentile
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -134,6 +137,13 @@ def trivial_fastapi(
 ) -> dict[str, float]:
     """A pydantic-body POST on FastAPI under uvicorn (on ``cpus`` if given), at the same
     concurrency."""
+    with trivial_server(workdir, cpus) as url:
+        return trivial_load(url, concurrency, duration_s, body)
+
+
+@contextmanager
+def trivial_server(workdir: Path, cpus: set[int] | None = None) -> Iterator[str]:
+    """The trivial app under uvicorn (on ``cpus`` if given), its URL once it answers."""
     (workdir / "trivial_app.py").write_text(TRIVIAL_APP)
     port = free_port()
     with on_cores(cpus):
@@ -154,10 +164,24 @@ def trivial_fastapi(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        return asyncio.run(_load(url, concurrency, duration_s, body))
+        for _ in range(600):  # wait for uvicorn to listen
+            try:
+                httpx.get(f"{url}/docs")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)  # a start-up poll
+        else:
+            raise RuntimeError("the trivial app did not start")
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def trivial_load(
+    url: str, concurrency: int, duration_s: float, body: dict[str, Any]
+) -> dict[str, float]:
+    return asyncio.run(_load(url, concurrency, duration_s, body))
 
 
 async def _load(
@@ -166,13 +190,6 @@ async def _load(
     async with aiohttp.ClientSession(
         url, connector=aiohttp.TCPConnector(limit=concurrency)
     ) as http:
-        for _ in range(600):  # wait for uvicorn to listen
-            try:
-                async with http.post("/echo", json=body) as response:
-                    await response.read()
-                break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)  # a start-up poll
         latencies: list[float] = []
 
         async def client(deadline: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchkit import spread
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "scripts" / "perf_results"
@@ -161,6 +164,20 @@ def commands(figures: Figures) -> list[str]:
             f"one client's p50 is {one['p50_ms'] / fsync_ms:.1f}x" if one else "-",
         ],
     ]
+    if turns := figures.get("interleaved"):
+        for name, what, unit in (
+            ("library", "the library", "commands/s"),
+            ("trivial", "the trivial POST", "requests/s"),
+        ):
+            rates = [one[name] for one in turns["rounds"]]
+            ratios.append(
+                [
+                    f"{what} in turn with ours, {len(rates)} rounds of "
+                    f"{turns['window_s']:.0f} s each (median and range of the rounds)",
+                    f"{number(statistics.median(rates))} {unit}",
+                    spread(turns[f"vs_{name}"]),
+                ]
+            )
     if alone := peers.get("trivial_fastapi_1_client"):
         floor = alone["p50_ms"] + fsync_ms
         ratios.append(
@@ -321,14 +338,17 @@ SEARCH_ES = [
 BENCHMARKS = {
     "commands": Benchmark(
         "Command API: keyed checkout lifecycles over HTTP, one process, access control on",
-        ["scripts/bench_commands.py", "--concurrency", "1,16,32", "--duration", "15"],
+        [
+            *("scripts/bench_commands.py", "--concurrency", "1,16,32", "--duration", "15"),
+            *("--rounds", "5"),
+        ],
         commands,
     ),
     "commands-own-core": Benchmark(
         "Command API and its peers on one core (CPU 1), the load generator on the other",
         [
             *("scripts/bench_commands.py", "--concurrency", "16,32", "--duration", "15"),
-            *("--server-cpus", "1"),
+            *("--rounds", "5", "--server-cpus", "1"),
         ],
         commands,
     ),
