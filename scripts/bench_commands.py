@@ -75,8 +75,8 @@ from benchkit import (
     percentile,
     reserve_cores,
     serve,
-    spread,
 )
+from perf_report import spread
 
 from tests.factories import pay_body, place_body, place_command, ship_body
 

@@ -4,7 +4,6 @@ lifecycle, and cores split between the server under test and the load."""
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -26,11 +25,6 @@ from tests.servers import free_port, listeners
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def spread(ratios: list[float]) -> str:
-    """Ratios of several rounds: their median, and their range."""
-    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def reserve_cores(cpus: set[int] | None, option: str) -> set[int] | None:

@@ -27,8 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchkit import spread
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "scripts" / "perf_results"
 README = ROOT / "README.md"
@@ -320,6 +318,11 @@ def crud(figures: Figures) -> list[str]:
         )
         lines += ["", f"Our read model was {behind} events behind at the end.", ""]
     return lines
+
+
+def spread(ratios: list[float]) -> str:
+    """Ratios of several rounds: their median, and their range."""
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def p99_range(lag: Figures) -> str:
