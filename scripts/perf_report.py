@@ -168,13 +168,14 @@ def commands(figures: Figures) -> list[str]:
             ("trivial", "the trivial POST", "requests/s"),
         ):
             rates = [one[name] for one in turns["rounds"]]
-            ratios.append(
+            ratios.insert(
+                -1,  # beside the peers' rows, before the durable append's
                 [
                     f"{what} in turn with ours, {len(rates)} rounds of "
                     f"{turns['window_s']:.0f} s each (median and range of the rounds)",
                     f"{number(statistics.median(rates))} {unit}",
                     spread(turns[f"vs_{name}"]),
-                ]
+                ],
             )
     if alone := peers.get("trivial_fastapi_1_client"):
         floor = alone["p50_ms"] + fsync_ms
