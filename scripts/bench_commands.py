@@ -368,10 +368,7 @@ def interleaved(
         for number in range(1, rounds + 1):
             with console.status(f"interleaved round {number} of {rounds}"):
                 ours = asyncio.run(http_load(url, PEER_CLIENTS, window_s, headers))
-                with on_cores(SERVER_CORES):
-                    library = peers.eventsourcing_lifecycles(
-                        workdir, window_s, place_body("peer"), pay_body(), ship_body()
-                    )
+                library = library_lifecycles(workdir, window_s)
                 trivial = peers.trivial_load(trivial_url, PEER_CLIENTS, window_s, pay_body())
             each.append(
                 {
@@ -389,13 +386,17 @@ def interleaved(
     }
 
 
+def library_lifecycles(workdir: Path, duration_s: float) -> dict[str, float]:
+    """The library's application running checkout's lifecycle, on the server's cores."""
+    with on_cores(SERVER_CORES):
+        return peers.eventsourcing_lifecycles(
+            workdir, duration_s, place_body("peer"), pay_body(), ship_body()
+        )
+
+
 def peer_figures(workdir: Path, duration_s: float, clients: int) -> dict[str, Any]:
-    body = place_body("peer")
-    with (
-        console.status("eventsourcing's SQLite application, same lifecycle, in-process"),
-        on_cores(SERVER_CORES),
-    ):
-        library = peers.eventsourcing_lifecycles(workdir, duration_s, body, pay_body(), ship_body())
+    with console.status("eventsourcing's SQLite application, same lifecycle, in-process"):
+        library = library_lifecycles(workdir, duration_s)
     with console.status(f"a trivial FastAPI POST, {clients} clients"):
         trivial = peers.trivial_fastapi(workdir, clients, duration_s, pay_body(), SERVER_CORES)
     # One client's floor: an HTTP round trip that does nothing, before any durable append.
