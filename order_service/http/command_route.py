@@ -9,6 +9,11 @@ handlers) and fills those three itself: the body is parsed and validated from it
 one pass by pydantic (``validate_json``), the path parameter by a ``TypeAdapter``. Errors are
 FastAPI's own ``RequestValidationError`` in its shape (locations ``body.…``, ``path.…``), so
 problem+json names the same fields as before.
+
+The route's ASGI app calls that handler directly. FastAPI's wrapper opens two exit stacks
+per request for dependencies with ``yield`` (a command route has none) and catches
+exceptions to run the app's handlers; without it they reach the ``ExceptionMiddleware``
+around the router, which runs the same handlers.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from order_service.http.command_request import CommandRequest
 
@@ -31,6 +36,12 @@ COMMAND_HEADERS = frozenset({b"if-match", b"idempotency-key", b"content-type"})
 
 
 class CommandRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        if options.get("max_body_size") is not None:
+            raise TypeError("command routes take their body limit from BodyLimits")
+        super().__init__(path, endpoint, **options)
+        self.app = _asgi(self.get_route_handler())
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
         declared = inspect.signature(endpoint).parameters
@@ -55,6 +66,14 @@ class CommandRoute(APIRoute):
             return response
 
         return handle
+
+
+def _asgi(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:
