@@ -226,10 +226,14 @@ class GroupCommitWriter:
         """A refused append whose events are already stored is EventStoreDB's idempotent append.
 
         Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
-        usual append pays no extra query.
+        usual append pays no extra query. Whatever the answer, it is this append's alone: an
+        error raised here would stop the writer and leave every later append waiting.
         """
         if request.events and not request.before:
-            replayed = self._already_appended(connection, request.stream, request.events)
+            try:
+                replayed = self._already_appended(connection, request.stream, request.events)
+            except EventStoreError as elsewhere:
+                return elsewhere
             if replayed is not None:
                 return replayed
         return _translate(refused)

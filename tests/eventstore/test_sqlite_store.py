@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from order_service.eventstore.port import NewEvent, StreamState, WrongExpectedVersionError
+from order_service.eventstore.port import (
+    EventStoreError,
+    NewEvent,
+    StreamState,
+    WrongExpectedVersionError,
+)
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.eventstore.sqlite_writer import PendingAppend
 from tests.eventstore.contract import EventStoreContract, new_events
@@ -113,11 +118,14 @@ def test_a_group_commits_together_and_a_refusal_fails_only_its_own_append(tmp_pa
     store.append("s-taken", new_events(1), StreamState.NO_STREAM)
     connection = store._connect()
     together = [PendingAppend(f"s-{n}", new_events(2), StreamState.NO_STREAM) for n in range(5)]
+    half_way = [*new_events(1), *existing]  # its second event's id is taken
     mixed = [
         PendingAppend("s-a", new_events(1), StreamState.NO_STREAM),
         PendingAppend("s-taken", new_events(1), StreamState.NO_STREAM),  # wrong version
         PendingAppend("s-old", existing, StreamState.NO_STREAM),  # a retry: already there
         PendingAppend("s-b", new_events(2), StreamState.NO_STREAM),
+        PendingAppend("s-c", half_way, StreamState.NO_STREAM),
+        PendingAppend("s-d", existing, StreamState.ANY),  # an id stored in another stream
     ]
 
     store._writer._commit_group(connection, together)
@@ -132,7 +140,12 @@ def test_a_group_commits_together_and_a_refusal_fails_only_its_own_append(tmp_pa
     with pytest.raises(WrongExpectedVersionError):
         mixed[1].result.result()
     assert mixed[2].result.result().replayed
+    for refused in mixed[4:]:
+        with pytest.raises(EventStoreError, match="already appended elsewhere"):
+            refused.result.result()
+    assert half_way[0].id not in stored
     assert len(stored) == 2 + 5 * 2 + 1 + 2
+    assert store.read_stream("s-c") == store.read_stream("s-d") == []
     connection.close()
     store.close()
 
