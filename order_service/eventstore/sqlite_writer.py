@@ -49,7 +49,6 @@ class PendingAppend:
     stream: str
     events: Sequence[NewEvent]
     expected: Expected
-    result: Future[AppendResult] = field(default_factory=Future)
     before: Sequence[tuple[str, Sequence[NewEvent], Expected]] = ()
     """Appends committed with this one, first, all or nothing (their results in ``earlier``)."""
     earlier: list[AppendResult] = field(default_factory=list)
@@ -57,6 +56,12 @@ class PendingAppend:
     """Set when an event loop awaits the append: then it is answered there instead of through
     ``result``, a whole group's answers in one call into each loop (a thread-safe future
     per append cost the loop a wake-up and a copied state each)."""
+    result: Future[AppendResult] = field(init=False)
+    """How a thread waits for the append (only when no event loop does)."""
+
+    def __post_init__(self) -> None:
+        if self.waiter is None:
+            self.result = Future()
 
     def take(self) -> bool:
         """Whether the writer may begin this append: not cancelled (once begun, it commits or
@@ -187,10 +192,10 @@ class GroupCommitWriter:
         if not single:
             connection.execute("SAVEPOINT one")
         try:
-            request.earlier = [
-                self._append_one(connection, PendingAppend(*part)) for part in request.before
-            ]
-            outcome: Outcome = self._append_one(connection, request)
+            request.earlier = [self._append_one(connection, *part) for part in request.before]
+            outcome: Outcome = self._append_one(
+                connection, request.stream, request.events, request.expected
+            )
         except (EventStoreError, sqlite3.IntegrityError) as refused:
             if not single:
                 connection.execute("ROLLBACK TO one")
@@ -200,8 +205,13 @@ class GroupCommitWriter:
             connection.execute("RELEASE one")
         return outcome
 
-    def _append_one(self, connection: sqlite3.Connection, request: PendingAppend) -> AppendResult:
-        stream, events, expected = request.stream, request.events, request.expected
+    def _append_one(
+        self,
+        connection: sqlite3.Connection,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected: Expected,
+    ) -> AppendResult:
         row = connection.execute(
             "SELECT revision FROM streams WHERE stream = ?", (stream,)
         ).fetchone()
