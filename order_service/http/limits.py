@@ -30,6 +30,7 @@ from order_service.settings import Settings
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = b"application/problem+json"
+UTF8_DECODER = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class BodyLimits:
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(send)
             return
-        decoder = codecs.getincrementaldecoder("utf-8")() if _is_json(headers) else None
+        decoder = UTF8_DECODER() if _is_json(headers) else None
         received = 0
         refused = False
 

@@ -36,6 +36,8 @@ DOCS_CSP = (
 )
 DOCS = ("/docs", "/redoc")
 HSTS = b"max-age=63072000; includeSubDomains"
+ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+NO_STORE = (b"cache-control", b"no-store")
 
 
 class SecurityHeaders:
@@ -54,16 +56,17 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
+                headers = [*message.get("headers", ()), *ALWAYS]
+                cache_control = content_type = None
+                for name, value in headers:
+                    lowered = name.lower()
+                    if lowered == b"cache-control":
+                        cache_control = value
+                    elif lowered == b"content-type":
+                        content_type = value
+                if cache_control is None:
+                    headers.append(NO_STORE)
+                if content_type is not None and content_type.startswith(b"text/html"):
                     headers.append((b"content-security-policy", csp))
                 if tls:
                     headers.append((b"strict-transport-security", HSTS))
