@@ -71,7 +71,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             GuardedHttpProtocol.limits = HttpLimits.of(Settings())
         self._limits = GuardedHttpProtocol.limits
         self._header_bytes = 0
-        self._header_count = 0
         self._in_headers = True
         self._refused = False
         self._header_timer: TimerHandle | None = None
@@ -108,22 +107,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_count = 0
         self._in_headers = True
         self._headers_since = self.loop.time()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self._limits.max_headers:
-            self._refuse_headers("the request has too many headers")
-            raise _RefusedError  # stops the parser; uvicorn's 400 is then suppressed
-        super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:
             super().send_400_response(msg)
 
     def on_headers_complete(self) -> None:
+        # Counted once the headers are in (what they take is bounded by max_header_bytes,
+        # checked as they arrive): a check per header cost a Python call each.
+        if len(self.headers) > self._limits.max_headers:
+            self._refuse_headers("the request has too many headers")
+            raise _RefusedError  # stops the parser; uvicorn's 400 is then suppressed
         self._in_headers = False
         self._header_bytes = 0
         self._headers_since = None
