@@ -265,6 +265,14 @@ class SQLiteEventStore:
 
     def truncate(self, before: Mapping[str, int]) -> None:
         with self._maintenance() as connection:
+            # The streams keep their numbering: their last revision is remembered before
+            # their events go (the writer reads it when no event is left).
+            connection.executemany(
+                "INSERT INTO streams (stream, revision)"
+                " SELECT stream, max(revision) FROM events WHERE stream = ? GROUP BY stream"
+                " ON CONFLICT (stream) DO UPDATE SET revision = max(revision, excluded.revision)",
+                [(stream,) for stream in before],
+            )
             connection.executemany(
                 "DELETE FROM events WHERE stream = ? AND revision < ?", list(before.items())
             )

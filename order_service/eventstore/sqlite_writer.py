@@ -42,6 +42,13 @@ WAL_CHECK_INTERVAL_S = 0.1
 WAL_TRUNCATE_WAIT_MS = 500
 
 Outcome = AppendResult | BaseException
+CURRENT_REVISION = (
+    "SELECT max(revision) FROM (SELECT max(revision) AS revision FROM events WHERE stream = ?1"
+    " UNION ALL SELECT revision FROM streams WHERE stream = ?1)"
+)
+"""A stream's last revision: its last event's, or what ``streams`` remembers of a stream
+whose events were truncated (archived, erased). Only truncation writes ``streams``, so an
+append writes its events and nothing else."""
 
 
 @dataclass
@@ -212,10 +219,7 @@ class GroupCommitWriter:
         events: Sequence[NewEvent],
         expected: Expected,
     ) -> AppendResult:
-        row = connection.execute(
-            "SELECT revision FROM streams WHERE stream = ?", (stream,)
-        ).fetchone()
-        current: int | None = None if row is None else row[0]
+        current: int | None = connection.execute(CURRENT_REVISION, (stream,)).fetchone()[0]
         _check_expected(stream, expected, current)
         if not events:
             return AppendResult(-1 if current is None else current, self._head(connection) or 0)
@@ -238,11 +242,6 @@ class GroupCommitWriter:
                 ),
             )
             position = cursor.lastrowid or 0
-        connection.execute(
-            "INSERT INTO streams (stream, revision) VALUES (?, ?)"
-            " ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision",
-            (stream, revision),
-        )
         return AppendResult(revision, position)
 
     def _replayed_or(

@@ -111,6 +111,23 @@ def checkpointed_size(store: SQLiteEventStore) -> int:
     return store.path.stat().st_size
 
 
+def test_streams_remembered_by_the_earlier_layout_keep_their_numbering(tmp_path: Path) -> None:
+    """Before, every append also wrote its stream's revision to ``streams``; now only
+    truncation does. A database written then holds a row per stream, some behind the events
+    appended since, some for streams whose events are gone: both continue where they were."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    store.append("s-behind", new_events(3), StreamState.NO_STREAM)
+    connection = store._connect()
+    with connection:
+        connection.execute("INSERT INTO streams VALUES ('s-behind', 0), ('s-emptied', 4)")
+    assert store.append("s-behind", new_events(1), 2).revision == 3
+    assert store.append("s-emptied", new_events(1), 4).revision == 5
+    with pytest.raises(WrongExpectedVersionError):
+        store.append("s-emptied", new_events(1), StreamState.NO_STREAM)
+    connection.close()
+    store.close()
+
+
 def test_a_group_commits_together_and_a_refusal_fails_only_its_own_append(tmp_path: Path) -> None:
     store = SQLiteEventStore(tmp_path / "events.db")
     existing = new_events(1)
