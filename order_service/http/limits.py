@@ -178,6 +178,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.max_concurrent_requests,
         "backlog": min(2048, settings.max_connections),
         "timeout_graceful_shutdown": 10,
+        # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs a
+        # header's worth of work per response.
+        "server_header": False,
     }
 
 

@@ -70,6 +70,7 @@ def test_every_answer_carries_the_security_headers(tmp_path: Path) -> None:
     for answer in (search, refused, docs, document):
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"
+        assert "server" not in answer.headers  # nothing says which software answers
     assert search.headers["cache-control"] == "no-store"
     assert refused.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
