@@ -174,18 +174,35 @@ class GroupCommitWriter:
             for request in group:
                 outcomes.append(self._append_alone(connection, request))
             connection.execute("COMMIT")
-        except sqlite3.Error as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            self.last_failure = (time.monotonic(), str(error))
-            metrics.APPEND_FAILURES.inc()
-            unavailable = EventStoreUnavailableError(f"SQLite append failed: {error}")
-            _answer((request, unavailable) for request in group)
+        except Exception as error:  # any error: the group is answered, see _fail_group
+            self._fail_group(connection, group, error)
             return
         self.last_failure = None
         metrics.GROUP_SIZE.observe(len(group))
         _answer(zip(group, outcomes, strict=True))
         self._on_committed()
+
+    def _fail_group(
+        self, connection: sqlite3.Connection, group: list[PendingAppend], error: Exception
+    ) -> None:
+        """Roll the group back and answer each of its appends: nothing of it was appended.
+
+        Whatever the error, the writer carries on with the next group: an error escaping
+        this thread would leave every later append of the process waiting forever.
+        """
+        reason = str(error)
+        if not isinstance(error, sqlite3.Error):  # a bug: traced in the log, named by type only
+            log.exception("a group of %d appends failed unexpectedly", len(group))
+            reason = f"unexpected {type(error).__name__}"
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error as rollback:  # SQLite rolls back itself on such errors
+            log.warning("rollback after a failed group: %s", rollback)
+        self.last_failure = (time.monotonic(), reason)
+        metrics.APPEND_FAILURES.inc()
+        unavailable = EventStoreUnavailableError(f"SQLite append failed: {reason}")
+        _answer((request, unavailable) for request in group)
 
     def _append_alone(self, connection: sqlite3.Connection, request: PendingAppend) -> Outcome:
         """One request's appends, all or none, without touching the rest of the group.

@@ -5,12 +5,14 @@ import multiprocessing
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prometheus_client import REGISTRY
 
 from order_service.eventstore.port import (
     EventStoreError,
+    EventStoreUnavailableError,
     NewEvent,
     StreamState,
     WrongExpectedVersionError,
@@ -163,6 +165,36 @@ def test_a_group_commits_together_and_a_refusal_fails_only_its_own_append(tmp_pa
     assert half_way[0].id not in stored
     assert len(stored) == 2 + 5 * 2 + 1 + 2
     assert store.read_stream("s-c") == store.read_stream("s-d") == []
+    connection.close()
+    store.close()
+
+
+def test_an_unexpected_error_fails_its_group_and_the_writer_carries_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug met while writing (here an event id that is not a UUID) fails its group, rolled
+    back, and nothing else: escaping the writer thread, it would leave every later append of
+    the process waiting forever."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    malformed = NewEvent(cast(uuid.UUID, "not-a-uuid"), "Noted", b"{}", b"{}")
+    connection = store._connect()
+    group = [
+        PendingAppend("s-good", new_events(1), ANY),
+        PendingAppend("s-bug", [malformed], ANY),
+    ]
+
+    store._writer._commit_group(connection, group)
+
+    for request in group:
+        with pytest.raises(EventStoreUnavailableError, match="unexpected AttributeError"):
+            request.result.result()
+    assert store.read_stream("s-good") == []
+    assert "2 appends failed unexpectedly" in caplog.text
+    # The same through the writer thread, which then goes on writing.
+    with pytest.raises(EventStoreUnavailableError, match="unexpected AttributeError"):
+        store.append("s-bug", [malformed], ANY)
+    assert store.append("s-after", new_events(1), ANY).revision == 0
+    assert store.read_stream("s-bug") == []
     connection.close()
     store.close()
 
