@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -375,6 +377,9 @@ def interleaved(
                     "ours": ours["commands_per_s"],
                     "library": library["commands_per_s"],
                     "trivial": trivial["requests_per_s"],
+                    # What each store holds after the round: ours slows as its file grows.
+                    "ours_events": stored(workdir / "api" / "events.db", "events", "position"),
+                    "library_events": stored(workdir / "peer.db", "stored_events", "rowid"),
                 }
             )
     return {
@@ -384,6 +389,13 @@ def interleaved(
         "vs_library": [one["ours"] / one["library"] for one in each],
         "vs_trivial": [one["ours"] / one["trivial"] for one in each],
     }
+
+
+def stored(path: Path, table: str, position: str) -> int:
+    """How many events a store's file holds (its last position), read-only."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        last = connection.execute(f"SELECT max({position}) FROM {table}").fetchone()[0]
+    return int(last or 0)
 
 
 def library_lifecycles(workdir: Path, duration_s: float) -> dict[str, float]:
@@ -425,7 +437,8 @@ def print_interleaved(turns: dict[str, Any]) -> None:
         title=f"ours, the library and the trivial POST in turn, {turns['clients']} clients, "
         f"{len(turns['rounds'])} rounds of {turns['window_s']:.0f} s each"
     )
-    for column in ("round", "ours/s", "library/s", "trivial/s", "vs library", "vs trivial"):
+    columns = ("round", "ours/s", "library/s", "trivial/s", "vs library", "vs trivial")
+    for column in (*columns, "events stored: ours", "library's"):
         table.add_column(column, justify="right")
     for number, one in enumerate(turns["rounds"], 1):
         table.add_row(
@@ -433,6 +446,7 @@ def print_interleaved(turns: dict[str, Any]) -> None:
             *(f"{one[name]:,.0f}" for name in ("ours", "library", "trivial")),
             f"{one['ours'] / one['library']:.2f}x",
             f"{one['ours'] / one['trivial']:.2f}x",
+            *(f"{one.get(name, 0):,}" for name in ("ours_events", "library_events")),
         )
     table.add_row(
         "median (range)", "", "", "", spread(turns["vs_library"]), spread(turns["vs_trivial"])

@@ -172,7 +172,8 @@ def commands(figures: Figures) -> list[str]:
                 -1,  # beside the peers' rows, before the durable append's
                 [
                     f"{what} in turn with ours, {len(rates)} rounds of "
-                    f"{turns['window_s']:.0f} s each (median and range of the rounds)",
+                    f"{turns['window_s']:.0f} s each (median and range of the rounds)"
+                    + (stores_grown(turns["rounds"]) if name == "library" else ""),
                     f"{number(statistics.median(rates))} {unit}",
                     spread(turns[f"vs_{name}"]),
                 ],
@@ -324,6 +325,16 @@ def crud(figures: Figures) -> list[str]:
 def spread(ratios: list[float]) -> str:
     """Ratios of several rounds: their median, and their range."""
     return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def stores_grown(rounds: list[dict[str, Any]]) -> str:
+    """How many events each store held over the rounds (ours slows as its file grows)."""
+    if "ours_events" not in rounds[0]:
+        return ""
+    ours, library = (
+        f"{rounds[0][name]:,}-{rounds[-1][name]:,}" for name in ("ours_events", "library_events")
+    )
+    return f"; events stored after each round: ours {ours}, the library's {library}"
 
 
 def p99_range(lag: Figures) -> str:
