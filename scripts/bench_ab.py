@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Two builds of the command API side by side, load windows alternating between them.
+
+    .venv/bin/python scripts/bench_ab.py HEAD~1 HEAD [--rounds 16] [--seconds 5]
+    .venv/bin/python scripts/bench_ab.py HEAD WORKTREE    # uncommitted changes against HEAD
+
+Each build (a git revision, or ``WORKTREE``: the tracked files as they are now) is exported
+to a directory of its own and served by ``orders serve commands`` with that directory first
+on PYTHONPATH: without it the server would import the installed package, this checkout,
+whichever build was meant. Both servers run for the whole benchmark, each on a store of its
+own; 16 checkout clients (keyed lifecycles, access control on, as
+``scripts/bench_commands.py`` sends them) load one, then the other, a window each, taking
+turns at going first. Their stores grow together and the machine's drift falls on both, so
+each round's ratio (B over A, adjacent windows) holds where runs minutes apart would not.
+Prints every round, then the median and range of the ratios. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import project_python  # before the project imports: re-runs with .venv if needed
+
+project_python.ensure()
+
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench_commands import PEER_CLIENTS, credentials, http_load
+from benchkit import serve
+
+WORKTREE = "WORKTREE"
+console = Console()
+
+
+def export(build: str, into: Path) -> None:
+    """The build's files in ``into``: a revision's tree, or the tracked files as they are."""
+    into.mkdir(parents=True)
+    if build == WORKTREE:
+        files = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        archive = subprocess.run(
+            ["tar", "--null", "-T", "-", "-cf", "-"], cwd=ROOT, input=files, capture_output=True
+        )
+        if archive.returncode != 0:
+            sys.exit(archive.stderr.decode())
+        tree = archive.stdout
+    else:
+        tree = subprocess.run(
+            ["git", "archive", build], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    subprocess.run(["tar", "-xf", "-", "-C", str(into)], input=tree, check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", help="a git revision, or WORKTREE")
+    parser.add_argument("b", help="a git revision, or WORKTREE")
+    parser.add_argument("--rounds", type=int, default=16, help="windows for each build")
+    parser.add_argument("--seconds", type=float, default=5.0, help="each window")
+    args = parser.parse_args()
+    builds = {"a": args.a, "b": args.b}
+    rates: dict[str, list[float]] = {"a": [], "b": []}
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+        work = Path(tmp)
+        servers = []
+        try:
+            for name, build in builds.items():
+                code = work / f"code-{name}"
+                export(build, code)
+                env = {"ORDERS_DATA_DIR": str(work / f"data-{name}"), "PYTHONPATH": str(code)}
+                headers = credentials(work / f"data-{name}")
+                process, url = serve("commands", env, code)
+                servers.append((name, process, url, headers))
+            for number in range(1, args.rounds + 1):
+                turn = servers if number % 2 else servers[::-1]
+                for name, process, url, headers in turn:
+                    measured = asyncio.run(
+                        http_load(url, PEER_CLIENTS, args.seconds, headers, process.pid)
+                    )
+                    if measured["errors"]:
+                        sys.exit(f"{builds[name]}: {measured['errors']} errors")
+                    rates[name].append(measured["commands_per_s"])
+                console.print(
+                    f"round {number}: {args.a} {rates['a'][-1]:,.0f}/s,"
+                    f" {args.b} {rates['b'][-1]:,.0f}/s,"
+                    f" ratio {rates['b'][-1] / rates['a'][-1]:.3f}"
+                )
+        finally:
+            for _, process, _, _ in servers:
+                process.terminate()
+                process.wait(timeout=30)
+    ratios = [b / a for a, b in zip(rates["a"], rates["b"], strict=True)]
+    console.print(
+        f"{args.b} against {args.a}, {PEER_CLIENTS} clients, {args.rounds} rounds of"
+        f" {args.seconds:.0f} s: median {statistics.median(ratios):.3f}x"
+        f" ({min(ratios):.3f}-{max(ratios):.3f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
