@@ -383,7 +383,7 @@ BENCHMARKS = {
     ),
     "access": Benchmark(
         "What access control costs, 16 clients",
-        ["scripts/bench_access.py", "--duration", "12", "--clients", "16", "--rounds", "2"],
+        ["scripts/bench_access.py", "--duration", "6", "--clients", "16", "--rounds", "6"],
         access,
     ),
     "search-sqlite": Benchmark(
