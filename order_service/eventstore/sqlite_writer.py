@@ -197,7 +197,7 @@ class GroupCommitWriter:
         try:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-        except sqlite3.Error as rollback:  # SQLite rolls back itself on such errors
+        except sqlite3.Error as rollback:  # the next group's BEGIN fails, and it is retried
             log.warning("rollback after a failed group: %s", rollback)
         self.last_failure = (time.monotonic(), reason)
         metrics.APPEND_FAILURES.inc()
