@@ -268,7 +268,7 @@ class GroupCommitWriter:
 
         Checked only after a refusal (wrong version, or a duplicate id with ``any``), so the
         usual append pays no extra query. Whatever the answer, it is this append's alone: an
-        error raised here would stop the writer and leave every later append waiting.
+        error raised here would fail the whole group (``_fail_group``), not just this append.
         """
         if request.events and not request.before:
             try:
