@@ -3,15 +3,18 @@
 
     .venv/bin/python scripts/bench_ab.py HEAD~1 HEAD [--rounds 16] [--seconds 5]
     .venv/bin/python scripts/bench_ab.py HEAD WORKTREE    # uncommitted changes against HEAD
+    .venv/bin/python scripts/bench_ab.py HEAD WORKTREE --store DIR    # both from a grown store
 
 Each build (a git revision, or ``WORKTREE``: the tracked files as they are now) is exported
 to a directory of its own and served by ``orders serve commands`` with that directory first
 on PYTHONPATH: without it the server would import the installed package, this checkout,
 whichever build was meant. Both servers run for the whole benchmark, each on a store of its
-own; 16 checkout clients (keyed lifecycles, access control on, as
-``scripts/bench_commands.py`` sends them) load one, then the other, a window each, taking
-turns at going first. Their stores grow together and the machine's drift falls on both, so
-each round's ratio (B over A, adjacent windows) holds where runs minutes apart would not.
+own (new, or a copy of ``--store``: ours runs slower on a store of a million events than on
+a new one, so a change meant for large stores is measured on one); 16 checkout clients
+(keyed lifecycles, access control on, as ``scripts/bench_commands.py`` sends them) load
+one, then the other, a window each, taking turns at going first. Their stores grow together
+and the machine's drift falls on both, so each round's ratio (B over A, adjacent windows)
+holds where runs minutes apart would not.
 Prints every round, then the median and range of the ratios. Nothing is asserted.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +70,9 @@ def main() -> int:
     parser.add_argument("b", help="a git revision, or WORKTREE")
     parser.add_argument("--rounds", type=int, default=16, help="windows for each build")
     parser.add_argument("--seconds", type=float, default=5.0, help="each window")
+    parser.add_argument(
+        "--store", type=Path, help="a data directory each build starts from a copy of"
+    )
     args = parser.parse_args()
     builds = {"a": args.a, "b": args.b}
     rates: dict[str, list[float]] = {"a": [], "b": []}
@@ -76,8 +83,11 @@ def main() -> int:
             for name, build in builds.items():
                 code = work / f"code-{name}"
                 export(build, code)
-                env = {"ORDERS_DATA_DIR": str(work / f"data-{name}"), "PYTHONPATH": str(code)}
-                headers = credentials(work / f"data-{name}")
+                data = work / f"data-{name}"
+                if args.store:
+                    shutil.copytree(args.store, data)
+                env = {"ORDERS_DATA_DIR": str(data), "PYTHONPATH": str(code)}
+                headers = credentials(data)
                 process, url = serve("commands", env, code)
                 servers.append((name, process, url, headers))
             for number in range(1, args.rounds + 1):
