@@ -364,7 +364,7 @@ def interleaved(workdir: Path, workers: int, rounds: int, window_s: float) -> di
     Run one after the other for the whole duration, their ratio moved with the machine's
     speed (10-15% within an hour here); in adjacent windows it holds. Ours gets a server on
     a new store, as the library does: a file that already holds the earlier runs' events
-    would weigh on ours alone (on stores of 1.2-1.5 million events, against new ones, ours
+    would weigh on ours alone (on stores of 1.1-1.4 million events, against new ones, ours
     ran at 0.90x and the library at 0.97x, 2026-11-28).
     """
     data = workdir / "api-in-turn"
