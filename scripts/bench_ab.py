@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import project_python  # before the project imports: re-runs with .venv if needed
@@ -76,38 +77,33 @@ def main() -> int:
     args = parser.parse_args()
     builds = {"a": args.a, "b": args.b}
     rates: dict[str, list[float]] = {"a": [], "b": []}
-    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp, ExitStack() as running:
         work = Path(tmp)
         servers = []
-        try:
-            for name, build in builds.items():
-                code = work / f"code-{name}"
-                export(build, code)
-                data = work / f"data-{name}"
-                if args.store:
-                    shutil.copytree(args.store, data)
-                env = {"ORDERS_DATA_DIR": str(data), "PYTHONPATH": str(code)}
-                headers = credentials(data)
-                process, url = serve("commands", env, code)
-                servers.append((name, process, url, headers))
-            for number in range(1, args.rounds + 1):
-                turn = servers if number % 2 else servers[::-1]
-                for name, process, url, headers in turn:
-                    measured = asyncio.run(
-                        http_load(url, PEER_CLIENTS, args.seconds, headers, process.pid)
-                    )
-                    if measured["errors"]:
-                        sys.exit(f"{builds[name]}: {measured['errors']} errors")
-                    rates[name].append(measured["commands_per_s"])
-                console.print(
-                    f"round {number}: {args.a} {rates['a'][-1]:,.0f}/s,"
-                    f" {args.b} {rates['b'][-1]:,.0f}/s,"
-                    f" ratio {rates['b'][-1] / rates['a'][-1]:.3f}"
+        for name, build in builds.items():
+            code = work / f"code-{name}"
+            export(build, code)
+            data = work / f"data-{name}"
+            if args.store:
+                shutil.copytree(args.store, data)
+            env = {"ORDERS_DATA_DIR": str(data), "PYTHONPATH": str(code)}
+            headers = credentials(data)
+            process, url = running.enter_context(serve("commands", env, code))
+            servers.append((name, process, url, headers))
+        for number in range(1, args.rounds + 1):
+            turn = servers if number % 2 else servers[::-1]
+            for name, process, url, headers in turn:
+                measured = asyncio.run(
+                    http_load(url, PEER_CLIENTS, args.seconds, headers, process.pid)
                 )
-        finally:
-            for _, process, _, _ in servers:
-                process.terminate()
-                process.wait(timeout=30)
+                if measured["errors"]:
+                    sys.exit(f"{builds[name]}: {measured['errors']} errors")
+                rates[name].append(measured["commands_per_s"])
+            console.print(
+                f"round {number}: {args.a} {rates['a'][-1]:,.0f}/s,"
+                f" {args.b} {rates['b'][-1]:,.0f}/s,"
+                f" ratio {rates['b'][-1] / rates['a'][-1]:.3f}"
+            )
     ratios = [b / a for a, b in zip(rates["a"], rates["b"], strict=True)]
     console.print(
         f"{args.b} against {args.a}, {PEER_CLIENTS} clients, {args.rounds} rounds of"

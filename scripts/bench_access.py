@@ -58,13 +58,11 @@ def main() -> int:
                 elif mode == "jwt":
                     env["ORDERS_OIDC_ISSUER"] = issuer.url
                     headers["Authorization"] = f"Bearer {token}"
-                process, url = serve("commands", env, Path(tmp))
-                try:
-                    with console.status(f"{mode}, round {round_ + 1}, {args.clients} clients"):
-                        run = asyncio.run(http_load(url, args.clients, args.duration, headers))
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
+                with (
+                    serve("commands", env, Path(tmp)) as (_, url),
+                    console.status(f"{mode}, round {round_ + 1}, {args.clients} clients"),
+                ):
+                    run = asyncio.run(http_load(url, args.clients, args.duration, headers))
                 runs[mode].append(run)
     figures = summarise(runs)
     table = Table(

@@ -288,18 +288,14 @@ def main() -> int:
                 )
         env = {"ORDERS_DATA_DIR": str(workdir / "api"), "ORDERS_WORKERS": str(args.workers)}
         headers = credentials(workdir / "api")
-        process, url = serve("commands", env, workdir, SERVER_CORES)
         figures["http"] = {}
-        pid = process.pid if args.workers == 1 else None
-        try:
+        with serve("commands", env, workdir, SERVER_CORES) as (process, url):
+            pid = process.pid if args.workers == 1 else None
             for level in levels:
                 with console.status(f"command API, {level} clients, {args.duration:.0f}s"):
                     figures["http"][level] = asyncio.run(
                         http_load(url, level, args.duration, headers, server_pid=pid)
                     )
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
         if args.rounds:
             figures["interleaved"] = interleaved(
                 workdir, args.workers, args.rounds, args.round_seconds
@@ -341,15 +337,13 @@ def encryption_cost(
             "ORDERS_ENCRYPT_PERSONAL_DATA": encrypt,
         }
         headers = credentials(workdir / f"api-{name}")
-        process, url = serve("commands", env, workdir, SERVER_CORES)
-        try:
-            with console.status(f"command API, encryption {name}, {clients} clients"):
-                runs[name] = asyncio.run(
-                    http_load(url, clients, duration_s, headers, server_pid=process.pid)
-                )
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        with (
+            serve("commands", env, workdir, SERVER_CORES) as (process, url),
+            console.status(f"command API, encryption {name}, {clients} clients"),
+        ):
+            runs[name] = asyncio.run(
+                http_load(url, clients, duration_s, headers, server_pid=process.pid)
+            )
     on = [run["commands_per_s"] for run in (first, runs["on_again"]) if run]
     return {
         "clients": clients,
@@ -370,28 +364,26 @@ def interleaved(workdir: Path, workers: int, rounds: int, window_s: float) -> di
     data = workdir / "api-in-turn"
     headers = credentials(data)
     env = {"ORDERS_DATA_DIR": str(data), "ORDERS_WORKERS": str(workers)}
-    process, url = serve("commands", env, workdir, SERVER_CORES)
     each: list[dict[str, float]] = []
-    try:
-        with peers.trivial_server(workdir, SERVER_CORES) as trivial_url:
-            for number in range(1, rounds + 1):
-                with console.status(f"interleaved round {number} of {rounds}"):
-                    ours = asyncio.run(http_load(url, PEER_CLIENTS, window_s, headers))
-                    library = library_lifecycles(workdir, window_s)
-                    trivial = peers.trivial_load(trivial_url, PEER_CLIENTS, window_s, pay_body())
-                each.append(
-                    {
-                        "ours": ours["commands_per_s"],
-                        "library": library["commands_per_s"],
-                        "trivial": trivial["requests_per_s"],
-                        # What each store holds after the round.
-                        "ours_events": stored(data / "events.db", "events", "position"),
-                        "library_events": stored(workdir / "peer.db", "stored_events", "rowid"),
-                    }
-                )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with (
+        serve("commands", env, workdir, SERVER_CORES) as (_, url),
+        peers.trivial_server(workdir, SERVER_CORES) as trivial_url,
+    ):
+        for number in range(1, rounds + 1):
+            with console.status(f"interleaved round {number} of {rounds}"):
+                ours = asyncio.run(http_load(url, PEER_CLIENTS, window_s, headers))
+                library = library_lifecycles(workdir, window_s)
+                trivial = peers.trivial_load(trivial_url, PEER_CLIENTS, window_s, pay_body())
+            each.append(
+                {
+                    "ours": ours["commands_per_s"],
+                    "library": library["commands_per_s"],
+                    "trivial": trivial["requests_per_s"],
+                    # What each store holds after the round.
+                    "ours_events": stored(data / "events.db", "events", "position"),
+                    "library_events": stored(workdir / "peer.db", "stored_events", "rowid"),
+                }
+            )
     return {
         "clients": PEER_CLIENTS,
         "window_s": window_s,

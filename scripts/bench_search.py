@@ -451,12 +451,8 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
     sample = index.search(SearchQuery(limit=1)).hits[0]
     queries = agent_queries({sample["order_id"]: sample}, random.Random(7))
     es_url = url if args.read_model == "elasticsearch" else None
-    process, api = serve("search", env)
-    try:
+    with serve("search", env) as (_, api):
         figures["runs"] = query_runs(api, queries, args.requests, args.runs, es_url)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     if not args.search_only:
         # The lag test appends new orders: to a copy, so the cached store keeps the size its
         # name says, run after run.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +58,37 @@ def on_cores(cpus: set[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+Running = tuple[subprocess.Popen[bytes], str]
+"""A started ``orders`` process and its base URL."""
+
+
 def serve(
     api: str, env: dict[str, str], cwd: Path | None = None, cpus: set[int] | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `orders serve API` on a free port (on ``cpus`` if given) and wait until it
-    answers /healthz."""
-    return start_orders(["serve", api], env, cwd, cpus)
+) -> AbstractContextManager[Running]:
+    """`orders serve API` on a free port (on ``cpus`` if given), answering /healthz, for
+    the block; stopped after it."""
+    return orders(["serve", api], env, cwd, cpus)
 
 
-def start_orders(
+@contextmanager
+def orders(
     args: list[str],
     env: dict[str, str],
     cwd: Path | None = None,
     cpus: set[int] | None = None,
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `orders ARGS` on a free port and wait until it answers /healthz."""
+) -> Iterator[Running]:
+    """`orders ARGS` on a free port, answering /healthz, for the block; stopped after it."""
+    process, url = _start(args, env, cwd, cpus)
+    try:
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _start(
+    args: list[str], env: dict[str, str], cwd: Path | None, cpus: set[int] | None
+) -> Running:
     port = free_port()
     with on_cores(cpus):
         process = subprocess.Popen(

@@ -29,7 +29,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import chromium_browser
-from benchkit import start_orders
+from benchkit import orders
 
 from order_service.eventstore.port import NewEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
@@ -89,8 +89,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="orders-shots-") as temporary:
         workdir = Path(temporary)
         env = {"ORDERS_DATA_DIR": str(workdir / "data")}
-        process, url = start_orders(["up", "--demo", "400"], env, cwd=workdir)
-        try:
+        with orders(["up", "--demo", "400"], env, cwd=workdir) as (_, url):
             order_id, erased_id = agent_day(url, workdir, env)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
@@ -110,9 +109,6 @@ def main() -> int:
                 page.wait_for_selector("text=OrderPersonalDataErased")
                 page.screenshot(path=args.out / "erased.png", full_page=True)
                 browser.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
     for name in ("search", "order", "operations", "erased"):
         print(args.out / f"{name}.png")
     return 0

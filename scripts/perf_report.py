@@ -328,7 +328,7 @@ def spread(ratios: list[float]) -> str:
 
 
 def stores_grown(rounds: list[dict[str, Any]]) -> str:
-    """How many events each store held over the rounds (ours slows as its file grows)."""
+    """How many events each store held over the rounds (both slow as their files grow)."""
     if "ours_events" not in rounds[0]:
         return ""
     ours, library = (
