@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Run the benchmarks and rewrite the README's performance tables from what they print.
+"""Run the benchmarks and rewrite the performance page's tables (docs/performance.md) from what they print.
 
     .venv/bin/python scripts/perf_report.py run [NAME ...]   # run (default: all), then render
-    .venv/bin/python scripts/perf_report.py render            # only rewrite the README
+    .venv/bin/python scripts/perf_report.py render            # only rewrite the page
 
 Each benchmark writes its figures as JSON; they are kept in ``scripts/perf_results/`` with
 the exact command, when it ran and the machine's load meanwhile (sampled every 2 s), so each
-table in the README says where its figures came from. ``render`` rewrites the README between
+table on the page says where its figures came from. ``render`` rewrites docs/performance.md between
 ``<!-- performance:begin -->`` and ``<!-- performance:end -->`` from whatever results exist.
 Elasticsearch benchmarks start their own node.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "scripts" / "perf_results"
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
 Figures = dict[str, Any]
 
@@ -74,14 +74,14 @@ def run(name: str, benchmark: Benchmark) -> None:
 
 def render() -> None:
     """Rewrite the README's block between the markers."""
-    text = README.read_text()
+    text = PAGE.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{block()}{tail}")
+    PAGE.write_text(f"{head}{block()}{tail}")
 
 
 def block() -> str:
-    """The README's performance block, markers included, from the kept results."""
+    """The performance page's block, markers included, from the kept results."""
     lines: list[str] = []
     for name, benchmark in BENCHMARKS.items():
         path = RESULTS / f"{name}.json"
@@ -413,7 +413,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     runs = sub.add_parser("run", help="run benchmarks (default: all), then render")
     runs.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=[])
-    sub.add_parser("render", help="rewrite the README's tables from the kept results")
+    sub.add_parser("render", help="rewrite the performance page's tables from the kept results")
     args = parser.parse_args()
     if args.action == "run":
         for name in args.names or list(BENCHMARKS):
