@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from order_service.domain.lifecycle import lines_from
 from order_service.domain.order import Order, iso, parse_time
 from order_service.domain.values import Address, Customer, items_from, primitives
 from order_service.eventstore.port import NewEvent, RecordedEvent
@@ -35,6 +36,12 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "items": items_from,
     "shipping_address": Address.from_primitives,
 }
+LINE_DECODERS: dict[str, Callable[[Any], Any]] = {
+    **DECODERS,
+    "items": lambda raw: None if raw is None else lines_from(raw),
+}
+"""Shipments, refunds and returns list ``{sku, quantity}`` lines, not the order's line items."""
+LINE_EVENTS = frozenset({Order.Shipped, Order.Refunded, Order.ReturnRequested})
 
 
 class UnknownEventError(ValueError):
@@ -172,7 +179,8 @@ def to_domain_event(recorded: RecordedEvent, personal: PersonalData) -> Order.Ev
     data.pop("order_id", None)
     if issubclass(cls, Order.Placed):
         kwargs["originator_topic"] = f"{Order.__module__}:{Order.__qualname__}"
+    decoders = LINE_DECODERS if cls in LINE_EVENTS else DECODERS
     for name in DATA_FIELDS[cls]:
         value = data[name]
-        kwargs[name] = DECODERS[name](value) if name in DECODERS else value
+        kwargs[name] = decoders[name](value) if name in decoders else value
     return cls(**kwargs)

@@ -23,7 +23,11 @@ ADDRESS: tuple[Path, ...] = tuple(
 PLACED = CUSTOMER + ADDRESS
 NOTE: tuple[Path, ...] = (("text",),)
 
-EVENT_PATHS: dict[str, tuple[Path, ...]] = {"OrderPlaced": PLACED, "OrderNoteAdded": NOTE}
+EVENT_PATHS: dict[str, tuple[Path, ...]] = {
+    "OrderPlaced": PLACED,
+    "OrderNoteAdded": NOTE,
+    "ShippingAddressChanged": ADDRESS,
+}
 """Event types that carry personal data; the others carry none."""
 
 
