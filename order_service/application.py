@@ -8,10 +8,12 @@ bounded number of times. With one (``If-Match``), a mismatch is reported, never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from order_service.domain.errors import DomainError
+from order_service.domain.lifecycle import Quantity
 from order_service.domain.order import Order
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation
@@ -61,6 +63,18 @@ class CommandResult:
     """The global log position of the order's last event; pass it to the search API."""
     appended: bool = True
     """False when nothing was written now: a no-op, or events a retry found already stored."""
+    shipment_id: str | None = None
+    """The shipment ``ship`` recorded (or found already recorded), for its answer."""
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order's state folded from the event store, with the version it is at."""
+
+    order_id: str
+    version: int
+    position: int
+    state: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -126,10 +140,36 @@ class OrderCommands:
         tracking_number: str,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def ship(order: Order) -> None:
-            order.ship(carrier=carrier, tracking_number=tracking_number)
+        """One shipment of every item not yet shipped; the answer names its shipment id."""
+        shipped: list[str] = []
 
-        return await self._change(order_id, causation, expected_version, ship)
+        def ship(order: Order) -> None:
+            shipped[:] = [order.ship(carrier=carrier, tracking_number=tracking_number)]
+
+        result = await self._change(order_id, causation, expected_version, ship)
+        return replace(result, shipment_id=shipped[-1])
+
+    async def ship_items(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        shipment_id: str,
+        carrier: str,
+        tracking_number: str,
+        items: list[Quantity] | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def ship(order: Order) -> None:
+            order.ship_items(
+                shipment_id=shipment_id,
+                carrier=carrier,
+                tracking_number=tracking_number,
+                items=items,
+            )
+
+        result = await self._change(order_id, causation, expected_version, ship)
+        return replace(result, shipment_id=shipment_id)
 
     async def deliver(
         self,
@@ -143,6 +183,91 @@ class OrderCommands:
             order.deliver(delivered_at=delivered_at)
 
         return await self._change(order_id, causation, expected_version, deliver)
+
+    async def deliver_shipment(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        shipment_id: str,
+        delivered_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def deliver(order: Order) -> None:
+            order.deliver_shipment(shipment_id=shipment_id, delivered_at=delivered_at)
+
+        return await self._change(order_id, causation, expected_version, deliver)
+
+    async def change_shipping_address(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        address: Address,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def change(order: Order) -> None:
+            order.change_shipping_address(address=address)
+
+        return await self._change(order_id, causation, expected_version, change)
+
+    async def refund(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        refund_id: str,
+        amount: int,
+        reason: str,
+        items: list[Quantity] | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def refund(order: Order) -> None:
+            order.refund(refund_id=refund_id, amount=amount, reason=reason, items=items)
+
+        return await self._change(order_id, causation, expected_version, refund)
+
+    async def request_return(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        return_id: str,
+        items: list[Quantity],
+        reason: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def request(order: Order) -> None:
+            order.request_return(return_id=return_id, items=items, reason=reason)
+
+        return await self._change(order_id, causation, expected_version, request)
+
+    async def receive_return(
+        self,
+        order_id: str,
+        causation: Causation,
+        *,
+        return_id: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def receive(order: Order) -> None:
+            order.receive_return(return_id=return_id)
+
+        return await self._change(order_id, causation, expected_version, receive)
+
+    async def read(self, order_id: str) -> OrderView:
+        """The order as the event store has it now (checkout reads its version for If-Match)."""
+        loaded = await self._load(order_id, fresh=True)
+        order = loaded.order
+        state = {
+            **order.snapshot_state(),
+            "financial_status": str(order.financial_status),
+            "fulfillment_status": str(order.fulfillment_status),
+            "paid": order.paid,
+            "refunded": order.refunded,
+            "refund_due": order.refund_due,
+        }
+        return OrderView(order.id, order.version, loaded.position, state)
 
     async def cancel(
         self,

@@ -36,8 +36,16 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("POST", "/orders/{order_id}/deliver"): ("checkout",),
     ("POST", "/orders/{order_id}/cancel"): ("checkout", "agent"),
     ("POST", "/orders/{order_id}/notes"): ("agent",),
+    ("POST", "/orders/{order_id}/shipments"): ("checkout",),
+    ("POST", "/orders/{order_id}/shipments/{shipment_id}/deliver"): ("checkout",),
+    ("PUT", "/orders/{order_id}/shipping-address"): ("checkout", "agent"),
+    ("POST", "/orders/{order_id}/refunds"): ("checkout", "agent"),
+    ("POST", "/orders/{order_id}/returns"): ("checkout", "agent"),
+    ("POST", "/orders/{order_id}/returns/{return_id}/receive"): ("checkout",),
     ("GET", "/orders/search"): READERS,
-    ("GET", "/orders/{order_id}"): READERS,
+    # checkout reads the orders it works on from the command API (folded from the log);
+    # agents and operators read the search document at the same path.
+    ("GET", "/orders/{order_id}"): ("checkout", *READERS),
     ("GET", "/orders/{order_id}/history"): READERS,
     ("GET", "/projections"): READERS,
     ("GET", "/metrics"): SCRAPERS,

@@ -136,7 +136,7 @@ def command_app(container: Container) -> FastAPI:
     return build_app(
         container,
         "Orders command API",
-        [commands.router, commands.agent_router],
+        [commands.router, commands.agent_router, commands.read_router],
         container.readiness(search=False, write=True),
     )
 

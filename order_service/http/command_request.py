@@ -58,10 +58,15 @@ class CommandRequest:
         command: Callable[[Causation, int | None], Awaitable[CommandResult]],
         *,
         created: bool = False,
+        status_code: int | None = None,
     ) -> JSONBody:
+        """``created``: a new order (201 with its Location); ``status_code``: the success
+        status of a command that records a part of an order (a shipment: 201)."""
         name = getattr(self.request.scope.get("route"), "operation_id", None) or "unknown"
         try:
             response = await self._run(body, order_id, command, created)
+            if status_code is not None:
+                response.status_code = status_code
         except Exception as error:
             row = row_of(error)
             command_outcome(name, row.slug if row else "error").inc()
@@ -183,4 +188,6 @@ def _response(result: CommandResult, created: bool) -> JSONBody:
         "version": result.version,
         "position": result.position,
     }
+    if result.shipment_id is not None:
+        body["shipment_id"] = result.shipment_id
     return JSONBody(body, status_code=201 if created else 200, headers=headers)

@@ -2,12 +2,13 @@
 
 FastAPI resolves each request's parameters through its general dependency machinery:
 measured at a quarter of the command API's event-loop CPU (py-spy, 16 clients). Every command
-endpoint takes the same three things: ``ctx`` (the ``CommandRequest``: actor, correlation,
-``If-Match``, ``Idempotency-Key``), the ``order_id`` from the path, and ``body``, one pydantic
-model. This route keeps what FastAPI builds from the declaration (routing, OpenAPI, exception
-handlers) and fills those three itself: the body is parsed and validated from its bytes in
-one pass by pydantic (``validate_json``), the path parameter by a ``TypeAdapter``. Errors are
-FastAPI's own ``RequestValidationError`` in its shape (locations ``body.…``, ``path.…``), so
+endpoint takes the same things: ``ctx`` (the ``CommandRequest``: actor, correlation,
+``If-Match``, ``Idempotency-Key``), the ``order_id`` (and a ``shipment_id`` or ``return_id``)
+from the path, and ``body``, one pydantic model. This route keeps what FastAPI builds from
+the declaration (routing, OpenAPI, exception handlers) and fills those itself: the body
+is parsed and validated from its bytes in one pass by pydantic (``validate_json``), the path
+parameters by a ``TypeAdapter``. Errors are FastAPI's own
+``RequestValidationError`` in its shape (locations ``body.…``, ``path.…``), so
 problem+json names the same fields as before.
 
 The route's ASGI app calls that handler directly. FastAPI's wrapper opens two exit stacks
@@ -31,7 +32,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from order_service.http.command_request import CommandRequest
 
-PARAMETERS = {"ctx", "order_id", "body"}
+PARAMETERS = {"ctx", "order_id", "shipment_id", "return_id", "body"}
+PATH = ("order_id", "shipment_id", "return_id")
 COMMAND_HEADERS = frozenset({b"if-match", b"idempotency-key", b"content-type"})
 
 
@@ -48,7 +50,7 @@ class CommandRoute(APIRoute):
         if not set(declared) <= PARAMETERS or "ctx" not in declared:
             raise TypeError(f"{endpoint.__name__}: a command endpoint takes {sorted(PARAMETERS)}")
         hints = get_type_hints(endpoint, include_extras=True)
-        order_id = _Path("order_id", hints["order_id"]) if "order_id" in declared else None
+        paths = [_Path(name, hints[name]) for name in PATH if name in declared]
         body = _Body(hints["body"], declared["body"].default) if "body" in declared else None
 
         async def handle(request: Request) -> Response:
@@ -58,8 +60,8 @@ class CommandRoute(APIRoute):
                     request, headers.get(b"if-match"), headers.get(b"idempotency-key")
                 )
             }
-            if order_id is not None:
-                arguments["order_id"] = order_id.read(request)
+            for path in paths:
+                arguments[path.name] = path.read(request)
             if body is not None:
                 arguments["body"] = body.read(await request.body(), headers.get(b"content-type"))
             response: Response = await endpoint(**arguments)

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order's id.")]
+PartId = Annotated[
+    str, Path(min_length=1, max_length=64, description="A shipment's or a return's id.")
+]
 
 
 def from_container(attribute: str) -> Callable[[Request], Awaitable[Any]]:

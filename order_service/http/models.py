@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from order_service.domain.lifecycle import Quantity
+
 Strict = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 """JSON integers as the log stores them; finer ranges are the domain's rules."""
@@ -79,12 +81,68 @@ class NoteIn(BaseModel):
     text: str
 
 
+class QuantityIn(BaseModel):
+    model_config = Strict
+    sku: str
+    quantity: Int64 = Field(description="At least 1.")
+
+
+class ShipmentIn(BaseModel):
+    model_config = Strict
+    shipment_id: str = Field(description="Chosen by the client; repeating it is safe.")
+    carrier: str
+    tracking_number: str
+    items: list[QuantityIn] | None = Field(
+        None, max_length=10_000, description="Every item not yet shipped if absent."
+    )
+
+
+class RefundIn(BaseModel):
+    model_config = Strict
+    refund_id: str = Field(description="Chosen by the client; repeating it is safe.")
+    amount: Int64 = Field(description="Integer minor units; at most what is not yet refunded.")
+    reason: str
+    items: list[QuantityIn] | None = Field(None, max_length=10_000)
+
+
+class ReturnIn(BaseModel):
+    model_config = Strict
+    return_id: str = Field(description="Chosen by the client; repeating it is safe.")
+    items: list[QuantityIn] = Field(max_length=10_000)
+    reason: str
+
+
+class ReceiveIn(BaseModel):
+    model_config = Strict
+
+
 class CommandOut(BaseModel):
     order_id: str
     status: str
     version: int = Field(description="Stream revision after the command, 0-based.")
     position: int = Field(description="Global log position; pass as min_position to search.")
+    shipment_id: str | None = Field(None, description="The shipment a ship command recorded.")
+
+
+class OrderOut(BaseModel):
+    """The order as the event store has it; its version is also the ETag."""
+
+    order_id: str
+    version: int
+    position: int
+    status: str
+    financial_status: str
+    fulfillment_status: str
+    currency: str
+    total: int
+    paid: int
+    refunded: int
+    refund_due: int
 
 
 def when(delivered: DeliverIn | None) -> datetime | None:
     return delivered.delivered_at if delivered else None
+
+
+def lines(items: list[QuantityIn] | None) -> list[Quantity] | None:
+    return None if items is None else [Quantity(item.sku, item.quantity) for item in items]

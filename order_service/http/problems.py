@@ -22,7 +22,13 @@ from order_service.application import (
     OrderNotFoundError,
     VersionMismatchError,
 )
-from order_service.domain.errors import InvalidOrderError, TransitionNotAllowedError
+from order_service.domain.errors import (
+    IdReusedError,
+    InvalidOrderError,
+    RuleBrokenError,
+    TransitionNotAllowedError,
+    UnknownPartError,
+)
 from order_service.eventstore.port import EventStoreError, EventStoreUnavailableError
 from order_service.http.json import JSONBody
 from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
@@ -127,7 +133,34 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             422,
             "validation",
             "The request breaks a rule",
-            lambda e: {"errors": [{"field": e.field, "message": e.message}]},
+            lambda e: {"errors": [{"field": f, "message": m} for f, m in e.errors]},
+        ),
+    ),
+    (
+        RuleBrokenError,
+        Problem(
+            409,
+            "rule-broken",
+            "The command breaks one of the order's rules",
+            lambda e: {"rule": e.rule, **e.numbers},
+        ),
+    ),
+    (
+        IdReusedError,
+        Problem(
+            409,
+            "id-reused",
+            "This id was already used with other values",
+            lambda e: {"field": e.field, "value": e.value},
+        ),
+    ),
+    (
+        UnknownPartError,
+        Problem(
+            404,
+            "part-not-found",
+            "The order has no such shipment or return",
+            lambda e: {"field": e.field, "value": e.value},
         ),
     ),
     (
