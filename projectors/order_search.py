@@ -69,7 +69,14 @@ def _placed(_: Document, data: dict[str, Any]) -> Document:
         "placed_at": data["placed_at"],
         "updated_at": data["placed_at"],
         "payment": None,
+        "financial_status": "unpaid",
+        "fulfillment_status": "unfulfilled",
+        "refunded": 0,
+        "refund_due": 0,
         "shipment": None,
+        "shipments": [],
+        "refunds": [],
+        "returns": [],
         "delivered_at": None,
         "cancelled_at": None,
         "cancel_reason": None,
@@ -79,7 +86,6 @@ def _placed(_: Document, data: dict[str, Any]) -> Document:
 
 
 def _paid(document: Document, data: dict[str, Any]) -> Document:
-    document["status"] = "paid"
     document["payment"] = {
         "amount": data["amount"],
         "currency": data["currency"],
@@ -88,24 +94,39 @@ def _paid(document: Document, data: dict[str, Any]) -> Document:
         "paid_at": data["paid_at"],
     }
     document["updated_at"] = data["paid_at"]
-    return document
+    return _derived(document)
 
 
 def _shipped(document: Document, data: dict[str, Any]) -> Document:
-    document["status"] = "shipped"
-    document["shipment"] = {
+    # Schema 1 had no items: the one shipment of every item (upcast with items null).
+    items = data["items"] if data["items"] is not None else _unshipped(document)
+    shipment = {
+        "shipment_id": data["shipment_id"],
+        "carrier": data["carrier"],
+        "tracking_number": data["tracking_number"],
+        "items": [{"sku": line["sku"], "quantity": line["quantity"]} for line in items],
+        "shipped_at": data["shipped_at"],
+        "delivered_at": None,
+    }
+    document["shipments"] = [*_shipments(document), shipment]
+    document["shipment"] = {  # the latest shipment, as documents had it before
         "carrier": data["carrier"],
         "tracking_number": data["tracking_number"],
         "shipped_at": data["shipped_at"],
     }
     document["updated_at"] = data["shipped_at"]
-    return document
+    return _derived(document)
 
 
 def _delivered(document: Document, data: dict[str, Any]) -> Document:
-    document["status"] = "delivered"
-    document["delivered_at"] = data["delivered_at"]
+    shipments = [dict(shipment) for shipment in _shipments(document)]
+    (delivered,) = [s for s in shipments if s["shipment_id"] == data["shipment_id"]]
+    delivered["delivered_at"] = data["delivered_at"]
+    document["shipments"] = shipments
     document["updated_at"] = data["delivered_at"]
+    _derived(document)
+    if document["status"] == "delivered":
+        document["delivered_at"] = data["delivered_at"]
     return document
 
 
@@ -114,6 +135,111 @@ def _cancelled(document: Document, data: dict[str, Any]) -> Document:
     document["cancelled_at"] = data["cancelled_at"]
     document["cancel_reason"] = data["reason"]
     document["updated_at"] = data["cancelled_at"]
+    return _derived(document)
+
+
+def _address_changed(document: Document, data: dict[str, Any]) -> Document:
+    document["shipping_address"] = dict(data["shipping_address"])
+    document["updated_at"] = data["changed_at"]
+    return document
+
+
+def _refunded(document: Document, data: dict[str, Any]) -> Document:
+    refund = {
+        "refund_id": data["refund_id"],
+        "amount": data["amount"],
+        "reason": data["reason"],
+        "items": [{"sku": line["sku"], "quantity": line["quantity"]} for line in data["items"]],
+        "refunded_at": data["refunded_at"],
+    }
+    document["refunds"] = [*document.get("refunds", []), refund]
+    document["updated_at"] = data["refunded_at"]
+    return _derived(document)
+
+
+def _return_requested(document: Document, data: dict[str, Any]) -> Document:
+    requested = {
+        "return_id": data["return_id"],
+        "items": [{"sku": line["sku"], "quantity": line["quantity"]} for line in data["items"]],
+        "reason": data["reason"],
+        "state": "requested",
+        "requested_at": data["requested_at"],
+        "received_at": None,
+    }
+    document["returns"] = [*document.get("returns", []), requested]
+    document["updated_at"] = data["requested_at"]
+    return document
+
+
+def _return_received(document: Document, data: dict[str, Any]) -> Document:
+    returns = [dict(item) for item in document.get("returns", [])]
+    (received,) = [r for r in returns if r["return_id"] == data["return_id"]]
+    received["state"] = "received"
+    received["received_at"] = data["received_at"]
+    document["returns"] = returns
+    document["updated_at"] = data["received_at"]
+    return document
+
+
+def _shipments(document: Document) -> list[Document]:
+    """The document's shipments; one projected before shipments had ids has its one
+    ``shipment`` of every item (a rebuild fills the list in)."""
+    if "shipments" in document:
+        return list(document["shipments"])
+    legacy = document.get("shipment")
+    if not legacy:
+        return []
+    every = [{"sku": item["sku"], "quantity": item["quantity"]} for item in document["items"]]
+    return [{**legacy, "shipment_id": "shipment-1", "items": every, "delivered_at": None}]
+
+
+def _counts(lines: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line["sku"]] = counts.get(line["sku"], 0) + line["quantity"]
+    return counts
+
+
+def _unshipped(document: Document) -> list[dict[str, Any]]:
+    ordered = _counts(document["items"])
+    shipped = _counts(line for s in _shipments(document) for line in s["items"])
+    return [
+        {"sku": sku, "quantity": quantity - shipped.get(sku, 0)}
+        for sku, quantity in ordered.items()
+        if quantity > shipped.get(sku, 0)
+    ]
+
+
+def _derived(document: Document) -> Document:
+    """Status, financial and fulfilment status and what is owed, as the aggregate derives them."""
+    shipments = _shipments(document)
+    paid = (document.get("payment") or {}).get("amount", 0)
+    refunded = sum(refund["amount"] for refund in document.get("refunds", []))
+    unshipped = _unshipped(document)
+    if document["status"] != "cancelled":
+        if document.get("payment") is None:
+            document["status"] = "placed"
+        elif not shipments:
+            document["status"] = "paid"
+        elif unshipped:
+            document["status"] = "partially_shipped"
+        elif all(shipment["delivered_at"] for shipment in shipments):
+            document["status"] = "delivered"
+        else:
+            document["status"] = "shipped"
+    if document.get("payment") is None:
+        document["financial_status"] = "unpaid"
+    elif not document.get("refunds"):
+        document["financial_status"] = "paid"
+    else:
+        full = refunded >= paid
+        document["financial_status"] = "refunded" if full else "partially_refunded"
+    if not shipments:
+        document["fulfillment_status"] = "unfulfilled"
+    else:
+        document["fulfillment_status"] = "partially_fulfilled" if unshipped else "fulfilled"
+    document["refunded"] = refunded
+    document["refund_due"] = paid - refunded if document["status"] == "cancelled" else 0
     return document
 
 
@@ -138,6 +264,10 @@ _APPLY = {
     "OrderShipped": _shipped,
     "OrderDelivered": _delivered,
     "OrderCancelled": _cancelled,
+    "ShippingAddressChanged": _address_changed,
+    "OrderRefunded": _refunded,
+    "ReturnRequested": _return_requested,
+    "ReturnReceived": _return_received,
     "OrderNoteAdded": _note_added,
     "OrderPersonalDataErased": _personal_data_erased,
 }
