@@ -11,7 +11,9 @@ from projectors.order_search import Document
 
 SortField = Literal["placed_at", "total", "updated_at"]
 SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at")
-STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
+STATUSES = ("placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled")
+FINANCIAL_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded")
+FULFILLMENT_STATUSES = ("unfulfilled", "partially_fulfilled", "fulfilled")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,10 @@ class SearchQuery:
     text: str = ""
     """Free text, matched as words: never parsed as query syntax."""
     statuses: tuple[str, ...] = ()
+    financial_statuses: tuple[str, ...] = ()
+    fulfillment_statuses: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    """Of the shipping address, ISO 3166-1 alpha-2 upper case."""
     customer_id: str | None = None
     email: str | None = None
     sku: str | None = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from order_service.application import OrderNotFoundError
@@ -21,7 +22,15 @@ from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented
 from order_service.personal.codec import ERASURE, PersonalData
 from projectors.order_search import NAME, Document, fold_marked, summary
-from projectors.port import STATUSES, OrderSearchIndex, ReadModel, SearchPage, SearchQuery
+from projectors.port import (
+    FINANCIAL_STATUSES,
+    FULFILLMENT_STATUSES,
+    STATUSES,
+    OrderSearchIndex,
+    ReadModel,
+    SearchPage,
+    SearchQuery,
+)
 from projectors.read_models.generations import ActiveIndex
 from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
@@ -74,6 +83,18 @@ async def search_orders(
     freshness: FreshnessDep,
     q: Annotated[str, Query(max_length=200, description="Words to find; never query syntax.")] = "",
     status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
+    financial_status: Annotated[
+        list[Literal[FINANCIAL_STATUSES]] | None,  # type: ignore[valid-type]
+        Query(),
+    ] = None,
+    fulfillment_status: Annotated[
+        list[Literal[FULFILLMENT_STATUSES]] | None,  # type: ignore[valid-type]
+        Query(),
+    ] = None,
+    country: Annotated[
+        list[Annotated[str, StringConstraints(pattern="^[A-Za-z]{2}$")]] | None,
+        Query(description="Of the shipping address, ISO 3166-1 alpha-2."),
+    ] = None,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
     sku: Annotated[str | None, Query(max_length=64)] = None,
@@ -104,6 +125,9 @@ async def search_orders(
     query = SearchQuery(
         text=q.strip(),
         statuses=tuple(status or ()),
+        financial_statuses=tuple(financial_status or ()),
+        fulfillment_statuses=tuple(fulfillment_status or ()),
+        countries=tuple(code.upper() for code in country or ()),
         customer_id=customer_id,
         email=email.strip().lower() if email else None,
         sku=sku,

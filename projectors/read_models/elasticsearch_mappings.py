@@ -68,6 +68,23 @@ MAPPINGS: dict[str, Any] = {
                 "shipped_at": DATE,
             }
         },
+        "financial_status": KEYWORD,
+        "fulfillment_status": KEYWORD,
+        "refunded": {"type": "long"},
+        "refund_due": {"type": "long"},
+        "shipments": {
+            "properties": {
+                "shipment_id": KEYWORD,
+                "carrier": KEYWORD,
+                "tracking_number": FINDABLE_KEYWORD,
+                "shipped_at": DATE,
+                "delivered_at": DATE,
+                "items": {"type": "object", "enabled": False},
+            }
+        },
+        # Shown on the order page, never searched: stored in _source only.
+        "refunds": {"type": "object", "enabled": False},
+        "returns": {"type": "object", "enabled": False},
         "placed_at": DATE,
         "updated_at": DATE,
         "delivered_at": DATE,

@@ -44,6 +44,12 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     if query.statuses:
         filters.append({"terms": {"status": list(query.statuses)}})
+    if query.financial_statuses:
+        filters.append({"terms": {"financial_status": list(query.financial_statuses)}})
+    if query.fulfillment_statuses:
+        filters.append({"terms": {"fulfillment_status": list(query.fulfillment_statuses)}})
+    if query.countries:
+        filters.append({"terms": {"shipping_address.country": list(query.countries)}})
     if query.customer_id is not None:
         filters.append({"term": {"customer.id": query.customer_id}})
     if query.email is not None:

@@ -295,6 +295,18 @@ class SQLiteOrderIndex:
         if query.statuses:
             clauses.append(f"o.status IN ({','.join('?' * len(query.statuses))})")
             parameters.extend(query.statuses)
+        # Filters of the document's own fields (no column of their own: no schema change).
+        for path, wanted in (
+            ("$.financial_status", query.financial_statuses),
+            ("$.fulfillment_status", query.fulfillment_statuses),
+            ("$.shipping_address.country", query.countries),
+        ):
+            if wanted:
+                clauses.append(
+                    f"json_extract(CAST(o.doc AS TEXT), '{path}')"
+                    f" IN ({','.join('?' * len(wanted))})"
+                )
+                parameters.extend(wanted)
         for column, value in (("customer_id", query.customer_id), ("email", query.email)):
             if value is not None:
                 clauses.append(f"o.{column} = ?")

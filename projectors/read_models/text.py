@@ -43,6 +43,9 @@ def searchable(document: Document) -> str:
         *(item["sku"] for item in document.get("items", [])),
         *(item["name"] for item in document.get("items", [])),
     ]
-    if document.get("shipment"):
+    shipments = document.get("shipments")
+    if shipments:
+        parts.extend(shipment["tracking_number"] for shipment in shipments)
+    elif document.get("shipment"):  # projected before shipments were kept
         parts.append(document["shipment"]["tracking_number"])
     return " ".join(words(" ".join(str(part) for part in parts if part)))
