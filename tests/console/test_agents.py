@@ -71,11 +71,12 @@ def test_a_note_shows_without_reloading_the_page(page: Page, console: Console) -
 def test_an_agent_cancels_a_placed_order_with_a_reason(page: Page, console: Console) -> None:
     page.goto(f"{console.url}/console/orders/{console.hostile}")
     page.get_by_label("Reason for cancelling").fill("customer asked by phone")
-    page.get_by_role("button", name="Cancel order").click()
+    page.get_by_role("button", name="Cancel order…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel order", exact=True).click()
 
     expect(page.locator("h1 .badge")).to_have_text("cancelled", timeout=TIMEOUT_MS)
     expect(page.locator(".steps")).to_contain_text("customer asked by phone")
-    expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel order…")).to_have_count(0)
 
 
 def test_keyboard_only_search_and_open(page: Page, console: Console) -> None:

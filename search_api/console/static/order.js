@@ -1,10 +1,13 @@
 // The order view: the document customer service reads, its whole timeline from the event
-// store, notes, and the two actions agents take (add a note, cancel with a reason).
+// store, notes, and what agents do (note; refund, return, address change and cancel, each
+// confirmed first: lifecycle.js).
 import { api, query } from "./api.js";
 import { definitions, h, money, replace, statusBadge, time } from "./dom.js";
 import { asOfLine } from "./freshness.js";
+import { addressForm, cancelForm, moneySection, refundable, refundForm, refundsAndReturns, returnable, returnForm, shipmentsSection } from "./lifecycle.js";
 
-const CANCELLABLE = new Set(["placed", "paid"]);
+// Before anything has shipped: the order may still be cancelled or sent elsewhere.
+const UNSHIPPED = new Set(["placed", "paid"]);
 
 const ERASED = "[erased]";
 
@@ -51,7 +54,7 @@ function transitions(order) {
   const steps = [
     ["Placed", order.placed_at],
     ["Paid", order.payment?.paid_at],
-    ["Shipped", order.shipment?.shipped_at],
+    ["Shipped", order.shipments?.[0]?.shipped_at ?? order.shipment?.shipped_at],
     ["Delivered", order.delivered_at],
     ["Cancelled", order.cancelled_at],
   ].filter(([, at]) => at);
@@ -140,12 +143,6 @@ function noteForm(orderId, after) {
   return actionForm({ orderId, command: "notes", field, label: "Add a note", button: "Add note", failed: "Not saved", after });
 }
 
-function cancelForm(orderId, after) {
-  const field = h("input", { id: "cancel-reason", name: "reason", required: true, maxlength: 500 });
-  return actionForm({
-    orderId, command: "cancel", field, label: "Reason for cancelling", button: "Cancel order", danger: true, failed: "Not cancelled", after,
-  });
-}
 
 export async function orderView(main, { path, can }) {
   const orderId = decodeURIComponent(path.slice("/console/orders/".length));
@@ -160,9 +157,14 @@ export async function orderView(main, { path, can }) {
 
   function draw(message) {
     const actions = [];
+    const changes = [];
     if (can("agent")) {
       actions.push(noteForm(orderId, afterCommand));
-      if (CANCELLABLE.has(order.status)) actions.push(cancelForm(orderId, afterCommand));
+      const unshipped = UNSHIPPED.has(order.status) && !(order.shipments || []).length;
+      if (order.payment && refundable(order) > 0) changes.push(refundForm(order, afterCommand));
+      if (returnable(order).length) changes.push(returnForm(order, afterCommand));
+      if (unshipped && !order.personal_data_erased) changes.push(addressForm(order, afterCommand));
+      if (unshipped) changes.push(cancelForm(order, afterCommand));
     }
     replace(
       page,
@@ -182,15 +184,12 @@ export async function orderView(main, { path, can }) {
         { class: "grid" },
         h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", email(order.customer?.email)], ["Customer id", order.customer?.id]])),
         h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address)),
-        h("section", {}, h("h2", {}, "Payment"), order.payment
-          ? definitions([["Amount", money(order.payment.amount, order.payment.currency)], ["Method", order.payment.method], ["Transaction", order.payment.transaction_id], ["Paid", time(order.payment.paid_at)]])
-          : h("p", { class: "muted" }, "Not paid.")),
-        h("section", {}, h("h2", {}, "Shipment"), order.shipment
-          ? definitions([["Carrier", order.shipment.carrier], ["Tracking number", h("span", { class: "mono" }, order.shipment.tracking_number)], ["Shipped", time(order.shipment.shipped_at)]])
-          : h("p", { class: "muted" }, "Not shipped.")),
+        h("section", {}, h("h2", {}, "Payment"), moneySection(order)),
+        h("section", {}, h("h2", {}, "Shipments"), shipmentsSection(order)),
       ),
       h("section", {}, h("h2", {}, "Items"), items(order)),
       h("section", {}, h("h2", {}, "Status"), transitions(order)),
+      h("section", {}, h("h2", {}, "Refunds and returns"), refundsAndReturns(order), changes),
       h("section", {}, h("h2", {}, "Notes"), notes(order), actions),
       h("section", {}, h("h2", {}, "Timeline"), timeline(history)),
     );
