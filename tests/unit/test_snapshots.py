@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from order_service.application import OrderCommands, PlaceOrder
 from order_service.domain.errors import DomainError
+from order_service.domain.lifecycle import Quantity
 from order_service.domain.values import Address, Customer, LineItem
 from order_service.events import Causation, snapshot_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
@@ -35,6 +36,23 @@ COMMANDS: list[Command] = [
     lambda c, o, _: c.deliver(o, CAUSE),
     lambda c, o, _: c.cancel(o, CAUSE, reason="changed mind"),
     lambda c, o, _: c.add_note(o, CAUSE, author="agent", text="called the customer"),
+    lambda c, o, _: c.ship_items(
+        o,
+        CAUSE,
+        shipment_id="s1",
+        carrier="DHL",
+        tracking_number="T3",
+        items=[Quantity("SKU-0", 1)],
+    ),
+    lambda c, o, _: c.deliver_shipment(o, CAUSE, shipment_id="s1"),
+    lambda c, o, _: c.refund(o, CAUSE, refund_id="r1", amount=100, reason="late"),
+    lambda c, o, _: c.request_return(
+        o, CAUSE, return_id="x1", items=[Quantity("SKU-0", 1)], reason="broken"
+    ),
+    lambda c, o, _: c.receive_return(o, CAUSE, return_id="x1"),
+    lambda c, o, _: c.change_shipping_address(
+        o, CAUSE, address=Address("Ada", "2 St", "Bergen", "5003", "NO")
+    ),
 ]
 
 

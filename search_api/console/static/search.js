@@ -3,7 +3,7 @@ import { api, query } from "./api.js";
 import { h, money, replace, statusBadge, time } from "./dom.js";
 import { asOfLine } from "./freshness.js";
 
-const STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled"];
+const STATUSES = ["placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled"];
 const FIELDS = ["q", "customer_id", "sku", "placed_from", "placed_to", "min_total", "max_total"];
 const SORTABLE = { placed_at: "Placed", updated_at: "Updated", total: "Total" };
 
