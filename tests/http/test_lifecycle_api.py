@@ -216,3 +216,30 @@ def test_checkout_reads_an_order_from_the_event_store_with_its_version(commands:
     assert stale.status_code == 412
     problem(commands.http.get(f"/orders/{new_order_id()}"), 404, "order-not-found")
     assert orjson.loads(read.content)["customer"]["email"] == "grace@example.com"
+
+
+def test_erasing_the_customer_erases_the_changed_address_too(commands: Api, api: Api) -> None:
+    order_id = paid_order(api)
+    address = {"name": "G H", "line1": "9 Secret Lane", "city": "Boston", "postal_code": "02110"}
+    changed = api.http.put(
+        f"/orders/{order_id}/shipping-address", json={**address, "country": "US"}
+    )
+    assert changed.status_code == 200, changed.text
+
+    erased = api.http.post("/operations/customers/cust-42/erase")
+    assert erased.status_code == 200, erased.text
+
+    (stored,) = [
+        e
+        for e in api.container.event_store.read_stream(f"order-{order_id}")
+        if e.type == "ShippingAddressChanged"
+    ]
+    opened = current_data(stored, api.container.personal)
+    assert opened["shipping_address"]["line1"] == "[erased]"
+    assert opened["shipping_address"]["country"] == "US"
+    read = commands.http.get(f"/orders/{order_id}").json()
+    assert read["shipping_address"] == {
+        **dict.fromkeys(address, "[erased]"),
+        "line2": "[erased]",
+        "country": "US",
+    }
