@@ -139,6 +139,8 @@ class IdempotencyKeys:
             "version": last.revision,
             "position": last.position,
         }
+        if last.type == "OrderShipped":  # a ship answers the shipment it recorded
+            body["shipment_id"] = orjson.loads(last.data).get("shipment_id")
         headers = {"etag": f'"{last.revision}"'}
         if created:
             headers["location"] = f"/orders/{order_id}"

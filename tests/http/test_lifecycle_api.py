@@ -243,3 +243,15 @@ def test_erasing_the_customer_erases_the_changed_address_too(commands: Api, api:
         "line2": "[erased]",
         "country": "US",
     }
+
+
+def test_a_keyed_ship_replayed_names_its_shipment_again(api: Api) -> None:
+    order_id = paid_order(api)
+    ship = {"carrier": "UPS", "tracking_number": "1Z9"}
+    key = {"Idempotency-Key": f"ship-{order_id}"}
+    first = api.http.post(f"/orders/{order_id}/ship", json=ship, headers=key)
+    again = api.http.post(f"/orders/{order_id}/ship", json=ship, headers=key)
+
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert first.json()["shipment_id"] == "shipment-1"
