@@ -115,18 +115,27 @@ class Address:
     line2: str = ""
 
     def __post_init__(self) -> None:
-        for field in ("name", "line1", "city"):
-            object.__setattr__(self, field, text(f"shipping_address.{field}", getattr(self, field)))
-        object.__setattr__(
-            self, "line2", text("shipping_address.line2", self.line2, required=False)
-        )
-        postal = text("shipping_address.postal_code", self.postal_code, max_length=16)
-        object.__setattr__(self, "postal_code", postal)
+        # Every faulty field is reported at once, not one per round trip.
+        errors: list[tuple[str, str]] = []
+        checks: list[tuple[str, dict[str, Any]]] = [
+            ("name", {}),
+            ("line1", {}),
+            ("city", {}),
+            ("line2", {"required": False}),
+            ("postal_code", {"max_length": 16}),
+        ]
+        for field, options in checks:
+            try:
+                value = text(f"shipping_address.{field}", getattr(self, field), **options)
+            except InvalidOrderError as error:
+                errors.extend(error.errors)
+                continue
+            object.__setattr__(self, field, value)
         country = self.country.strip().upper()
         if not COUNTRY.match(country):
-            raise InvalidOrderError(
-                "shipping_address.country", "must be an ISO 3166-1 alpha-2 code"
-            )
+            errors.append(("shipping_address.country", "must be an ISO 3166-1 alpha-2 code"))
+        if errors:
+            raise InvalidOrderError.of(errors)
         object.__setattr__(self, "country", country)
 
     @classmethod

@@ -255,3 +255,16 @@ def test_a_keyed_ship_replayed_names_its_shipment_again(api: Api) -> None:
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert first.json()["shipment_id"] == "shipment-1"
+
+
+def test_an_address_reports_every_faulty_field_at_once(api: Api) -> None:
+    order_id = paid_order(api)
+    address = {"name": " ", "line1": "1 Main St", "city": "", "postal_code": "1", "country": "USA"}
+    body = problem(
+        api.http.put(f"/orders/{order_id}/shipping-address", json=address), 422, "validation"
+    )
+    assert {error["field"] for error in body["errors"]} == {
+        "shipping_address.name",
+        "shipping_address.city",
+        "shipping_address.country",
+    }
