@@ -4,6 +4,7 @@ read of an order from the event store."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -268,3 +269,27 @@ def test_an_address_reports_every_faulty_field_at_once(api: Api) -> None:
         "shipping_address.city",
         "shipping_address.country",
     }
+
+
+def test_the_lifecycle_on_eventstoredb_folds_back_from_the_store(
+    tmp_path: Path, eventstoredb_uri: str
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", event_store=eventstoredb_uri)
+    container = bootstrap(settings)
+    with serving(command_app(container), container) as api:
+        order_id = paid_order(api)
+        api.http.post(f"/orders/{order_id}/shipments", json=shipment("box-1", TEA))
+        api.http.post(f"/orders/{order_id}/shipments", json=shipment("box-2"))
+        api.http.post(f"/orders/{order_id}/deliver")
+        ret = {"return_id": "ret-1", "items": [MUG], "reason": "dented"}
+        assert api.http.post(f"/orders/{order_id}/returns", json=ret).status_code == 200
+        api.http.post(f"/orders/{order_id}/returns/ret-1/receive")
+        refund = {"refund_id": "rf-1", "amount": 1200, "reason": "returned", "items": [MUG]}
+        assert api.http.post(f"/orders/{order_id}/refunds", json=refund).status_code == 200
+
+        read = api.http.get(f"/orders/{order_id}").json()
+
+    assert (read["status"], read["financial_status"]) == ("delivered", "partially_refunded")
+    assert [s["shipment_id"] for s in read["shipments"]] == ["box-1", "box-2"]
+    assert read["returns"][0]["state"] == "received"
+    assert read["refunds"][0]["items"] == [MUG]
