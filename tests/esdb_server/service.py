@@ -313,7 +313,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         if subscribe:
             yield from self._subscribe_all(options, context)
         else:
-            yield from self._read_all(options)
+            yield from self._read_all(options, context)
 
     def _read_stream(
         self, stream: str, options: Options, context: grpc.ServicerContext
@@ -352,13 +352,20 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         for event in selected[: options.count]:
             yield _read_event(event)
 
-    def _read_all(self, options: Options) -> Iterator[streams_pb2.ReadResp]:
+    def _read_all(
+        self, options: Options, context: grpc.ServicerContext
+    ) -> Iterator[streams_pb2.ReadResp]:
         events = self.log.all_events()
         backwards = options.read_direction == Options.Backwards
         all_option = options.all.WhichOneof("all_option")
         if all_option == "position":
             # Forwards from a position includes its event; backwards starts before it.
             at = options.all.position.commit_position
+            if not self.log.is_start(at):
+                # The read enumerators pass the storage's InvalidPosition on as an unknown
+                # result (RpcExceptions.UnknownError: "Unexpected <result type>: <result>").
+                result = "FilteredReadAllResult" if _filter(options)[0] else "ReadAllResult"
+                context.abort(grpc.StatusCode.UNKNOWN, f"Unexpected {result}: InvalidPosition")
             events = [e for e in events if (e.position < at if backwards else e.position >= at)]
         elif all_option == "end" and not backwards:
             events = []
@@ -409,6 +416,11 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         all_option = options.all.WhichOneof("all_option")
         if all_option == "position":
             position = options.all.position.commit_position  # subscriptions start after it
+            if not self.log.is_start(position):
+                # Confirmed first, then failed: RpcExceptions.InvalidPositionException.
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "Trying to read from an invalid position."
+                )
         elif all_option == "end":
             position = self.log.head()
         else:
