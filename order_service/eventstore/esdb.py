@@ -49,12 +49,17 @@ STATES = {
     StreamState.NO_STREAM: ClientState.NO_STREAM,
     StreamState.STREAM_EXISTS: ClientState.EXISTS,
 }
-UNAVAILABLE = (
+TRANSIENT = (
     client_errors.ServiceUnavailableError,
     client_errors.DeadlineExceededError,
     client_errors.DiscoveryFailedError,
-    client_errors.GrpcError,
+    client_errors.NodeIsNotLeaderError,  # the client reconnects to the leader and retries
+    client_errors.ExceptionThrownByHandlerError,
+    client_errors.CancelledError,  # a node shutting down cancels its calls
 )
+"""Failures that pass: the node is down, busy, electing or slow. Anything else is an answer."""
+TRANSIENT_STATUSES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED")
+"""Statuses of a bare ``GrpcError`` (the client's catch-all, its message names the status)."""
 RESUBSCRIBE_DELAY_S = 1.0
 METADATA_WRITERS = 16
 READ_THREADS = 16
@@ -296,13 +301,13 @@ class ESDBSubscription:
                         continue
                     self._after = recorded.position
                     yield recorded
-            except (*UNAVAILABLE, EventStoreUnavailableError) as error:
+            except (client_errors.KurrentDBClientError, EventStoreUnavailableError) as error:
+                if not (isinstance(error, EventStoreUnavailableError) or is_transient(error)):
+                    raise EventStoreError(f"subscription to $all refused: {error}") from error
                 if self._stopped.is_set():
                     return
                 log.warning("subscription lost (%s); resubscribing after %s", error, self._after)
                 self._stopped.wait(RESUBSCRIBE_DELAY_S)
-            except client_errors.KurrentDBClientError as error:
-                raise EventStoreError(f"subscription to $all refused: {error}") from error
 
     def pages(self) -> Iterator[list[RecordedEvent]]:
         # The server streams events one by one: a page each.
@@ -322,15 +327,24 @@ def _translated(what: str, stream: str | None = None) -> Iterator[None]:
         yield
     except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
         raise StreamDeletedError(stream or what) from error
-    except client_errors.FailedPreconditionError as error:
-        # The single-event Append rpc reports a deleted stream only in its message.
-        if "is deleted" in str(error):
-            raise StreamDeletedError(stream or what) from error
-        raise EventStoreError(f"{what} refused: {error}") from error
-    except UNAVAILABLE as error:
-        raise EventStoreUnavailableError(f"{what} failed: {error}") from error
     except client_errors.KurrentDBClientError as error:
-        raise EventStoreError(f"{what} refused: {error}") from error
+        if is_transient(error):
+            raise EventStoreUnavailableError(f"{what} failed: {error}") from error
+        if isinstance(error, client_errors.FailedPreconditionError) and "is deleted" in str(error):
+            # The single-event Append rpc reports a deleted stream only in its message.
+            raise StreamDeletedError(stream or what) from error
+        # UNIMPLEMENTED, INVALID_ARGUMENT, PERMISSION_DENIED, ...: asking again gives the same
+        # answer, so it is not retried and not reported as the server being away.
+        raise EventStoreError(f"{what} refused by the server: {error}") from error
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a client error is the server being away or slow (worth retrying)."""
+    if isinstance(error, TRANSIENT):
+        return True
+    if type(error) is client_errors.GrpcError:
+        return any(f"StatusCode.{status}" in str(error) for status in TRANSIENT_STATUSES)
+    return False
 
 
 def _filter(stream_prefix: str) -> dict[str, Any]:
