@@ -30,6 +30,7 @@ from kurrentdbclient import NewEvent as ClientEvent
 from kurrentdbclient import StreamState as ClientState
 from kurrentdbclient import exceptions as client_errors
 
+from order_service.eventstore.connection import redacted, scrubbed
 from order_service.eventstore.port import (
     AppendResult,
     EventStoreError,
@@ -71,7 +72,9 @@ class EventStoreDBEventStore:
 
     def __init__(self, uri: str) -> None:
         # Connecting is lazy, so an unreachable server shows in /readyz, not as a crash.
-        self.uri = uri
+        self._uri = uri
+        self.uri = redacted(uri)
+        """The connection string as it may be shown: its password replaced by ``***``."""
         self._client: KurrentDBClient | None = None
         self._lock = threading.Lock()
 
@@ -80,11 +83,12 @@ class EventStoreDBEventStore:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = KurrentDBClient(uri=self.uri)
-                except (client_errors.KurrentDBClientError, ValueError) as error:
+                    self._client = KurrentDBClient(uri=self._uri)
+                except (client_errors.KurrentDBClientError, ValueError, OSError) as error:
+                    # Raised from None: the driver's own exception may quote the string.
                     raise EventStoreUnavailableError(
-                        f"cannot connect to {self.uri}: {error}"
-                    ) from error
+                        f"cannot connect to {self.uri}: {scrubbed(str(error), self._uri)}"
+                    ) from None
             return self._client
 
     def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
