@@ -61,6 +61,10 @@ TRANSIENT = (
 """Failures that pass: the node is down, busy, electing or slow. Anything else is an answer."""
 TRANSIENT_STATUSES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED")
 """Statuses of a bare ``GrpcError`` (the client's catch-all, its message names the status)."""
+PLAIN_TEXT_HINT = (
+    " (the server closed the connection: a node serving TLS does so to a client whose"
+    " connection string says tls=false)"
+)
 RESUBSCRIBE_DELAY_S = 1.0
 METADATA_WRITERS = 16
 READ_THREADS = 16
@@ -307,7 +311,8 @@ class ESDBSubscription:
                     yield recorded
             except (client_errors.KurrentDBClientError, EventStoreUnavailableError) as error:
                 if not (isinstance(error, EventStoreUnavailableError) or is_transient(error)):
-                    raise EventStoreError(f"subscription to $all refused: {error}") from error
+                    with _translated("subscription to $all"):
+                        raise error
                 if self._stopped.is_set():
                     return
                 log.warning("subscription lost (%s); resubscribing after %s", error, self._after)
@@ -332,8 +337,24 @@ def _translated(what: str, stream: str | None = None) -> Iterator[None]:
     except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
         raise StreamDeletedError(stream or what) from error
     except client_errors.KurrentDBClientError as error:
+        if isinstance(error, client_errors.UnauthenticatedError):
+            raise EventStoreError(
+                f"{what} refused: the server did not accept the connection string's user and"
+                f" password ({error})"
+            ) from error
+        if isinstance(error, client_errors.AccessDeniedError):
+            raise EventStoreError(
+                f"{what} refused: access denied to the connection string's user (or to a"
+                f" client without one) ({error})"
+            ) from error
+        if _tls_failed(error):
+            raise EventStoreError(
+                f"{what} failed: the TLS handshake failed; the CA file must be the one that"
+                f" signed the server's certificate, for the host dialled ({error})"
+            ) from error
         if is_transient(error):
-            raise EventStoreUnavailableError(f"{what} failed: {error}") from error
+            hint = PLAIN_TEXT_HINT if "Socket closed" in str(error) else ""
+            raise EventStoreUnavailableError(f"{what} failed: {error}{hint}") from error
         if isinstance(error, client_errors.FailedPreconditionError) and "is deleted" in str(error):
             # The single-event Append rpc reports a deleted stream only in its message.
             raise StreamDeletedError(stream or what) from error
@@ -342,8 +363,15 @@ def _translated(what: str, stream: str | None = None) -> Iterator[None]:
         raise EventStoreError(f"{what} refused by the server: {error}") from error
 
 
+def _tls_failed(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, client_errors.SSLError) or "handshake failed" in text.lower()
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether a client error is the server being away or slow (worth retrying)."""
+    if _tls_failed(error):
+        return False  # a certificate the CA file cannot verify does not heal by waiting
     if isinstance(error, TRANSIENT):
         return True
     if type(error) is client_errors.GrpcError:
