@@ -15,6 +15,25 @@ Subscriptions (guesses where the documentation is silent, listed here):
   multiplier`` events have been examined, matching or not, and when it catches up;
 - ``fell_behind`` is never sent: the server keeps the whole log in memory and live
   subscribers read it directly, so they cannot fall behind a live buffer.
+
+Refusals, each with its source:
+
+- A read of ``$all`` from a position that is not a record's: ``UNKNOWN`` "Unexpected
+  FilteredReadAllResult: InvalidPosition" for a filtered read (KurrentDB's
+  ``Enumerator.ReadAllForwardsFiltered`` passes the storage's ``InvalidPosition`` on through
+  ``RpcExceptions.UnknownError``; kurrentdbclient recognises exactly this text and raises
+  ``InvalidCommitPositionError``). Unfiltered and backward reads answer the same with
+  ``ReadAllResult`` (guess, by the same pattern; the client's default read is filtered).
+- A subscription to ``$all`` from such a position: confirmed, then ``INVALID_ARGUMENT``
+  "Trying to read from an invalid position." (KurrentDB's ``AllSubscription`` fails with
+  ``ReadResponseException.InvalidPosition``, which ``RpcExceptions.InvalidPositionException``
+  becomes; its subscription tests read the confirmation first). kurrentdbclient has no
+  mapping for it and raises a bare ``GrpcError`` naming the status.
+- Any service other than Streams and Gossip (persistent subscriptions, projections, users,
+  operations, ...): ``UNIMPLEMENTED`` "Method not found!", gRPC's own answer for an
+  unregistered method. A real node implements them; a test that needs one cannot use this
+  server.
+- Credentials and TLS: see ``tests.esdb_server.server``.
 """
 
 from __future__ import annotations
