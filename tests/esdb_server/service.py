@@ -33,6 +33,11 @@ Refusals, each with its source:
   operations, ...): ``UNIMPLEMENTED`` "Method not found!", gRPC's own answer for an
   unregistered method. A real node implements them; a test that needs one cannot use this
   server.
+- A call that requires the leader (kurrentdbclient sends ``requires-leader: true`` on writes
+  always and on reads when it prefers the leader), on a follower: NOT_FOUND "Leader info
+  available" with ``leader-endpoint-host``/``-port`` in the trailing metadata (KurrentDB's
+  ``RpcExceptions.LeaderInfo``; kurrentdbclient matches that exact text). Only a node of
+  ``tests.esdb_server.cluster`` is ever a follower.
 - Credentials and TLS: see ``tests.esdb_server.server``.
 """
 
@@ -42,6 +47,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from google.protobuf import any_pb2, timestamp_pb2
@@ -145,15 +151,47 @@ def _filter(options: Options) -> tuple[Filter | None, int]:
     return Filter(by_stream, tuple(expression.prefix), regex), interval
 
 
+class Role(Protocol):
+    """Where this node stands in its cluster: a single node is always the leader."""
+
+    def leader(self) -> tuple[str, int] | None:
+        """None when this node is the leader, else the leader's address."""
+
+
+class SingleNode:
+    def leader(self) -> tuple[str, int] | None:
+        return None
+
+
+def refuse_unless_leader(role: Role, context: grpc.ServicerContext) -> None:
+    """A call that requires the leader, on a follower: KurrentDB's RpcExceptions.LeaderInfo
+    (NOT_FOUND "Leader info available", the leader's endpoint in the trailing metadata),
+    which kurrentdbclient raises as NodeIsNotLeaderError carrying that address."""
+    metadata = dict(context.invocation_metadata())  # type: ignore[arg-type]
+    leader = role.leader()
+    if leader is None or metadata.get("requires-leader") != "true":
+        return
+    context.set_trailing_metadata(
+        (
+            ("exception", "not-leader"),
+            ("leader-endpoint-host", leader[0]),
+            ("leader-endpoint-port", str(leader[1])),
+        )
+    )
+    context.abort(grpc.StatusCode.NOT_FOUND, "Leader info available")
+
+
 class Streams(streams_pb2_grpc.StreamsServicer):
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, role: Role | None = None) -> None:
         self.log = log
+        self.role = role or SingleNode()
 
     # Appends.
 
     def Append(
         self, request_iterator: Iterator[streams_pb2.AppendReq], context: grpc.ServicerContext
     ) -> streams_pb2.AppendResp:
+        refuse_unless_leader(self.role, context)
         first = next(request_iterator)
         options = first.options
         stream = options.stream_identifier.stream_name.decode()
@@ -194,6 +232,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
     def BatchAppend(
         self, request_iterator: Iterator[streams_pb2.BatchAppendReq], context: grpc.ServicerContext
     ) -> Iterator[streams_pb2.BatchAppendResp]:
+        refuse_unless_leader(self.role, context)
         pending: dict[str, tuple[streams_pb2.BatchAppendReq.Options, list[Proposed]]] = {}
         for request in request_iterator:
             key = request.correlation_id.string or str(_uuid(request.correlation_id))
@@ -293,6 +332,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         *,
         tombstone: bool,
     ) -> int:
+        refuse_unless_leader(self.role, context)
         stream = options.stream_identifier.stream_name.decode()
         expected = _expected(options, "revision")
         try:
@@ -320,6 +360,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
     def Read(
         self, request: streams_pb2.ReadReq, context: grpc.ServicerContext
     ) -> Iterator[streams_pb2.ReadResp]:
+        refuse_unless_leader(self.role, context)
         options = request.options
         subscribe = options.WhichOneof("count_option") == "subscription"
         if options.WhichOneof("stream_option") == "stream":
