@@ -3,7 +3,8 @@
 Implements what the order service's EventStoreDB adapter and kurrentdbclient use:
 ``Streams.Append``, ``Streams.BatchAppend``, ``Streams.Read`` (streams and ``$all``, both
 directions, filters, catch-up subscriptions), ``Streams.Delete``, ``Streams.Tombstone`` and
-``Gossip.Read`` (answered as a single leader node).
+``Gossip.Read`` (answered as a single leader node; the nodes of ``tests.esdb_server.cluster``
+answer with every member's role).
 
 Subscriptions (guesses where the documentation is silent, listed here):
 
