@@ -86,11 +86,15 @@ class EventStoreDBEventStore:
     def client(self) -> KurrentDBClient:
         with self._lock:
             if self._client is None:
+                # Raised from None: the driver's own exception may quote the string.
                 try:
                     self._client = KurrentDBClient(uri=self._uri)
-                except (client_errors.KurrentDBClientError, ValueError, OSError) as error:
-                    # Raised from None: the driver's own exception may quote the string.
+                except client_errors.KurrentDBClientError as error:  # discovery failed
                     raise EventStoreUnavailableError(
+                        f"cannot connect to {self.uri}: {scrubbed(str(error), self._uri)}"
+                    ) from None
+                except (ValueError, OSError) as error:  # the string, or its CA file: waiting
+                    raise EventStoreError(  # will not fix it
                         f"cannot connect to {self.uri}: {scrubbed(str(error), self._uri)}"
                     ) from None
             return self._client

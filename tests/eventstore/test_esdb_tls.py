@@ -118,3 +118,4 @@ def test_tls_without_a_user_and_password_is_refused_before_connecting(
     refused = refusal(f"esdb://localhost:{secure.port}?tls=true&tlsCAFile={secure.tls.ca_file}")
 
     assert "Username and password are required" in str(refused)
+    assert not isinstance(refused, EventStoreUnavailableError), "a bad string is not an outage"
