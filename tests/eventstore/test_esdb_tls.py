@@ -32,16 +32,17 @@ USERS = {"admin": PASSWORD}
 
 
 @pytest.fixture
-def secure(tmp_path: Path) -> Iterator[RunningServer]:
+def secure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[RunningServer]:
+    caplog.set_level(logging.DEBUG)
     server = start(tls=node_certificates(tmp_path / "tls"), users=USERS)
     yield server
     server.stop()
+    assert PASSWORD not in caplog.text, "no log line quotes the password"
 
 
 def test_commands_projector_archive_and_rebuild_work_over_tls_with_credentials(
     secure: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
     env = {"ORDERS_EVENT_STORE": secure.uri, "ORDERS_DATA_DIR": str(tmp_path / "data")}
     order_id = new_order_id()
     with orders_process(["serve", "commands"], tmp_path, env) as server:
