@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from order_service.eventstore.connection import redacted
 from order_service.personal.cipher import KeyEncryptionKey
 
 EVENT_STORE_SCHEMES = ("sqlite", "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover")
@@ -209,7 +210,7 @@ class Settings(BaseSettings):
     @classmethod
     def _no_placeholder(cls, value: str) -> str:
         if any(marker in value.lower() for marker in PLACEHOLDERS):
-            raise ValueError(f"looks like a placeholder: {value!r}")
+            raise ValueError(f"looks like a placeholder: {redacted(value)!r}")
         return value.strip()
 
     @model_validator(mode="after")
@@ -223,12 +224,12 @@ class Settings(BaseSettings):
         if self.event_store and urlsplit(self.event_store).scheme not in EVENT_STORE_SCHEMES:
             raise ValueError(
                 f"ORDERS_EVENT_STORE must start with one of {', '.join(EVENT_STORE_SCHEMES)}: "
-                f"got {self.event_store!r}"
+                f"got {redacted(self.event_store)!r}"
             )
         if self.read_model and urlsplit(self.read_model).scheme not in READ_MODEL_SCHEMES:
             raise ValueError(
                 f"ORDERS_READ_MODEL must start with one of {', '.join(READ_MODEL_SCHEMES)}: "
-                f"got {self.read_model!r}"
+                f"got {redacted(self.read_model)!r}"
             )
         return self
 

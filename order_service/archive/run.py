@@ -68,7 +68,10 @@ PREFIX = "order-"
 class _Stream:
     head: int
     first_hot: int
-    first_position: int
+    read_after: int | None
+    """Where a read of the log includes this stream's first hot event: the position of the
+    event read just before it (None: it was the first). EventStoreDB reads ``$all`` only from
+    a record's position, so never from an arithmetic one such as ``position - 1``."""
     finished_at: str | None = None
 
 
@@ -152,10 +155,12 @@ def _finished_streams(
 ) -> tuple[dict[str, _Stream], int]:
     cutoff = before.astimezone(UTC).isoformat()
     streams: dict[str, _Stream] = {}
+    previous: int | None = None
     for event in scan_log(store, phase="scanning the log", report=report):
         known = streams.get(event.stream)
         if known is None:
-            known = streams[event.stream] = _Stream(event.revision, event.revision, event.position)
+            known = streams[event.stream] = _Stream(event.revision, event.revision, previous)
+        previous = event.position
         known.head = max(known.head, event.revision)
         if event.type in FINISHED:
             data = orjson.loads(event.data)
@@ -263,7 +268,8 @@ def _write_files(
 ) -> list[WrittenFile]:
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     writers: dict[str, FileWriter] = {}
-    start = min(info.first_position for info in to_write.values()) - 1
+    starts = [info.read_after for info in to_write.values()]
+    start = None if None in starts else min(s for s in starts if s is not None)
     try:
         for event in scan_log(store, after=start, phase="archiving", report=report):
             info = to_write.get(event.stream)

@@ -30,6 +30,7 @@ from kurrentdbclient import NewEvent as ClientEvent
 from kurrentdbclient import StreamState as ClientState
 from kurrentdbclient import exceptions as client_errors
 
+from order_service.eventstore.connection import redacted, scrubbed
 from order_service.eventstore.port import (
     AppendResult,
     EventStoreError,
@@ -49,11 +50,20 @@ STATES = {
     StreamState.NO_STREAM: ClientState.NO_STREAM,
     StreamState.STREAM_EXISTS: ClientState.EXISTS,
 }
-UNAVAILABLE = (
+TRANSIENT = (
     client_errors.ServiceUnavailableError,
     client_errors.DeadlineExceededError,
     client_errors.DiscoveryFailedError,
-    client_errors.GrpcError,
+    client_errors.NodeIsNotLeaderError,  # the client reconnects to the leader and retries
+    client_errors.ExceptionThrownByHandlerError,
+    client_errors.CancelledError,  # a node shutting down cancels its calls
+)
+"""Failures that pass: the node is down, busy, electing or slow. Anything else is an answer."""
+TRANSIENT_STATUSES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED")
+"""Statuses of a bare ``GrpcError`` (the client's catch-all, its message names the status)."""
+PLAIN_TEXT_HINT = (
+    " (the server closed the connection: a node serving TLS does so to a client whose"
+    " connection string says tls=false)"
 )
 RESUBSCRIBE_DELAY_S = 1.0
 METADATA_WRITERS = 16
@@ -66,7 +76,9 @@ class EventStoreDBEventStore:
 
     def __init__(self, uri: str) -> None:
         # Connecting is lazy, so an unreachable server shows in /readyz, not as a crash.
-        self.uri = uri
+        self._uri = uri
+        self.uri = redacted(uri)
+        """The connection string as it may be shown: its password replaced by ``***``."""
         self._client: KurrentDBClient | None = None
         self._lock = threading.Lock()
 
@@ -74,12 +86,17 @@ class EventStoreDBEventStore:
     def client(self) -> KurrentDBClient:
         with self._lock:
             if self._client is None:
+                # Raised from None: the driver's own exception may quote the string.
                 try:
-                    self._client = KurrentDBClient(uri=self.uri)
-                except (client_errors.KurrentDBClientError, ValueError) as error:
+                    self._client = KurrentDBClient(uri=self._uri)
+                except client_errors.KurrentDBClientError as error:  # discovery failed
                     raise EventStoreUnavailableError(
-                        f"cannot connect to {self.uri}: {error}"
-                    ) from error
+                        f"cannot connect to {self.uri}: {scrubbed(str(error), self._uri)}"
+                    ) from None
+                except (ValueError, OSError) as error:  # the string, or its CA file: waiting
+                    raise EventStoreError(  # will not fix it
+                        f"cannot connect to {self.uri}: {scrubbed(str(error), self._uri)}"
+                    ) from None
             return self._client
 
     def append(self, stream: str, events: Sequence[NewEvent], expected: Expected) -> AppendResult:
@@ -296,13 +313,14 @@ class ESDBSubscription:
                         continue
                     self._after = recorded.position
                     yield recorded
-            except (*UNAVAILABLE, EventStoreUnavailableError) as error:
+            except (client_errors.KurrentDBClientError, EventStoreUnavailableError) as error:
+                if not (isinstance(error, EventStoreUnavailableError) or is_transient(error)):
+                    with _translated("subscription to $all"):
+                        raise error
                 if self._stopped.is_set():
                     return
                 log.warning("subscription lost (%s); resubscribing after %s", error, self._after)
                 self._stopped.wait(RESUBSCRIBE_DELAY_S)
-            except client_errors.KurrentDBClientError as error:
-                raise EventStoreError(f"subscription to $all refused: {error}") from error
 
     def pages(self) -> Iterator[list[RecordedEvent]]:
         # The server streams events one by one: a page each.
@@ -322,15 +340,47 @@ def _translated(what: str, stream: str | None = None) -> Iterator[None]:
         yield
     except (client_errors.StreamIsDeletedError, client_errors.StreamTombstonedError) as error:
         raise StreamDeletedError(stream or what) from error
-    except client_errors.FailedPreconditionError as error:
-        # The single-event Append rpc reports a deleted stream only in its message.
-        if "is deleted" in str(error):
-            raise StreamDeletedError(stream or what) from error
-        raise EventStoreError(f"{what} refused: {error}") from error
-    except UNAVAILABLE as error:
-        raise EventStoreUnavailableError(f"{what} failed: {error}") from error
     except client_errors.KurrentDBClientError as error:
-        raise EventStoreError(f"{what} refused: {error}") from error
+        if isinstance(error, client_errors.UnauthenticatedError):
+            raise EventStoreError(
+                f"{what} refused: the server did not accept the connection string's user and"
+                f" password ({error})"
+            ) from error
+        if isinstance(error, client_errors.AccessDeniedError):
+            raise EventStoreError(
+                f"{what} refused: access denied to the connection string's user (or to a"
+                f" client without one) ({error})"
+            ) from error
+        if _tls_failed(error):
+            raise EventStoreError(
+                f"{what} failed: the TLS handshake failed; the CA file must be the one that"
+                f" signed the server's certificate, for the host dialled ({error})"
+            ) from error
+        if is_transient(error):
+            hint = PLAIN_TEXT_HINT if "Socket closed" in str(error) else ""
+            raise EventStoreUnavailableError(f"{what} failed: {error}{hint}") from error
+        if isinstance(error, client_errors.FailedPreconditionError) and "is deleted" in str(error):
+            # The single-event Append rpc reports a deleted stream only in its message.
+            raise StreamDeletedError(stream or what) from error
+        # UNIMPLEMENTED, INVALID_ARGUMENT, PERMISSION_DENIED, ...: asking again gives the same
+        # answer, so it is not retried and not reported as the server being away.
+        raise EventStoreError(f"{what} refused by the server: {error}") from error
+
+
+def _tls_failed(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, client_errors.SSLError) or "handshake failed" in text.lower()
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a client error is the server being away or slow (worth retrying)."""
+    if _tls_failed(error):
+        return False  # a certificate the CA file cannot verify does not heal by waiting
+    if isinstance(error, TRANSIENT):
+        return True
+    if type(error) is client_errors.GrpcError:
+        return any(f"StatusCode.{status}" in str(error) for status in TRANSIENT_STATUSES)
+    return False
 
 
 def _filter(stream_prefix: str) -> dict[str, Any]:

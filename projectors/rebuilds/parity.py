@@ -39,16 +39,26 @@ class ParityReport:
 
 
 def sample_order_ids(store: EventStore, size: int, rng: random.Random) -> list[str]:
-    """Orders drawn at random positions of the hot log (archived orders keep their last event)."""
-    head = store.head_position()
-    if not head:
+    """Orders of events drawn at random from the hot log (archived orders keep their last event).
+
+    One read of the order events, keeping a uniform sample of them (reservoir sampling): a
+    read of the log may start only at a position the store gave out, since EventStoreDB
+    refuses to read ``$all`` from a position between two records.
+    """
+    if size <= 0:
         return []
-    found: dict[str, None] = {}
-    for _ in range(size):
-        event = store.read_all(after=rng.randrange(head), limit=1, stream_prefix="order-")
-        if event:
-            found[order_id_of(event[0].stream)] = None
-    return list(found)
+    drawn: list[str] = []
+    seen = 0
+    after: int | None = None
+    while page := store.read_all(after=after, limit=1000, stream_prefix="order-"):
+        for event in page:
+            seen += 1
+            if len(drawn) < size:
+                drawn.append(event.stream)
+            elif (slot := rng.randrange(seen)) < size:
+                drawn[slot] = event.stream
+        after = page[-1].position
+    return list(dict.fromkeys(order_id_of(stream) for stream in drawn))
 
 
 def compare(

@@ -3,7 +3,8 @@
 Implements what the order service's EventStoreDB adapter and kurrentdbclient use:
 ``Streams.Append``, ``Streams.BatchAppend``, ``Streams.Read`` (streams and ``$all``, both
 directions, filters, catch-up subscriptions), ``Streams.Delete``, ``Streams.Tombstone`` and
-``Gossip.Read`` (answered as a single leader node).
+``Gossip.Read`` (answered as a single leader node; the nodes of ``tests.esdb_server.cluster``
+answer with every member's role).
 
 Subscriptions (guesses where the documentation is silent, listed here):
 
@@ -15,6 +16,30 @@ Subscriptions (guesses where the documentation is silent, listed here):
   multiplier`` events have been examined, matching or not, and when it catches up;
 - ``fell_behind`` is never sent: the server keeps the whole log in memory and live
   subscribers read it directly, so they cannot fall behind a live buffer.
+
+Refusals, each with its source:
+
+- A read of ``$all`` from a position that is not a record's: ``UNKNOWN`` "Unexpected
+  FilteredReadAllResult: InvalidPosition" for a filtered read (KurrentDB's
+  ``Enumerator.ReadAllForwardsFiltered`` passes the storage's ``InvalidPosition`` on through
+  ``RpcExceptions.UnknownError``; kurrentdbclient recognises exactly this text and raises
+  ``InvalidCommitPositionError``). Unfiltered and backward reads answer the same with
+  ``ReadAllResult`` (guess, by the same pattern; the client's default read is filtered).
+- A subscription to ``$all`` from such a position: confirmed, then ``INVALID_ARGUMENT``
+  "Trying to read from an invalid position." (KurrentDB's ``AllSubscription`` fails with
+  ``ReadResponseException.InvalidPosition``, which ``RpcExceptions.InvalidPositionException``
+  becomes; its subscription tests read the confirmation first). kurrentdbclient has no
+  mapping for it and raises a bare ``GrpcError`` naming the status.
+- Any service other than Streams and Gossip (persistent subscriptions, projections, users,
+  operations, ...): ``UNIMPLEMENTED`` "Method not found!", gRPC's own answer for an
+  unregistered method. A real node implements them; a test that needs one cannot use this
+  server.
+- A call that requires the leader (kurrentdbclient sends ``requires-leader: true`` on writes
+  always and on reads when it prefers the leader), on a follower: NOT_FOUND "Leader info
+  available" with ``leader-endpoint-host``/``-port`` in the trailing metadata (KurrentDB's
+  ``RpcExceptions.LeaderInfo``; kurrentdbclient matches that exact text). Only a node of
+  ``tests.esdb_server.cluster`` is ever a follower.
+- Credentials and TLS: see ``tests.esdb_server.server``.
 """
 
 from __future__ import annotations
@@ -23,6 +48,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from google.protobuf import any_pb2, timestamp_pb2
@@ -126,15 +152,47 @@ def _filter(options: Options) -> tuple[Filter | None, int]:
     return Filter(by_stream, tuple(expression.prefix), regex), interval
 
 
+class Role(Protocol):
+    """Where this node stands in its cluster: a single node is always the leader."""
+
+    def leader(self) -> tuple[str, int] | None:
+        """None when this node is the leader, else the leader's address."""
+
+
+class SingleNode:
+    def leader(self) -> tuple[str, int] | None:
+        return None
+
+
+def refuse_unless_leader(role: Role, context: grpc.ServicerContext) -> None:
+    """A call that requires the leader, on a follower: KurrentDB's RpcExceptions.LeaderInfo
+    (NOT_FOUND "Leader info available", the leader's endpoint in the trailing metadata),
+    which kurrentdbclient raises as NodeIsNotLeaderError carrying that address."""
+    metadata = dict(context.invocation_metadata())  # type: ignore[arg-type]
+    leader = role.leader()
+    if leader is None or metadata.get("requires-leader") != "true":
+        return
+    context.set_trailing_metadata(
+        (
+            ("exception", "not-leader"),
+            ("leader-endpoint-host", leader[0]),
+            ("leader-endpoint-port", str(leader[1])),
+        )
+    )
+    context.abort(grpc.StatusCode.NOT_FOUND, "Leader info available")
+
+
 class Streams(streams_pb2_grpc.StreamsServicer):
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, role: Role | None = None) -> None:
         self.log = log
+        self.role = role or SingleNode()
 
     # Appends.
 
     def Append(
         self, request_iterator: Iterator[streams_pb2.AppendReq], context: grpc.ServicerContext
     ) -> streams_pb2.AppendResp:
+        refuse_unless_leader(self.role, context)
         first = next(request_iterator)
         options = first.options
         stream = options.stream_identifier.stream_name.decode()
@@ -175,6 +233,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
     def BatchAppend(
         self, request_iterator: Iterator[streams_pb2.BatchAppendReq], context: grpc.ServicerContext
     ) -> Iterator[streams_pb2.BatchAppendResp]:
+        refuse_unless_leader(self.role, context)
         pending: dict[str, tuple[streams_pb2.BatchAppendReq.Options, list[Proposed]]] = {}
         for request in request_iterator:
             key = request.correlation_id.string or str(_uuid(request.correlation_id))
@@ -274,6 +333,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         *,
         tombstone: bool,
     ) -> int:
+        refuse_unless_leader(self.role, context)
         stream = options.stream_identifier.stream_name.decode()
         expected = _expected(options, "revision")
         try:
@@ -301,6 +361,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
     def Read(
         self, request: streams_pb2.ReadReq, context: grpc.ServicerContext
     ) -> Iterator[streams_pb2.ReadResp]:
+        refuse_unless_leader(self.role, context)
         options = request.options
         subscribe = options.WhichOneof("count_option") == "subscription"
         if options.WhichOneof("stream_option") == "stream":
@@ -313,7 +374,7 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         if subscribe:
             yield from self._subscribe_all(options, context)
         else:
-            yield from self._read_all(options)
+            yield from self._read_all(options, context)
 
     def _read_stream(
         self, stream: str, options: Options, context: grpc.ServicerContext
@@ -352,13 +413,20 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         for event in selected[: options.count]:
             yield _read_event(event)
 
-    def _read_all(self, options: Options) -> Iterator[streams_pb2.ReadResp]:
+    def _read_all(
+        self, options: Options, context: grpc.ServicerContext
+    ) -> Iterator[streams_pb2.ReadResp]:
         events = self.log.all_events()
         backwards = options.read_direction == Options.Backwards
         all_option = options.all.WhichOneof("all_option")
         if all_option == "position":
             # Forwards from a position includes its event; backwards starts before it.
             at = options.all.position.commit_position
+            if not self.log.is_start(at):
+                # The read enumerators pass the storage's InvalidPosition on as an unknown
+                # result (RpcExceptions.UnknownError: "Unexpected <result type>: <result>").
+                result = "FilteredReadAllResult" if _filter(options)[0] else "ReadAllResult"
+                context.abort(grpc.StatusCode.UNKNOWN, f"Unexpected {result}: InvalidPosition")
             events = [e for e in events if (e.position < at if backwards else e.position >= at)]
         elif all_option == "end" and not backwards:
             events = []
@@ -409,6 +477,11 @@ class Streams(streams_pb2_grpc.StreamsServicer):
         all_option = options.all.WhichOneof("all_option")
         if all_option == "position":
             position = options.all.position.commit_position  # subscriptions start after it
+            if not self.log.is_start(position):
+                # Confirmed first, then failed: RpcExceptions.InvalidPositionException.
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "Trying to read from an invalid position."
+                )
         elif all_option == "end":
             position = self.log.head()
         else:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 from kurrentdbclient.exceptions import (
-    FailedPreconditionError,
+    GrpcError,
+    InvalidCommitPositionError,
+    KurrentDBClientError,
     NotFoundError,
     StreamIsDeletedError,
     WrongCurrentVersionError,
@@ -312,7 +314,7 @@ def test_a_soft_deleted_stream_is_recreated_by_an_append_and_keeps_its_numbering
     assert client.get_stream_metadata(stream)[0]["$tb"] == 2
 
 
-def test_a_tombstone_is_final_for_the_stream_and_its_metadata(
+def test_a_tombstone_is_final_for_the_stream_and_its_metadata_reads_but_not_its_writes(
     client: KurrentDBClient, stream: str
 ) -> None:
     never = f"n{uuid.uuid4().hex[:10]}-1"
@@ -320,6 +322,7 @@ def test_a_tombstone_is_final_for_the_stream_and_its_metadata(
         client.tombstone_stream(never, current_version=StreamState.EXISTS)
     client.tombstone_stream(never, current_version=StreamState.ANY)  # never written: fine
     client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+    client.set_stream_metadata(stream, metadata={"$maxCount": 5})
     with pytest.raises(WrongCurrentVersionError):
         client.tombstone_stream(stream, current_version=0)
     client.tombstone_stream(stream, current_version=1)
@@ -329,7 +332,6 @@ def test_a_tombstone_is_final_for_the_stream_and_its_metadata(
             client.get_stream,
             client.get_current_version,
             client.get_stream_metadata,
-            lambda name: client.set_stream_metadata(name, metadata={"$tb": 1}),
             lambda name: client.append_to_stream(
                 name, events=events(1), current_version=StreamState.ANY
             ),
@@ -337,10 +339,53 @@ def test_a_tombstone_is_final_for_the_stream_and_its_metadata(
             lambda name: client.tombstone_stream(name, current_version=StreamState.ANY),
         ]
         for attempt in attempts:
-            # The single-event Append rpc (set_stream_metadata) reports it as a plain failed
-            # precondition: the client only recognises "is deleted" on its other paths.
-            with pytest.raises((StreamIsDeletedError, FailedPreconditionError), match="deleted"):
+            with pytest.raises(StreamIsDeletedError, match="deleted"):
                 attempt(tombstoned)
+    # Its metadata can still be written, with the metadata stream's own expected version
+    # (kurrentdbclient's test_stream_metadata_get_and_set, against a real server), and
+    # still not read back.
+    with pytest.raises(WrongCurrentVersionError):
+        client.set_stream_metadata(stream, metadata={"$tb": 1}, current_version=5)
+    client.set_stream_metadata(stream, metadata={"$tb": 1}, current_version=0)
+    client.set_stream_metadata(stream, metadata={"$tb": 2}, current_version=StreamState.ANY)
+    client.set_stream_metadata(never, metadata={"$tb": 1})
+    with pytest.raises(StreamIsDeletedError):
+        client.get_stream_metadata(stream)
+
+
+def test_reading_or_subscribing_to_all_between_records_is_refused(
+    client: KurrentDBClient, stream: str
+) -> None:
+    client.append_to_stream(stream, events=events(2), current_version=StreamState.NO_STREAM)
+    first, second = (e for e in client.read_all(filter_exclude=()) if e.stream_name == stream)
+    between = first.commit_position + 1  # inside the first record (records are >= 88 bytes)
+    assert between < second.commit_position
+
+    # Filtered (the client's default leaves out $-streams) and unfiltered reads alike.
+    for read in (
+        lambda: list(client.read_all(commit_position=between)),
+        lambda: list(client.read_all(commit_position=between, filter_exclude=())),
+        lambda: list(client.read_all(commit_position=between, backwards=True)),
+    ):
+        with pytest.raises(KurrentDBClientError, match="InvalidPosition"):
+            read()
+    with pytest.raises(InvalidCommitPositionError):
+        list(client.read_all(commit_position=between))
+    # A subscription is confirmed, then fails on the first read: INVALID_ARGUMENT, which
+    # the client passes on as a bare GrpcError naming the status.
+    subscription = client.subscribe_to_all(commit_position=between, timeout=10)
+    with pytest.raises(GrpcError, match="INVALID_ARGUMENT"):
+        next(iter(subscription))
+    subscription.stop()
+
+    # A record's position and 0 are places to start.
+    assert [e.id for e in client.read_all(commit_position=first.commit_position, limit=1)] == [
+        first.id
+    ]
+    assert list(client.read_all(commit_position=0, limit=1))
+    resumed = client.subscribe_to_all(commit_position=first.commit_position, timeout=10)
+    assert next(iter(resumed)).id == second.id
+    resumed.stop()
 
 
 def test_a_stream_truncated_past_its_end_reads_as_absent_but_writers_see_its_last_event(
