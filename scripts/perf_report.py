@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the benchmarks and rewrite the performance page's tables (docs/performance.md) from what they print.
+"""Run the benchmarks and rewrite docs/performance.md's tables from what they print.
 
     .venv/bin/python scripts/perf_report.py run [NAME ...]   # run (default: all), then render
     .venv/bin/python scripts/perf_report.py render            # only rewrite the page
