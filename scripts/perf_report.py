@@ -89,7 +89,7 @@ def block() -> str:
             continue
         result = json.loads(path.read_text())
         low, high = result["load_average"]
-        lines += [f"#### {benchmark.title}", ""]
+        lines += [f"### {benchmark.title}", ""]
         lines += benchmark.render(result["figures"])
         lines += [
             "",
