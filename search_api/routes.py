@@ -27,6 +27,7 @@ from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
 from search_api.freshness import Freshness
+from search_api.responses import HistoryOut, OrderOut, ProjectionsOut, SearchOut
 
 MAX_WAIT_MS = 5000
 MAX_INT64 = 2**63 - 1
@@ -68,7 +69,12 @@ def _as_utc(value: datetime | date | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@router.get("/orders/search", operation_id="searchOrders", responses=documented(401, 403, 422, 503))
+@router.get(
+    "/orders/search",
+    operation_id="searchOrders",
+    response_model=SearchOut,
+    responses=documented(401, 403, 422, 503),
+)
 async def search_orders(
     index: IndexDep,
     freshness: FreshnessDep,
@@ -160,7 +166,7 @@ def _timing(engine_ms: float | None, search_ms: float, started: float) -> str:
 @router.get(
     "/orders/{order_id}",
     operation_id="getOrder",
-    response_model=None,
+    response_model=OrderOut,
     responses=documented(304, 401, 403, 404, 422, 503),
 )
 async def get_order(
@@ -218,6 +224,7 @@ async def _document(
 @router.get(
     "/orders/{order_id}/history",
     operation_id="getOrderHistory",
+    response_model=HistoryOut,
     responses=documented(401, 403, 404, 422, 503),
 )
 async def get_order_history(
@@ -269,7 +276,12 @@ def _json(raw: bytes) -> Any:
         return {"undecodable": raw.decode("utf-8", "replace")}
 
 
-@router.get("/projections", operation_id="listProjections", responses=documented(401, 403, 503))
+@router.get(
+    "/projections",
+    operation_id="listProjections",
+    response_model=ProjectionsOut,
+    responses=documented(401, 403, 503),
+)
 async def list_projections(
     freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep, index: IndexDep
 ) -> JSONBody:
