@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -30,6 +31,8 @@ from search_api.freshness import Freshness
 from search_api.responses import HistoryOut, OrderOut, ProjectionsOut, SearchOut
 
 MAX_WAIT_MS = 5000
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+"""Free text that is one e-mail address (and nothing else) searches the e-mail field."""
 MAX_INT64 = 2**63 - 1
 SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
 
@@ -78,7 +81,14 @@ def _as_utc(value: datetime | date | None) -> str | None:
 async def search_orders(
     index: IndexDep,
     freshness: FreshnessDep,
-    q: Annotated[str, Query(max_length=200, description="Words to find; never query syntax.")] = "",
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Words to find; never query syntax. An e-mail address alone finds "
+            "that customer's orders (the email field, exactly).",
+        ),
+    ] = "",
     status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
@@ -107,8 +117,13 @@ async def search_orders(
             after = cursor.decode(cursor_, field, descending)
         except cursor.InvalidCursorError as error:
             raise InvalidParameterError("cursor", str(error)) from error
+    text = q.strip()
+    if email is None and EMAIL_ADDRESS.fullmatch(text):
+        # An agent who types a customer's address means that customer, not its words: the
+        # exact field, not every order that mentions "example" and "com".
+        email, text = text, ""
     query = SearchQuery(
-        text=q.strip(),
+        text=text,
         statuses=tuple(status or ()),
         customer_id=customer_id,
         email=email.strip().lower() if email else None,
