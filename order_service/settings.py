@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, le=64, description="Processes of `orders serve commands|search` sharing the port."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error; info logs one line per request."
+    )
     snapshot_every: int = Field(
         50, ge=1, description="Snapshot an order every N events (into orderSnapshot-<id>)."
     )

@@ -8,7 +8,6 @@ writes the snapshots the repository would have written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -18,9 +17,12 @@ from order_service.events import Causation, order_id_of, snapshot_stream
 from order_service.eventstore.port import EventStore
 from order_service.eventstore.scan import read_log
 from order_service.personal.codec import PersonalData
+from order_service.progress import Report, Tick, silent
 from order_service.repository import OrderRepository
 
 PAGE = 10_000
+CHECK_PAGE = 1_000
+"""Orders checked between two progress reports (each one or two reads)."""
 
 
 @dataclass
@@ -29,15 +31,15 @@ class SnapshotReport:
     snapshotted: int = 0
 
 
-def stream_heads(
-    store: EventStore, progress: Callable[[int], None] = lambda _: None
-) -> dict[str, int]:
+def stream_heads(store: EventStore, report: Report = silent) -> dict[str, int]:
     """Each order's last revision, from one pass over the log."""
     heads: dict[str, int] = {}
+    seen = 0
     for seen, event in enumerate(read_log(store), 1):
         heads[order_id_of(event.stream)] = event.revision
         if seen % PAGE == 0:
-            progress(PAGE)
+            report(Tick("reading the log", seen, None, seen))
+    report(Tick("reading the log", seen, seen, seen))
     return heads
 
 
@@ -47,11 +49,11 @@ def snapshot_orders(
     *,
     min_events: int,
     dry_run: bool = False,
-    progress: Callable[[int], None] = lambda _: None,
+    report: Report = silent,
 ) -> SnapshotReport:
     """Snapshot orders with more than ``min_events`` events after their latest snapshot."""
-    heads = stream_heads(store, progress)
-    return asyncio.run(_snapshot(store, personal, heads, min_events, dry_run))
+    heads = stream_heads(store, report)
+    return asyncio.run(_snapshot(store, personal, heads, min_events, dry_run, report))
 
 
 async def _snapshot(
@@ -60,12 +62,16 @@ async def _snapshot(
     heads: dict[str, int],
     min_events: int,
     dry_run: bool,
+    progress: Report = silent,
 ) -> SnapshotReport:
     repository = OrderRepository(store, personal)
     report = SnapshotReport()
+    total = len(heads)
     causation = Causation("snapshot-tool", "snapshot-tool", actor=tool_actor("snapshot"))
     for order_id, revision in heads.items():
         report.orders_seen += 1
+        if report.orders_seen % CHECK_PAGE == 0 or report.orders_seen == total:
+            progress(Tick("checking orders", report.orders_seen, total, report.orders_seen))
         latest = await store.read_stream_async(snapshot_stream(order_id), backwards=True, limit=1)
         covered = _snapshot_version(latest[0].data) if latest else -1
         if revision - covered <= min_events:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Take the README's screenshots of the console: search, order, operations, an erased order.
 
-    .venv/bin/python scripts/console_screenshots.py [--out search_api/console/screenshots]
+    .venv/bin/python scripts/console_screenshots.py [--out docs/images]
 
 Starts `orders up --demo 400` in a temporary directory, adds what an agent's day leaves behind
 (a note, a cancelled order, one event the projection cannot read), and photographs each view
@@ -83,7 +83,7 @@ def agent_day(url: str, workdir: Path, env: dict[str, str]) -> tuple[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "search_api/console/screenshots")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/images")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="orders-shots-") as temporary:

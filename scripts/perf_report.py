@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the benchmarks and rewrite the performance page's tables (docs/performance.md) from what they print.
+"""Run the benchmarks and rewrite docs/performance.md's tables from what they print.
 
     .venv/bin/python scripts/perf_report.py run [NAME ...]   # run (default: all), then render
     .venv/bin/python scripts/perf_report.py render            # only rewrite the page
@@ -89,7 +89,7 @@ def block() -> str:
             continue
         result = json.loads(path.read_text())
         low, high = result["load_average"]
-        lines += [f"#### {benchmark.title}", ""]
+        lines += [f"### {benchmark.title}", ""]
         lines += benchmark.render(result["figures"])
         lines += [
             "",

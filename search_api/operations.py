@@ -23,6 +23,13 @@ from order_service.personal.erasure import Erasure
 from projectors.maintenance import reproject, retry_dead_letters
 from projectors.order_search import ProjectionError
 from projectors.port import DeadLetter
+from search_api.responses import (
+    DeadLettersOut,
+    ErasureOut,
+    GenerationsOut,
+    ReprojectedOut,
+    RetryOut,
+)
 from search_api.routes import ArchiveDep, IndexDep, PersonalDep, ReadModelDep, StoreDep
 
 ErasureDep = Annotated[Erasure, Depends(from_container("erasure"))]
@@ -30,7 +37,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operations", tags=["operations"])
 
 
-@router.get("/generations", operation_id="listGenerations", responses=documented(401, 403, 503))
+@router.get(
+    "/generations",
+    operation_id="listGenerations",
+    response_model=GenerationsOut,
+    responses=documented(401, 403, 503),
+)
 async def list_generations(read_model: ReadModelDep, index: IndexDep) -> JSONBody:
     """Every generation of the order-search read model: which serves, which is being built
     (with progress and ETA), which are kept for rollback."""
@@ -43,7 +55,10 @@ async def list_generations(read_model: ReadModelDep, index: IndexDep) -> JSONBod
 
 
 @router.get(
-    "/dead-letters", operation_id="listDeadLetters", responses=documented(401, 403, 422, 503)
+    "/dead-letters",
+    operation_id="listDeadLetters",
+    response_model=DeadLettersOut,
+    responses=documented(401, 403, 422, 503),
 )
 async def list_dead_letters(
     index: IndexDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
@@ -68,7 +83,10 @@ def _letter(letter: DeadLetter) -> dict[str, Any]:
 
 
 @router.post(
-    "/dead-letters/retry", operation_id="retryDeadLetters", responses=documented(401, 403, 503)
+    "/dead-letters/retry",
+    operation_id="retryDeadLetters",
+    response_model=RetryOut,
+    responses=documented(401, 403, 503),
 )
 async def retry(
     request: Request, store: StoreDep, index: IndexDep, archive: ArchiveDep, personal: PersonalDep
@@ -87,6 +105,7 @@ async def retry(
 @router.post(
     "/customers/{customer_id}/erase",
     operation_id="eraseCustomer",
+    response_model=ErasureOut,
     responses=documented(401, 403, 422, 503),
 )
 async def erase_customer(
@@ -129,6 +148,7 @@ async def erase_customer(
 @router.post(
     "/orders/{order_id}/reproject",
     operation_id="reprojectOrder",
+    response_model=ReprojectedOut,
     responses=documented(401, 403, 404, 409, 422, 503),
 )
 async def reproject_order(

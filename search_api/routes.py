@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -36,8 +37,11 @@ from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
 from search_api.freshness import Freshness
+from search_api.responses import HistoryOut, OrderOut, ProjectionsOut, SearchOut
 
 MAX_WAIT_MS = 5000
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+"""Free text that is one e-mail address (and nothing else) searches the e-mail field."""
 MAX_INT64 = 2**63 - 1
 SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
 
@@ -77,11 +81,23 @@ def _as_utc(value: datetime | date | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@router.get("/orders/search", operation_id="searchOrders", responses=documented(401, 403, 422, 503))
+@router.get(
+    "/orders/search",
+    operation_id="searchOrders",
+    response_model=SearchOut,
+    responses=documented(401, 403, 422, 503),
+)
 async def search_orders(
     index: IndexDep,
     freshness: FreshnessDep,
-    q: Annotated[str, Query(max_length=200, description="Words to find; never query syntax.")] = "",
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Words to find; never query syntax. An e-mail address alone finds "
+            "that customer's orders (the email field, exactly).",
+        ),
+    ] = "",
     status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
     financial_status: Annotated[
         list[Literal[FINANCIAL_STATUSES]] | None,  # type: ignore[valid-type]
@@ -122,8 +138,13 @@ async def search_orders(
             after = cursor.decode(cursor_, field, descending)
         except cursor.InvalidCursorError as error:
             raise InvalidParameterError("cursor", str(error)) from error
+    text = q.strip()
+    if email is None and EMAIL_ADDRESS.fullmatch(text):
+        # An agent who types a customer's address means that customer, not its words: the
+        # exact field, not every order that mentions "example" and "com".
+        email, text = text, ""
     query = SearchQuery(
-        text=q.strip(),
+        text=text,
         statuses=tuple(status or ()),
         financial_statuses=tuple(financial_status or ()),
         fulfillment_statuses=tuple(fulfillment_status or ()),
@@ -184,7 +205,7 @@ def _timing(engine_ms: float | None, search_ms: float, started: float) -> str:
 @router.get(
     "/orders/{order_id}",
     operation_id="getOrder",
-    response_model=None,
+    response_model=OrderOut,
     responses=documented(304, 401, 403, 404, 422, 503),
 )
 async def get_order(
@@ -242,6 +263,7 @@ async def _document(
 @router.get(
     "/orders/{order_id}/history",
     operation_id="getOrderHistory",
+    response_model=HistoryOut,
     responses=documented(401, 403, 404, 422, 503),
 )
 async def get_order_history(
@@ -293,7 +315,12 @@ def _json(raw: bytes) -> Any:
         return {"undecodable": raw.decode("utf-8", "replace")}
 
 
-@router.get("/projections", operation_id="listProjections", responses=documented(401, 403, 503))
+@router.get(
+    "/projections",
+    operation_id="listProjections",
+    response_model=ProjectionsOut,
+    responses=documented(401, 403, 503),
+)
 async def list_projections(
     freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep, index: IndexDep
 ) -> JSONBody:

@@ -94,7 +94,13 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-@router.get("/login", operation_id="signInWithIdentityProvider", responses=documented(404))
+@router.get(
+    "/login",
+    operation_id="signInWithIdentityProvider",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=documented(404),
+)
 async def login(
     request: Request,
     authenticator: AuthenticatorDep,
@@ -129,7 +135,13 @@ async def login(
     return response
 
 
-@router.get("/callback", operation_id="signInCallback", responses=documented(401))
+@router.get(
+    "/callback",
+    operation_id="signInCallback",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=documented(401),
+)
 async def callback(
     request: Request,
     authenticator: AuthenticatorDep,

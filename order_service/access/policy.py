@@ -1,7 +1,7 @@
 """Which roles may call which route: the one table, read by the access middleware.
 
 A route that is not in the table needs an authenticated caller of any role (a 404 for an
-unknown path, the OpenAPI documents); ``/healthz`` alone is open.
+unknown path); ``/healthz``, the console's pages and the API's docs are open.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ OPEN: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/console/orders/{order_id}"),
         ("GET", "/console/operations"),
         ("GET", "/console/static/{name}"),
+        # The API's description and its interactive pages hold no data: a browser opens
+        # /docs, then authorises its requests with an API key (the Authorize button).
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+        ("GET", "/docs/static/{name}"),
+        ("GET", "/docs/static/swagger-init.js"),
     }
 )
 

@@ -11,9 +11,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.table import Table
-
 from order_service.cli.output import answers, console, operator_session, progress_bars
+from order_service.cli.output import table as output_table
 from projectors.read_models.generations import GenerationError
 from projectors.rebuilds import snapshot_file
 from projectors.rebuilds.parity import ParityReport
@@ -140,10 +139,12 @@ def _print_rebuild(report: RebuildReport) -> None:
 
 
 def print_parity(parity: ParityReport) -> None:
-    table = Table(title=f"parity: {parity.serving} (serving) vs {parity.candidate} (new)")
-    table.add_column("")
-    table.add_column(parity.serving, justify="right")
-    table.add_column(parity.candidate, justify="right")
+    table = output_table(
+        "",
+        parity.serving,
+        parity.candidate,
+        title=f"parity: {parity.serving} (serving) vs {parity.candidate} (new)",
+    )
     table.add_row("orders", f"{parity.totals[0]:,}", f"{parity.totals[1]:,}")
     for status, (old, new) in parity.by_status.items():
         table.add_row(f"  {status}", f"{old:,}", f"{new:,}")
@@ -179,9 +180,9 @@ def _generations(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(generation) for generation in found]))
         return 0
-    table = Table(title="order-search generations")
-    for column in ("generation", "state", "created", "retired", "progress"):
-        table.add_column(column)
+    table = output_table(
+        "generation", "state", "created", "retired", "progress", title="order-search generations"
+    )
     for generation in found:
         progress = generation.progress
         shown = (

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.table import Table
-
 from order_service.access.api_keys import UnknownKeyError
 from order_service.access.principals import ROLES, tool_actor
 from order_service.cli.output import console, operator_session
+from order_service.cli.output import table as output_table
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([record.public() for record in records], indent=2))
         return 0
-    table = Table("id", "name", "roles", "created", "by", "revoked")
+    table = output_table("id", "name", "roles", "created", "by", "revoked")
     for record in records:
         table.add_row(
             record.id,

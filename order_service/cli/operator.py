@@ -12,13 +12,12 @@ import json
 import logging
 import time
 
-from rich.progress import Progress, TextColumn
-from rich.table import Table
-
 from order_service.bootstrap import bootstrap
 from order_service.cli import generations as generation_cli
-from order_service.cli.output import answers, console, operator_session
+from order_service.cli.output import answers, console, operator_session, progress_bars
+from order_service.cli.output import table as output_table
 from order_service.personal.codec import PersonalData
+from order_service.progress import Tick
 from order_service.seeding import chunks_for, seed_orders
 from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
@@ -75,15 +74,14 @@ def _seed(args: argparse.Namespace) -> int:
         )
         console.print(f"would append {args.orders:,} orders ({events:,} events); nothing written")
         return 0
-    columns = (*Progress.get_default_columns(), TextColumn("{task.fields[rate]}"))
     started = time.monotonic()
-    with operator_session(create=True) as container, Progress(*columns, console=console) as bar:
-        task = bar.add_task("seeding orders", total=args.orders, rate="")
+    with operator_session(create=True) as container, progress_bars() as report:
+        seeded = [0, 0]
 
         def advance(orders: int, events: int) -> None:
-            done = bar.tasks[0].completed + orders
-            rate = done / max(time.monotonic() - started, 1e-9)
-            bar.update(task, advance=orders, rate=f"{rate:,.0f} orders/s")
+            seeded[0] += orders
+            seeded[1] += events
+            report(Tick("seeding orders", seeded[0], args.orders, seeded[1]))
 
         orders, events = seed_orders(
             container.event_store,
@@ -113,15 +111,13 @@ def add_snapshot_command(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 def _snapshot(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    bar = Progress(*Progress.get_default_columns(), console=console)
-    with operator_session() as container, bar:
-        task = bar.add_task("reading the log", total=None)
+    with operator_session() as container, progress_bars() as progress:
         report = snapshot_orders(
             container.event_store,
             container.personal,
             min_events=args.min_events,
             dry_run=args.dry_run,
-            progress=lambda events: bar.update(task, advance=events),
+            report=progress,
         )
     verb = "would snapshot" if args.dry_run else "snapshotted"
     console.print(
@@ -155,9 +151,9 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps({"projections": [shown.as_dict() for shown in every]}))
     else:
         for shown in every:
-            table = Table(title=f"projection {shown.name}, generation {shown.generation}")
-            table.add_column("field")
-            table.add_column("value", justify="right")
+            table = output_table(
+                "field", "value", title=f"projection {shown.name}, generation {shown.generation}"
+            )
             for key, value in shown.as_dict().items():
                 table.add_row(key, "-" if value is None else str(value))
             answers.print(table)

@@ -83,6 +83,7 @@ def build_app(
     for router in [*routers, ops, docs.router]:
         _mount(app, router)
     problems.install(app)
+    docs.describe(app, settings.oidc_issuer)
     # Innermost first: each add_middleware wraps the ones before it. Access comes before the
     # body is read; the deadline covers everything but the logging around it.
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)

@@ -16,50 +16,54 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 class CustomerIn(BaseModel):
     model_config = Strict
-    id: str
-    name: str
-    email: str
+    id: str = Field(examples=["c-1"])
+    name: str = Field(examples=["Ada Lovelace"])
+    email: str = Field(examples=["ada@example.com"])
 
 
 class ItemIn(BaseModel):
     model_config = Strict
-    sku: str
-    name: str
-    quantity: Int64 = Field(description="At least 1.")
-    unit_price: Int64 = Field(description="Integer minor units (cents), never a float.")
+    sku: str = Field(examples=["TEA-EG"])
+    name: str = Field(examples=["Earl Grey"])
+    quantity: Int64 = Field(description="At least 1.", examples=[2])
+    unit_price: Int64 = Field(
+        description="Integer minor units (cents), never a float.", examples=[450]
+    )
 
 
 class AddressIn(BaseModel):
     model_config = Strict
-    name: str
-    line1: str
+    name: str = Field(examples=["Ada Lovelace"])
+    line1: str = Field(examples=["12 St James Sq"])
     line2: str = ""
-    city: str
-    postal_code: str
-    country: str = Field(description="ISO 3166-1 alpha-2, e.g. NL.")
+    city: str = Field(examples=["London"])
+    postal_code: str = Field(examples=["SW1Y 4JH"])
+    country: str = Field(description="ISO 3166-1 alpha-2, e.g. NL.", examples=["GB"])
 
 
 class PlaceOrderIn(BaseModel):
     model_config = Strict
-    order_id: str | None = Field(None, description="Generated when absent.")
+    order_id: str | None = Field(None, description="Generated when absent.", examples=["ada-1"])
     customer: CustomerIn
     items: list[ItemIn] = Field(max_length=10_000)
-    currency: str = Field(description="ISO 4217, e.g. EUR.")
+    currency: str = Field(description="ISO 4217, e.g. EUR.", examples=["EUR"])
     shipping_address: AddressIn
 
 
 class PayIn(BaseModel):
     model_config = Strict
-    amount: Int64 = Field(description="Integer minor units; must equal the order's total.")
-    currency: str
-    method: str
-    transaction_id: str
+    amount: Int64 = Field(
+        description="Integer minor units; must equal the order's total.", examples=[900]
+    )
+    currency: str = Field(examples=["EUR"])
+    method: str = Field(examples=["card"])
+    transaction_id: str = Field(examples=["tx-1"])
 
 
 class ShipIn(BaseModel):
     model_config = Strict
-    carrier: str
-    tracking_number: str
+    carrier: str = Field(examples=["DHL"])
+    tracking_number: str = Field(examples=["JD014600003828"])
 
 
 class DeliverIn(BaseModel):
@@ -71,14 +75,14 @@ class DeliverIn(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = Strict
-    reason: str
+    reason: str = Field(examples=["customer asked to"])
 
 
 class NoteIn(BaseModel):
     """The note's author is the caller (the actor), never a field of the body."""
 
     model_config = Strict
-    text: str
+    text: str = Field(examples=["called the customer: will pick up on Friday"])
 
 
 class QuantityIn(BaseModel):
@@ -117,9 +121,9 @@ class ReceiveIn(BaseModel):
 
 
 class CommandOut(BaseModel):
-    order_id: str
-    status: str
-    version: int = Field(description="Stream revision after the command, 0-based.")
+    order_id: str = Field(examples=["ada-1"])
+    status: str = Field(examples=["paid"])
+    version: int = Field(examples=[1], description="Stream revision after the command, 0-based.")
     position: int = Field(description="Global log position; pass as min_position to search.")
     shipment_id: str | None = Field(None, description="The shipment a ship command recorded.")
 

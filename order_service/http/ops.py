@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from order_service.http.json import JSONBody
 from order_service.http.problems import documented
@@ -28,6 +29,22 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 GUARDED = documented(401, 403)
 
+METRICS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format.",
+        "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+    }
+}
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    engines: dict[str, Any] = Field(description="Each engine this process uses, and its state.")
+
 
 def ops_router(
     checks: Mapping[str, ReadinessCheck],
@@ -36,7 +53,7 @@ def ops_router(
 ) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", operation_id="healthz", response_model=None, responses=UNAVAILABLE)
+    @router.get("/healthz", operation_id="healthz", response_model=HealthOut, responses=UNAVAILABLE)
     async def healthz() -> JSONBody:
         """The process is alive and not wedged (503 with the reason when it is)."""
         wedged = {name: reason for name, check in watchdogs.items() if (reason := check())}
@@ -45,7 +62,7 @@ def ops_router(
         return JSONBody({"status": "ok"})
 
     @router.get(
-        "/readyz", operation_id="readyz", response_model=None, responses=UNAVAILABLE | GUARDED
+        "/readyz", operation_id="readyz", response_model=ReadyOut, responses=UNAVAILABLE | GUARDED
     )
     async def readyz() -> JSONBody:
         """Every engine this process depends on answers, in each direction it uses."""
@@ -57,7 +74,9 @@ def ops_router(
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", operation_id="metrics", response_class=Response, responses=GUARDED)
+    @router.get(
+        "/metrics", operation_id="metrics", response_class=Response, responses=GUARDED | METRICS
+    )
     def metrics() -> Response:
         """Prometheus text exposition of this process's metrics."""
         if before_scrape is not None:
