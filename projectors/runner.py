@@ -31,7 +31,7 @@ from order_service.eventstore.port import EventStore, EventStoreError, RecordedE
 from order_service.personal.codec import PersonalData
 from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
-from projectors.port import Changes, DeadLetter, OrderSearchIndex, ReadModel
+from projectors.port import Changes, DeadLetter, DocumentStore, ReadModel
 from projectors.projection import Document, Projection, ProjectionError
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Projector:
     def __init__(
         self,
         store: EventStore,
-        index: OrderSearchIndex,
+        index: DocumentStore,
         personal: PersonalData,
         options: ProjectorOptions | None = None,
         *,
@@ -92,7 +92,7 @@ class Projector:
     @contextlib.contextmanager
     def running(self) -> Iterator[Projector]:
         """This projector on a thread of its own while the block runs, then stopped."""
-        thread = threading.Thread(target=self.run, name="projector", daemon=True)
+        thread = threading.Thread(target=self.run, name=f"projector-{self.name}", daemon=True)
         thread.start()
         try:
             yield self

@@ -40,6 +40,8 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/orders/{order_id}"): READERS,
     ("GET", "/orders/{order_id}/history"): READERS,
     ("GET", "/projections"): READERS,
+    ("GET", "/customers/{customer_id}"): READERS,
+    ("GET", "/reports/daily-sales"): READERS,
     ("GET", "/metrics"): SCRAPERS,
     ("GET", "/readyz"): SCRAPERS,
     ("GET", "/auth/session"): ("checkout", "agent", "operator", "monitor"),

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from projectors.port import Changes, Checkpoint, DeadLetter
+from projectors.port import Changes, Checkpoint, DeadLetter, ReadModelUnavailableError
 from projectors.projection import Document, Projection
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -276,6 +277,17 @@ class SQLiteDocuments:
         if row is None:
             return Checkpoint(position=None, updated_at=None)
         return Checkpoint(position=row[0], updated_at=datetime.fromisoformat(row[1]))
+
+    def checkpoint_of(self, generation: str) -> Checkpoint:
+        return self.checkpoint()
+
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """SQLite's "cannot answer now" (locked, unreadable file) as the port's error."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            raise ReadModelUnavailableError(f"{type(error).__name__}: {error}") from error
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
         order = "DESC" if newest_first else "ASC"
