@@ -36,7 +36,7 @@ def test_status_retry_and_reproject_from_the_command_line(
         running.wait_for(head(store))
     capsys.readouterr()
 
-    assert main(["projection", "status", "--json"]) == 0
+    assert main(["projection", "status", "order-search", "--json"]) == 0
     [status] = json.loads(capsys.readouterr().out)["projections"]  # no rebuild under way
     assert status["dead_letters"] == 1
     assert status["checkpoint"] == head(store)
@@ -44,3 +44,23 @@ def test_status_retry_and_reproject_from_the_command_line(
     assert main(["projection", "reproject", healthy]) == 0
     assert main(["projection", "reproject", "no-such-order"]) == 1
     assert index.dead_letter_count() == 1
+
+
+def test_projection_list_and_status_name_every_projection(
+    engines: tuple[SQLiteEventStore, SQLiteOrderIndex], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["projection", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["projections"]
+    assert [row["name"] for row in listed] == ["order-search", "customer-orders", "daily-sales"]
+    assert {row["name"]: row["needs_personal_data"] for row in listed} == {
+        "order-search": True,
+        "customer-orders": False,
+        "daily-sales": False,
+    }
+    assert main(["projection", "status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["projections"]
+    assert {row["name"] for row in rows} == {"order-search", "customer-orders", "daily-sales"}
+    assert main(["projection", "status", "daily-sales", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["projections"]
+    assert row["name"] == "daily-sales"
