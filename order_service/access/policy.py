@@ -22,6 +22,8 @@ OPEN: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/"),
         ("GET", "/console/orders/{order_id}"),
         ("GET", "/console/operations"),
+        ("GET", "/console/customers/{customer_id}"),
+        ("GET", "/console/sales"),
         ("GET", "/console/static/{name}"),
     }
 )
