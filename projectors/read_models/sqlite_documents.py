@@ -6,6 +6,12 @@ Sums are kept exactly: a document replaces its older version only when it is new
 version guard), and in that same transaction the old version's contributions are taken off
 and the new one's added. A replayed or duplicated event changes no document, so it changes
 no sum; a crash rolls back documents, sums and checkpoint together.
+
+Tables carry the projection's schema version (``daily_sales_v1``...). Code with a bumped
+version builds its own tables beside the older ones from the start of the log, while reads
+keep answering from the newest tables that are live (have caught up once); once the new
+ones are, reads move to them. So a deploy never crash-loops on an older read model, and
+the older tables stay until dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +33,7 @@ import orjson
 from projectors.port import Changes, Checkpoint, DeadLetter, ReadModelUnavailableError
 from projectors.projection import Document, Projection
 
+SERVING_TTL_S = 0.5
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 Contribution = tuple[tuple[str, ...], dict[str, int]]
 """A sums row's key values and what a document adds to its fields."""
@@ -46,13 +54,17 @@ class SQLiteMapping:
     sums: Sums | None = None
 
 
-class SchemaVersionError(RuntimeError):
-    """The read model was written by another schema version of its projection."""
-
-
 class SQLiteDocuments:
-    def __init__(self, path: Path, projection: Projection, mapping: SQLiteMapping) -> None:
-        self.table = projection.name.replace("-", "_")
+    def __init__(
+        self,
+        path: Path,
+        projection: Projection,
+        mapping: SQLiteMapping,
+        *,
+        serving_ttl_s: float = SERVING_TTL_S,
+    ) -> None:
+        self.base = projection.name.replace("-", "_")
+        self.table = f"{self.base}_v{projection.schema_version}"
         names = [self.table, *mapping.columns]
         if mapping.sums:
             names += [*mapping.sums.keys, *mapping.sums.fields]
@@ -62,7 +74,8 @@ class SQLiteDocuments:
         self.projection = projection
         self.name = projection.name
         self.mapping = mapping
-        self.generation = "g1"
+        self._serving: tuple[float, str] | None = None
+        self._serving_ttl_s = serving_ttl_s
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -115,23 +128,46 @@ class SQLiteDocuments:
                 error TEXT, recorded_at TEXT
             );
             CREATE TABLE IF NOT EXISTS {t}_meta (
-                id INTEGER PRIMARY KEY CHECK (id = 1), schema_version INTEGER NOT NULL
+                id INTEGER PRIMARY KEY CHECK (id = 1), schema_version INTEGER NOT NULL,
+                live INTEGER NOT NULL DEFAULT 0
             );
             """
         )
         connection.execute(
-            f"INSERT OR IGNORE INTO {t}_meta VALUES (1, ?)", (self.projection.schema_version,)
+            f"INSERT OR IGNORE INTO {t}_meta VALUES (1, ?, 0)", (self.projection.schema_version,)
         )
-        stored = self.schema_version()
-        if stored != self.projection.schema_version:
-            raise SchemaVersionError(
-                f"{self.name} read model has schema {stored}, this code writes"
-                f" {self.projection.schema_version}: rebuild it"
-            )
+        self._serving = None
 
-    def schema_version(self) -> int:
-        row = self._connection().execute(f"SELECT schema_version FROM {self.table}_meta").fetchone()
-        return int(row[0])
+    # Which tables answer reads.
+
+    def versions(self) -> dict[int, bool]:
+        """Every schema version with tables in the file, and whether it is live."""
+        connection = self._connection()
+        names = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+            (f"{self.base}_v%_meta",),
+        )
+        found = {}
+        for (name,) in list(names):
+            version = name.removeprefix(f"{self.base}_v").removesuffix("_meta")
+            if version.isdigit():
+                row = connection.execute(f"SELECT live FROM {name}").fetchone()
+                found[int(version)] = bool(row and row[0])
+        return found
+
+    def serving(self) -> str:
+        """The tables reads use: the newest live version's, else this code's own."""
+        now = time.monotonic()
+        if self._serving is None or now - self._serving[0] >= self._serving_ttl_s:
+            own = self.projection.schema_version
+            older = [v for v, live in self.versions().items() if live and v <= own]
+            chosen = own if own in older or not older else max(older)
+            self._serving = (now, f"{self.base}_v{chosen}")
+        return self._serving[1]
+
+    @property
+    def generation(self) -> str:
+        return self.serving().removeprefix(f"{self.base}_")
 
     # Writing.
 
@@ -158,6 +194,8 @@ class SQLiteDocuments:
                         letter.recorded_at.isoformat(),
                     ),
                 )
+            if changes.searchable:  # a live batch: this version has caught up
+                connection.execute(f"UPDATE {t}_meta SET live = 1 WHERE live = 0")
             if changes.checkpoint is not None:
                 connection.execute(
                     f"INSERT INTO {t}_checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
@@ -236,7 +274,7 @@ class SQLiteDocuments:
         if column not in self.mapping.columns:
             raise ValueError(f"{column!r} is not an indexed column of {self.name}")
         rows = self._connection().execute(
-            f"SELECT doc FROM {self.table} WHERE {column} = ? ORDER BY id", (value,)
+            f"SELECT doc FROM {self.serving()} WHERE {column} = ? ORDER BY id", (value,)
         )
         return [orjson.loads(doc) for (doc,) in rows]
 
@@ -262,16 +300,17 @@ class SQLiteDocuments:
         clauses.append("(" + " OR ".join(f"{name} != 0" for name in sums.fields) + ")")
         columns = [*sums.keys, *sums.fields]
         rows = self._connection().execute(
-            f"SELECT {', '.join(columns)} FROM {self.table}_sums WHERE {' AND '.join(clauses)}"
+            f"SELECT {', '.join(columns)} FROM {self.serving()}_sums WHERE {' AND '.join(clauses)}"
             f" ORDER BY {', '.join(sums.keys)}",
             parameters,
         )
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
-    def checkpoint(self) -> Checkpoint:
+    def checkpoint(self, table: str | None = None) -> Checkpoint:
+        """This version's checkpoint (what the projector resumes from)."""
         row = (
             self._connection()
-            .execute(f"SELECT position, updated_at FROM {self.table}_checkpoint")
+            .execute(f"SELECT position, updated_at FROM {table or self.table}_checkpoint")
             .fetchone()
         )
         if row is None:
@@ -279,7 +318,10 @@ class SQLiteDocuments:
         return Checkpoint(position=row[0], updated_at=datetime.fromisoformat(row[1]))
 
     def checkpoint_of(self, generation: str) -> Checkpoint:
-        return self.checkpoint()
+        """The checkpoint of the tables that answer reads (``v1``, ``v2``...)."""
+        if not re.fullmatch(r"v\d{1,6}", generation):
+            raise ValueError(f"not a schema version: {generation!r}")
+        return self.checkpoint(f"{self.base}_{generation}")
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
