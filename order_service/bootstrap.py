@@ -132,12 +132,13 @@ class Container:
 
     @cached_property
     def projection_stores(self) -> dict[str, SQLiteDocuments]:
-        """The read models of the projections other than order-search, by name: in the
-        SQLite read model's file, or (with Elasticsearch serving searches) in the data
-        directory's ``projections.db``."""
+        """The read models of the projections other than order-search, by name, in
+        ``projections.db`` beside the SQLite read model (or in the data directory with
+        Elasticsearch serving searches): a file of their own, so their writes never wait
+        for order-search's."""
         url = self.settings.read_model_url
         path = (
-            sqlite_path(url)
+            sqlite_path(url).with_name("projections.db")
             if urlsplit(url).scheme == "sqlite"
             else self.settings.data_dir / "projections.db"
         )
