@@ -48,6 +48,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.set_defaults(handler=_status)
 
     retry = actions.add_parser("retry-dead-letters", help="re-project orders with dead letters")
+    retry.add_argument(
+        "name",
+        nargs="?",
+        default=NAME,
+        choices=sorted(PROJECTIONS),
+        metavar="NAME",
+        help="the projection (default: order-search)",
+    )
     retry.add_argument("--dry-run", action="store_true", help="report what would be repaired")
     retry.set_defaults(handler=_retry)
 
@@ -213,10 +221,14 @@ def _status(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with operator_session() as container:
+        index = (
+            container.search_index if args.name == NAME else container.projection_stores[args.name]
+        )
         report = retry_dead_letters(
             container.event_store,
-            container.search_index,
+            index,
             container.personal,
+            projection=PROJECTIONS[args.name],
             archive=container.archive,
             dry_run=args.dry_run,
         )
