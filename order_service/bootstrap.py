@@ -26,6 +26,8 @@ from order_service.settings import Settings, sqlite_path
 from projectors.order_search import NAME
 from projectors.port import ReadModel
 from projectors.read_models.generations import ActiveIndex
+from projectors.read_models.sqlite_documents import SQLiteDocuments
+from projectors.registry import PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
@@ -40,6 +42,8 @@ class Container:
 
     settings: Settings
     event_store: EventStore
+    projection_names: list[str] | None = None
+    """The projections this process runs (``orders project NAME ...``); None: all."""
 
     @cached_property
     def personal(self) -> PersonalData:
@@ -126,11 +130,69 @@ class Container:
     def freshness(self) -> Freshness:
         return Freshness(self.event_store, self.search_index, NAME)
 
-    def projector(self) -> Projector:
-        options = ProjectorOptions(
+    @cached_property
+    def projection_stores(self) -> dict[str, SQLiteDocuments]:
+        """The read models of the projections other than order-search, by name, in
+        ``projections.db`` beside the SQLite read model (or in the data directory with
+        Elasticsearch serving searches): a file of their own, so their writes never wait
+        for order-search's."""
+        url = self.settings.read_model_url
+        path = (
+            sqlite_path(url).with_name("projections.db")
+            if urlsplit(url).scheme == "sqlite"
+            else self.settings.data_dir / "projections.db"
+        )
+        stores = {
+            name: SQLiteDocuments(path, PROJECTIONS[name], mapping)
+            for name, mapping in SQLITE.items()
+        }
+        for name, store in stores.items():
+            try:
+                store.setup()
+            except Exception as error:  # reads answer 503; the projector retries setting up
+                log.warning("the %s read model cannot be set up yet: %s", name, error)
+        return stores
+
+    @cached_property
+    def projection_freshness(self) -> dict[str, Freshness]:
+        """Each projection's own freshness (a page reads the one that answers it)."""
+        found = {NAME: self.freshness}
+        for name, store in self.projection_stores.items():
+            found[name] = Freshness(self.event_store, store, name)
+        return found
+
+    def projectors(self, names: list[str] | None = None) -> list[Projector]:
+        """One projector per projection (every one when ``names`` is None)."""
+        chosen = list(PROJECTIONS) if names is None else names
+        unknown = sorted(set(chosen) - set(PROJECTIONS))
+        if unknown:
+            raise KeyError(f"no projection {', '.join(unknown)} (known: {', '.join(PROJECTIONS)})")
+        found = []
+        for name in chosen:
+            if name == NAME:
+                found.append(self.projector())
+                continue
+            store = self.projection_stores[name]
+            found.append(
+                Projector(
+                    self.event_store,
+                    store,
+                    self.projection_personal,
+                    self._projector_options(),
+                    projection=PROJECTIONS[name],
+                )
+            )
+        return found
+
+    def _projector_options(self) -> ProjectorOptions:
+        return ProjectorOptions(
             batch_size=self.settings.projection_batch_size,
             flush_interval_s=self.settings.projection_flush_ms / 1000,
         )
+
+    def projector(self) -> Projector:
+        """The order-search projector, following the active generation."""
+        options = self._projector_options()
         # The projector resolves the active generation itself, and retries while the
         # engine is unreachable; the process starts either way.
         return Projector(
@@ -163,6 +225,8 @@ class Container:
         """Update the projection-lag gauges (called before each Prometheus scrape)."""
         try:
             projection_status(self.event_store, self.search_index, name=NAME)
+            for name, store in self.projection_stores.items():
+                projection_status(self.event_store, store, name=name)
         except Exception:  # an engine is down: /readyz says so; the scrape still answers
             log.warning("could not measure projection lag", exc_info=True)
 
@@ -171,6 +235,9 @@ class Container:
         self.event_store.close()
         if "read_model" in self.__dict__:
             self.read_model.close()
+        if "projection_stores" in self.__dict__:
+            for store in self.projection_stores.values():
+                store.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:

@@ -10,8 +10,9 @@ from order_service.archive.cold import ColdArchive
 from order_service.events import order_id_of, order_stream
 from order_service.eventstore.port import EventStore
 from order_service.personal.codec import PersonalData
-from projectors.order_search import Document, ProjectionError, fold
-from projectors.port import Changes, OrderSearchIndex
+from projectors import order_search
+from projectors.port import Changes, DocumentStore
+from projectors.projection import Document, Projection, ProjectionError
 from projectors.rebuilds.full_log import full_stream
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,16 @@ class RetryReport:
 
 def reproject(
     store: EventStore,
-    index: OrderSearchIndex,
+    index: DocumentStore,
     order_id: str,
     personal: PersonalData,
     archive: ColdArchive | None = None,
+    *,
+    projection: Projection = order_search.PROJECTION,
 ) -> Document | None:
     """Rebuild one order's document from its whole stream; the document written, or None if
     the order has no events."""
-    document = fold(full_stream(store, archive, order_stream(order_id)), personal)
+    document = projection.fold(full_stream(store, archive, order_stream(order_id)), personal)
     if document is None:
         return None
     index.write(Changes(documents={order_id: document}))
@@ -44,9 +47,10 @@ def reproject(
 
 def retry_dead_letters(
     store: EventStore,
-    index: OrderSearchIndex,
+    index: DocumentStore,
     personal: PersonalData,
     *,
+    projection: Projection = order_search.PROJECTION,
     archive: ColdArchive | None = None,
     dry_run: bool = False,
     limit: int = 10_000,
@@ -58,7 +62,8 @@ def retry_dead_letters(
     report = RetryReport()
     for order_id, positions in by_order.items():
         try:
-            document = fold(full_stream(store, archive, order_stream(order_id)), personal)
+            events = full_stream(store, archive, order_stream(order_id))
+            document = projection.fold(events, personal)
         except ProjectionError as error:
             report.still_failing[order_id] = str(error)
             continue

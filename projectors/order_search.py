@@ -10,40 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from order_service.events import current_data, order_id_of
+from order_service.events import order_id_of
 from order_service.eventstore.port import RecordedEvent
 from order_service.personal import fields
 from order_service.personal.codec import PersonalData
+from projectors.projection import Apply, Document, Projection, ProjectionError
+
+__all__ = ["NAME", "PROJECTION", "Document", "ProjectionError", "fold", "project"]
 
 NAME = "order-search"
-Document = dict[str, Any]
-
-
-class ProjectionError(ValueError):
-    """An event this projection cannot apply (its data does not fit the document)."""
+SCHEMA_VERSION = 1
 
 
 def project(
     document: Document | None, event: RecordedEvent, personal: PersonalData
 ) -> Document | None:
     """The document after ``event``; None when the event changes nothing (already applied)."""
-    if document is not None and event.revision <= document["version"]:
-        return None
-    if document is None and event.type != "OrderPlaced":
-        raise ProjectionError(
-            f"{event.type} at {event.stream}@{event.revision}: the order has no document"
-            " (its earlier events are missing: archived, and the archive not read?)"
-        )
-    try:
-        data = current_data(event, personal)
-        changed = _APPLY[event.type](dict(document or {}), data)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ProjectionError(
-            f"{event.type} at {event.stream}@{event.revision}: {error!r}"
-        ) from error
-    changed["version"] = event.revision
-    changed["position"] = event.position
-    return changed
+    return PROJECTION.project(document, event, personal)
 
 
 def _placed(_: Document, data: dict[str, Any]) -> Document:
@@ -258,7 +241,7 @@ def _personal_data_erased(document: Document, data: dict[str, Any]) -> Document:
     return document
 
 
-_APPLY = {
+_APPLY: dict[str, Apply] = {
     "OrderPlaced": _placed,
     "OrderPaid": _paid,
     "OrderShipped": _shipped,
@@ -272,13 +255,20 @@ _APPLY = {
     "OrderPersonalDataErased": _personal_data_erased,
 }
 
+PROJECTION = Projection(
+    name=NAME,
+    schema_version=SCHEMA_VERSION,
+    handles=_APPLY,
+    ignores=frozenset(),
+    needs_personal_data=True,
+    parity="documents",
+    document_id=lambda event: order_id_of(event.stream),
+)
+
 
 def with_error(document: Document | None, event: RecordedEvent, error: Exception) -> Document:
     """The document marked as behind: ``event`` could not be applied to it."""
-    marked = dict(document) if document else {"order_id": document_id(event), "version": -1}
-    marked.setdefault("position", event.position)
-    marked["projection_error"] = f"{event.type} at revision {event.revision}: {error}"
-    return marked
+    return PROJECTION.with_error(document, event, error)
 
 
 def fold(events: list[RecordedEvent], personal: PersonalData) -> Document | None:

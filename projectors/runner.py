@@ -29,17 +29,10 @@ from datetime import UTC, datetime
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
 from order_service.personal.codec import PersonalData
-from projectors import metrics
-from projectors.order_search import (
-    NAME,
-    Document,
-    ProjectionError,
-    document_id,
-    project,
-    with_error,
-)
+from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
-from projectors.port import Changes, DeadLetter, OrderSearchIndex, ReadModel
+from projectors.port import Changes, DeadLetter, DocumentStore, ReadModel
+from projectors.projection import Document, Projection, ProjectionError
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = f"{ORDER_CATEGORY}-"
@@ -76,11 +69,12 @@ class Projector:
     def __init__(
         self,
         store: EventStore,
-        index: OrderSearchIndex,
+        index: DocumentStore,
         personal: PersonalData,
         options: ProjectorOptions | None = None,
         *,
         generations: ReadModel | None = None,
+        projection: Projection = order_search.PROJECTION,
     ) -> None:
         self.store = store
         self.personal = personal
@@ -88,7 +82,8 @@ class Projector:
         self.options = options or ProjectorOptions()
         self.generations = generations
         self.generation: str | None = None
-        self.name = NAME
+        self.projection = projection
+        self.name = projection.name
         self._stopped = threading.Event()
 
     def stop(self) -> None:
@@ -97,7 +92,7 @@ class Projector:
     @contextlib.contextmanager
     def running(self) -> Iterator[Projector]:
         """This projector on a thread of its own while the block runs, then stopped."""
-        thread = threading.Thread(target=self.run, name="projector", daemon=True)
+        thread = threading.Thread(target=self.run, name=f"projector-{self.name}", daemon=True)
         thread.start()
         try:
             yield self
@@ -264,7 +259,11 @@ class Projector:
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
         return changes_for(
-            batch, lookup, self.personal, searchable=len(batch) < self.options.batch_size
+            batch,
+            lookup,
+            self.personal,
+            searchable=len(batch) < self.options.batch_size,
+            projection=self.projection,
         )
 
 
@@ -274,10 +273,12 @@ def changes_for(
     personal: PersonalData,
     *,
     searchable: bool,
+    projection: Projection = order_search.PROJECTION,
 ) -> Changes:
-    """Project a batch: each touched order's document once, dead letters, the checkpoint."""
-    personal.prepare(batch)  # the batch's keys, one read per customer, before any is opened
-    order_ids = [document_id(event) for event in batch]
+    """Project a batch: each touched document once, dead letters, the checkpoint."""
+    if projection.needs_personal_data:  # the batch's keys, one read per customer
+        personal.prepare(batch)
+    order_ids = [projection.document_id(event) for event in batch]
     first_revision: dict[str, int] = {}
     for order_id, event in zip(order_ids, batch, strict=True):
         first_revision.setdefault(order_id, event.revision)
@@ -289,7 +290,7 @@ def changes_for(
     for order_id, event in zip(order_ids, batch, strict=True):
         current = documents.get(order_id)
         try:
-            changed = project(current, event, personal)
+            changed = projection.project(current, event, personal)
         except ProjectionError as error:
             log.error("dead letter: %s", error)
             changes.dead_letters.append(
@@ -302,7 +303,7 @@ def changes_for(
                     datetime.now(UTC),
                 )
             )
-            changed = with_error(current, event, error)
+            changed = projection.with_error(current, event, error)
         if changed is not None:
             documents[order_id] = changed
             changes.documents[order_id] = changed

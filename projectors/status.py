@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from order_service.eventstore.port import EventStore, RecordedEvent
 from projectors import metrics
-from projectors.port import OrderSearchIndex, ReadModel
+from projectors.port import DocumentStore, ReadModel
 from projectors.runner import STREAM_PREFIX
 
 State = Literal["live", "catching_up", "rebuilding", "stalled"]
@@ -54,7 +54,7 @@ def age_ms(event: RecordedEvent) -> int:
 
 def projection_status(
     store: EventStore,
-    index: OrderSearchIndex,
+    index: DocumentStore,
     *,
     name: str,
     stalled_after_s: float = STALLED_AFTER_S,

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from order_service.eventstore.port import EventStore, EventStoreError
-from projectors.read_models.generations import ActiveIndex
+from projectors.port import Checkpoint, DocumentStore
 from projectors.status import ProjectionStatus, age_ms, projection_status, unprojected
 
 AS_OF_TTL_S = 0.1
 POLL_S = 0.01
 
 
+class Followed(DocumentStore, Protocol):
+    """A projection's serving read model, as freshness reads it (any projection)."""
+
+    @property
+    def generation(self) -> str: ...
+
+    def guarded(self) -> AbstractContextManager[None]: ...
+
+    def checkpoint_of(self, generation: str) -> Checkpoint: ...
+
+
 class Freshness:
-    def __init__(self, store: EventStore, index: ActiveIndex, name: str) -> None:
+    """One projection's freshness: each page reads the projection that answers it."""
+
+    def __init__(self, store: EventStore, index: Followed, name: str) -> None:
         self.store = store
         self.index = index
         self.name = name
@@ -43,7 +57,7 @@ class Freshness:
     def _measure(self) -> dict[str, Any]:
         generation = self.index.generation
         with self.index.guarded():
-            checkpoint = self.index.read_model.open(generation).checkpoint()
+            checkpoint = self.index.checkpoint_of(generation)
         as_of: dict[str, Any] = {
             "position": checkpoint.position,
             "updated_at": checkpoint.updated_at.isoformat() if checkpoint.updated_at else None,

@@ -49,6 +49,7 @@ SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", 
 IndexDep = Annotated[ActiveIndex, Depends(from_container("search_index"))]
 StoreDep = Annotated[EventStore, Depends(from_container("event_store"))]
 FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
+FreshnessesDep = Annotated[dict[str, Freshness], Depends(from_container("projection_freshness"))]
 ArchiveDep = Annotated[ColdArchive, Depends(from_container("archive"))]
 ReadModelDep = Annotated[ReadModel, Depends(from_container("read_model"))]
 PersonalDep = Annotated[PersonalData, Depends(from_container("personal"))]
@@ -322,11 +323,29 @@ def _json(raw: bytes) -> Any:
     responses=documented(401, 403, 503),
 )
 async def list_projections(
-    freshness: FreshnessDep, store: StoreDep, read_model: ReadModelDep, index: IndexDep
+    freshness: FreshnessDep,
+    freshnesses: FreshnessesDep,
+    store: StoreDep,
+    read_model: ReadModelDep,
+    index: IndexDep,
 ) -> JSONBody:
-    """Each projection's checkpoint, head, lag, state and dead letters; rebuilds with progress."""
+    """Each projection's checkpoint, head, lag, state and dead letters; rebuilds with progress.
+
+    ``projections`` lists every (projection, generation) row, the serving one of each first;
+    ``grouped`` has the same rows per projection: ``{name, serving, generations}``.
+    """
     with index.guarded():
         active = await asyncio.to_thread(read_model.active)
         statuses: list[ProjectionStatus] = [await freshness.status(generation=active)]
         statuses += await asyncio.to_thread(rebuild_statuses, store, read_model, name=NAME)
-    return JSONBody({"projections": [status.as_dict() for status in statuses]})
+    for name, other in freshnesses.items():
+        if name != NAME:
+            with other.index.guarded():
+                statuses.append(await other.status(generation=other.index.generation))
+    rows = [status.as_dict() for status in statuses]
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        group = grouped.setdefault(row["name"], {"name": row["name"], "generations": []})
+        group.setdefault("serving", row["generation"])
+        group["generations"].append(row)
+    return JSONBody({"projections": rows, "grouped": list(grouped.values())})

@@ -22,6 +22,8 @@ OPEN: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/"),
         ("GET", "/console/orders/{order_id}"),
         ("GET", "/console/operations"),
+        ("GET", "/console/customers/{customer_id}"),
+        ("GET", "/console/sales"),
         ("GET", "/console/static/{name}"),
         # The API's description and its interactive pages hold no data: a browser opens
         # /docs, then authorises its requests with an API key (the Authorize button).
@@ -55,6 +57,8 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/orders/{order_id}"): ("checkout", *READERS),
     ("GET", "/orders/{order_id}/history"): READERS,
     ("GET", "/projections"): READERS,
+    ("GET", "/customers/{customer_id}"): READERS,
+    ("GET", "/reports/daily-sales"): READERS,
     ("GET", "/metrics"): SCRAPERS,
     ("GET", "/readyz"): SCRAPERS,
     ("GET", "/auth/session"): ("checkout", "agent", "operator", "monitor"),

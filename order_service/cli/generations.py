@@ -24,6 +24,14 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "rebuild", help="build a new generation beside the serving one, then switch to it"
     )
     rebuild.add_argument(
+        "name",
+        nargs="?",
+        default="order-search",
+        choices=["order-search"],
+        metavar="NAME",
+        help="the projection (order-search, the one with generations today)",
+    )
+    rebuild.add_argument(
         "--from-snapshot", type=Path, metavar="FILE", help="start from a read-model snapshot"
     )
     rebuild.add_argument("--batch-size", type=int, default=20_000, help="events per bulk write")

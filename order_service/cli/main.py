@@ -32,6 +32,7 @@ from order_service.http.app import (
 )
 from order_service.http.limits import server_options
 from order_service.settings import Settings, explain
+from projectors.registry import PROJECTIONS
 
 AppFactory = Callable[[Container], FastAPI]
 
@@ -41,9 +42,15 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**given)
 
 
-def _serve(settings: Settings, factory: AppFactory, insecure: bool) -> int:
+def _serve(
+    settings: Settings,
+    factory: AppFactory,
+    insecure: bool,
+    projections: list[str] | None = None,
+) -> int:
     logs.configure(settings.log_level, settings.log_format)
     container = bootstrap(settings)
+    container.projection_names = projections
     refusal = _exposed_without_credentials(settings, container, insecure)
     if refusal:
         container.close()
@@ -89,7 +96,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _project(args: argparse.Namespace) -> int:
-    return _serve(_settings(host=args.host, port=args.port), projector_app, args.insecure_no_auth)
+    names = list(dict.fromkeys(args.projection))
+    return _serve(
+        _settings(host=args.host, port=args.port), projector_app, args.insecure_no_auth, names
+    )
 
 
 def _serve_one(args: argparse.Namespace) -> int:
@@ -141,8 +151,10 @@ def parser() -> argparse.ArgumentParser:
     _insecure_flag(up)
     up.set_defaults(handler=_up)
 
-    project = commands.add_parser("project", help="run a projector (health and metrics on HTTP)")
-    project.add_argument("projection", choices=["order-search"])
+    project = commands.add_parser(
+        "project", help="run projectors, one per NAME (health and metrics on HTTP)"
+    )
+    project.add_argument("projection", nargs="+", choices=sorted(PROJECTIONS), metavar="NAME")
     project.add_argument("--host")
     project.add_argument("--port", type=int)
     _insecure_flag(project)

@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import time
+from typing import Any
 
 from order_service.bootstrap import bootstrap
 from order_service.cli import generations as generation_cli
@@ -24,22 +25,36 @@ from order_service.snapshots import snapshot_orders
 from order_service.synthetic import synthetic_orders
 from projectors.maintenance import reproject, retry_dead_letters
 from projectors.order_search import NAME
+from projectors.registry import PROJECTIONS
 from projectors.status import projection_status, rebuild_statuses
 
 log = logging.getLogger("orders.operations")
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    projection = commands.add_parser(
-        "projection", help="inspect and repair the order-search projection"
-    )
+    projection = commands.add_parser("projection", help="inspect and repair projections")
     actions = projection.add_subparsers(dest="action", required=True, metavar="ACTION")
 
+    listed = actions.add_parser("list", help="every projection: events, schema, parity")
+    listed.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listed.set_defaults(handler=_list)
+
     status = actions.add_parser("status", help="checkpoint, head, lag, state and dead letters")
+    status.add_argument(
+        "name", nargs="?", choices=sorted(PROJECTIONS), metavar="NAME", help="one (default: all)"
+    )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
 
     retry = actions.add_parser("retry-dead-letters", help="re-project orders with dead letters")
+    retry.add_argument(
+        "name",
+        nargs="?",
+        default=NAME,
+        choices=sorted(PROJECTIONS),
+        metavar="NAME",
+        help="the projection (default: order-search)",
+    )
     retry.add_argument("--dry-run", action="store_true", help="report what would be repaired")
     retry.set_defaults(handler=_retry)
 
@@ -140,13 +155,52 @@ def seed_if_empty(settings: Settings, orders: int) -> None:
         container.close()
 
 
+def _list(args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": projection.name,
+            "schema_version": projection.schema_version,
+            "handles": sorted(projection.handles),
+            "ignores": sorted(projection.ignores),
+            "needs_personal_data": projection.needs_personal_data,
+            "parity": projection.parity,
+        }
+        for projection in PROJECTIONS.values()
+    ]
+    if args.json:
+        print(json.dumps({"projections": rows}))
+        return 0
+    table = Table(title="projections")
+    for column in ("name", "schema", "handles", "personal data", "parity"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            str(row["schema_version"]),
+            ", ".join(row["handles"]),
+            "opened" if row["needs_personal_data"] else "never read",
+            row["parity"],
+        )
+    answers.print(table)
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
+    every = []
     with operator_session() as container:
-        store, read_model = container.event_store, container.read_model
-        active = read_model.active()
-        status = projection_status(store, read_model.open(active), name=NAME, generation=active)
-        rebuilds = rebuild_statuses(store, read_model, name=NAME)
-    every = [status, *rebuilds]
+        store = container.event_store
+        if args.name in (None, NAME):
+            read_model = container.read_model
+            active = read_model.active()
+            every.append(
+                projection_status(store, read_model.open(active), name=NAME, generation=active)
+            )
+            every += rebuild_statuses(store, read_model, name=NAME)
+        for name, documents in container.projection_stores.items():
+            if args.name in (None, name):
+                every.append(
+                    projection_status(store, documents, name=name, generation=documents.generation)
+                )
     if args.json:
         print(json.dumps({"projections": [shown.as_dict() for shown in every]}))
     else:
@@ -163,10 +217,14 @@ def _status(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with operator_session() as container:
+        index = (
+            container.search_index if args.name == NAME else container.projection_stores[args.name]
+        )
         report = retry_dead_letters(
             container.event_store,
-            container.search_index,
+            index,
             container.personal,
+            projection=PROJECTIONS[args.name],
             archive=container.archive,
             dry_run=args.dry_run,
         )

@@ -22,14 +22,20 @@ from order_service.http.middleware import HeadAsGet, SecurityHeaders
 from order_service.http.observability import Observe
 from order_service.http.ops import ReadinessCheck, ops_router
 from order_service.settings import Settings
-from search_api import console, operations, sign_in
+from search_api import console, operations, reports, sign_in
 from search_api import routes as search
 
 log = logging.getLogger(__name__)
 IO_THREADS = 32
 # What customer service and operators use: the search API, the console and its sign-in, the
 # operations endpoints.
-CONSOLE_ROUTERS = [search.router, sign_in.router, operations.router, console.router]
+CONSOLE_ROUTERS = [
+    search.router,
+    reports.router,
+    sign_in.router,
+    operations.router,
+    console.router,
+]
 
 
 def build_app(
@@ -121,13 +127,20 @@ def _announce_access(container: Container) -> None:
 
 
 def _start_projector(container: Container) -> Callable[[], None]:
-    projector = container.projector()
-    thread = threading.Thread(target=projector.run, name="projector", daemon=True)
-    thread.start()
+    """Every projection this process runs, one thread each."""
+    projectors = container.projectors(container.projection_names)
+    threads = [
+        threading.Thread(target=projector.run, name=f"projector-{projector.name}", daemon=True)
+        for projector in projectors
+    ]
+    for thread in threads:
+        thread.start()
 
     def stop() -> None:
-        projector.stop()
-        thread.join(timeout=30)
+        for projector in projectors:
+            projector.stop()
+        for thread in threads:
+            thread.join(timeout=30)
 
     return stop
 

@@ -38,7 +38,7 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.read_models.elasticsearch_mappings import MAPPINGS, META_MAPPINGS
+from projectors.read_models.elasticsearch_mappings import MAPPINGS, META_MAPPINGS, covers
 from projectors.read_models.elasticsearch_query import search_request
 from projectors.read_models.text import searchable
 
@@ -141,7 +141,7 @@ class ElasticsearchOrderIndex:
                 if error.error != "resource_already_exists_exception":
                     raise
         current = self.client.indices.get_mapping(index=index)[index]["mappings"]
-        if set(mappings["properties"]) <= set(current.get("properties", {})):
+        if covers(current, mappings):
             return
         self.client.indices.put_mapping(
             index=index, properties=mappings["properties"], dynamic=mappings["dynamic"]

@@ -107,3 +107,17 @@ META_MAPPINGS: dict[str, Any] = {
         "updated_at": {"type": "date"},
     },
 }
+
+
+def covers(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether an index's mapping already maps every field ``wanted`` maps, at every depth:
+    object properties and multi-fields too (a new nested field must not go unindexed)."""
+    have = current.get("properties", {})
+    for name, field in wanted.get("properties", {}).items():
+        if name not in have:
+            return False
+        if not covers(have[name], field):
+            return False
+        if set(field.get("fields", {})) - set(have[name].get("fields", {})):
+            return False
+    return True

@@ -259,6 +259,11 @@ class ActiveIndex:
         with self.guarded():
             return self.current.checkpoint()
 
+    def checkpoint_of(self, generation: str) -> Checkpoint:
+        """One generation's checkpoint (freshness pins the generation it names)."""
+        with self.guarded():
+            return self.read_model.open(generation).checkpoint()
+
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
         with self.guarded():
             return self.current.dead_letters(limit=limit, newest_first=newest_first)

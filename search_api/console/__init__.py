@@ -48,6 +48,8 @@ def _shell(settings: Settings, authenticator: Authenticator) -> HTMLResponse:
 @router.get("/")
 @router.get("/console/orders/{order_id}")  # the page asks the API for the order itself
 @router.get("/console/operations")
+@router.get("/console/customers/{customer_id}")
+@router.get("/console/sales")
 async def view(settings: SettingsDep, authenticator: AuthenticatorDep) -> HTMLResponse:
     return _shell(settings, authenticator)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterator
 
@@ -7,7 +8,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
-from projectors.read_models.elasticsearch_mappings import MAPPINGS
+from projectors.read_models.elasticsearch_mappings import MAPPINGS, covers
 from tests.readmodel.contract import ReadModelContract, Settle
 
 
@@ -51,3 +52,31 @@ def test_setup_installs_the_mapping_behind_an_alias_and_is_idempotent(
     assert mapping["properties"]["order_id"]["type"] == "keyword"
     assert set(mapping["properties"]) == set(MAPPINGS["properties"])
     assert settings["refresh_interval"] == "100ms"
+
+
+def test_setup_adds_a_nested_field_an_older_index_lacks(elasticsearch_url: str) -> None:
+    """An index made by code that did not map ``shipment.carrier`` nor ``order_id.text``
+    gets both at setup: the comparison goes into objects and multi-fields."""
+    index = ElasticsearchOrderIndex(
+        elasticsearch_url, prefix=f"t{uuid.uuid4().hex[:10]}", replicas=0
+    )
+    older = copy.deepcopy(MAPPINGS)
+    del older["properties"]["shipment"]["properties"]["carrier"]
+    del older["properties"]["order_id"]["fields"]
+    index.client.indices.create(index=index.index, mappings=older)
+    try:
+        index.setup()
+        mapping = index.client.indices.get_mapping(index=index.index)[index.index]["mappings"]
+        assert "carrier" in mapping["properties"]["shipment"]["properties"]
+        assert "text" in mapping["properties"]["order_id"]["fields"]
+    finally:
+        index.client.indices.delete(index=f"{index.index}*")
+        index.close()
+
+
+def test_mapping_comparison_is_recursive() -> None:
+    assert covers(MAPPINGS, MAPPINGS)
+    older = copy.deepcopy(MAPPINGS)
+    del older["properties"]["customer"]["properties"]["email"]["fields"]
+    assert not covers(older, MAPPINGS)
+    assert covers(MAPPINGS, older)

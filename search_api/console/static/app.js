@@ -2,8 +2,10 @@
 import { api, ApiError, setCsrfToken } from "./api.js";
 import { h, replace } from "./dom.js";
 import { watchFreshness } from "./freshness.js";
+import { customerView } from "./customer.js";
 import { orderView } from "./order.js";
 import { operationsView } from "./operations.js";
+import { salesView } from "./sales.js";
 import { searchView } from "./search.js";
 
 const main = document.getElementById("main");
@@ -29,6 +31,8 @@ async function render() {
   if (path === "/") view = searchView;
   else if (path.startsWith("/console/orders/")) view = orderView;
   else if (path === "/console/operations") view = operationsView;
+  else if (path.startsWith("/console/customers/")) view = customerView;
+  else if (path === "/console/sales") view = salesView;
   for (const link of document.querySelectorAll("[data-nav]")) {
     const here = link.getAttribute("href") === path || (link.dataset.nav === "search" && path === "/");
     if (here) link.setAttribute("aria-current", "page");

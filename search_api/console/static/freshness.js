@@ -46,11 +46,12 @@ export function delayMessage(projections) {
 
 let timer = null;
 
-export function watchFreshness(banner) {
+// The banner reads only the projection the page shows (search and orders: order-search).
+export function watchFreshness(banner, name = "order-search") {
   async function poll() {
     try {
       const { projections } = await api("/projections");
-      const message = delayMessage(projections);
+      const message = delayMessage(projections.filter((p) => p.name === name));
       banner.hidden = !message;
       const warning = message && !message.startsWith("A new search index");
       banner.classList.toggle("warning", Boolean(warning));

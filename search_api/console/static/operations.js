@@ -123,7 +123,8 @@ export async function operationsView(main, { can }) {
       );
       replace(
         body,
-        h("section", {}, h("h2", {}, "Projections"), projections(status.projections)),
+        h("section", {}, h("h2", {}, "Projections"),
+          (status.grouped || []).map((group) => h("section", {}, h("h3", {}, group.name), projections(group.generations)))),
         h("section", {}, h("h2", {}, "Generations"), generations(gens),
           h("p", { class: "muted" }, "Rebuild without downtime: orders projection rebuild (see the README's operations guide).")),
         h(

@@ -182,7 +182,7 @@ export async function orderView(main, { path, can }) {
       h(
         "div",
         { class: "grid" },
-        h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", email(order.customer?.email)], ["Customer id", order.customer?.id]])),
+        h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", email(order.customer?.email)], ["Customer id", order.customer?.id ? h("a", { href: `/console/customers/${encodeURIComponent(order.customer.id)}` }, order.customer.id) : null]])),
         h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address)),
         h("section", {}, h("h2", {}, "Payment"), moneySection(order)),
         h("section", {}, h("h2", {}, "Shipments"), shipmentsSection(order)),

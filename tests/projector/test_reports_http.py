@@ -1,0 +1,126 @@
+"""customer-orders and daily-sales over real HTTP in embedded mode: every projection runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from order_service.bootstrap import bootstrap
+from order_service.http.app import embedded_app
+from order_service.settings import Settings
+from tests.factories import TOTAL, new_order_id, pay_body, place_body
+from tests.inprocess import Api, serving
+from tests.polling import eventually
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    container = bootstrap(Settings(data_dir=tmp_path / "data", projection_flush_ms=5))
+    with serving(embedded_app(container), container) as running:
+        yield running
+
+
+def place(api: Api, customer_id: str, **overrides: Any) -> dict[str, Any]:
+    body = place_body(new_order_id(), **overrides)
+    body["customer"]["id"] = customer_id
+    response = api.http.post("/orders", json=body)
+    assert response.status_code == 201, response.text
+    placed: dict[str, Any] = response.json()
+    return placed
+
+
+def reached(api: Api, name: str, position: int) -> bool:
+    rows = api.http.get("/projections").json()["projections"]
+    return any(row["name"] == name and (row["checkpoint"] or 0) >= position for row in rows)
+
+
+def test_a_customer_has_their_orders_and_totals_per_currency(api: Api) -> None:
+    first = place(api, "cust-1")
+    place(api, "cust-1", currency="USD")
+    paid = api.http.post(f"/orders/{first['order_id']}/pay", json=pay_body())
+    assert paid.status_code == 200, paid.text
+    place(api, "someone-else")
+    position = paid.json()["position"]
+    assert eventually(lambda: reached(api, "customer-orders", position), 10)
+
+    answer = api.http.get("/customers/cust-1")
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["orders"]) == 2
+    assert body["totals"]["EUR"] == {"orders": 1, "spent": TOTAL, "refunded": 0}
+    assert body["totals"]["USD"] == {"orders": 1, "spent": 0, "refunded": 0}
+    assert body["as_of"]["position"] >= position
+    statuses = {order["order_id"]: order["financial_status"] for order in body["orders"]}
+    assert statuses[first["order_id"]] == "paid"
+
+
+def test_an_unknown_customer_is_404(api: Api) -> None:
+    answer = api.http.get("/customers/nobody")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["type"] == "/problems/customer-not-found"
+
+
+def test_daily_sales_counts_placed_and_paid_per_day_and_currency(api: Api) -> None:
+    first = place(api, "c-a")
+    place(api, "c-b")
+    paid = api.http.post(f"/orders/{first['order_id']}/pay", json=pay_body())
+    position = paid.json()["position"]
+    assert eventually(lambda: reached(api, "daily-sales", position), 10)
+    today = datetime.now(UTC).date()
+
+    answer = api.http.get(
+        "/reports/daily-sales",
+        params={"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()},
+    )
+
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["rows"]
+    assert rows == [
+        {
+            "day": today.isoformat(),
+            "currency": "EUR",
+            "orders_placed": 2,
+            "placed_total": 2 * TOTAL,
+            "orders_paid": 1,
+            "paid_total": TOTAL,
+            "refunds": 0,
+            "refunded_total": 0,
+            "orders_cancelled": 0,
+        }
+    ]
+    other = api.http.get(
+        "/reports/daily-sales",
+        params={
+            "from": today.isoformat(),
+            "to": (today + timedelta(days=1)).isoformat(),
+            "currency": "USD",
+        },
+    )
+    assert other.json()["rows"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-01-01", "to": "2027-01-03"}, "to"),
+        ({"from": "2026-01-02", "to": "2026-01-01"}, "to"),
+        ({"from": "yesterday", "to": "2026-01-01"}, "from"),
+        ({"from": "2026-01-01", "to": "2026-01-02", "currency": "eur"}, "currency"),
+        ({"to": "2026-01-02"}, "from"),
+    ],
+)
+def test_daily_sales_validation_names_the_field(
+    api: Api, params: dict[str, str], field: str
+) -> None:
+    answer = api.http.get("/reports/daily-sales", params=params)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert field in [error["field"] for error in answer.json()["errors"]]
