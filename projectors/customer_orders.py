@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from order_service.events import EVENT_CLASSES
+from projectors.order_search import PROJECTION as ORDER_SEARCH
 from projectors.projection import Apply, Document, Projection
 from projectors.read_models.sqlite_documents import SQLiteMapping
 
@@ -20,75 +20,54 @@ ORDER_FIELDS = (
     "order_id",
     "status",
     "financial_status",
-    "fulfilment_status",
+    "fulfillment_status",
     "total",
     "currency",
     "placed_at",
 )
 
 
-def _placed(_: Document, data: dict[str, Any]) -> Document:
-    return {
-        "order_id": data["order_id"],
-        "customer_id": data["customer"]["id"],
-        "status": "placed",
-        "financial_status": "pending",
-        "fulfilment_status": "unfulfilled",
-        "total": data["total"],
-        "currency": data["currency"],
-        "placed_at": data["placed_at"],
-        "paid": 0,
-        "refunded": 0,
-    }
+# The view's statuses are order-search's, derived as the aggregate derives them: each change
+# here is order-search's change for the event, less the personal data this view never shows.
+_NOT_SHOWN = ("customer", "shipping_address", "cancel_reason")
 
 
-def _paid(document: Document, data: dict[str, Any]) -> Document:
-    document["status"] = "paid"
-    document["financial_status"] = "paid"
-    document["paid"] = data["amount"]
-    return document
+def _following(change: Apply) -> Apply:
+    def apply(document: Document, data: dict[str, Any]) -> Document:
+        changed = change(document, data)
+        for name in _NOT_SHOWN:
+            changed.pop(name, None)
+        return changed
+
+    return apply
 
 
-def _shipped(document: Document, _: dict[str, Any]) -> Document:
-    document["status"] = "shipped"
-    document["fulfilment_status"] = "shipped"
-    return document
+def _placed(document: Document, data: dict[str, Any]) -> Document:
+    placed = _following(ORDER_SEARCH.handles["OrderPlaced"])(document, data)
+    placed["customer_id"] = data["customer"]["id"]
+    return placed
 
 
-def _delivered(document: Document, _: dict[str, Any]) -> Document:
-    document["status"] = "delivered"
-    document["fulfilment_status"] = "delivered"
-    return document
-
-
-def _cancelled(document: Document, _: dict[str, Any]) -> Document:
-    document["status"] = "cancelled"
-    return document
-
-
-def _refunded(document: Document, data: dict[str, Any]) -> Document:
-    document["refunded"] = document.get("refunded", 0) + data["amount"]
-    document["financial_status"] = (
-        "refunded" if document["refunded"] >= document["paid"] else "partially_refunded"
-    )
-    return document
-
-
+_HANDLED = ("OrderPaid", "OrderShipped", "OrderDelivered", "OrderCancelled", "OrderRefunded")
 _APPLY: dict[str, Apply] = {
     "OrderPlaced": _placed,
-    "OrderPaid": _paid,
-    "OrderShipped": _shipped,
-    "OrderDelivered": _delivered,
-    "OrderCancelled": _cancelled,
+    **{name: _following(ORDER_SEARCH.handles[name]) for name in _HANDLED},
 }
-if "OrderRefunded" in EVENT_CLASSES:  # the lifecycle's refunds, once that event exists
-    _APPLY["OrderRefunded"] = _refunded
+_IGNORED = frozenset(
+    {
+        "ShippingAddressChanged",
+        "ReturnRequested",
+        "ReturnReceived",
+        "OrderNoteAdded",
+        "OrderPersonalDataErased",
+    }
+)
 
 PROJECTION = Projection(
     name=NAME,
     schema_version=SCHEMA_VERSION,
     handles=_APPLY,
-    ignores=frozenset(EVENT_CLASSES) - set(_APPLY),
+    ignores=_IGNORED,
     needs_personal_data=False,
 )
 SQLITE = SQLiteMapping(columns={"customer_id": lambda document: document.get("customer_id")})
@@ -107,7 +86,7 @@ def customer(customer_id: str, orders: list[Document]) -> Document | None:
     for order in placed:
         per = totals.setdefault(order["currency"], {"orders": 0, "spent": 0, "refunded": 0})
         per["orders"] += 1
-        per["spent"] += order["paid"]
+        per["spent"] += (order.get("payment") or {}).get("amount", 0)
         per["refunded"] += order["refunded"]
     return {
         "customer_id": customer_id,

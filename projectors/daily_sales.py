@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from order_service.events import EVENT_CLASSES
 from projectors.projection import Apply, Document, Projection
 from projectors.read_models.sqlite_documents import Contribution, SQLiteMapping, Sums
 
@@ -94,15 +93,25 @@ _APPLY: dict[str, Apply] = {
     "OrderPlaced": _placed,
     "OrderPaid": _paid,
     "OrderCancelled": _cancelled,
+    "OrderRefunded": _refunded,
 }
-if "OrderRefunded" in EVENT_CLASSES:  # the lifecycle's refunds, once that event exists
-    _APPLY["OrderRefunded"] = _refunded
+_IGNORED = frozenset(
+    {
+        "OrderShipped",
+        "OrderDelivered",
+        "ShippingAddressChanged",
+        "ReturnRequested",
+        "ReturnReceived",
+        "OrderNoteAdded",
+        "OrderPersonalDataErased",
+    }
+)
 
 PROJECTION = Projection(
     name=NAME,
     schema_version=SCHEMA_VERSION,
     handles=_APPLY,
-    ignores=frozenset(EVENT_CLASSES) - set(_APPLY),
+    ignores=_IGNORED,
     needs_personal_data=False,
     parity="sums",
     sums=FIELDS,

@@ -51,9 +51,17 @@ def events_of(orders: list[tuple[str, str, int, list[tuple[str, int]]]]) -> list
                 "OrderPlaced",
                 {
                     "order_id": order_id,
-                    "customer": {"id": customer},
+                    "customer": {"id": customer, "name": "A", "email": "a@example.com"},
+                    "items": [{"sku": "S", "name": "Tea", "quantity": 1, "unit_price": total}],
                     "currency": currency,
                     "total": total,
+                    "shipping_address": {
+                        "name": "A",
+                        "line1": "1 St",
+                        "city": "C",
+                        "postal_code": "1",
+                        "country": "GB",
+                    },
                     "placed_at": placed_at.isoformat(),
                 },
                 placed_at,
@@ -63,7 +71,13 @@ def events_of(orders: list[tuple[str, str, int, list[tuple[str, int]]]]) -> list
             at = START + timedelta(hours=hour)
             data: dict[str, object] = {"order_id": order_id}
             if step == "pay":
-                data |= {"amount": total, "currency": currency, "paid_at": at.isoformat()}
+                data |= {
+                    "amount": total,
+                    "currency": currency,
+                    "method": "card",
+                    "transaction_id": f"tx-{order_id}",
+                    "paid_at": at.isoformat(),
+                }
             elif step == "cancel":
                 data |= {"reason": "asked", "cancelled_at": at.isoformat()}
             else:

@@ -24,7 +24,7 @@ export async function customerView(main, { path }) {
       h("td", {}, h("a", { href: `/console/orders/${encodeURIComponent(o.order_id)}` }, o.order_id)),
       h("td", {}, statusBadge(o.status)),
       h("td", {}, o.financial_status),
-      h("td", {}, o.fulfilment_status),
+      h("td", {}, o.fulfillment_status),
       h("td", { class: "number" }, money(o.total, o.currency)),
       h("td", {}, time(o.placed_at)),
     ),
