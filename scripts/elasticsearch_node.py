@@ -88,8 +88,13 @@ class Node:
         detached: bool = False,
         user: tuple[str, str] | None = None,
         cpus: set[int] | None = None,
+        heap: str = HEAP,
+        snapshots: bool = False,
     ) -> None:
         self.home = home
+        self.heap = heap
+        self.snapshots = snapshots
+        """A filesystem snapshot repository may live in ``snapshot_dir`` (``path.repo``)."""
         self.detached = detached
         self.user = user
         """With a (name, password): security on, that user in the file realm (HTTP, no TLS)."""
@@ -101,6 +106,10 @@ class Node:
         runs.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="node-", dir=runs))
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.workdir / "snapshots"
 
     @property
     def log_file(self) -> Path:
@@ -116,7 +125,7 @@ class Node:
         reap_orphans()
         config = self.workdir / "config"
         shutil.copytree(self.home / "config", config)
-        for name in ("data", "logs", "tmp"):
+        for name in ("data", "logs", "tmp", *(["snapshots"] if self.snapshots else [])):
             (self.workdir / name).mkdir()
         as_root = os.geteuid() == 0
         if as_root:
@@ -128,7 +137,7 @@ class Node:
             "ES_JAVA_HOME": java_home(),
             "ES_PATH_CONF": str(config),
             "ES_TMPDIR": str(self.workdir / "tmp"),
-            "ES_JAVA_OPTS": f"-Xms{HEAP} -Xmx{HEAP}",
+            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
         }
         settings = {
             "cluster.name": f"orders-test-{self.port}",
@@ -144,6 +153,8 @@ class Node:
             "cluster.routing.allocation.disk.threshold_enabled": "false",
             "action.destructive_requires_name": "false",
         }
+        if self.snapshots:
+            settings["path.repo"] = str(self.snapshot_dir)
         if self.user:
             settings["xpack.security.http.ssl.enabled"] = "false"
             settings["xpack.security.transport.ssl.enabled"] = "false"
