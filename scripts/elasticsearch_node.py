@@ -90,11 +90,14 @@ class Node:
         cpus: set[int] | None = None,
         heap: str = HEAP,
         snapshots: bool = False,
+        overrides: dict[str, str | None] | None = None,
     ) -> None:
         self.home = home
         self.heap = heap
         self.snapshots = snapshots
         """A filesystem snapshot repository may live in ``snapshot_dir`` (``path.repo``)."""
+        self.overrides = overrides or {}
+        """Settings replacing the single-node ones (None removes one): a cluster's members."""
         self.detached = detached
         self.user = user
         """With a (name, password): security on, that user in the file realm (HTTP, no TLS)."""
@@ -102,6 +105,7 @@ class Node:
         """Run only on these cores (the node sizes its thread pools to them)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.transport_port = free_port()
         runs = cache_dir() / "run"
         runs.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="node-", dir=runs))
@@ -144,7 +148,7 @@ class Node:
             "node.name": "orders-test",
             "network.host": "127.0.0.1",
             "http.port": str(self.port),
-            "transport.port": str(free_port()),
+            "transport.port": str(self.transport_port),
             "discovery.type": "single-node",
             "xpack.security.enabled": "true" if self.user else "false",
             "path.data": str(self.workdir / "data"),
@@ -155,6 +159,11 @@ class Node:
         }
         if self.snapshots:
             settings["path.repo"] = str(self.snapshot_dir)
+        for key, value in self.overrides.items():
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
         if self.user:
             settings["xpack.security.http.ssl.enabled"] = "false"
             settings["xpack.security.transport.ssl.enabled"] = "false"
