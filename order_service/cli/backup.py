@@ -135,7 +135,10 @@ def _restore(args: argparse.Namespace) -> int:
     answers.print(f"{verb} {', '.join(restored.files)} into {args.data_dir}")
     answers.print(f"key-encryption key: {restored.key_source}")
     if restored.read_model_rebuilt:
-        answers.print("read model: rebuilt from the events when the projector next starts")
+        answers.print(
+            "read model: not restored; the projector builds the SQLite one from the events at "
+            "its next start (an Elasticsearch read model has its own snapshots)"
+        )
     if args.dry_run:
         answers.print("nothing written")
     return 0
