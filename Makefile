@@ -4,13 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest docs clean
+.PHONY: run test lint typecheck pytest docs clean lock
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock files, every file checked against its SHA-256; the project
+# itself is installed on top without resolving anything again.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: `make lock` regenerates both lock files
+# (requirements.lock for the image, requirements-dev.lock with the dev extra for make), then
+# commit them with the change. One resolution for Python 3.11 on every platform.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev -o requirements-dev.lock
 
 # make run PORT=8080 HOST=0.0.0.0 DATA_DIR=/srv/orders (each optional; ORDERS_* work too)
 run: $(STAMP)

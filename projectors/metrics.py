@@ -22,6 +22,9 @@ LAG_EVENTS = Gauge("orders_projection_lag_events", "Events not yet projected", [
 LAG_SECONDS = Gauge(
     "orders_projection_lag_seconds", "Age of the oldest event not yet projected", ["projection"]
 )
+STALLED = Gauge(
+    "orders_projection_stalled", "1 while events wait and the checkpoint is still", ["projection"]
+)
 DEAD_LETTER_COUNT = Gauge(
     "orders_projection_dead_letters", "Dead letters waiting for a retry", ["projection"]
 )

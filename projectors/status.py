@@ -97,6 +97,7 @@ def projection_status(
     metrics.LAG_EVENTS.labels(name).set(status.lag_events)
     metrics.LAG_SECONDS.labels(name).set(status.lag_ms / 1000)
     metrics.DEAD_LETTER_COUNT.labels(name).set(status.dead_letters)
+    metrics.STALLED.labels(name).set(status.state == "stalled")
     if checkpoint.position is not None:
         metrics.CHECKPOINT.labels(name).set(checkpoint.position)
     return status

@@ -88,8 +88,16 @@ class Node:
         detached: bool = False,
         user: tuple[str, str] | None = None,
         cpus: set[int] | None = None,
+        heap: str = HEAP,
+        snapshots: bool = False,
+        overrides: dict[str, str | None] | None = None,
     ) -> None:
         self.home = home
+        self.heap = heap
+        self.snapshots = snapshots
+        """A filesystem snapshot repository may live in ``snapshot_dir`` (``path.repo``)."""
+        self.overrides = overrides or {}
+        """Settings replacing the single-node ones (None removes one): a cluster's members."""
         self.detached = detached
         self.user = user
         """With a (name, password): security on, that user in the file realm (HTTP, no TLS)."""
@@ -97,10 +105,15 @@ class Node:
         """Run only on these cores (the node sizes its thread pools to them)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.transport_port = free_port()
         runs = cache_dir() / "run"
         runs.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="node-", dir=runs))
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.workdir / "snapshots"
 
     @property
     def log_file(self) -> Path:
@@ -116,7 +129,7 @@ class Node:
         reap_orphans()
         config = self.workdir / "config"
         shutil.copytree(self.home / "config", config)
-        for name in ("data", "logs", "tmp"):
+        for name in ("data", "logs", "tmp", *(["snapshots"] if self.snapshots else [])):
             (self.workdir / name).mkdir()
         as_root = os.geteuid() == 0
         if as_root:
@@ -128,14 +141,14 @@ class Node:
             "ES_JAVA_HOME": java_home(),
             "ES_PATH_CONF": str(config),
             "ES_TMPDIR": str(self.workdir / "tmp"),
-            "ES_JAVA_OPTS": f"-Xms{HEAP} -Xmx{HEAP}",
+            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
         }
         settings = {
             "cluster.name": f"orders-test-{self.port}",
             "node.name": "orders-test",
             "network.host": "127.0.0.1",
             "http.port": str(self.port),
-            "transport.port": str(free_port()),
+            "transport.port": str(self.transport_port),
             "discovery.type": "single-node",
             "xpack.security.enabled": "true" if self.user else "false",
             "path.data": str(self.workdir / "data"),
@@ -144,6 +157,13 @@ class Node:
             "cluster.routing.allocation.disk.threshold_enabled": "false",
             "action.destructive_requires_name": "false",
         }
+        if self.snapshots:
+            settings["path.repo"] = str(self.snapshot_dir)
+        for key, value in self.overrides.items():
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
         if self.user:
             settings["xpack.security.http.ssl.enabled"] = "false"
             settings["xpack.security.transport.ssl.enabled"] = "false"

@@ -33,11 +33,48 @@ def test_it_runs_both_engines_and_the_three_production_processes() -> None:
         assert services[name]["build"] == "."
 
 
-def test_every_service_has_a_health_check_and_the_engines_publish_their_ports() -> None:
+ENGINES = ("eventstoredb", "elasticsearch")
+
+
+def test_every_service_has_a_health_check() -> None:
     for name, service in compose()["services"].items():
         assert service["healthcheck"]["test"], name
-    assert "2113:2113" in compose()["services"]["eventstoredb"]["ports"]
-    assert "9200:9200" in compose()["services"]["elasticsearch"]["ports"]
+
+
+def test_the_engines_are_reachable_only_on_the_internal_network() -> None:
+    services = compose()["services"]
+    assert compose()["networks"]["engines"]["internal"] is True
+    for name in ENGINES:
+        assert "ports" not in services[name], f"{name} publishes a port"
+        assert services[name]["networks"] == ["engines"], name
+    assert services["certs"]["network_mode"] == "none"
+    for name in PRODUCTION_COMMANDS:
+        assert "engines" in services[name]["networks"], name
+
+
+def test_only_the_two_apis_are_published_beyond_the_host() -> None:
+    services = compose()["services"]
+    published = {
+        name: port
+        for name, service in services.items()
+        for port in service.get("ports", [])
+        if not str(port).startswith("127.0.0.1:")
+    }
+    assert published == {"commands": "8001:8000", "search": "8002:8000"}
+
+
+def test_long_running_services_restart_and_the_one_shot_does_not() -> None:
+    for name, service in compose()["services"].items():
+        expected = "no" if name == "certs" else "unless-stopped"
+        assert service["restart"] == expected, name
+
+
+def test_every_image_is_pinned_to_a_release() -> None:
+    for name, service in compose()["services"].items():
+        image = service["image"]
+        assert re.search(r":\d+\.\d+\.\d+", image), f"{name} runs {image}, not a pinned release"
+    base = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm\b", base, re.MULTILINE)
 
 
 def test_the_engines_run_with_their_own_security_on() -> None:
@@ -86,3 +123,18 @@ def test_every_orders_variable_it_sets_is_a_known_setting() -> None:
         }
         values["key_encryption_key"] = base64.b64encode(b"k" * 32).decode()  # openssl's shape
         Settings(**values)
+
+
+def test_the_image_and_make_install_from_lock_files_with_hashes() -> None:
+    image = (ROOT / "Dockerfile").read_text()
+    make = (ROOT / "Makefile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in image
+    assert "pip install --no-cache-dir --no-deps ." in image
+    assert "--require-hashes -r requirements-dev.lock" in make
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / lock).read_text()
+        pinned = set(re.findall(r"^([a-z0-9._-]+)==", text, re.MULTILINE))
+        assert {"fastapi", "elasticsearch", "orjson"} <= pinned, lock
+        assert "--hash=sha256:" in text
+    developed = (ROOT / "requirements-dev.lock").read_text()
+    assert {"pytest", "ruff", "mypy"} <= set(re.findall(r"^([a-z0-9._-]+)==", developed, re.M))

@@ -3,8 +3,9 @@
 ``erase`` deletes a customer's keys and records the erasure on each of their orders (see
 ``order_service.personal.erasure``); ``rewrap`` moves every customer key to the current
 key-encryption key; ``encrypt-log`` copies a log written before encryption into a new store
-with its personal values sealed. Exit status: 0 done; 1 a copy could not be reached (the
-report says which); 2 bad usage or an engine that is down.
+with its personal values sealed. ``erase`` cannot be undone, so it asks first unless ``--yes``
+(or ``--dry-run``). Exit status: 0 done; 1 a copy could not be reached (the report says
+which), or the erasure was not confirmed; 2 bad usage or an engine that is down.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 
 from order_service.access.principals import tool_actor
 from order_service.bootstrap import open_event_store
+from order_service.cli.confirm import confirmed
 from order_service.cli.output import answers, console, operator_session
 from order_service.events import Causation, metadata
 from order_service.eventstore.scan import read_log
@@ -33,6 +35,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     erase.add_argument("customer_id", help="the customer's id, as in their orders")
     erase.add_argument("--dry-run", action="store_true", help="report what it would touch")
     erase.add_argument("--json", action="store_true", help="print the report as JSON")
+    erase.add_argument("--yes", action="store_true", help="erase without asking (it is final)")
     erase.set_defaults(handler=_erase)
 
     rewrap = actions.add_parser(
@@ -49,6 +52,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _erase(args: argparse.Namespace) -> int:
+    warning = (
+        f"Erasing customer {args.customer_id} deletes their keys: their names, e-mails, "
+        "addresses and notes become unreadable everywhere (log, archive, snapshots, read "
+        "models, backups), and this cannot be undone."
+    )
+    if not args.dry_run and not confirmed(warning, "Erase?", yes=args.yes):
+        return 1
     with operator_session() as container:
         causation = Causation(
             "customer-erase", f"erase-{args.customer_id}", actor=tool_actor("customer-erase")

@@ -2,7 +2,9 @@
 
 ``create`` prints the key once (on standard output, alone, or as JSON with ``--json``); the
 store keeps only its SHA-256. A revocation reaches every running process within about a
-second. Exit status: 0 success; 1 no such key; 2 bad usage or an engine that is down.
+second. The first key turns access control on for every caller (loopback included), so
+``create`` asks first unless ``--yes``. Exit status: 0 success; 1 no such key, or the first
+key not confirmed; 2 bad usage or an engine that is down.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 
 from order_service.access.api_keys import UnknownKeyError
 from order_service.access.principals import ROLES, tool_actor
+from order_service.cli.confirm import confirmed
 from order_service.cli.output import console, operator_session
 from order_service.cli.output import table as output_table
 
@@ -24,6 +27,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument("--role", action="append", required=True, choices=ROLES, help="may repeat")
     create.add_argument("--name", required=True, help="who or what holds it, e.g. web-shop")
     create.add_argument("--json", action="store_true", help="print {id, name, roles, key}")
+    create.add_argument(
+        "--yes", action="store_true", help="the first key turns access control on: no question"
+    )
     create.set_defaults(handler=_create)
 
     listing = actions.add_parser("list", help="every key with its roles; never the secret")
@@ -35,8 +41,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.set_defaults(handler=_revoke)
 
 
+FIRST_KEY = (
+    "This is the first credential: once it exists, access control is enforced everywhere. "
+    "Every caller, loopback included, then needs an API key or a token, and open consoles "
+    "must sign in; requests without one are refused with 401."
+)
+
+
 def _create(args: argparse.Namespace) -> int:
     with operator_session(create=True) as container:
+        container.api_keys.refresh()
+        first = not container.authenticator.configured
+        if first and not confirmed(FIRST_KEY, "Create it and enforce access?", yes=args.yes):
+            return 1
         try:
             record, key = container.api_keys.create(args.name, args.role, tool_actor("keys"))
         except ValueError as error:
@@ -54,6 +71,8 @@ def _create(args: argparse.Namespace) -> int:
             "it is shown once, below, and cannot be recovered"
         )
         print(key)
+    if first:
+        console.print("access control is now enforced: every request needs a credential")
     return 0
 
 

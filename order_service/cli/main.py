@@ -18,6 +18,7 @@ from order_service import garbage, logs
 from order_service.access.principals import is_loopback
 from order_service.bootstrap import Container, bootstrap
 from order_service.cli import archive as archive_cli
+from order_service.cli import backup as backup_cli
 from order_service.cli import customers as customers_cli
 from order_service.cli import keys as keys_cli
 from order_service.cli import operator as operator_cli
@@ -164,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     operator_cli.add_seed_command(commands)
     operator_cli.add_snapshot_command(commands)
     archive_cli.add_commands(commands)
+    backup_cli.add_commands(commands)
     keys_cli.add_commands(commands)
     customers_cli.add_commands(commands)
 

@@ -17,7 +17,7 @@ def create_key(workdir: Path, name: str, *roles: str) -> dict[str, str]:
     """`orders keys create --json` in ``workdir``: {id, name, roles, key}."""
     role_flags = [flag for role in roles for flag in ("--role", role)]
     created = orders_cli(
-        workdir, "keys", "create", "--name", name, *role_flags, "--json", check=True
+        workdir, "keys", "create", "--name", name, *role_flags, "--json", "--yes", check=True
     )
     key: dict[str, str] = json.loads(created.stdout)
     return key

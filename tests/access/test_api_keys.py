@@ -4,6 +4,10 @@ revoked everywhere within seconds, and every event signed by the key that caused
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from tests.servers import orders_cli, orders_process
 def test_keys_are_printed_once_stored_hashed_and_listed_without_secrets(tmp_path: Path) -> None:
     key = create_key(tmp_path, "web-shop", "checkout", "agent")
     plain = orders_cli(tmp_path, "keys", "create", "--role", "monitor", "--name", "prometheus")
+    # Not the first key: no question asked, and none needed.
     listed = json.loads(orders_cli(tmp_path, "keys", "list", "--json").stdout)
 
     assert key["roles"] == ["agent", "checkout"]
@@ -141,3 +146,42 @@ def test_a_key_created_while_running_turns_access_on_without_a_restart(tmp_path:
     assert open_search.status_code == 200
     assert_problem(anonymous, 401, "unauthenticated")
     assert keyed.status_code == 200
+
+
+def _on_a_terminal(workdir: Path, answer: str, *args: str) -> tuple[int, str]:
+    """Run `orders ARGS` with a terminal on its standard input, answer its question."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "order_service.cli", *args],
+        cwd=workdir,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(terminal)
+    os.write(controller, f"{answer}\n".encode())
+    _, errors = process.communicate(timeout=60)
+    os.close(controller)
+    return process.returncode, errors
+
+
+def test_the_first_key_asks_before_access_becomes_enforced(tmp_path: Path) -> None:
+    unasked = orders_cli(tmp_path, "keys", "create", "--role", "checkout", "--name", "web-shop")
+    assert unasked.returncode == 1
+    assert "access control is enforced" in unasked.stderr
+    assert "--yes" in unasked.stderr
+    assert json.loads(orders_cli(tmp_path, "keys", "list", "--json").stdout) == []
+
+    declined, _ = _on_a_terminal(tmp_path, "n", "keys", "create", "--role", "agent", "--name", "a")
+    assert declined == 1
+    assert json.loads(orders_cli(tmp_path, "keys", "list", "--json").stdout) == []
+
+    accepted, said = _on_a_terminal(
+        tmp_path, "y", "keys", "create", "--role", "agent", "--name", "a"
+    )
+    assert accepted == 0, said
+    assert "access control is now enforced" in said
+    assert [
+        k["name"] for k in json.loads(orders_cli(tmp_path, "keys", "list", "--json").stdout)
+    ] == ["a"]

@@ -205,7 +205,15 @@ def test_the_command_line_erases_reports_and_exits_by_what_it_reached(tmp_path: 
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["orders"] == [body["order_id"]]
 
-    done = orders_cli(tmp_path, "customer", "erase", "cust-42")
+    unconfirmed = orders_cli(tmp_path, "customer", "erase", "cust-42")  # no terminal, no --yes
+    assert unconfirmed.returncode == 1, unconfirmed.stderr
+    assert "cannot be undone" in unconfirmed.stderr
+    assert "--yes" in unconfirmed.stderr
+    kept = bootstrap(settings)
+    assert kept.event_store.read_stream(key_stream("cust-42")) != []
+    kept.close()
+
+    done = orders_cli(tmp_path, "customer", "erase", "cust-42", "--yes")
     assert done.returncode == 0, done.stderr
     assert "erased customer cust-42: 1 orders" in done.stdout
     again = bootstrap(settings)
