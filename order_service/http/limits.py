@@ -252,11 +252,19 @@ async def send_problem(send: Send, status: int, body: bytes, headers: list[Any])
 
 
 class BodyLimits:
-    """413 for a body over the limit (declared or actual); 400 for a body that is not UTF-8."""
+    """413 for a body over the limit (declared or actual) or with too many fields; 400 for a
+    body that is not UTF-8.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Fields are bounded before the body is parsed: validating 80,000 unknown fields cost up to
+    a CPU-second and a 5.9 MB answer. Each JSON member needs a colon, so the colons (counted in
+    C as the chunks arrive) bound the members; a colon inside a string counts too, which only
+    errs towards refusing a body that is absurd anyway.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_fields: int = 5_000) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_fields = max_fields
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -269,10 +277,11 @@ class BodyLimits:
             return
         decoder = UTF8_DECODER() if _is_json(headers) else None
         received = 0
+        colons = 0
         refused = False
 
         async def checked_receive() -> Message:
-            nonlocal received, refused
+            nonlocal received, colons, refused
             message = await receive()
             if message["type"] != "http.request" or refused:
                 return message
@@ -282,6 +291,11 @@ class BodyLimits:
                 refused = True
                 await self._too_large(send)
                 return {"type": "http.disconnect"}  # the app stops reading
+            colons += chunk.count(b":")
+            if colons > self.max_fields:
+                refused = True
+                await self._too_many_fields(send)
+                return {"type": "http.disconnect"}
             if decoder is not None:
                 try:
                     decoder.decode(chunk, final=not message.get("more_body", False))
@@ -303,6 +317,15 @@ class BodyLimits:
             "body-too-large",
             "The request body is too large",
             f"bodies are limited to {self.max_bytes} bytes",
+        )
+        await send_problem(send, 413, body, [])
+
+    async def _too_many_fields(self, send: Send) -> None:
+        body = problem_bytes(
+            413,
+            "body-too-many-fields",
+            "The request body has too many fields",
+            f"bodies are limited to {self.max_fields} fields",
         )
         await send_problem(send, 413, body, [])
 

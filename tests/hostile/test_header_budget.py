@@ -80,3 +80,31 @@ def test_a_header_block_over_the_limit_is_431_even_in_one_read(server: Server) -
         status = _status_line(sock)
 
     assert status == TOO_LARGE
+
+
+def test_eighty_thousand_unknown_fields_to_sign_in_are_refused_before_parsing(
+    server: Server,
+) -> None:
+    # The review's input: 1 MB of unknown fields, no credential needed.
+    body = b"{" + b",".join(b'"f%d":1' % n for n in range(80_000)) + b"}"
+    answer = httpx.post(
+        f"{server.url}/auth/session",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert answer.status_code == 413
+    assert answer.json()["type"] == "/problems/body-too-many-fields"
+    assert len(answer.content) < 5_000
+
+
+def test_a_422_lists_a_bounded_number_of_fields(server: Server) -> None:
+    fields = {f"unknown{n}": 1 for n in range(1_000)}
+    answer = httpx.post(f"{server.url}/auth/session", json={"api_key": "k", **fields})
+
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert len(problem["errors"]) == 20
+    assert problem["detail"].startswith("1000 invalid field(s)")
+    assert len(answer.content) < 5_000
