@@ -51,8 +51,10 @@ def _instant(parameter: str, value: str | None) -> datetime | date | None:
     try:
         if len(value) == 10:
             return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
-    except ValueError as error:
+        instant = datetime.fromisoformat(value)
+        instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
+        return instant
+    except (ValueError, OverflowError) as error:
         raise InvalidParameterError(
             parameter, "must be an ISO 8601 date (2025-01-31) or time (2025-01-31T12:00:00Z)"
         ) from error

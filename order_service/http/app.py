@@ -93,9 +93,10 @@ def build_app(
     # Before access: a foreign Host or a cross-site write is refused whoever sends it.
     app.add_middleware(CrossSiteGuard, hosts=served_hosts(settings))
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_ms / 1000)
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
     app.add_middleware(Observe)
+    # Outermost: the 500 that Observe answers for an unexpected error carries them too.
+    app.add_middleware(SecurityHeaders)
     return app
 
 
