@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     oidc_jwks_url: str = Field(
         "", description="Where the issuer's signing keys are (empty: from its discovery document)."
     )
+    public_url: str = Field(
+        "",
+        description="The console's address as agents' browsers reach it (https://orders.example"
+        ".com); the OpenID Connect redirect URI is built from it. Empty: from the request's "
+        "Host, which must be one the deployment serves (ORDERS_ALLOWED_HOSTS).",
+    )
     oidc_console_client_id: str = Field(
         "",
         description="Public client the console signs agents in with (authorization code + "
@@ -228,6 +234,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _known_schemes(self) -> Settings:
         for name, url in (
+            ("ORDERS_PUBLIC_URL", self.public_url),
             ("ORDERS_OIDC_ISSUER", self.oidc_issuer),
             ("ORDERS_OIDC_JWKS_URL", self.oidc_jwks_url),
         ):

@@ -80,7 +80,11 @@ def serving_issuer() -> Iterator[LocalIssuer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/.well-known/openid-configuration":
-                body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
+                body = {
+                    "issuer": issuer.url,
+                    "jwks_uri": f"{issuer.url}/jwks",
+                    "authorization_endpoint": f"{issuer.url}/authorize",
+                }
             elif self.path == "/jwks":
                 issuer.jwks_waiting += 1
                 issuer.jwks_open.wait(timeout=30)
