@@ -102,6 +102,11 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(str(error)) from error
+        except (TypeError, ValueError) as error:  # an algorithm that does not fit the key
+            raise InvalidTokenError(
+                f"algorithm {jwt.get_unverified_header(token).get('alg')!r} does not fit the "
+                "issuer's key"
+            ) from error
         return claims
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
