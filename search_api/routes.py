@@ -245,7 +245,7 @@ async def get_order_history(
                     "revision": event.revision,
                     "type": event.type,
                     "data": personal.readable(event, erased=erased),
-                    "metadata": _json(event.metadata),
+                    "metadata": _shown_metadata(event.metadata, erased=erased),
                     "recorded_at": event.recorded_at.astimezone(UTC).isoformat(),
                     "position": event.position,
                     "archived": archived,
@@ -254,6 +254,17 @@ async def get_order_history(
             ],
         }
     )
+
+
+def _shown_metadata(raw: bytes, *, erased: bool) -> Any:
+    """An event's metadata; once the customer was erased, without the request's hash (a
+    digest of the body: a reader could confirm guesses of the erased values with it)."""
+    metadata = _json(raw)
+    if erased and isinstance(metadata, dict) and isinstance(metadata.get("idempotency"), dict):
+        metadata["idempotency"] = {
+            name: value for name, value in metadata["idempotency"].items() if name != "request"
+        }
+    return metadata
 
 
 def _strong_document(

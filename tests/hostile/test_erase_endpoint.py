@@ -57,3 +57,28 @@ def test_the_erase_endpoint_stores_a_sanitised_bounded_correlation_id(up: Server
     assert stored == answer.headers["x-correlation-id"]
     assert "<" not in stored
     assert " " not in stored
+
+
+def test_history_after_erasure_has_no_request_hash_to_confirm_guesses_with(up: Server) -> None:
+    order_id = new_order_id()
+    customer = {"id": "cust-hash", "name": "Grace Hopper", "email": "grace@example.test"}
+    placed = httpx.post(
+        f"{up.url}/orders",
+        json=place_body(order_id, customer=customer),
+        headers={"Idempotency-Key": f"place-{order_id}"},
+    )
+    assert placed.status_code == 201, placed.text
+    before = httpx.get(f"{up.url}/orders/{order_id}/history").json()["events"][0]["metadata"]
+    assert "request" in before["idempotency"]  # the test can see it while the data is there
+    assert eventually(lambda: _found(up, "cust-hash"), 30)
+
+    erased = httpx.post(f"{up.url}/operations/customers/cust-hash/erase", timeout=30)
+    assert erased.status_code == 200, erased.text
+    history = httpx.get(f"{up.url}/orders/{order_id}/history").json()
+
+    assert all("request" not in e["metadata"].get("idempotency", {}) for e in history["events"])
+
+
+def _found(server: Server, customer_id: str) -> bool:
+    answer = httpx.get(f"{server.url}/orders/search", params={"customer_id": customer_id})
+    return answer.status_code == 200 and bool(answer.json()["results"])
