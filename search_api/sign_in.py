@@ -156,7 +156,7 @@ async def callback(
     if (
         oidc is None
         or login_state is None
-        or not secrets.compare_digest(login_state["state"], state)
+        or not secrets.compare_digest(login_state["state"].encode(), state.encode())
     ):
         return _refused(
             request, "expired", "the sign-in expired or did not start here; start again"
