@@ -6,6 +6,7 @@ and archive files; the default umask (022) would leave them readable by every lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,4 +23,6 @@ def keep_private(data_dir: Path) -> None:
             continue
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            path.chmod(mode & 0o700)
+            # Best effort: on a read-only disk the store's own open says what is wrong.
+            with contextlib.suppress(OSError):
+                path.chmod(mode & 0o700)
