@@ -21,6 +21,7 @@ from order_service.personal.cipher import KeyEncryptionKey
 from order_service.personal.codec import PersonalData
 from order_service.personal.erasure import Erasure
 from order_service.personal.keys import CustomerKeys, key_encryption_key
+from order_service.personal.private_files import keep_private
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
 from projectors.order_search import NAME
@@ -285,5 +286,5 @@ def open_read_model(settings: Settings) -> ReadModel:
 
 
 def bootstrap(settings: Settings, *, event_store: EventStore | None = None) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keep_private(settings.data_dir)
     return Container(settings=settings, event_store=event_store or open_event_store(settings))

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server binds.")
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names (no port) the deployment serves; a request "
+        "whose Host is another is refused (DNS rebinding). Loopback names, the bound address "
+        "and the address a connection arrived on are always served.",
+    )
     workers: int = Field(
         1, ge=1, le=64, description="Processes of `orders serve commands|search` sharing the port."
     )
@@ -67,6 +73,13 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body; larger is 413."
+    )
+    max_body_fields: int = Field(
+        5_000,
+        ge=100,
+        le=1_000_000,
+        description="Most colons (an upper bound on fields) a JSON body may hold; more is 413, "
+        "refused before the body is parsed.",
     )
     max_header_bytes: int = Field(
         32_768,
@@ -111,6 +124,12 @@ class Settings(BaseSettings):
     )
     oidc_jwks_url: str = Field(
         "", description="Where the issuer's signing keys are (empty: from its discovery document)."
+    )
+    public_url: str = Field(
+        "",
+        description="The console's address as agents' browsers reach it (https://orders.example"
+        ".com); the OpenID Connect redirect URI is built from it. Empty: from the request's "
+        "Host, which must be one the deployment serves (ORDERS_ALLOWED_HOSTS).",
     )
     oidc_console_client_id: str = Field(
         "",
@@ -218,6 +237,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _known_schemes(self) -> Settings:
         for name, url in (
+            ("ORDERS_PUBLIC_URL", self.public_url),
             ("ORDERS_OIDC_ISSUER", self.oidc_issuer),
             ("ORDERS_OIDC_JWKS_URL", self.oidc_jwks_url),
         ):

@@ -103,7 +103,8 @@ async def retry(
 
 
 @router.post(
-    "/customers/{customer_id}/erase",
+    # A customer id may hold "/" (sent as %2F): the path converter takes it whole.
+    "/customers/{customer_id:path}/erase",
     operation_id="eraseCustomer",
     response_model=ErasureOut,
     responses=documented(401, 403, 422, 503),
@@ -128,7 +129,8 @@ async def erase_customer(
     with ``complete: false``)."""
     principal = principal_of(request.scope)
     causation = Causation(
-        request.headers.get("x-correlation-id") or f"erase-{customer_id}",
+        # The request's correlation id, as the observability middleware sanitised and bounded it.
+        request.scope["state"]["correlation_id"],
         f"erase-{customer_id}",
         actor=principal.actor(),
     )

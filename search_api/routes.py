@@ -65,8 +65,10 @@ def _instant(parameter: str, value: str | None) -> datetime | date | None:
     try:
         if len(value) == 10:
             return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
-    except ValueError as error:
+        instant = datetime.fromisoformat(value)
+        instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
+        return instant
+    except (ValueError, OverflowError) as error:
         raise InvalidParameterError(
             parameter, "must be an ISO 8601 date (2025-01-31) or time (2025-01-31T12:00:00Z)"
         ) from error
@@ -290,7 +292,7 @@ async def get_order_history(
                     "revision": event.revision,
                     "type": event.type,
                     "data": personal.readable(event, erased=erased),
-                    "metadata": _json(event.metadata),
+                    "metadata": _shown_metadata(event.metadata, erased=erased),
                     "recorded_at": event.recorded_at.astimezone(UTC).isoformat(),
                     "position": event.position,
                     "archived": archived,
@@ -299,6 +301,17 @@ async def get_order_history(
             ],
         }
     )
+
+
+def _shown_metadata(raw: bytes, *, erased: bool) -> Any:
+    """An event's metadata; once the customer was erased, without the request's hash (a
+    digest of the body: a reader could confirm guesses of the erased values with it)."""
+    metadata = _json(raw)
+    if erased and isinstance(metadata, dict) and isinstance(metadata.get("idempotency"), dict):
+        metadata["idempotency"] = {
+            name: value for name, value in metadata["idempotency"].items() if name != "request"
+        }
+    return metadata
 
 
 def _strong_document(

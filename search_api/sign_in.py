@@ -112,7 +112,18 @@ async def login(
     oidc = authenticator.oidc
     if oidc is None or not settings.oidc_console_client_id:
         raise InvalidParameterError("login", "no identity provider is configured: use an API key")
-    discovery = await asyncio.to_thread(oidc.discovery)
+    try:
+        discovery = await asyncio.to_thread(oidc.discovery)
+        authorization_endpoint = str(discovery["authorization_endpoint"])
+    except (OSError, ValueError, KeyError) as error:  # unreachable, or not a discovery document
+        log.warning("console sign-in: the identity provider cannot be reached: %s", error)
+        return problem(
+            503,
+            "access-unavailable",
+            "Access cannot be checked now",
+            "the identity provider cannot be reached; retry shortly",
+            headers={"Retry-After": "5"},
+        )
     verifier = secrets.token_urlsafe(64)
     state = secrets.token_urlsafe(24)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
@@ -120,14 +131,14 @@ async def login(
         {
             "response_type": "code",
             "client_id": settings.oidc_console_client_id,
-            "redirect_uri": _callback_url(request),
+            "redirect_uri": _callback_url(request, settings),
             "scope": "openid profile",
             "state": state,
             "code_challenge": challenge.decode(),
             "code_challenge_method": "S256",
         }
     )
-    response = RedirectResponse(f"{discovery['authorization_endpoint']}?{query}", status_code=302)
+    response = RedirectResponse(f"{authorization_endpoint}?{query}", status_code=302)
     login_state = sessions.login_state(
         {"state": state, "verifier": verifier, "next": local_path(next_)}
     )
@@ -157,7 +168,7 @@ async def callback(
     if (
         oidc is None
         or login_state is None
-        or not secrets.compare_digest(login_state["state"], state)
+        or not secrets.compare_digest(login_state["state"].encode(), state.encode())
     ):
         return _refused(
             request, "expired", "the sign-in expired or did not start here; start again"
@@ -167,7 +178,7 @@ async def callback(
             oidc.exchange_code,
             settings.oidc_console_client_id,
             code,
-            _callback_url(request),
+            _callback_url(request, settings),
             login_state["verifier"],
         )
         principal = await oidc.verify(token)
@@ -198,9 +209,11 @@ def _refused(request: Request, reason: str, detail: str) -> Response:
     return problem(401, "unauthenticated", "Sign-in failed", detail)
 
 
-def _callback_url(request: Request) -> str:
-    # From the request's host: the identity provider accepts only registered redirect URIs.
-    return f"{str(request.base_url).rstrip('/')}{router.prefix}/callback"
+def _callback_url(request: Request, settings: Settings) -> str:
+    # ORDERS_PUBLIC_URL, else the request's own: its Host is one the deployment serves (the
+    # cross-site guard refuses others), and the provider accepts only registered URIs.
+    base = settings.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}{router.prefix}/callback"
 
 
 def local_path(target: str) -> str:

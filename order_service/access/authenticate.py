@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 
 from order_service.access.api_keys import PREFIX, ApiKeys
-from order_service.access.oidc import InvalidTokenError, OidcVerifier
+from order_service.access.oidc import InvalidTokenError, IssuerUnavailableError, OidcVerifier
 from order_service.access.principals import OPEN_ACCESS, Principal
 from order_service.access.sessions import COOKIE, CSRF_HEADER, Sessions
 
@@ -73,6 +73,8 @@ class Authenticator:
             return await self.oidc.verify(credential)
         except InvalidTokenError as error:
             raise UnauthenticatedError(f"the token was refused: {error}", presented=True) from error
+        except IssuerUnavailableError as error:
+            raise AccessUnavailableError(str(error)) from error
 
     def _from_session(self, value: str, headers: Mapping[bytes, bytes], method: str) -> Principal:
         session = self.sessions.read(value)

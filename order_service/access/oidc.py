@@ -36,6 +36,10 @@ class InvalidTokenError(Exception):
     """The token is not one this service accepts; the message says why (not a secret)."""
 
 
+class IssuerUnavailableError(Exception):
+    """The identity provider could not be reached: no verdict on the token (503, not 401)."""
+
+
 class OidcVerifier:
     def __init__(
         self,
@@ -53,6 +57,10 @@ class OidcVerifier:
         self._keys: dict[str, tuple[float, PyJWK]] = {}
         self._tokens: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._discovery: dict[str, Any] | None = None
+        self._fetching: asyncio.Lock | None = None
+        """One JWKS fetch at a time: PyJWKClient serialises them on a lock of its own, so a
+        slow issuer and a stream of forged key ids would otherwise hold every worker thread
+        (the agents' searches need them); waiting here holds none."""
 
     async def verify(self, token: str) -> Principal:
         now = time.monotonic()
@@ -68,8 +76,13 @@ class OidcVerifier:
         kid = str(header.get("kid", ""))
         key = self._keys.get(kid)
         if key is None or key[0] < now:
-            key = (now + KEY_TTL_S, await asyncio.to_thread(self._fetch_key, kid))
-            self._keys[kid] = key
+            if self._fetching is None:
+                self._fetching = asyncio.Lock()
+            async with self._fetching:
+                key = self._keys.get(kid)
+                if key is None or key[0] < time.monotonic():
+                    key = (now + KEY_TTL_S, await asyncio.to_thread(self._fetch_key, kid))
+                    self._keys[kid] = key
         claims = self._decode(token, key[1])
         principal = self._principal(claims)
         expires = min(now + TOKEN_TTL_S, now + float(claims["exp"]) - time.time())
@@ -89,6 +102,11 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(str(error)) from error
+        except (TypeError, ValueError) as error:  # an algorithm that does not fit the key
+            raise InvalidTokenError(
+                f"algorithm {jwt.get_unverified_header(token).get('alg')!r} does not fit the "
+                "issuer's key"
+            ) from error
         return claims
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
@@ -116,7 +134,11 @@ class OidcVerifier:
                     cooldown_duration=REFETCH_COOLDOWN_S,
                 )
             return self._client.get_signing_key(kid)
-        except (jwt.PyJWKClientError, OSError, ValueError, KeyError) as error:
+        except (jwt.PyJWKClientConnectionError, OSError) as error:
+            raise IssuerUnavailableError(
+                f"the identity provider's signing keys cannot be fetched: {type(error).__name__}"
+            ) from error
+        except (jwt.PyJWKClientError, ValueError, KeyError) as error:
             raise InvalidTokenError(f"no signing key {kid!r} from the issuer: {error}") from error
 
     def _discover_jwks_url(self) -> str:

@@ -66,14 +66,16 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/operations/dead-letters"): ("operator",),
     ("POST", "/operations/dead-letters/retry"): ("operator",),
     ("POST", "/operations/orders/{order_id}/reproject"): ("operator",),
-    ("POST", "/operations/customers/{customer_id}/erase"): ("operator",),
+    ("POST", "/operations/customers/{customer_id:path}/erase"): ("operator",),
 }
 
 
 def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(
         "".join(
-            "[^/]+" if part.startswith("{") else re.escape(part)
+            (".+" if part.endswith(":path}") else "[^/]+")
+            if part.startswith("{")
+            else re.escape(part)
             for part in re.split(r"(\{[^}]+\})", template)
         )
     )

@@ -84,7 +84,10 @@ class Sessions:
 
     @staticmethod
     def csrf_ok(session: Session, presented: str | None) -> bool:
-        return presented is not None and hmac.compare_digest(session.csrf_token, presented)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a 500 before).
+        return presented is not None and hmac.compare_digest(
+            session.csrf_token.encode(), presented.encode()
+        )
 
     def login_state(self, data: dict[str, str]) -> str:
         """The short-lived cookie carrying PKCE's verifier and the state across the redirect."""

@@ -272,6 +272,8 @@ class Order(BaseAggregate[str]):
         def apply(self, order: Order) -> None:
             order.customer = Customer.erased(self.customer_id)
             order.shipping_address = Address.erased(order.shipping_address.country)
+            if order.cancel_reason is not None:
+                order.cancel_reason = values.ERASED
             order.personal_data_erased = True
 
     EVENTS: ClassVar[tuple[type[Event], ...]] = (

@@ -17,6 +17,7 @@ from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.port import EventStoreError
 from order_service.http import commands, docs, problems
 from order_service.http.access import Access
+from order_service.http.cross_site import CrossSiteGuard, served_hosts
 from order_service.http.limits import BodyLimits, RequestDeadline
 from order_service.http.middleware import HeadAsGet, SecurityHeaders
 from order_service.http.observability import Observe
@@ -92,12 +93,17 @@ def build_app(
     docs.describe(app, settings.oidc_issuer)
     # Innermost first: each add_middleware wraps the ones before it. Access comes before the
     # body is read; the deadline covers everything but the logging around it.
-    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, max_fields=settings.max_body_fields
+    )
     app.add_middleware(Access, authenticator=container.authenticator)
+    # Before access: a foreign Host or a cross-site write is refused whoever sends it.
+    app.add_middleware(CrossSiteGuard, hosts=served_hosts(settings))
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_ms / 1000)
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
     app.add_middleware(Observe)
+    # Outermost: the 500 that Observe answers for an unexpected error carries them too.
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from order_service.domain.lifecycle import Quantity
 
@@ -66,9 +66,19 @@ class ShipIn(BaseModel):
     tracking_number: str = Field(examples=["JD014600003828"])
 
 
+def _in_utc_range(value: datetime | None) -> datetime | None:
+    """9999-12-31T23:59:59-23:59 parses, and has no UTC time: refused here, not a 500 later."""
+    if value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("is out of range once converted to UTC") from error
+    return value
+
+
 class DeliverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    delivered_at: AwareDatetime | None = Field(
+    delivered_at: Annotated[AwareDatetime | None, AfterValidator(_in_utc_range)] = Field(
         None, description="ISO 8601 with a zone; now if absent."
     )
 

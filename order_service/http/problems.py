@@ -284,6 +284,10 @@ def _answer(error: Exception) -> JSONBody:
     return problem(row.status, row.slug, row.title, str(error), row.headers, **row.details(error))
 
 
+MAX_LISTED_ERRORS = 20
+"""An answer lists at most this many invalid fields (its size stays bounded)."""
+
+
 def _validation(errors: list[dict[str, Any]]) -> JSONBody:
     if any(error["type"] == "json_invalid" for error in errors):
         detail = (
@@ -303,13 +307,14 @@ def _validation(errors: list[dict[str, Any]]) -> JSONBody:
             "in": error["loc"][0],
             "message": error["msg"],
         }
-        for error in errors
+        for error in errors[:MAX_LISTED_ERRORS]
     ]
+    listed = "" if len(errors) <= MAX_LISTED_ERRORS else f"; the first {MAX_LISTED_ERRORS} listed"
     return problem(
         422,
         "validation",
         "The request is invalid",
-        f"{len(fields)} invalid field(s)",
+        f"{len(errors)} invalid field(s){listed}",
         errors=fields,
     )
 

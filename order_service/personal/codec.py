@@ -84,10 +84,11 @@ class PersonalData:
         if self.keys is None:
             raise KeyStoreError(f"{context} holds sealed personal data and no key store is set")
         key = self.keys.cipher(envelope["subject"], envelope["kid"])
-        if key is None:  # erased: every personal value reads so, present or not
+        if key is None:  # erased: every personal value reads so, present or not (a None,
+            # never sealed, stays: there was no value)
             for path in paths:
                 parent = fields.parent_of(data, path)
-                if parent is not None and isinstance(parent, dict):
+                if isinstance(parent, dict) and parent.get(path[-1], fields.ERASED) is not None:
                     parent[path[-1]] = fields.ERASED
             return
         fields.put(data, cipher.unseal(key, envelope["sealed"], context))

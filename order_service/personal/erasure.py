@@ -37,6 +37,7 @@ from projectors.rebuilds.full_log import full_stream
 from projectors.status import unprojected
 
 CATCH_UP_S = 30.0
+LATECOMER_PASSES = 5
 log = logging.getLogger(__name__)
 
 
@@ -114,14 +115,8 @@ class Erasure:
             )
         else:
             report.keys_deleted = await asyncio.to_thread(self.keys.erase, customer_id)
-        self.personal.forget(customer_id)
-        self.progress(f"recording the erasure on {len(report.orders)} orders")
-        for order_id in report.orders:
-            result = await self.commands.erase_personal_data(order_id, causation)
-            report.erasure_records += result.erased
-        report.snapshots_dropped = await asyncio.to_thread(self._drop_snapshots, report.orders)
-        self.progress("re-projecting the orders in every read-model generation")
-        report.generations = await asyncio.to_thread(self._reproject, report.orders)
+        await self._erase_orders(report, report.orders, causation)
+        await self._erase_latecomers(report, causation)
         self.progress("removing overwritten documents from the read model's files")
         if wait_for_compaction:
             try:
@@ -134,6 +129,49 @@ class Erasure:
             report.compaction = "started"
         report.seconds = time.monotonic() - started
         return report
+
+    async def _erase_orders(
+        self, report: ErasureReport, orders: list[str], causation: Causation
+    ) -> None:
+        self.personal.forget(report.customer_id)
+        self.progress(f"recording the erasure on {len(orders)} orders")
+        for order_id in orders:
+            result = await self.commands.erase_personal_data(order_id, causation)
+            report.erasure_records += result.erased
+        report.snapshots_dropped += await asyncio.to_thread(self._drop_snapshots, orders)
+        self.progress("re-projecting the orders in every read-model generation")
+        for generation, count in (await asyncio.to_thread(self._reproject, orders)).items():
+            report.generations[generation] = report.generations.get(generation, 0) + count
+
+    async def _erase_latecomers(self, report: ErasureReport, causation: Causation) -> None:
+        """Orders placed while the erasure ran escape the first search: sealed with the key
+        just deleted (by this process, or by another that still had it cached, up to its key
+        cache time), or with a key made since. Once every process has forgotten the deleted
+        key, find the customer's orders again and erase the new ones too (their keys
+        deleted again), until a search finds none: every order ends erased or readable."""
+        handled = set(report.orders)
+        ttl = self.keys.ttl_s if self.keys is not None else 0.0
+        deleted_at = time.monotonic()
+        for _ in range(LATECOMER_PASSES):
+            wait = deleted_at + ttl - time.monotonic()
+            if wait > 0:
+                self.progress(f"waiting {wait:.1f} s for every process to forget the key")
+                await asyncio.sleep(wait)
+            head = self.store.head_position()
+            await asyncio.to_thread(self._caught_up, head)
+            found = await asyncio.to_thread(self._orders_of, report.customer_id)
+            late = [order_id for order_id in found if order_id not in handled]
+            if not late:
+                return
+            if self.keys is not None:
+                report.keys_deleted += await asyncio.to_thread(self.keys.erase, report.customer_id)
+            deleted_at = time.monotonic()
+            await self._erase_orders(report, late, causation)
+            handled.update(late)
+            report.orders.extend(late)
+        report.unreachable["orders placed meanwhile"] = (
+            f"orders were still being placed after {LATECOMER_PASSES} searches; erase again"
+        )
 
     def _caught_up(self, head: int | None) -> bool:
         if head is None:

@@ -22,32 +22,41 @@ ADDRESS: tuple[Path, ...] = tuple(
 )
 PLACED = CUSTOMER + ADDRESS
 NOTE: tuple[Path, ...] = (("text",),)
+CANCEL_REASON: tuple[Path, ...] = (("reason",),)
+"""An agent's free text about the customer, like a note."""
 
 EVENT_PATHS: dict[str, tuple[Path, ...]] = {
     "OrderPlaced": PLACED,
     "OrderNoteAdded": NOTE,
+    "OrderCancelled": CANCEL_REASON,
     "ShippingAddressChanged": ADDRESS,
 }
 """Event types that carry personal data; the others carry none."""
 
 
 def snapshot_paths(_: Mapping[str, Any]) -> tuple[Path, ...]:
-    return tuple(("state", *path) for path in PLACED)
+    return tuple(("state", *path) for path in (*PLACED, ("cancel_reason",)))
 
 
 def document_paths(document: Mapping[str, Any]) -> tuple[Path, ...]:
-    """A read-model document's personal values: its customer, address and every note's text."""
+    """A read-model document's personal values: its customer, address, every note's text and
+    the cancellation reason."""
     notes = document.get("notes") or []
-    return PLACED + tuple(("notes", str(index), "text") for index in range(len(notes)))
+    return (
+        PLACED
+        + tuple(("notes", str(index), "text") for index in range(len(notes)))
+        + (("cancel_reason",),)
+    )
 
 
 def take(data: dict[str, Any], paths: tuple[Path, ...]) -> dict[str, Any]:
     """Remove the personal values from ``data`` and return them, nested as they were
-    (``{"customer": {"name": ...}}``), so ``put`` merges them back cheaply."""
+    (``{"customer": {"name": ...}}``), so ``put`` merges them back cheaply. A ``None`` stays
+    (no value is no personal data: an order never cancelled has no reason to erase)."""
     taken: dict[str, Any] = {}
     for path in paths:
         parent = _parent(data, path)
-        if parent is not None and _has(parent, path[-1]):
+        if parent is not None and _has(parent, path[-1]) and _get(parent, path[-1]) is not None:
             node = taken
             for key in path[:-1]:
                 node = node.setdefault(key, {})
@@ -73,10 +82,10 @@ def put(data: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def erase(data: dict[str, Any], paths: tuple[Path, ...]) -> None:
-    """Replace every personal value that is there with ``ERASED``."""
+    """Replace every personal value that is there (and not ``None``) with ``ERASED``."""
     for path in paths:
         parent = _parent(data, path)
-        if parent is not None and _has(parent, path[-1]):
+        if parent is not None and _has(parent, path[-1]) and _get(parent, path[-1]) is not None:
             _set(parent, path[-1], ERASED)
 
 
@@ -101,6 +110,10 @@ def _has(parent: Any, key: str) -> bool:
     if isinstance(parent, dict):
         return key in parent
     return key.isdigit() and int(key) < len(parent)
+
+
+def _get(parent: Any, key: str) -> Any:
+    return parent[key] if isinstance(parent, dict) else parent[int(key)]
 
 
 def _pop(parent: Any, key: str) -> Any:

@@ -72,6 +72,8 @@ def test_a_valid_token_without_the_role_is_403(server: Server, issuer: LocalIssu
         pytest.param(lambda i: _unsigned(i.token(["agent"])), id="alg-none"),
         pytest.param(lambda i: _tampered(i.token(["agent"])), id="tampered-claims"),
         pytest.param(lambda _: "not.a.jwt", id="garbage"),
+        # The review's input (a 500): an EC algorithm named over the issuer's RSA key.
+        pytest.param(lambda i: _algorithm(i.token(["agent"]), "ES256"), id="alg-not-the-keys"),
     ],
 )
 def test_a_bad_token_is_401(server: Server, issuer: LocalIssuer, make: object) -> None:
@@ -117,6 +119,11 @@ def _decode(part: str) -> dict[str, object]:
 def _unsigned(token: str) -> str:
     header, payload, _ = _segments(token)
     return f"{_encode({**_decode(header), 'alg': 'none'})}.{payload}."
+
+
+def _algorithm(token: str, alg: str) -> str:
+    header, payload, signature = _segments(token)
+    return f"{_encode({**_decode(header), 'alg': alg})}.{payload}.{signature}"
 
 
 def _tampered(token: str) -> str:

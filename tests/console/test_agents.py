@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import MARKUP_NAME, Console
+from tests.factories import new_order_id, place_body
+from tests.polling import eventually
 
 TIMEOUT_MS = 15_000
 
@@ -143,3 +146,26 @@ def test_untrusted_text_is_shown_as_text(page: Page, console: Console) -> None:
 def test_an_unknown_order_says_so(page: Page, console: Console) -> None:
     page.goto(f"{console.url}/console/orders/no-such-order-{console.known.sku}")
     expect(page.get_by_role("heading", level=1)).to_have_text("No such order")
+
+
+def test_a_real_name_that_reads_erased_does_not_hide_the_address(
+    page: Page, console: Console
+) -> None:
+    order_id = new_order_id()
+    address = {
+        "name": "[erased]",
+        "line1": "7 Lantern Court",
+        "city": "Leiden",
+        "postal_code": "2311 AA",
+        "country": "NL",
+    }
+    placed = httpx.post(
+        f"{console.url}/orders", json=place_body(order_id, shipping_address=address)
+    )
+    assert placed.status_code == 201, placed.text
+    assert eventually(lambda: httpx.get(f"{console.url}/orders/{order_id}").status_code == 200, 30)
+
+    page.goto(f"{console.url}/console/orders/{order_id}")
+
+    expect(page.locator("address")).to_contain_text("7 Lantern Court", timeout=TIMEOUT_MS)
+    expect(page.locator(".notice.erased")).to_have_count(0)

@@ -78,11 +78,16 @@ def test_head_answers_like_get_without_a_body(server: Server) -> None:
 
 def test_a_trailing_slash_is_404_and_never_echoes_the_host(server: Server) -> None:
     response = httpx.get(
+        f"{server.url}/orders/search/", headers={"Host": "localhost"}, follow_redirects=False
+    )
+    foreign = httpx.get(
         f"{server.url}/orders/search/", headers={"Host": "evil.example"}, follow_redirects=False
     )
 
     assert_problem(response, 404, "not-found")
     assert "location" not in response.headers
+    assert_problem(foreign, 421, "host-not-served")
+    assert "location" not in foreign.headers
 
 
 def test_an_overlong_order_id_is_422(server: Server) -> None:

@@ -44,7 +44,8 @@ def test_a_huge_header_is_431_and_other_clients_are_served_meanwhile(server: Ser
     header = b"X-Junk: " + b"a" * (50 * 1024 * 1024) + b"\r\n"
     with socket.create_connection(_address(server)) as sock:
         sender = threading.Thread(
-            target=_send_all, args=(sock, b"GET /orders/search HTTP/1.1\r\nHost: x\r\n" + header)
+            target=_send_all,
+            args=(sock, b"GET /orders/search HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header),
         )
         sender.start()
         started = time.monotonic()
@@ -61,7 +62,7 @@ def test_a_huge_header_is_431_and_other_clients_are_served_meanwhile(server: Ser
 def test_too_many_headers_is_431(server: Server) -> None:
     headers = b"".join(b"X-H%d: v\r\n" % n for n in range(60))
     with socket.create_connection(_address(server)) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
         status = _status_line(sock)
 
     assert status == b"HTTP/1.1 431 Request Header Fields Too Large"
@@ -75,7 +76,7 @@ def _slow_clients(server: Server, count: int) -> Iterator[list[socket.socket]]:
     sockets = [socket.create_connection(_address(server)) for _ in range(count)]
     try:
         for sock in sockets:
-            sock.sendall(b"GET /orders/search HTTP/1.1\r\nHost: x\r\n")
+            sock.sendall(b"GET /orders/search HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         yield sockets
     finally:
         for sock in sockets:
@@ -109,12 +110,12 @@ def test_slow_loris_connections_are_closed_and_do_not_starve_others(server: Serv
 
 def test_a_keep_alive_connection_whose_next_headers_stall_is_closed(server: Server) -> None:
     with socket.create_connection(_address(server)) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         first = _status_line(sock)
         # Longer than the header timeout (1 s here) of idle keep-alive, then a request
         # whose headers never finish.
         assert _still_open_after(sock, 1.5)
-        sock.sendall(b"GET /orders/search HTTP/1.1\r\nHost: x\r\n")
+        sock.sendall(b"GET /orders/search HTTP/1.1\r\nHost: 127.0.0.1\r\n")
 
         closed = _closed_by_server(sock, within_s=5)
 
@@ -135,7 +136,8 @@ def test_a_slow_body_gets_a_503_at_the_deadline(server: Server) -> None:
     body = orjson.dumps({"reason": "too slow"})
     with socket.create_connection(_address(server)) as sock:
         sock.sendall(
-            b"POST /orders/x/cancel HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /orders/x/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body) + body[:3]
         )
         status = _status_line(sock)  # the rest of the body never comes

@@ -157,7 +157,12 @@ def test_malformed_json_is_400(api: Api) -> None:
     )
 
     assert_problem(response, 400, "malformed-json")
-    assert_problem(api.http.post("/orders", content=b"not json"), 400, "malformed-json")
+    json = {"content-type": "application/json"}
+    assert_problem(
+        api.http.post("/orders", content=b"not json", headers=json), 400, "malformed-json"
+    )
+    # Without its content type a body is not parsed at all (a page could send it cross-site).
+    assert_problem(api.http.post("/orders", content=b"not json"), 415, "unsupported-media-type")
 
 
 def test_validation_errors_are_422_with_field_paths(api: Api) -> None:

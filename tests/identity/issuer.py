@@ -25,6 +25,11 @@ class LocalIssuer:
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.url = ""
+        self.jwks_open = threading.Event()
+        """Cleared: the JWKS endpoint hangs (a slow identity provider) until it is set."""
+        self.jwks_open.set()
+        self.jwks_waiting = 0
+        """Fetches of the JWKS held now (while ``jwks_open`` is cleared)."""
         self.rotate()
 
     def rotate(self) -> str:
@@ -75,8 +80,15 @@ def serving_issuer() -> Iterator[LocalIssuer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/.well-known/openid-configuration":
-                body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
+                body = {
+                    "issuer": issuer.url,
+                    "jwks_uri": f"{issuer.url}/jwks",
+                    "authorization_endpoint": f"{issuer.url}/authorize",
+                }
             elif self.path == "/jwks":
+                issuer.jwks_waiting += 1
+                issuer.jwks_open.wait(timeout=30)
+                issuer.jwks_waiting -= 1
                 body = issuer.jwks()
             else:
                 self.send_error(404)

@@ -39,12 +39,14 @@ class Person:
         self.email = f"{first.lower()}.{last.lower()}.{tag}@example.org"
         self.street = f"{tag} {last} Lane"
         self.note = f"{first} phoned about parcel {tag}"
+        self.cancel_reason = f"{first} moved to {tag} Harbour Road"
+        """An agent's free text: personal data like a note."""
         self.orders: list[str] = []
 
     def needles(self) -> list[str]:
         """What must not be left: the values as written, and the words search indexes."""
         words = [word.lower() for word in self.name.split()]
-        return [self.name, self.email, self.street, self.note, *words]
+        return [self.name, self.email, self.street, self.note, self.cancel_reason, *words]
 
     def body(self, order_id: str) -> dict[str, Any]:
         return place_body(
@@ -76,7 +78,7 @@ async def orders_for(container: Container, person: Person) -> None:
         )
         await commands.add_note(order_id, CAUSE, author="agent-7", text=person.note)
         if n == 0:  # finished: the archive takes it
-            await commands.cancel(order_id, CAUSE, reason="refunded")
+            await commands.cancel(order_id, CAUSE, reason=person.cancel_reason)
         person.orders.append(order_id)
 
 
@@ -134,10 +136,15 @@ def test_an_erased_customer_is_nowhere_in_plain_text_and_the_other_is_untouched(
         assert [note["text"] for note in document["notes"]] == ["[erased]"]
         assert document["total"] == 2100
         assert document["status"] in ("paid", "cancelled")
+        if document["status"] == "cancelled":
+            assert document["cancel_reason"] == "[erased]"
+        else:
+            assert document["cancel_reason"] is None
         events = full_stream(store, container.archive, f"order-{order_id}")
         strong = fold(events, container.personal)
         assert strong is not None
         assert strong["customer"]["name"] == "[erased]"
+        assert strong["cancel_reason"] in (None, "[erased]")
         assert [e.type for e in events][-1] == "OrderPersonalDataErased"
     kept = container.search_index.get(yannick.orders[0])
     assert kept is not None

@@ -70,8 +70,8 @@ def test_plain_old_events_are_reported_then_sealed_or_erased_by_the_copy(
     assert keys is not None
     copied = encrypt_log(store, container.archive, target, keys)
 
-    assert copied.events_erased == 4  # Zelda's two placements and two notes
-    assert copied.events_sealed == 4  # Yannick's
+    assert copied.events_erased == 5  # Zelda's two placements, two notes and a cancellation
+    assert copied.events_sealed == 5  # Yannick's
     assert copied.keys_made == 1
     new_files = tree_bytes(tmp_path / "new")
     for needle in [*zelda.needles(), yannick.name, yannick.email, yannick.note]:

@@ -11,9 +11,10 @@ const UNSHIPPED = new Set(["placed", "paid"]);
 
 const ERASED = "[erased]";
 
-function address(shipping) {
+// Erasure is what the order says (personal_data_erased), never a value: a real name may read "[erased]".
+function address(shipping, erased) {
   if (!shipping) return "–";
-  if (shipping.name === ERASED) return h("address", {}, ERASED, h("br"), shipping.country);
+  if (erased) return h("address", {}, ERASED, h("br"), shipping.country);
   const lines = [shipping.name, shipping.line1, shipping.line2, `${shipping.postal_code} ${shipping.city}`, shipping.country];
   return h("address", {}, lines.filter(Boolean).map((line) => [line, h("br")]));
 }
@@ -183,7 +184,7 @@ export async function orderView(main, { path, can }) {
         "div",
         { class: "grid" },
         h("section", {}, h("h2", {}, "Customer"), definitions([["Name", order.customer?.name], ["E-mail", email(order.customer?.email)], ["Customer id", order.customer?.id ? h("a", { href: `/console/customers/${encodeURIComponent(order.customer.id)}` }, order.customer.id) : null]])),
-        h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address)),
+        h("section", {}, h("h2", {}, "Shipping address"), address(order.shipping_address, order.personal_data_erased)),
         h("section", {}, h("h2", {}, "Payment"), moneySection(order)),
         h("section", {}, h("h2", {}, "Shipments"), shipmentsSection(order)),
       ),
