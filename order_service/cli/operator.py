@@ -170,9 +170,9 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"projections": rows}))
         return 0
-    table = Table(title="projections")
-    for column in ("name", "schema", "handles", "personal data", "parity"):
-        table.add_column(column)
+    table = output_table(
+        "name", "schema", "handles", "personal data", "parity", title="projections"
+    )
     for row in rows:
         table.add_row(
             row["name"],
