@@ -48,9 +48,16 @@ def _placed(document: Document, data: dict[str, Any]) -> Document:
     return placed
 
 
-_HANDLED = ("OrderPaid", "OrderShipped", "OrderDelivered", "OrderCancelled", "OrderRefunded")
+def _cancelled(document: Document, data: dict[str, Any]) -> Document:
+    # The reason is sealed personal data, which this view never opens nor shows.
+    unopened = {**data, "reason": None}
+    return _following(ORDER_SEARCH.handles["OrderCancelled"])(document, unopened)
+
+
+_HANDLED = ("OrderPaid", "OrderShipped", "OrderDelivered", "OrderRefunded")
 _APPLY: dict[str, Apply] = {
     "OrderPlaced": _placed,
+    "OrderCancelled": _cancelled,
     **{name: _following(ORDER_SEARCH.handles[name]) for name in _HANDLED},
 }
 _IGNORED = frozenset(

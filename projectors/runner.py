@@ -85,6 +85,7 @@ class Projector:
         self.projection = projection
         self.name = projection.name
         self._stopped = threading.Event()
+        metrics.declare(self.name)
 
     def stop(self) -> None:
         self._stopped.set()

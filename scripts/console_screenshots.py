@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Take the README's screenshots of the console: search, order, operations, an erased order.
+"""Take the docs' screenshots of the console: search, order, a refund's confirmation, the
+customer and sales views, operations, an erased order.
 
     .venv/bin/python scripts/console_screenshots.py [--out docs/images]
 
@@ -102,6 +103,14 @@ def main() -> int:
                 page.goto(f"{url}/console/orders/{order_id}")
                 page.wait_for_selector("table.timeline")
                 page.screenshot(path=args.out / "order.png", full_page=True)
+                customer = page.locator("a[href^='/console/customers/']").first
+                customer_url = customer.get_attribute("href")
+                page.goto(f"{url}{customer_url}")
+                page.wait_for_selector("text=Totals per currency")
+                page.screenshot(path=args.out / "customer.png", full_page=True)
+                page.goto(f"{url}/console/sales")
+                page.wait_for_selector("svg.chart")
+                page.screenshot(path=args.out / "sales.png", full_page=True)
                 page.goto(f"{url}/console/operations")
                 page.wait_for_selector("text=OrderTeleported @")
                 page.screenshot(path=args.out / "operations.png")
@@ -109,7 +118,7 @@ def main() -> int:
                 page.wait_for_selector("text=OrderPersonalDataErased")
                 page.screenshot(path=args.out / "erased.png", full_page=True)
                 browser.close()
-    for name in ("search", "order", "operations", "erased"):
+    for name in ("search", "order", "customer", "sales", "operations", "erased"):
         print(args.out / f"{name}.png")
     return 0
 

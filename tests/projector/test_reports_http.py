@@ -124,3 +124,25 @@ def test_daily_sales_validation_names_the_field(
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == PROBLEM
     assert field in [error["field"] for error in answer.json()["errors"]]
+
+
+def test_a_cancelled_and_refunded_order_reads_as_the_contract_says(api: Api) -> None:
+    """The log as the command API writes it, personal data sealed (the reason among it)."""
+    order = place(api, "cust-refunded")
+    api.http.post(f"/orders/{order['order_id']}/pay", json=pay_body()).raise_for_status()
+    cancelled = api.http.post(f"/orders/{order['order_id']}/cancel", json={"reason": "twice"})
+    assert cancelled.status_code == 200, cancelled.text
+    refund = {"refund_id": "r-1", "amount": TOTAL, "reason": "cancelled after payment"}
+    refunded = api.http.post(f"/orders/{order['order_id']}/refunds", json=refund)
+    assert refunded.status_code == 200, refunded.text
+    position = refunded.json()["position"]
+    assert eventually(lambda: reached(api, "customer-orders", position), 10)
+
+    body = api.http.get("/customers/cust-refunded").json()
+    rows = {row["name"]: row for row in api.http.get("/projections").json()["projections"]}
+
+    assert rows["customer-orders"]["dead_letters"] == 0
+    (shown,) = body["orders"]
+    assert (shown["status"], shown["financial_status"]) == ("cancelled", "refunded")
+    assert shown["fulfillment_status"] == "unfulfilled"
+    assert body["totals"]["EUR"] == {"orders": 1, "spent": TOTAL, "refunded": TOTAL}
