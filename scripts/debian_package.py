@@ -45,3 +45,15 @@ def _install(package: str, tool: str, variable: str, *, recommends: bool) -> Non
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0 and command[-1] != "update":
             raise EngineUnavailableError(f"apt-get could not install {package}:\n{done.stderr}")
+
+
+def main(ensure: Callable[[], str]) -> int:
+    """A script's command line: install the tool if missing, print its path and version."""
+    try:
+        path = ensure()
+    except EngineUnavailableError as error:
+        print(error, file=sys.stderr)
+        return 1
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    print(path, version.stdout.splitlines()[0] if version.stdout else "")
+    return 0

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import debian_package
-from engine_process import EngineUnavailableError
+from engine_process import EngineUnavailableError  # noqa: F401 - the tests catch it from here
 
 
 def find() -> str | None:
@@ -31,16 +30,5 @@ def ensure() -> str:
     )
 
 
-def main() -> int:
-    try:
-        path = ensure()
-    except EngineUnavailableError as error:
-        print(error, file=sys.stderr)
-        return 1
-    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    print(path, version.stdout.splitlines()[0] if version.stdout else "")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(debian_package.main(ensure))
