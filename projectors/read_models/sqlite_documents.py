@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,15 @@ import orjson
 
 from projectors.port import Changes, Checkpoint, DeadLetter, ReadModelUnavailableError
 from projectors.projection import Document, Projection
+from projectors.read_models.sqlite_progress import (
+    ThreadConnections,
+    clear_dead_letters,
+    count_dead_letters,
+    progress_tables,
+    read_checkpoint,
+    read_dead_letters,
+    record_progress,
+)
 
 SERVING_TTL_S = 0.5
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -76,23 +83,10 @@ class SQLiteDocuments:
         self.mapping = mapping
         self._serving: tuple[float, str] | None = None
         self._serving_ttl_s = serving_ttl_s
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(path)
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
+        return self._connections.get()
 
     def setup(self) -> None:
         t = self.table
@@ -120,13 +114,7 @@ class SQLiteDocuments:
             );
             {indexes}
             {sums}
-            CREATE TABLE IF NOT EXISTS {t}_checkpoint (
-                id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER, updated_at TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {t}_dead_letters (
-                position INTEGER PRIMARY KEY, stream TEXT, revision INTEGER, type TEXT,
-                error TEXT, recorded_at TEXT
-            );
+            {progress_tables(t)}
             CREATE TABLE IF NOT EXISTS {t}_meta (
                 id INTEGER PRIMARY KEY CHECK (id = 1), schema_version INTEGER NOT NULL,
                 live INTEGER NOT NULL DEFAULT 0
@@ -182,27 +170,9 @@ class SQLiteDocuments:
             old = self._read(connection, list(changes.documents))
             for key, document in changes.documents.items():
                 self._write_document(connection, key, document, old.get(key))
-            for letter in changes.dead_letters:
-                connection.execute(
-                    f"INSERT OR REPLACE INTO {t}_dead_letters VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        letter.position,
-                        letter.stream,
-                        letter.revision,
-                        letter.event_type,
-                        letter.error,
-                        letter.recorded_at.isoformat(),
-                    ),
-                )
             if changes.searchable:  # a live batch: this version has caught up
                 connection.execute(f"UPDATE {t}_meta SET live = 1 WHERE live = 0")
-            if changes.checkpoint is not None:
-                connection.execute(
-                    f"INSERT INTO {t}_checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
-                    " SET position = max(position, excluded.position),"
-                    " updated_at = excluded.updated_at",
-                    (changes.checkpoint, datetime.now(UTC).isoformat()),
-                )
+            record_progress(connection, t, changes)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -308,14 +278,7 @@ class SQLiteDocuments:
 
     def checkpoint(self, table: str | None = None) -> Checkpoint:
         """This version's checkpoint (what the projector resumes from)."""
-        row = (
-            self._connection()
-            .execute(f"SELECT position, updated_at FROM {table or self.table}_checkpoint")
-            .fetchone()
-        )
-        if row is None:
-            return Checkpoint(position=None, updated_at=None)
-        return Checkpoint(position=row[0], updated_at=datetime.fromisoformat(row[1]))
+        return read_checkpoint(self._connection(), table or self.table)
 
     def checkpoint_of(self, generation: str) -> Checkpoint:
         """The checkpoint of the tables that answer reads (``v1``, ``v2``...)."""
@@ -332,26 +295,15 @@ class SQLiteDocuments:
             raise ReadModelUnavailableError(f"{type(error).__name__}: {error}") from error
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        order = "DESC" if newest_first else "ASC"
-        rows = self._connection().execute(
-            f"SELECT position, stream, revision, type, error, recorded_at"
-            f" FROM {self.table}_dead_letters ORDER BY position {order} LIMIT ?",
-            (limit,),
+        return read_dead_letters(
+            self._connection(), self.table, limit=limit, newest_first=newest_first
         )
-        return [
-            DeadLetter(position, stream, revision, kind, error, datetime.fromisoformat(at))
-            for position, stream, revision, kind, error, at in rows
-        ]
 
     def dead_letter_count(self) -> int:
-        row = self._connection().execute(f"SELECT count(*) FROM {self.table}_dead_letters")
-        return int(row.fetchone()[0])
+        return count_dead_letters(self._connection(), self.table)
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        self._connection().executemany(
-            f"DELETE FROM {self.table}_dead_letters WHERE position = ?",
-            [(position,) for position in positions],
-        )
+        clear_dead_letters(self._connection(), self.table, positions)
 
     def count(self) -> int:
         return int(self._connection().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
@@ -364,7 +316,4 @@ class SQLiteDocuments:
         self._connection().execute("SELECT 1")
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
+        self._connections.close()

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,15 @@ import orjson
 
 from projectors.order_search import Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
+from projectors.read_models.sqlite_progress import (
+    ThreadConnections,
+    clear_dead_letters,
+    count_dead_letters,
+    progress_tables,
+    read_checkpoint,
+    read_dead_letters,
+    record_progress,
+)
 from projectors.read_models.text import searchable, words
 
 GENERATION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -49,28 +56,19 @@ class SQLiteOrderIndex:
         self.name = name
         self.generation = generation
         self.table = f"{name}_{generation}"
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(
+            path,
+            pragmas=(
+                "cache_size=-65536",  # 64 MiB: indexes stay in memory
+                "mmap_size=268435456",
+                # Freed space is zeroed, so an overwritten document (an erased customer's)
+                # leaves nothing readable in the file.
+                "secure_delete=ON",
+            ),
+        )
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes stay in memory
-            connection.execute("PRAGMA mmap_size=268435456")
-            # Freed space is zeroed, so an overwritten document (an erased customer's) leaves
-            # nothing readable in the file.
-            connection.execute("PRAGMA secure_delete=ON")
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
+        return self._connections.get()
 
     def setup(self) -> None:
         t = self.table
@@ -102,13 +100,7 @@ class SQLiteOrderIndex:
             CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text USING fts5(
                 body, tokenize = 'unicode61'
             );
-            CREATE TABLE IF NOT EXISTS {t}_checkpoint (
-                id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER, updated_at TEXT
-            );
-            CREATE TABLE IF NOT EXISTS {t}_dead_letters (
-                position INTEGER PRIMARY KEY, stream TEXT, revision INTEGER, type TEXT,
-                error TEXT, recorded_at TEXT
-            );
+            {progress_tables(t)}
             """
         )
 
@@ -118,32 +110,13 @@ class SQLiteOrderIndex:
         return partial(self.write, changes)  # one transaction: nothing to start early
 
     def write(self, changes: Changes) -> None:
-        t = self.table
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
             hashes = self._text_hashes(connection, list(changes.documents))
             for order_id, document in changes.documents.items():
                 self._write_document(connection, order_id, document, hashes.get(order_id))
-            for letter in changes.dead_letters:
-                connection.execute(
-                    f"INSERT OR REPLACE INTO {t}_dead_letters VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        letter.position,
-                        letter.stream,
-                        letter.revision,
-                        letter.event_type,
-                        letter.error,
-                        letter.recorded_at.isoformat(),
-                    ),
-                )
-            if changes.checkpoint is not None:
-                connection.execute(
-                    f"INSERT INTO {t}_checkpoint VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE"
-                    " SET position = max(position, excluded.position),"
-                    " updated_at = excluded.updated_at",
-                    (changes.checkpoint, datetime.now(UTC).isoformat()),
-                )
+            record_progress(connection, self.table, changes)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -225,38 +198,18 @@ class SQLiteOrderIndex:
         return self.documents([order_id]).get(order_id)
 
     def checkpoint(self) -> Checkpoint:
-        row = (
-            self._connection()
-            .execute(f"SELECT position, updated_at FROM {self.table}_checkpoint WHERE id = 1")
-            .fetchone()
-        )
-        if row is None:
-            return Checkpoint(None, None)
-        return Checkpoint(row[0], datetime.fromisoformat(row[1]) if row[1] else None)
+        return read_checkpoint(self._connection(), self.table)
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        order = "DESC" if newest_first else "ASC"
-        rows = self._connection().execute(
-            f"SELECT position, stream, revision, type, error, recorded_at"
-            f" FROM {self.table}_dead_letters ORDER BY position {order} LIMIT ?",
-            (limit,),
+        return read_dead_letters(
+            self._connection(), self.table, limit=limit, newest_first=newest_first
         )
-        return [
-            DeadLetter(row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]))
-            for row in rows
-        ]
 
     def dead_letter_count(self) -> int:
-        row = (
-            self._connection().execute(f"SELECT count(*) FROM {self.table}_dead_letters").fetchone()
-        )
-        return int(row[0])
+        return count_dead_letters(self._connection(), self.table)
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        self._connection().executemany(
-            f"DELETE FROM {self.table}_dead_letters WHERE position = ?",
-            [(position,) for position in positions],
-        )
+        clear_dead_letters(self._connection(), self.table, positions)
 
     def count(self) -> int:
         return int(self._connection().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
@@ -366,8 +319,4 @@ class SQLiteOrderIndex:
 
     def close(self) -> None:
         """Close every thread's connection (call once no thread uses the index any more)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
-        self._local = threading.local()
+        self._connections.close()

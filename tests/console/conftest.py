@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Cookie, Page, expect, sync_playwright
 
 from tests.engines import _load_script, engine_missing
@@ -169,3 +170,14 @@ def add_note_to_first_result(page: Page, text: str, author: str) -> Cookie:
     assert cookie.get("httpOnly")
     assert cookie.get("sameSite") == "Strict"
     return cookie
+
+
+def blocking_violations(page: Page) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical findings on the page as it is now: rule, impact and
+    the elements they are on."""
+    results = Axe().run(page)
+    return [
+        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]

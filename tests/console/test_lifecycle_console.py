@@ -5,10 +5,9 @@ what will happen; the page then shows the change from search. axe-core stays cle
 from __future__ import annotations
 
 import httpx
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import Console, wait_searchable
+from tests.console.conftest import Console, blocking_violations, wait_searchable
 from tests.factories import new_order_id, pay_body, place_body
 
 TIMEOUT_MS = 15_000
@@ -78,10 +77,7 @@ def test_enter_in_the_cancel_reason_asks_before_cancelling(page: Page, console: 
 
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("owed to the customer")
-    results = Axe().run(page)  # the page with its confirmation open
-    blocking = [
-        v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")
-    ]
+    blocking = blocking_violations(page)  # the page with its confirmation open
     assert not blocking, blocking
     page.keyboard.press("Escape")
     expect(page.locator("h1 .badge")).to_have_text("paid")
@@ -118,8 +114,5 @@ def test_the_order_view_with_its_actions_passes_axe_core(page: Page, console: Co
     page.goto(f"{console.url}/console/orders/{order(console, delivered=True)}")
     expect(page.get_by_role("button", name="Record return…")).to_be_visible(timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
-    results = Axe().run(page)
-    blocking = [
-        v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")
-    ]
+    blocking = blocking_violations(page)
     assert not blocking, blocking

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Route, expect
 
 from order_service.events import order_stream
 from order_service.eventstore.sqlite import SQLiteEventStore
-from tests.console.conftest import Console
+from tests.console.conftest import Console, blocking_violations
 from tests.projector.test_projector import append_raw
 
 TIMEOUT_MS = 15_000
@@ -76,13 +75,7 @@ def test_every_view_passes_axe_core(page: Page, console: Console, path: str) -> 
     expect(page.locator("main h1, main h2, #count, .empty").first).to_be_visible(timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
-    results = Axe().run(page)
-
-    blocking = [
-        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
+    blocking = blocking_violations(page)
     assert not blocking, blocking
 
 

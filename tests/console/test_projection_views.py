@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import Console
+from tests.console.conftest import Console, blocking_violations
 from tests.polling import eventually
 
 TIMEOUT_MS = 20_000
@@ -51,11 +50,5 @@ def test_the_projection_views_pass_axe_core(page: Page, console: Console, path: 
     expect(page.locator("main h2, .empty").first).to_be_visible(timeout=TIMEOUT_MS)
     page.wait_for_load_state("networkidle")
 
-    results = Axe().run(page)
-
-    blocking = [
-        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
+    blocking = blocking_violations(page)
     assert not blocking, blocking

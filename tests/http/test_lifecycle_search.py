@@ -4,31 +4,17 @@ financial, fulfilment and country filters, and every shipment's tracking number 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from order_service.bootstrap import bootstrap
-from order_service.http.app import embedded_app
-from order_service.settings import Settings
 from tests.factories import new_order_id, pay_body, place_body
-from tests.inprocess import Api, serving
+from tests.inprocess import Api
 
 
-@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    options: dict[str, Any] = {"data_dir": tmp_path / "data", "projection_flush_ms": 5}
-    if request.param == "elasticsearch":
-        options |= {
-            "read_model": request.getfixturevalue("elasticsearch_url"),
-            "es_index_prefix": f"t{uuid.uuid4().hex[:10]}",
-            "es_replicas": 0,
-        }
-    container = bootstrap(Settings(**options))
-    with serving(embedded_app(container), container) as running:
-        yield running
+@pytest.fixture
+def api(api_on_each_read_model: Api) -> Api:
+    return api_on_each_read_model
 
 
 def command(api: Api, path: str, body: dict[str, Any]) -> dict[str, Any]:

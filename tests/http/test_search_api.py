@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from order_service.bootstrap import bootstrap
-from order_service.http.app import embedded_app
-from order_service.settings import Settings
 from tests.factories import new_order_id, pay_body, place_body, ship_body
-from tests.inprocess import Api, serving
+from tests.inprocess import Api
 
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    options: dict[str, Any] = {"data_dir": tmp_path / "data", "projection_flush_ms": 5}
-    if request.param == "elasticsearch":
-        options |= {
-            "read_model": request.getfixturevalue("elasticsearch_url"),
-            "es_index_prefix": f"t{uuid.uuid4().hex[:10]}",
-            "es_replicas": 0,
-        }
-    container = bootstrap(Settings(**options))
-    with serving(embedded_app(container), container) as running:
-        yield running
+@pytest.fixture
+def api(api_on_each_read_model: Api) -> Api:
+    return api_on_each_read_model
 
 
 def place(api: Api, **overrides: Any) -> dict[str, Any]:

@@ -26,6 +26,21 @@ export function replace(element, ...children) {
   return element;
 }
 
+// Runs a form's command with its submit button disabled (no second submission meanwhile); a
+// failure is said in ``said``, after ``failed``.
+export async function whileSubmitting(form, said, failed, work) {
+  const pressed = form.querySelector("button[type=submit]");
+  pressed.disabled = true;
+  try {
+    await work();
+  } catch (error) {
+    replace(said, `${failed}: ${error.message}`);
+    said.classList.add("error");
+  } finally {
+    pressed.disabled = false;
+  }
+}
+
 const exponents = new Map();
 
 // Money is integer minor units with an ISO 4217 currency; the currency says how many decimals.

@@ -1,7 +1,7 @@
 // What agents do after payment: refund, take a return, change the address, cancel. Each asks
 // for a confirmation that says what will happen before it posts the command (as the agent).
 import { api } from "./api.js";
-import { definitions, h, money, replace, time } from "./dom.js";
+import { definitions, h, money, replace, time, whileSubmitting } from "./dom.js";
 
 // Digits after the point the currency has (EUR 2, JPY 0, KWD 3).
 export function digits(currency) {
@@ -71,17 +71,10 @@ export function confirmedForm({ orderId, path, method = "POST", heading, fields,
       replace(said, "Nothing was changed.");
       return;
     }
-    const pressed = event.target.querySelector("button[type=submit]");
-    pressed.disabled = true;
-    try {
+    await whileSubmitting(event.target, said, failed, async () => {
       const result = await api(`/orders/${encodeURIComponent(orderId)}${path}`, { method, body });
       await after(result, said);
-    } catch (error) {
-      replace(said, `${failed}: ${error.message}`);
-      said.classList.add("error");
-    } finally {
-      pressed.disabled = false;
-    }
+    });
   }
   return h(
     "form",

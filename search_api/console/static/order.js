@@ -2,7 +2,7 @@
 // store, notes, and what agents do (note; refund, return, address change and cancel, each
 // confirmed first: lifecycle.js).
 import { api, query } from "./api.js";
-import { definitions, h, money, replace, statusBadge, time } from "./dom.js";
+import { definitions, h, money, replace, statusBadge, time, whileSubmitting } from "./dom.js";
 import { asOfLine } from "./freshness.js";
 import { addressForm, cancelForm, moneySection, refundable, refundForm, refundsAndReturns, returnable, returnForm, shipmentsSection } from "./lifecycle.js";
 
@@ -115,19 +115,12 @@ function actionForm({ orderId, command, field, label, button, danger, failed, af
   const said = h("p", { role: "status", class: "muted" });
   async function submit(event) {
     event.preventDefault();
-    const pressed = event.target.querySelector("button");
-    pressed.disabled = true;
-    try {
+    await whileSubmitting(event.target, said, failed, async () => {
       const path = `/orders/${encodeURIComponent(orderId)}/${command}`;
       const result = await api(path, { method: "POST", body: { [field.name]: field.value } });
       field.value = "";
       await after(result, said);
-    } catch (error) {
-      replace(said, `${failed}: ${error.message}`);
-      said.classList.add("error");
-    } finally {
-      pressed.disabled = false;
-    }
+    });
   }
   return h(
     "form",
