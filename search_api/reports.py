@@ -19,6 +19,7 @@ from order_service.http.problems import InvalidParameterError, documented, probl
 from projectors import customer_orders, daily_sales
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from search_api.freshness import Freshness
+from search_api.responses import CustomerOrdersOut, DailySalesOut
 
 MAX_DAYS = 366
 
@@ -35,7 +36,7 @@ router = APIRouter(tags=["reports"])
 @router.get(
     "/customers/{customer_id}",
     operation_id="getCustomer",
-    response_model=None,
+    response_model=CustomerOrdersOut,
     responses=documented(401, 403, 404, 422, 503),
 )
 async def get_customer(
@@ -73,7 +74,7 @@ def _day(parameter: str, value: str) -> date:
 @router.get(
     "/reports/daily-sales",
     operation_id="getDailySales",
-    response_model=None,
+    response_model=DailySalesOut,
     responses=documented(401, 403, 422, 503),
 )
 async def get_daily_sales(

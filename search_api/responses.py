@@ -96,6 +96,50 @@ class HistoryOut(BaseModel):
     events: list[HistoryEvent]
 
 
+class CustomerOrderOut(BaseModel):
+    model_config = Open
+    order_id: str
+    status: str
+    financial_status: str
+    fulfillment_status: str
+    total: int = Field(description="Minor units of the currency.")
+    currency: str
+    placed_at: str
+
+
+class CustomerTotalsOut(BaseModel):
+    orders: int
+    spent: int = Field(description="Paid, in minor units.")
+    refunded: int = Field(description="Refunded, in minor units.")
+
+
+class CustomerOrdersOut(BaseModel):
+    """The customer-orders projection's document of one customer."""
+
+    model_config = Open
+    customer_id: str
+    orders: list[CustomerOrderOut] = Field(description="Newest first.")
+    totals: dict[str, CustomerTotalsOut] = Field(description="Per ISO 4217 currency.")
+    as_of: AsOf
+
+
+class DailySalesRow(BaseModel):
+    day: str = Field(description="The UTC day, YYYY-MM-DD.")
+    currency: str
+    orders_placed: int
+    placed_total: int
+    orders_paid: int
+    paid_total: int
+    refunds: int
+    refunded_total: int
+    orders_cancelled: int
+
+
+class DailySalesOut(BaseModel):
+    rows: list[DailySalesRow] = Field(description="Days without orders are left out.")
+    as_of: AsOf
+
+
 class ProjectionOut(BaseModel):
     model_config = Open
     name: str = Field(examples=["order-search"])

@@ -111,6 +111,15 @@ def _describe_operation(method: str, path: str, operation: OpenApi) -> None:
             parameter.setdefault("example", text[1])
     if "x-correlation-id" not in names:
         parameters.append(dict(_CORRELATION_IN))
+    # What the cross-cutting layers (limits, cross-site guard) answer before any route runs.
+    guarded = [421, 431]
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        guarded.append(403)  # from another site
+    if "requestBody" in operation:
+        guarded += [413, 415]
+    responses = operation.setdefault("responses", {})
+    for status, response in documented(*guarded).items():
+        responses.setdefault(str(status), response)
     for status, response in operation.get("responses", {}).items():
         headers = ["X-Correlation-ID"]
         success = status.startswith("2")

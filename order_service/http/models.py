@@ -97,8 +97,8 @@ class NoteIn(BaseModel):
 
 class QuantityIn(BaseModel):
     model_config = Strict
-    sku: str
-    quantity: Int64 = Field(description="At least 1.")
+    sku: str = Field(examples=["TEA-EG"])
+    quantity: Int64 = Field(description="At least 1.", examples=[1])
 
 
 class ShipmentIn(BaseModel):
@@ -114,7 +114,9 @@ class ShipmentIn(BaseModel):
 class RefundIn(BaseModel):
     model_config = Strict
     refund_id: str = Field(description="Chosen by the client; repeating it is safe.")
-    amount: Int64 = Field(description="Integer minor units; at most what is not yet refunded.")
+    amount: Int64 = Field(
+        description="Integer minor units; at most what is not yet refunded.", examples=[450]
+    )
     reason: str
     items: list[QuantityIn] | None = Field(None, max_length=10_000)
 

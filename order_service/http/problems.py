@@ -76,8 +76,11 @@ WHEN = {
     404: "No such order (or route)",
     409: "Not allowed in the order's current status, or the key is in flight",
     412: "If-Match does not match the order's version",
-    413: "The body is too large",
+    413: "The body is too large, or holds more fields than a body may",
+    415: "The body is not declared `application/json`",
+    421: "The Host is not one this deployment serves",
     422: "Validation failed; `errors` names each field",
+    431: "The request line and headers (trailers included) are too large",
     503: "An engine is unavailable, or the request passed its deadline; retry later",
 }
 
