@@ -64,7 +64,7 @@ def test_a_table_folds_a_long_cell_on_a_narrow_terminal_rather_than_cut_it() -> 
 
 def test_in_a_pipe_tables_keep_every_character(tmp_path: Path) -> None:
     name = "the night shift's key for the returns desk, building 7, second floor"
-    orders_cli(tmp_path, "keys", "create", "--role", "agent", "--name", name, check=True)
+    orders_cli(tmp_path, "keys", "create", "--role", "agent", "--name", name, "--yes", check=True)
 
     listed = orders_cli(tmp_path, "keys", "list", check=True)  # its output is a pipe here
     shown = listed.stdout + listed.stderr
