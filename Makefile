@@ -49,8 +49,10 @@ typecheck: $(STAMP)
 
 # The Elasticsearch node is fetched (Maven), started and stopped by the test session itself
 # (tests/engines.py); set ELASTICSEARCH_URL to use a node you already run.
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one).
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 # The docs site (mkdocs.yml): --strict, so a broken link or a page left out of the nav fails.
 docs: $(STAMP)

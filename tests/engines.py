@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -40,6 +40,34 @@ def _load_script(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def share_with_workers(config: pytest.Config) -> None:
+    """With ``-n N`` (pytest-xdist), start Elasticsearch once, in the controlling process,
+    before the workers start: they inherit ELASTICSEARCH_URL and isolate themselves by index
+    prefix as they do on any shared node. The controller has no gRPC threads, so the node is
+    forked from a quiet process. A node that cannot start here is left to the workers, which
+    skip or fail by the usual rule."""
+    workers = getattr(config.option, "numprocesses", None)
+    if not workers or hasattr(config, "workerinput") or os.environ.get("ELASTICSEARCH_URL"):
+        return
+    script = _load_script("elasticsearch_node")
+    try:
+        node = script.Node(script.fetch())
+        os.environ["ELASTICSEARCH_URL"] = node.start()
+    except script.EngineUnavailableError:
+        return
+    config.stash[_SHARED_NODE] = node
+
+
+def stop_shared(config: pytest.Config) -> None:
+    node = config.stash.get(_SHARED_NODE, None)
+    if node is not None:
+        node.stop()
+        os.environ.pop("ELASTICSEARCH_URL", None)
+
+
+_SHARED_NODE = pytest.StashKey[Any]()
 
 
 def elasticsearch_url() -> Iterator[str]:
