@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 # The suite runs on PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one).
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
 
 # The docs site (mkdocs.yml): --strict, so a broken link or a page left out of the nav fails.
 docs: $(STAMP)

@@ -66,7 +66,10 @@ def java_home() -> str:
 
 
 class Keycloak:
-    def __init__(self, realm_file: Path) -> None:
+    def __init__(self, realm_file: Path, *, detached: bool = False) -> None:
+        """``detached``: the server outlives the process that starts it (whoever records
+        its process group stops it, with ``kill_group``)."""
+        self.detached = detached
         self.home = fetch_zip(ARTIFACT, f"keycloak-{VERSION}", sys.stderr)
         self.realm_file = realm_file
         self.port = free_port()
@@ -105,7 +108,7 @@ class Keycloak:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=None if self.detached else die_with_parent,
             )
         self._wait_until_ready()
         log(f"Keycloak {VERSION} is up at {self.url}")

@@ -54,15 +54,10 @@ ENGINE_FIXTURES = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        for fixture, marker in ENGINE_FIXTURES.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(getattr(pytest.mark, marker))
-        if "keycloak_url" in getattr(item, "fixturenames", ()):
-            # One Keycloak (a heavy JVM) for the session: its tests share a worker.
-            item.add_marker(pytest.mark.xdist_group("keycloak"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    for fixture, marker in ENGINE_FIXTURES.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            item.add_marker(getattr(pytest.mark, marker))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
