@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote
 
 import orjson
 from fastapi.telemetry import TelemetryConfig
@@ -34,12 +35,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from order_service.eventstore.port import AppendResult, RecordedEvent
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
 EXPORTERS = ("otlp", "console", "none")
 OTLP_PROTOCOL = "http/protobuf"
 TRACE_KEYS = ("traceparent", "tracestate")
+QUERY = "url.query"
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: a trace each, every few seconds, would bury the requests."""
 OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -217,12 +219,34 @@ def start_tracing(enabled: bool, service: str, *, exporter: SpanExporter | None 
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     provider = TracerProvider(resource=_resource(service), shutdown_on_exit=False)
+    provider.add_span_processor(_query_values_redacted())
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         for configured in _exporters(exporter_names()):
             provider.add_span_processor(BatchSpanProcessor(configured))
     return Tracing(provider)
+
+
+def _query_values_redacted() -> SpanProcessor:
+    """Query strings carry e-mail addresses and names: a request's span keeps the
+    parameters' names only, as the access log does (a class made here, since the SDK is
+    imported only when tracing is on)."""
+    from opentelemetry.sdk.trace import Span as SdkSpan
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class QueryValuesRedacted(SpanProcessor):
+        def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
+            query = (span.attributes or {}).get(QUERY)
+            if isinstance(query, str):
+                span.set_attribute(QUERY, redacted_query(query))
+
+    return QueryValuesRedacted()
+
+
+def redacted_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return "&".join(f"{quote(name, safe='')}=REDACTED" for name, _ in pairs)
 
 
 def _exporters(names: Iterable[str]) -> list[SpanExporter]:
