@@ -159,8 +159,9 @@ class Settings(BaseSettings):
     )
     tracing: bool = Field(
         False,
-        description="Export OpenTelemetry traces of commands, their appends, projections and "
-        "searches, as the standard OTEL_* variables say (docs: operations, Traces).",
+        description="Export OpenTelemetry traces (a command, its append, the projection of "
+        "its events, searches) where the standard OTEL_* variables say; see Traces in the "
+        "operations runbook.",
     )
     sqlite_poll_ms: int = Field(
         200,
