@@ -3,16 +3,9 @@ variables, with OTLP exported over real HTTP to a receiver in the test."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import ValidationError
 
@@ -20,8 +13,11 @@ from order_service.bootstrap import bootstrap
 from order_service.http.app import command_app
 from order_service.settings import Settings
 from order_service.tracing import redacted_query, start_tracing
+from tests.collector import Collector, collector
 from tests.factories import new_order_id, place_body
 from tests.inprocess import serving
+
+__all__ = ["collector"]
 
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",
@@ -39,49 +35,6 @@ OTEL_VARIABLES = (
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in OTEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-class Collector(ThreadingHTTPServer):
-    """An OTLP/HTTP trace receiver: keeps every export request it is sent."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CollectorHandler)
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.paths: list[str] = []
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class CollectorHandler(BaseHTTPRequestHandler):
-    server: Collector
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        self.server.paths.append(self.path)
-        self.server.requests.append(ExportTraceServiceRequest.FromString(body))
-        answer = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads what was received."""
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    server = Collector()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def test_tracing_is_off_by_default() -> None:
@@ -146,16 +99,8 @@ def test_spans_are_exported_over_otlp_http_where_the_environment_says(
     # Stopping the process exported what was pending.
 
     assert set(collector.paths) == {"/v1/traces"}
-    exported = [
-        (resource.resource, span)
-        for request in collector.requests
-        for resource in request.resource_spans
-        for scope in resource.scope_spans
-        for span in scope.spans
-    ]
-    names = {span.name for _, span in exported}
-    assert {"POST /orders", "append"} <= names
-    for resource, _ in exported:
-        attributes = {item.key: item.value.string_value for item in resource.attributes}
-        assert attributes["service.name"] == "orders-commands"
-        assert attributes["deployment.environment.name"] == "test"
+    exported = collector.spans()
+    assert {"POST /orders", "append"} <= {span.name for span in exported}
+    for span in exported:
+        assert span.resource["service.name"] == "orders-commands"
+        assert span.resource["deployment.environment.name"] == "test"
