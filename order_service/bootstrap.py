@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from order_service.access.api_keys import ApiKeys
@@ -24,6 +25,7 @@ from order_service.personal.keys import CustomerKeys, key_encryption_key
 from order_service.personal.private_files import keep_private
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
+from order_service.tracing import Tracing, start_tracing
 from projectors.order_search import NAME
 from projectors.port import ReadModel
 from projectors.read_models.generations import ActiveIndex
@@ -32,6 +34,9 @@ from projectors.registry import PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
@@ -45,6 +50,15 @@ class Container:
     event_store: EventStore
     projection_names: list[str] | None = None
     """The projections this process runs (``orders project NAME ...``); None: all."""
+    service: str = "orders"
+    """The process, as traces name it unless OTEL_SERVICE_NAME does (set by its app)."""
+    span_exporter: SpanExporter | None = None
+    """Where spans go as they end (tests); None: OTEL_TRACES_EXPORTER's, in batches."""
+
+    @cached_property
+    def tracing(self) -> Tracing:
+        """Off unless ORDERS_TRACING; the no-op tracer then, and no SDK."""
+        return start_tracing(self.settings.tracing, self.service, exporter=self.span_exporter)
 
     @cached_property
     def personal(self) -> PersonalData:
@@ -74,6 +88,7 @@ class Container:
             self.personal,
             snapshot_every=self.settings.snapshot_every,
             cache_size=self.settings.order_cache_size,
+            tracing=self.tracing,
         )
 
     @cached_property
@@ -189,6 +204,7 @@ class Container:
         return ProjectorOptions(
             batch_size=self.settings.projection_batch_size,
             flush_interval_s=self.settings.projection_flush_ms / 1000,
+            tracing=self.tracing,
         )
 
     def projector(self) -> Projector:
@@ -239,6 +255,8 @@ class Container:
         if "projection_stores" in self.__dict__:
             for store in self.projection_stores.values():
                 store.close()
+        if "tracing" in self.__dict__:
+            self.tracing.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -285,6 +303,15 @@ def open_read_model(settings: Settings) -> ReadModel:
     )
 
 
-def bootstrap(settings: Settings, *, event_store: EventStore | None = None) -> Container:
+def bootstrap(
+    settings: Settings,
+    *,
+    event_store: EventStore | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Container:
     keep_private(settings.data_dir)
-    return Container(settings=settings, event_store=event_store or open_event_store(settings))
+    return Container(
+        settings=settings,
+        event_store=event_store or open_event_store(settings),
+        span_exporter=span_exporter,
+    )

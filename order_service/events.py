@@ -2,8 +2,9 @@
 
 Stored type names are the events' ``TYPE`` (``OrderPlaced``...), never a module path. Data is
 JSON with snake_case fields, the order id and the event's time (``placed_at``...) included;
-money is integer minor units. Metadata carries ``$correlationId``, ``$causationId`` and the
-event's ``schema_version``; older versions are upcast when read (the library's
+money is integer minor units. Metadata carries ``$correlationId``, ``$causationId``, the
+event's ``schema_version`` and, when tracing is on, the W3C ``traceparent``/``tracestate`` of
+the append; older versions are upcast when read (the library's
 ``upcast_vN_vN+1`` convention), and events already written are never rewritten.
 """
 
@@ -72,6 +73,9 @@ class Causation:
     """``{kind, id, name}`` of whoever caused the events."""
     request_hash: str | None = None
     """What makes a keyed request "the same" (``order_service.idempotency``)."""
+    trace: Mapping[str, str] | None = None
+    """W3C ``traceparent`` (and ``tracestate``) of the span appending the events; None
+    with tracing off (``order_service.tracing``)."""
 
     def event_id(self, stream: str, index: int) -> uuid.UUID:
         """Deterministic for a retried command, so the store's deduplication also holds."""
@@ -91,6 +95,8 @@ def metadata(causation: Causation, schema_version: int, status: str | None = Non
     if causation.idempotency_key is not None and status is not None:
         # The keyed command's record, committed with its events: a retry is answered from it.
         meta["idempotency"] = {"request": causation.request_hash, "status": status}
+    if causation.trace:
+        meta.update(causation.trace)
     return orjson.dumps(meta)
 
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from order_service.eventstore.connection import redacted
 from order_service.personal.cipher import KeyEncryptionKey
+from order_service.tracing import check_environment, sdk_disabled
 
 EVENT_STORE_SCHEMES = ("sqlite", "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover")
 READ_MODEL_SCHEMES = ("sqlite", "http", "https")
@@ -156,6 +157,12 @@ class Settings(BaseSettings):
         description="json: one JSON object a line; text: for people; auto: text on a "
         "terminal, json otherwise.",
     )
+    tracing: bool = Field(
+        False,
+        description="Export OpenTelemetry traces (a command, its append, the projection of "
+        "its events, searches) where the standard OTEL_* variables say; see Traces in the "
+        "operations runbook.",
+    )
     sqlite_poll_ms: int = Field(
         200,
         ge=10,
@@ -253,6 +260,13 @@ class Settings(BaseSettings):
                 f"ORDERS_READ_MODEL must start with one of {', '.join(READ_MODEL_SCHEMES)}: "
                 f"got {redacted(self.read_model)!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _traces_exportable(self) -> Settings:
+        """The OTEL_* variables are the SDK's, but a wrong one stops the process here too."""
+        if self.tracing and not sdk_disabled():
+            check_environment()
         return self
 
     @property

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
 from order_service.personal.codec import PersonalData
+from order_service.tracing import Tracing
 from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
 from projectors.port import Changes, DeadLetter, DocumentStore, ReadModel
@@ -56,6 +57,8 @@ class ProjectorOptions:
     flush_interval_s: float = 0.05
     on_flush: Callable[[int], None] = field(default=lambda _: None)
     """Called with the new checkpoint after every flush (wakes read-your-writes waiters)."""
+    tracing: Tracing = field(default_factory=Tracing)
+    """Off by default; on, traced events get a span until their documents are written."""
 
 
 class Projector:
@@ -85,6 +88,7 @@ class Projector:
         self.projection = projection
         self.name = projection.name
         self._stopped = threading.Event()
+        self._spans = self.options.tracing.projection(self.name)
         metrics.declare(self.name)
 
     def stop(self) -> None:
@@ -251,6 +255,8 @@ class Projector:
         metrics.observe_flush(
             self.name, events, changes.checkpoint, seconds, len(changes.dead_letters)
         )
+        if self._spans is not None:
+            self._spans.written(changes.checkpoint, changes.searchable)
         self.options.on_flush(changes.checkpoint)
 
     def changes_for(
@@ -259,6 +265,8 @@ class Projector:
         # A partial batch means we are live: make it searchable before the checkpoint says so,
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
+        if self._spans is not None:
+            self._spans.projecting(batch)
         return changes_for(
             batch,
             lookup,
