@@ -64,6 +64,7 @@ class Sessions:
                 "id": principal.id,
                 "name": principal.name,
                 "roles": sorted(principal.roles),
+                "prefix": principal.order_id_prefix,
                 "csrf": session.csrf_token,
                 "exp": session.expires_at,
             }
@@ -79,7 +80,13 @@ class Sessions:
             return None
         if data["kind"] == "api_key" and self.keys.verify_id(data["id"]) is None:
             return None  # the key behind this session was revoked
-        principal = Principal(data["kind"], data["id"], data["name"], frozenset(data["roles"]))
+        principal = Principal(
+            data["kind"],
+            data["id"],
+            data["name"],
+            frozenset(data["roles"]),
+            data.get("prefix", ""),
+        )
         return Session(principal, data["csrf"], data["exp"])
 
     @staticmethod
