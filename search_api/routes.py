@@ -230,7 +230,7 @@ async def get_order(
             _strong_document, store, archive, personal, order_stream(order_id)
         )
     else:
-        document = await _document(index, order_id, min_version, wait_ms)
+        document = await _document(index, freshness, order_id, min_version, wait_ms)
         stale = min_version is not None and (document is None or document["version"] < min_version)
     if document is None:
         raise OrderNotFoundError(order_id)
@@ -250,17 +250,24 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 async def _document(
-    index: OrderSearchIndex, order_id: str, min_version: int | None, wait_ms: int
+    index: OrderSearchIndex,
+    freshness: Freshness,
+    order_id: str,
+    min_version: int | None,
+    wait_ms: int,
 ) -> Document | None:
-    deadline = time.monotonic() + wait_ms / 1000
-    while True:
-        document = await asyncio.to_thread(index.get, order_id)
-        caught_up = min_version is None or (
-            document is not None and document["version"] >= min_version
-        )
-        if caught_up or time.monotonic() >= deadline:
-            return document
-        await asyncio.sleep(0.01)
+    def caught_up(document: Document | None) -> bool:
+        return min_version is None or (document is not None and document["version"] >= min_version)
+
+    document = await asyncio.to_thread(index.get, order_id)
+    if caught_up(document) or wait_ms == 0:
+        return document
+    async with freshness.waiting():  # looked at again only when the projection has moved
+        async for _ in freshness.changes(time.monotonic() + wait_ms / 1000):
+            document = await asyncio.to_thread(index.get, order_id)
+            if caught_up(document):
+                break
+    return document
 
 
 @router.get(
