@@ -3,9 +3,11 @@
 Stream ``accessKeys`` (outside the ``order`` category): ``ApiKeyCreated`` (id, name, roles, the
 SHA-256 of the secret, never the secret; the order-id prefix it is bound to, if any) and
 ``ApiKeyRevoked``, each with the actor who did it in its metadata, so every change is
-audited. A key reads ``ok_<id>_<secret>``: 64 bits of id, 256 bits of secret from
-``secrets``. Every process reads the stream again every second, so a revocation reaches all
-of them within a second or two, without a restart.
+audited; ``SessionEnded`` (a console session's id and when it would have expired) when an
+agent signs out, so the cookie stops working in every process as a revoked key does. A key
+reads ``ok_<id>_<secret>``: 64 bits of id, 256 bits of secret from ``secrets``. Every process
+reads the stream again every second, so a revocation reaches all of them within a second or
+two, without a restart.
 
 Once any key has been created, access control stays on, even if every key is revoked later.
 """
@@ -18,6 +20,7 @@ import hmac
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +33,7 @@ from order_service.access.principals import ORDER_ID_PREFIX, ROLES, Principal
 from order_service.eventstore.port import EventStore, EventStoreError, NewEvent, StreamState
 
 STREAM = "accessKeys"
-CREATED, REVOKED = "ApiKeyCreated", "ApiKeyRevoked"
+CREATED, REVOKED, SESSION_ENDED = "ApiKeyCreated", "ApiKeyRevoked", "SessionEnded"
 PREFIX = "ok_"
 REFRESH_INTERVAL_S = 1.0
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ class ApiKeys:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._records: dict[str, KeyRecord] = {}
+        self._ended: dict[str, float] = {}
+        """Sessions signed out before they expired: their id, and when they would have."""
         self._revision = -1
         self._lock = threading.Lock()
         self.loaded = False
@@ -129,6 +134,14 @@ class ApiKeys:
             self.refresh()
         return self._records[key_id]
 
+    def end_session(self, session_id: str, expires_at: float, actor: dict[str, Any]) -> None:
+        """Sign a session out everywhere (this process at once, the others within seconds)."""
+        self._append(SESSION_ENDED, {"session": session_id, "until": expires_at}, actor)
+        self.refresh()
+
+    def session_ended(self, session_id: str) -> bool:
+        return session_id in self._ended
+
     def records(self) -> list[KeyRecord]:
         self.refresh()
         return sorted(self._records.values(), key=lambda record: record.created_at)
@@ -157,6 +170,9 @@ class ApiKeys:
             for event in events:
                 self._apply(event.type, orjson.loads(event.data), orjson.loads(event.metadata))
                 self._revision = event.revision
+            now = time.time()  # a session past its expiry is refused anyway: forget it
+            for session_id in [sid for sid, until in self._ended.items() if until < now]:
+                del self._ended[session_id]
             self.loaded = True
 
     async def follow(self) -> None:
@@ -183,6 +199,9 @@ class ApiKeys:
                 created_by=meta.get("actor", {}),
                 order_id_prefix=data.get("order_id_prefix", ""),
             )
+        elif event_type == SESSION_ENDED:
+            if float(data["until"]) >= time.time():
+                self._ended[str(data["session"])] = float(data["until"])
         elif event_type == REVOKED and data["key_id"] in self._records:
             record = self._records[data["key_id"]]
             self._records[record.id] = replace(record, revoked_at=data["revoked_at"])
