@@ -111,7 +111,8 @@ class Freshness:
         """``as_of`` once the read model has passed ``position``, or flagged ``stale``."""
         if position is None:
             return await self.as_of()
-        deadline = time.monotonic() + wait_ms / 1000
+        started = time.monotonic()
+        deadline = started + wait_ms / 1000
         async with self.waiting():
             while True:
                 seen = await self.next_tick(deadline)
@@ -120,7 +121,10 @@ class Freshness:
                     break
         # Not older than the tick just seen (an answer that passed the position says so);
         # shared by the waiters that finish together.
-        return {**await self._measured_since(self._tick_at), "stale": not reached}
+        as_of = await self._measured_since(max(started, self._tick_at))
+        measured = as_of["position"]  # read since the request came: may have passed it too
+        reached = reached or (measured is not None and measured >= position)
+        return {**as_of, "stale": not reached}
 
     async def _measured_since(self, since: float) -> dict[str, Any]:
         task = self._measuring

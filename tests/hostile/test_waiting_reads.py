@@ -90,3 +90,19 @@ def test_a_waiting_request_sees_its_write_once_projected(up: Server) -> None:
     assert document.status_code == 200
     assert document.json()["stale"] is False
     assert document.json()["status"] == "paid"
+
+
+def test_a_request_that_does_not_wait_says_whether_the_position_was_passed(up: Server) -> None:
+    placed = httpx.post(f"{up.url}/orders", json=place_body(new_order_id()))
+    position = placed.json()["position"]
+
+    def search(at: int) -> httpx.Response:
+        return httpx.get(f"{up.url}/orders/search", params={"min_position": at, "wait_ms": 0})
+
+    def projected() -> bool:
+        rows = httpx.get(f"{up.url}/projections").json()["projections"]
+        return any(r["name"] == "order-search" and r["checkpoint"] >= position for r in rows)
+
+    assert eventually(projected, 30)  # (asked elsewhere: searches have not looked yet)
+    assert search(position).json()["as_of"]["stale"] is False
+    assert search(UNREACHED).json()["as_of"]["stale"] is True
