@@ -97,7 +97,7 @@ class Container:
 
     @cached_property
     def idempotency(self) -> IdempotencyKeys:
-        return IdempotencyKeys(self.event_store)
+        return IdempotencyKeys(self.event_store, self.personal)
 
     @cached_property
     def api_keys(self) -> ApiKeys:

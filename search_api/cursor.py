@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+FIRST, LAST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=UTC)
+"""The times Elasticsearch's nanosecond dates hold (the search read model's sort fields)."""
+UTC_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+]00:00)"
+)
+"""A time as the documents hold it, and as every read model parses it."""
+
 
 class InvalidCursorError(ValueError):
     pass
+
+
+def in_searchable_range(value: str) -> bool:
+    """A UTC time, as the documents write it, that every read model can compare."""
+    if not UTC_TIME.fullmatch(value):
+        return False
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return FIRST <= instant < LAST
 
 
 def encode(sort: str, descending: bool, value: Any, order_id: str) -> str:
@@ -38,10 +57,4 @@ def _fits(sort: str, value: Any) -> bool:
         return True
     if sort == "total":
         return type(value) is int and 0 <= value < 2**63
-    if not isinstance(value, str) or len(value) > 40:
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    return isinstance(value, str) and len(value) <= 40 and in_searchable_range(value)

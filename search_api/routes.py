@@ -36,6 +36,7 @@ from projectors.read_models.generations import ActiveIndex
 from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
+from search_api.cursor import in_searchable_range
 from search_api.freshness import Freshness
 from search_api.responses import HistoryOut, OrderOut, ProjectionsOut, SearchOut
 
@@ -59,19 +60,24 @@ router = APIRouter(tags=["search"])
 
 
 def _instant(parameter: str, value: str | None) -> datetime | date | None:
-    """ISO 8601 only: a bare number is not read as a Unix timestamp."""
+    """ISO 8601 only: a bare number is not read as a Unix timestamp. Within the times every
+    read model can compare (Elasticsearch's nanosecond dates: 1970 to 2262), so a far date
+    is the caller's 422, not the engine's 400 reported as a read model down."""
     if value is None:
         return None
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        instant = datetime.fromisoformat(value)
-        instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
-        return instant
+            instant: datetime | date = date.fromisoformat(value)
+        else:
+            instant = datetime.fromisoformat(value)
+            instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
     except (ValueError, OverflowError) as error:
         raise InvalidParameterError(
             parameter, "must be an ISO 8601 date (2025-01-31) or time (2025-01-31T12:00:00Z)"
         ) from error
+    if not in_searchable_range(_as_utc(instant) or ""):
+        raise InvalidParameterError(parameter, "must be between 1970-01-01 and 2262-04-11")
+    return instant
 
 
 def _as_utc(value: datetime | date | None) -> str | None:
@@ -230,7 +236,7 @@ async def get_order(
             _strong_document, store, archive, personal, order_stream(order_id)
         )
     else:
-        document = await _document(index, order_id, min_version, wait_ms)
+        document = await _document(index, freshness, order_id, min_version, wait_ms)
         stale = min_version is not None and (document is None or document["version"] < min_version)
     if document is None:
         raise OrderNotFoundError(order_id)
@@ -250,17 +256,24 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 async def _document(
-    index: OrderSearchIndex, order_id: str, min_version: int | None, wait_ms: int
+    index: OrderSearchIndex,
+    freshness: Freshness,
+    order_id: str,
+    min_version: int | None,
+    wait_ms: int,
 ) -> Document | None:
-    deadline = time.monotonic() + wait_ms / 1000
-    while True:
-        document = await asyncio.to_thread(index.get, order_id)
-        caught_up = min_version is None or (
-            document is not None and document["version"] >= min_version
-        )
-        if caught_up or time.monotonic() >= deadline:
-            return document
-        await asyncio.sleep(0.01)
+    def caught_up(document: Document | None) -> bool:
+        return min_version is None or (document is not None and document["version"] >= min_version)
+
+    document = await asyncio.to_thread(index.get, order_id)
+    if caught_up(document) or wait_ms == 0:
+        return document
+    async with freshness.waiting():  # looked at again only when the projection has moved
+        async for _ in freshness.changes(time.monotonic() + wait_ms / 1000):
+            document = await asyncio.to_thread(index.get, order_id)
+            if caught_up(document):
+                break
+    return document
 
 
 @router.get(
