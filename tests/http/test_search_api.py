@@ -267,3 +267,68 @@ def test_concurrent_agents_all_get_answers(api: Api) -> None:
         thread.join()
 
     assert errors == []
+
+
+def test_an_email_address_finds_that_customer_only(api: Api) -> None:
+    tim = {"id": "c-tim", "name": "Tim Berners-Lee", "email": "tim@example.com"}
+    others = [
+        place(api, customer={"id": f"c-{n}", "name": f"Other {n}", "email": f"o{n}@example.com"})
+        for n in range(3)
+    ]
+    mine = [place(api, customer=tim) for _ in range(2)]
+    search(api, after=max([*others, *mine], key=lambda p: p["position"]), q="example")
+
+    found = search(api, q="tim@example.com")
+
+    assert {hit["order_id"] for hit in found["results"]} == {p["order_id"] for p in mine}
+
+
+def test_by_relevance_by_default_the_whole_tracking_number_or_order_id_comes_first(
+    api: Api,
+) -> None:
+    marker = uuid.uuid4().hex[:6].upper()
+    target, decoy = place(api), place(api)  # the decoy is newer: first by date
+    paid = [api.http.post(f"/orders/{o['order_id']}/pay", json=pay_body()) for o in (target, decoy)]
+    assert all(response.status_code == 200 for response in paid)
+    for order, tracking in ((target, f"ZX{marker} 12"), (decoy, f"ZX{marker} 123")):
+        response = api.http.post(
+            f"/orders/{order['order_id']}/ship",
+            json={"carrier": "DHL", "tracking_number": tracking},
+        )
+        assert response.status_code == 200, response.text
+    last = response.json()
+
+    search(api, after=last, q=f"zx{marker}")
+    by_tracking = search(api, q=f"zx{marker} 12")
+    by_date = search(api, q=f"zx{marker} 12", sort="-placed_at")
+    by_id = search(api, q=target["order_id"])
+
+    assert [hit["order_id"] for hit in by_tracking["results"]] == [
+        target["order_id"],
+        decoy["order_id"],
+    ]
+    assert next(hit["order_id"] for hit in by_date["results"]) == decoy["order_id"]
+    assert next(hit["order_id"] for hit in by_id["results"]) == target["order_id"]
+
+
+def test_relevance_pages_neither_repeat_nor_skip_and_the_customer_comes_first(api: Api) -> None:
+    word = f"Quill{uuid.uuid4().hex[:6]}"
+    customer = {"id": "c-q", "name": f"{word} Person", "email": "q@example.com"}
+    product = {"sku": "SKU-Q", "name": f"{word} pen", "quantity": 1, "unit_price": 300}
+    by_name = [place(api, customer=customer) for _ in range(3)]
+    by_product = [place(api, items=[product]) for _ in range(4)]  # newer, yet after
+    search(api, after=by_product[-1], q=word)
+
+    seen: list[str] = []
+    page = search(api, q=word, limit=2)
+    while True:
+        seen += [hit["order_id"] for hit in page["results"]]
+        if page["next_cursor"] is None:
+            break
+        page = search(api, q=word, limit=2, cursor=page["next_cursor"])
+
+    assert seen == [p["order_id"] for p in [*reversed(by_name), *reversed(by_product)]]
+    assert (
+        search(api, q=word, sort="relevance", limit=100)["results"]
+        == search(api, q=word, limit=100)["results"]
+    )
