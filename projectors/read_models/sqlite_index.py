@@ -285,14 +285,26 @@ class SQLiteOrderIndex:
             (after_score, after_placed), after_id = query.after
             keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
             keyset_parameters = [after_score, after_placed, after_id]
-        rows = connection.execute(
-            f"SELECT doc, score FROM (SELECT o.doc, o.placed_at, o.order_id, {score} AS score"
-            f" FROM {self.table} o WHERE {where}){keyset}"
+        # Ranked without the documents (a sort of every match need not carry their bytes),
+        # then the page's documents by their row ids.
+        ranked = connection.execute(
+            f"SELECT id, score FROM (SELECT o.rowid AS id, o.placed_at, o.order_id,"
+            f" {score} AS score FROM {self.table} o WHERE {where}){keyset}"
             " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
             [*score_parameters, *parameters, *keyset_parameters, query.limit],
+        ).fetchall()
+        if not ranked:
+            return [], []
+        docs = dict(
+            connection.execute(
+                f"SELECT rowid, doc FROM {self.table}"
+                f" WHERE rowid IN ({','.join('?' * len(ranked))})",
+                [row_id for row_id, _ in ranked],
+            )
         )
-        found = [(orjson.loads(doc), float(value)) for doc, value in rows]
-        return [doc for doc, _ in found], [value for _, value in found]
+        return [orjson.loads(docs[row_id]) for row_id, _ in ranked], [
+            float(value) for _, value in ranked
+        ]
 
     def _score(self, text: str) -> tuple[str, list[Any]]:
         """The score as SQL: the weight of each exact key and each column the text matches."""
