@@ -9,8 +9,8 @@ from typing import Any, Literal, Protocol
 
 from projectors.order_search import Document
 
-SortField = Literal["placed_at", "total", "updated_at"]
-SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at")
+SortField = Literal["placed_at", "total", "updated_at", "relevance"]
+SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at", "relevance")
 STATUSES = ("placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled")
 FINANCIAL_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded")
 FULFILLMENT_STATUSES = ("unfulfilled", "partially_fulfilled", "fulfilled")
@@ -38,7 +38,8 @@ class SearchQuery:
     descending: bool = True
     limit: int = 20
     after: tuple[Any, str] | None = None
-    """Keyset cursor: the last hit's sort value and order id."""
+    """Keyset cursor: the last hit's sort value and order id. By relevance (best first, then
+    the newest), the value is the pair ``(score, placed_at)``."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class SearchPage:
     turns them into summaries."""
     engine_ms: float | None = None
     """How long the engine says it took (Elasticsearch's ``took``; SQLite's query time)."""
+    scores: list[float] = field(default_factory=list)
+    """Each hit's relevance score, when sorted by relevance (else empty)."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,17 @@ MAX_WAIT_MS = 5000
 EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 """Free text that is one e-mail address (and nothing else) searches the e-mail field."""
 MAX_INT64 = 2**63 - 1
-SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
+SortParam = Literal[
+    "relevance", "placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"
+]
+SORT_DESCRIPTION = (
+    "`relevance` (the default with `q`): best match first, then the newest. Text that is a "
+    "whole order id or tracking number ranks its order first, then a postcode, then orders "
+    "whose customer's name or e-mail has every word, then those whose products (names, SKUs) "
+    "have them, then every other order with the words. A field (`-` for descending: "
+    "`-placed_at`, the default without `q`) sorts by that field, the order id breaking ties. "
+    "A cursor belongs to the sort it was issued with."
+)
 
 
 IndexDep = Annotated[ActiveIndex, Depends(from_container("search_index"))]
@@ -104,7 +114,8 @@ async def search_orders(
         Query(
             max_length=200,
             description="Words to find; never query syntax. An e-mail address alone finds "
-            "that customer's orders (the email field, exactly).",
+            "that customer's orders (the email field, exactly); a whole order id, tracking "
+            "number or postcode ranks its orders first (see `sort`).",
         ),
     ] = "",
     status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
@@ -131,7 +142,7 @@ async def search_orders(
     ] = None,
     min_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     max_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
-    sort: SortParam = "-placed_at",
+    sort: Annotated[SortParam | None, Query(description=SORT_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=500)] = None,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
@@ -139,7 +150,9 @@ async def search_orders(
 ) -> JSONBody:
     """Find orders by free text and filters; sorted, paginated, with how fresh the answer is."""
     started = time.perf_counter()
-    descending = sort.startswith("-")
+    if sort is None:
+        sort = "relevance" if q.strip() else "-placed_at"
+    descending = sort.startswith("-") or sort == "relevance"
     field = sort.removeprefix("-")
     after = None
     if cursor_:
@@ -180,7 +193,10 @@ async def search_orders(
     next_cursor = None
     if len(page.hits) == limit:
         last = page.hits[-1]
-        next_cursor = cursor.encode(field, descending, last.get(field), last["order_id"])
+        value = last.get(field)
+        if field == "relevance":
+            value = [page.scores[-1], last.get("placed_at")]
+        next_cursor = cursor.encode(field, descending, value, last["order_id"])
     body = {
         "total": page.total,
         "results": [summary(hit) for hit in page.hits],

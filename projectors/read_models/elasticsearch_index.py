@@ -38,9 +38,13 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.read_models.elasticsearch_mappings import MAPPINGS, META_MAPPINGS, covers
-from projectors.read_models.elasticsearch_query import search_request
-from projectors.read_models.text import searchable
+from projectors.read_models.elasticsearch_mappings import (
+    MAPPINGS,
+    META_MAPPINGS,
+    SEARCH_ONLY,
+    covers,
+)
+from projectors.read_models.elasticsearch_query import search_request, searched_fields
 
 PARALLEL_FROM = 1000
 SENDING = 4
@@ -217,7 +221,7 @@ class ElasticsearchOrderIndex:
                 "_id": order_id,
                 "version": document["version"] + 1,
                 "version_type": "external_gte",
-                "_source": {**document, "search_text": searchable(document)},
+                "_source": {**document, **searched_fields(document)},
             }
 
     def _bulk(self, actions: Any) -> None:
@@ -243,12 +247,12 @@ class ElasticsearchOrderIndex:
     def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
         if not order_ids:
             return {}
-        found = self.client.mget(index=self.index, ids=list(order_ids))
+        found = self.client.mget(index=self.index, ids=list(order_ids), source_excludes=SEARCH_ONLY)
         return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
 
     def get(self, order_id: str) -> Document | None:
         try:
-            found = self.client.get(index=self.index, id=order_id)
+            found = self.client.get(index=self.index, id=order_id, source_excludes=SEARCH_ONLY)
         except NotFoundError:
             return None
         source: Document = found["_source"]
@@ -308,11 +312,16 @@ class ElasticsearchOrderIndex:
             index=self.index,
             **search_request(query),
             source_includes=[*SUMMARY_FIELDS, "projection_error"],
-            filter_path=["took", "hits.total.value", "hits.hits._source"],
+            filter_path=["took", "hits.total.value", "hits.hits._source", "hits.hits._score"],
         )
-        hits = [hit["_source"] for hit in found["hits"].get("hits", [])]
+        answered = found["hits"].get("hits", [])
         return SearchPage(
-            total=int(found["hits"]["total"]["value"]), hits=hits, engine_ms=float(found["took"])
+            total=int(found["hits"]["total"]["value"]),
+            hits=[hit["_source"] for hit in answered],
+            engine_ms=float(found["took"]),
+            scores=[float(hit["_score"] or 0) for hit in answered]
+            if query.sort == "relevance"
+            else [],
         )
 
     def scan(self) -> Iterator[Document]:
@@ -321,6 +330,7 @@ class ElasticsearchOrderIndex:
             self.client,
             index=self.index,
             query={"query": {"match_all": {}}, "sort": [{"order_id": "asc"}]},
+            source_excludes=SEARCH_ONLY,
             size=2000,
             preserve_order=True,
         ):
