@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 from order_service.bootstrap import Container, bootstrap
+from order_service.http.app import search_app
 from order_service.settings import Settings
 from projectors.daily_sales import NAME as DAILY_SALES
 from projectors.lease import active_instance
 from projectors.order_search import NAME
 from projectors.read_models.leases import leases_beside
+from tests.inprocess import serving
 from tests.operations.conftest import seed
 from tests.polling import eventually
 from tests.servers import Server, orders_cli, orders_process
@@ -113,6 +115,12 @@ def test_a_standby_projector_takes_over_when_the_active_one_is_killed(
             row = json.loads(status.stdout)["projections"][0]
             assert (row["active"]["pid"], row["active"]["expired"]) == (standby.process.pid, False)
             assert (row["state"], row["dead_letters"]) == ("live", 0)
+        with serving(search_app(bootstrap(container.settings)), container) as api:
+            answer = api.http.get("/projections")
+        assert answer.status_code == 200, answer.text
+        shown_by_api = {row["name"]: row["active"] for row in answer.json()["projections"]}
+        assert shown_by_api[NAME]["pid"] == standby.process.pid
+        assert shown_by_api[DAILY_SALES]["pid"] == standby.process.pid
 
     assert_complete(container)
 
