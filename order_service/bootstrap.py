@@ -26,9 +26,11 @@ from order_service.personal.private_files import keep_private
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
 from order_service.tracing import Tracing, start_tracing
+from projectors.lease import Lease
 from projectors.order_search import NAME
 from projectors.port import ReadModel
 from projectors.read_models.generations import ActiveIndex
+from projectors.read_models.leases import leases_beside
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from projectors.registry import PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
@@ -54,6 +56,9 @@ class Container:
     """The process, as traces name it unless OTEL_SERVICE_NAME does (set by its app)."""
     span_exporter: SpanExporter | None = None
     """Where spans go as they end (tests); None: OTEL_TRACES_EXPORTER's, in batches."""
+    failover: bool = False
+    """Each projector projects only while it holds its projection's lease, so several
+    processes may run it: one active, the others standing by (``orders project``)."""
 
     @cached_property
     def tracing(self) -> Tracing:
@@ -196,9 +201,21 @@ class Container:
                     self.projection_personal,
                     self._projector_options(),
                     projection=PROJECTIONS[name],
+                    lease=self._lease(name, store),
                 )
             )
         return found
+
+    def _lease(self, name: str, beside: object) -> Lease | None:
+        store = leases_beside(beside) if self.failover else None
+        if store is None:
+            return None
+        return Lease(
+            store,
+            name,
+            ttl_s=self.settings.projection_lease_ttl_ms / 1000,
+            renew_s=self.settings.projection_lease_renew_ms / 1000,
+        )
 
     def _projector_options(self) -> ProjectorOptions:
         return ProjectorOptions(
@@ -218,6 +235,7 @@ class Container:
             self.projection_personal,
             options,
             generations=self.read_model,
+            lease=self._lease(NAME, self.read_model),
         )
 
     def readiness(self, *, search: bool, write: bool) -> dict[str, ReadinessCheck]:

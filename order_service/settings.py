@@ -175,6 +175,20 @@ class Settings(BaseSettings):
     projection_flush_ms: int = Field(
         50, ge=1, le=10_000, description="How long the projector gathers events before a flush."
     )
+    projection_lease_ttl_ms: int = Field(
+        5000,
+        ge=500,
+        le=600_000,
+        description="`orders project`: how long a standby waits on a lease that is not "
+        "renewed before it takes over the projection.",
+    )
+    projection_lease_renew_ms: int = Field(
+        1000,
+        ge=100,
+        le=300_000,
+        description="`orders project`: how often the active projector renews its lease (at "
+        "most half the TTL); it stops writing a renewal short of the TTL.",
+    )
     es_refresh_ms: int = Field(
         100, ge=0, le=60_000, description="Elasticsearch refresh interval of the search index."
     )
@@ -250,6 +264,11 @@ class Settings(BaseSettings):
         ):
             if url and urlsplit(url).scheme not in ("http", "https"):
                 raise ValueError(f"{name} must be an http(s) URL: got {url!r}")
+        if self.projection_lease_renew_ms * 2 > self.projection_lease_ttl_ms:
+            raise ValueError(
+                "ORDERS_PROJECTION_LEASE_RENEW_MS must be at most half of "
+                f"ORDERS_PROJECTION_LEASE_TTL_MS ({self.projection_lease_ttl_ms})"
+            )
         if self.event_store and urlsplit(self.event_store).scheme not in EVENT_STORE_SCHEMES:
             raise ValueError(
                 f"ORDERS_EVENT_STORE must start with one of {', '.join(EVENT_STORE_SCHEMES)}: "

@@ -80,6 +80,13 @@ class Changes:
     checkpoint: int | None = None
     searchable: bool = False
     """Return only once searches see these documents (a live flush that someone may wait for)."""
+    fence: tuple[str, int] | None = None
+    """The projection's lease and the writer's token (``projectors.lease``): a read model
+    that can check it in the write's own transaction refuses the write when it is stale."""
+
+
+class FencedError(Exception):
+    """A write by a projector that no longer holds its projection's lease, refused."""
 
 
 class DocumentStore(Protocol):
