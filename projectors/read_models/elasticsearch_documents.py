@@ -203,7 +203,8 @@ class ElasticsearchDocuments:
         now = time.monotonic()
         if self._serving is None or now - self._serving[0] >= self._serving_ttl_s:
             own = self.projection.schema_version
-            pointed = self._pointer()
+            with self.guarded():  # freshness asks before it reads: "cannot answer" is a 503
+                pointed = self._pointer()
             if pointed is None or pointed > own:
                 self._serving = (now, self.table, own)
             else:

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from order_service.bootstrap import bootstrap
-from order_service.http.app import embedded_app
+from order_service.http.app import embedded_app, search_app
 from order_service.settings import Settings
 from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
 from projectors.read_models.elasticsearch_index import connect
 from tests.factories import TOTAL, new_order_id, pay_body, place_body
 from tests.inprocess import Api, serving
 from tests.polling import eventually
+from tests.servers import free_port
 
 PROBLEM = "application/problem+json"
 
@@ -203,3 +204,21 @@ def test_with_an_elasticsearch_read_model_no_projection_keeps_a_local_file(
             f"{given.es_index_prefix}-daily-sales",
         } <= served
     assert not list(tmp_path.rglob("projections.db*"))
+
+
+def test_an_elasticsearch_that_is_down_makes_the_reports_503_not_500(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    container = bootstrap(
+        Settings(data_dir=tmp_path / "data", read_model=dead, es_index_prefix="down")
+    )
+    with serving(search_app(container), container) as api:
+        customer = api.http.get("/customers/cust-1")
+        sales = api.http.get(
+            "/reports/daily-sales", params={"from": "2026-01-01", "to": "2026-01-02"}
+        )
+        listed = api.http.get("/projections")
+
+    for answer in (customer, sales, listed):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.json()["type"] == "/problems/read-model-unavailable"
