@@ -4,6 +4,10 @@ same events computed here independently (per event, not per order document)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,11 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from order_service.eventstore.port import RecordedEvent
+from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.codec import PersonalData
 from projectors import customer_orders, daily_sales
 from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from projectors.runner import changes_for
+from tests.projector.test_kill_and_resume import KILLS, wait_for_checkpoint
+from tests.projector.test_projector import seed
+from tests.servers import free_port
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEPS = {"pay": "OrderPaid", "cancel": "OrderCancelled", "ship": "OrderShipped"}
@@ -254,3 +262,60 @@ def check(
                     "spent": spent,
                     "refunded": 0,
                 }
+
+
+def start_projector(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "order_service.cli", "project", daily_sales.NAME],
+        env={**os.environ, **env, "ORDERS_PORT": str(free_port()), "ORDERS_LOG_LEVEL": "warning"},
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.elasticsearch
+def test_a_projector_killed_mid_stream_ends_with_exact_day_rows_on_elasticsearch(
+    tmp_path: Path, elasticsearch_url: str
+) -> None:
+    """No transaction holds documents and checkpoint together on Elasticsearch: a real
+    ``orders project daily-sales`` process killed with SIGKILL again and again still ends
+    with every day row exact, since the replay from the older checkpoint rewrites the same
+    documents and the rows are added up from them."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    seed(store, 200)
+    log = store.read_all(after=None, limit=1_000_000, stream_prefix="order-")
+    end = log[-1].position
+    prefix = f"k{uuid.uuid4().hex[:10]}"
+    env = {
+        "ORDERS_EVENT_STORE": f"sqlite:///{tmp_path / 'events.db'}",
+        "ORDERS_READ_MODEL": elasticsearch_url,
+        "ORDERS_ES_INDEX_PREFIX": prefix,
+        "ORDERS_ES_REPLICAS": "0",
+        "ORDERS_PROJECTION_BATCH_SIZE": "10",
+    }
+    sales = ElasticsearchDocuments(
+        elasticsearch_url, daily_sales.PROJECTION, daily_sales.ELASTICSEARCH, prefix=prefix
+    )
+    try:
+        killed_at = []
+        for fraction in KILLS:
+            projector = start_projector(env, tmp_path)
+            killed_at.append(wait_for_checkpoint(sales, int(end * fraction)))
+            projector.send_signal(signal.SIGKILL)
+            projector.wait(timeout=30)
+        projector = start_projector(env, tmp_path)
+        wait_for_checkpoint(sales, end)
+        projector.send_signal(signal.SIGINT)
+        projector.wait(timeout=30)
+
+        assert killed_at[0] < end, "the first kill must land mid-stream"
+        sales.client.indices.refresh(index=sales.table)
+        assert sales.sums(equal={}) == expected_rows(log)
+        assert sales.count() == 200
+        assert sales.dead_letter_count() == 0
+    finally:
+        sales.client.indices.delete(index=f"{prefix}-*")
+        sales.close()
+        store.close()

@@ -196,7 +196,7 @@ def test_with_an_elasticsearch_read_model_no_projection_keeps_a_local_file(
         assert eventually(lambda: reached(api, "daily-sales", order["position"]), 10)
         stores = api.container.projection_stores
         assert all(isinstance(store, ElasticsearchDocuments) for store in stores.values())
-        client = stores["daily-sales"].client  # type: ignore[union-attr]
+        client = stores["daily-sales"].client
         aliases = client.indices.get_alias(index=f"{given.es_index_prefix}-*")
         served = {alias for found in aliases.values() for alias in found["aliases"]}
         assert {
