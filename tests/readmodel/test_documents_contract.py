@@ -16,10 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import orjson
 import pytest
 
-from order_service.eventstore.port import RecordedEvent
 from order_service.personal.codec import PersonalData
 from projectors import customer_orders, daily_sales
 from projectors.port import Changes, DeadLetter, ReadModelUnavailableError
@@ -28,13 +26,13 @@ from projectors.read_models.elasticsearch_documents import ElasticsearchDocument
 from projectors.read_models.elasticsearch_index import ElasticsearchWriteError
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from projectors.runner import changes_for
+from tests.readmodel.test_schema_versions import placed, placed_total, project
 
 Store = SQLiteDocuments | ElasticsearchDocuments
 Open = Callable[..., Store]
 """A set-up store of a projection module (``projection=`` replaces its declaration)."""
 Refused = tuple[dict[str, Any], type[Exception]]
 """A document the engine refuses, and the error its write fails with."""
-DAY = "2026-03-04"
 
 
 def fact(version: int, *, paid: bool = False, total: int = 100) -> dict[str, Any]:
@@ -50,44 +48,6 @@ def fact(version: int, *, paid: bool = False, total: int = 100) -> dict[str, Any
         "version": version,
         "position": version + 10,
     }
-
-
-def placed(position: int, total: int) -> RecordedEvent:
-    order_id = uuid.uuid4().hex
-    data = {
-        "order_id": order_id,
-        "customer": {"id": "c"},
-        "currency": "EUR",
-        "total": total,
-        "placed_at": f"{DAY}T10:00:00+00:00",
-    }
-    return RecordedEvent(
-        stream=f"order-{order_id}",
-        revision=0,
-        position=position,
-        id=uuid.uuid4(),
-        type="OrderPlaced",
-        data=orjson.dumps(data),
-        metadata=orjson.dumps({"schema_version": 2}),
-        recorded_at=datetime.now(UTC),
-    )
-
-
-def project(store: Store, events: list[RecordedEvent], *, live: bool) -> None:
-    store.write(
-        changes_for(
-            events,
-            store.documents,
-            PersonalData(None),
-            searchable=live,
-            projection=store.projection,
-        )
-    )
-
-
-def placed_total(store: Store) -> int:
-    rows = store.sums(where={"day": (DAY, "2026-03-05")}, equal={})
-    return sum(row["placed_total"] for row in rows)
 
 
 class DocumentsContract:
