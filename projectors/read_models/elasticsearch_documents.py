@@ -4,7 +4,9 @@ checkpoint and dead letters, schema-versioned), on the production engine.
 
 - Each projection is an index family: ``<prefix>-<name>-v<schema version>`` holds its
   documents, ``...-v<N>-meta`` its checkpoint, dead letters and whether it is live; the
-  alias ``<prefix>-<name>`` names the version that serves, and every query goes through it.
+  alias ``<prefix>-<name>`` names the version that serves, and every query goes through it
+  (the projector's own reads, ``documents``, ``count`` and ``scan``, name its version's
+  index: it folds onto the documents it wrote).
   Mappings are code (the projection's module declares them), installed by an idempotent
   ``setup()`` that only adds what a newer version of the code maps.
 - Writes are bulks with external versioning on the document's version (``external_gte``):
@@ -17,9 +19,10 @@ checkpoint and dead letters, schema-versioned), on the production engine.
 - Sums are never counters updated in place (there is no transaction to keep them with the
   documents). Each document carries its contributions (nested objects, indexed, not
   returned) and ``sums`` adds them up at query time: each order counts once, as its newest
-  version, whatever was replayed. Every contribution is a non-negative integer, so each
-  partial sum is at most the final one; below 2**53 every partial sum is an integer a
-  double holds exactly, so the aggregation's sum is the integer sum (checked on reading).
+  version, whatever was replayed. Every contribution is a non-negative integer (checked on
+  writing), so each partial sum is at most the final one; below 2**53 every partial sum is
+  an integer a double holds exactly, so the aggregation's sum is the integer sum (checked on
+  reading).
 - A newer schema version gets its own indices beside the serving ones; the alias moves to
   it once it is live (has caught up once), atomically. Code older than the version the
   alias names reads its own indices, never a schema it does not know.
@@ -266,7 +269,7 @@ class ElasticsearchDocuments:
             source = {**document, DOCUMENT_KEY: key}
             if sums:
                 source[CONTRIBUTIONS] = [
-                    {**dict(zip(sums.keys, row, strict=True)), **deltas}
+                    {**dict(zip(sums.keys, row, strict=True)), **_counted(deltas)}
                     for row, deltas in sums.contributions(document)
                 ]
             yield {
@@ -473,6 +476,14 @@ class ElasticsearchDocuments:
 
 def _meta(index: str) -> str:
     return f"{index}-meta"
+
+
+def _counted(deltas: dict[str, int]) -> dict[str, int]:
+    """A contribution, as the sums' exactness needs it: non-negative integers."""
+    wrong = {name: n for name, n in deltas.items() if not isinstance(n, int) or n < 0}
+    if wrong:
+        raise InexactSumError(f"contributions must be non-negative integers: {wrong}")
+    return deltas
 
 
 def _exact(value: float) -> int:

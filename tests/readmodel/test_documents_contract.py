@@ -22,7 +22,10 @@ from order_service.personal.codec import PersonalData
 from projectors import customer_orders, daily_sales
 from projectors.port import Changes, DeadLetter, ReadModelUnavailableError
 from projectors.projection import Projection
-from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+from projectors.read_models.elasticsearch_documents import (
+    ElasticsearchDocuments,
+    InexactSumError,
+)
 from projectors.read_models.elasticsearch_index import ElasticsearchWriteError
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from projectors.runner import changes_for
@@ -264,7 +267,7 @@ class TestElasticsearchDocuments(DocumentsContract):
 
     @pytest.fixture
     def refused(self) -> Refused:
-        return {**fact(0), "placed_total": "lots"}, ElasticsearchWriteError  # not a long
+        return {**fact(0), "order_id": {"an": "object"}}, ElasticsearchWriteError  # not a keyword
 
     def test_indices_carry_the_schema_version_and_reads_go_through_the_alias(
         self, sales: Store
@@ -277,6 +280,11 @@ class TestElasticsearchDocuments(DocumentsContract):
         assert list(client.indices.get_alias(name=sales.base)) == [sales.table]
         assert sales.serving() == sales.base
         assert sales.table.endswith("-daily-sales-v1")
+
+    def test_a_contribution_that_would_make_sums_inexact_is_refused(self, sales: Store) -> None:
+        with pytest.raises(InexactSumError, match="non-negative integers"):
+            sales.write(Changes(documents={"o1": fact(0, total=-5)}, checkpoint=10))
+        assert sales.checkpoint().position is None
 
     def test_an_unreachable_engine_is_the_ports_unavailable_error(self) -> None:
         store = ElasticsearchDocuments(
