@@ -296,8 +296,13 @@ def test_a_projector_killed_mid_stream_ends_with_exact_day_rows_on_elasticsearch
         "ORDERS_PROJECTION_BATCH_SIZE": "10",
     }
     sales = ElasticsearchDocuments(
-        elasticsearch_url, daily_sales.PROJECTION, daily_sales.ELASTICSEARCH, prefix=prefix
+        elasticsearch_url,
+        daily_sales.PROJECTION,
+        daily_sales.ELASTICSEARCH,
+        prefix=prefix,
+        replicas=0,
     )
+    sales.setup()  # its shards are ready before the checkpoint is watched
     try:
         killed_at = []
         for fraction in KILLS:
