@@ -286,6 +286,12 @@ class TestElasticsearchDocuments(DocumentsContract):
             sales.write(Changes(documents={"o1": fact(0, total=-5)}, checkpoint=10))
         assert sales.checkpoint().position is None
 
+    def test_a_sum_past_what_doubles_add_exactly_is_refused_not_rounded(self, sales: Store) -> None:
+        huge = {**fact(0), "order_id": "o2", "placed_total": 2**53}
+        sales.write(Changes(documents={"o1": fact(0, total=2), "o2": huge}, searchable=True))
+        with pytest.raises(InexactSumError, match="2\\*\\*53"):
+            sales.sums(equal={})
+
     def test_an_unreachable_engine_is_the_ports_unavailable_error(self) -> None:
         store = ElasticsearchDocuments(
             "http://127.0.0.1:9", daily_sales.PROJECTION, daily_sales.ELASTICSEARCH
