@@ -32,13 +32,15 @@ from projectors.port import ReadModel
 from projectors.read_models.generations import ActiveIndex
 from projectors.read_models.leases import leases_beside
 from projectors.read_models.sqlite_documents import SQLiteDocuments
-from projectors.registry import PROJECTIONS, SQLITE
+from projectors.registry import ELASTICSEARCH, PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+    from projectors.read_models.elasticsearch_index import Credentials
+    from projectors.registry import ProjectionStore
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
@@ -152,21 +154,10 @@ class Container:
         return Freshness(self.event_store, self.search_index, NAME)
 
     @cached_property
-    def projection_stores(self) -> dict[str, SQLiteDocuments]:
-        """The read models of the projections other than order-search, by name, in
-        ``projections.db`` beside the SQLite read model (or in the data directory with
-        Elasticsearch serving searches): a file of their own, so their writes never wait
-        for order-search's."""
-        url = self.settings.read_model_url
-        path = (
-            sqlite_path(url).with_name("projections.db")
-            if urlsplit(url).scheme == "sqlite"
-            else self.settings.data_dir / "projections.db"
-        )
-        stores = {
-            name: SQLiteDocuments(path, PROJECTIONS[name], mapping)
-            for name, mapping in SQLITE.items()
-        }
+    def projection_stores(self) -> dict[str, ProjectionStore]:
+        """The read models of the projections other than order-search, by name: on the
+        read model's engine (``open_projection_stores``)."""
+        stores = open_projection_stores(self.settings)
         for name, store in stores.items():
             try:
                 store.setup()
@@ -298,13 +289,40 @@ def open_personal_data(
     return PersonalData(CustomerKeys(store, keks, ttl_s=ttl))
 
 
+def open_projection_stores(settings: Settings) -> dict[str, ProjectionStore]:
+    """With Elasticsearch serving searches, an index family per projection in the same
+    cluster (every search process and the projector share them); with SQLite,
+    ``projections.db`` beside its read model: a file of their own, so their writes never
+    wait for order-search's."""
+    url = settings.read_model_url
+    if urlsplit(url).scheme == "sqlite":
+        path = sqlite_path(url).with_name("projections.db")
+        return {
+            name: SQLiteDocuments(path, PROJECTIONS[name], mapping)
+            for name, mapping in SQLITE.items()
+        }
+    from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+
+    return {
+        name: ElasticsearchDocuments(
+            url,
+            PROJECTIONS[name],
+            mapping,
+            prefix=settings.es_index_prefix,
+            refresh_ms=settings.es_refresh_ms,
+            replicas=settings.es_replicas,
+            credentials=_credentials(settings),
+        )
+        for name, mapping in ELASTICSEARCH.items()
+    }
+
+
 def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
     if urlsplit(url).scheme == "sqlite":
         from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
         return SQLiteReadModel(sqlite_path(url))
-    from projectors.read_models.elasticsearch_index import Credentials
     from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
@@ -312,12 +330,18 @@ def open_read_model(settings: Settings) -> ReadModel:
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,
-        credentials=Credentials(
-            username=settings.es_username,
-            password=settings.es_password,
-            api_key=settings.es_api_key,
-            ca_file=settings.es_ca_file,
-        ),
+        credentials=_credentials(settings),
+    )
+
+
+def _credentials(settings: Settings) -> Credentials:
+    from projectors.read_models.elasticsearch_index import Credentials
+
+    return Credentials(
+        username=settings.es_username,
+        password=settings.es_password,
+        api_key=settings.es_api_key,
+        ca_file=settings.es_ca_file,
     )
 
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from projectors import customer_orders, daily_sales, order_search
 from projectors.projection import Projection
+from projectors.read_models.elasticsearch_document_mappings import ElasticsearchMapping
 from projectors.read_models.sqlite_documents import SQLiteMapping
+
+if TYPE_CHECKING:  # the Elasticsearch client is imported only where it is used
+    from typing import TypeAlias
+
+    from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+    from projectors.read_models.sqlite_documents import SQLiteDocuments
+
+    ProjectionStore: TypeAlias = SQLiteDocuments | ElasticsearchDocuments
+    """The store of a projection other than order-search, on the read model's engine."""
 
 PROJECTIONS: dict[str, Projection] = {
     projection.name: projection
@@ -29,3 +41,9 @@ SQLITE: dict[str, SQLiteMapping] = {
     daily_sales.NAME: daily_sales.SQLITE,
 }
 """The projections kept in ``SQLiteDocuments`` (order-search has its own search index)."""
+
+ELASTICSEARCH: dict[str, ElasticsearchMapping] = {
+    customer_orders.NAME: customer_orders.ELASTICSEARCH,
+    daily_sales.NAME: daily_sales.ELASTICSEARCH,
+}
+"""The same projections kept in ``ElasticsearchDocuments`` (an Elasticsearch read model)."""

@@ -14,7 +14,7 @@ from tests.engines import ROOT
 PRODUCTION_COMMANDS = {
     "commands": ["orders", "serve", "commands"],
     "search": ["orders", "serve", "search"],
-    "projector": ["orders", "project", "order-search"],
+    "projector": ["orders", "project", "order-search", "customer-orders", "daily-sales"],
 }
 
 
