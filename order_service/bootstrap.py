@@ -39,6 +39,7 @@ from search_api.freshness import Freshness
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+
     from projectors.read_models.elasticsearch_index import Credentials
     from projectors.registry import ProjectionStore
 
