@@ -20,6 +20,7 @@ def leases_beside(read_model: object) -> LeaseStore | None:
     if isinstance(read_model, SQLiteReadModel | SQLiteOrderIndex | SQLiteDocuments):
         return SQLiteLeases(read_model.path)
     try:
+        from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
         from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
         from projectors.read_models.elasticsearch_lease import ElasticsearchLeases
         from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
@@ -29,6 +30,9 @@ def leases_beside(read_model: object) -> LeaseStore | None:
         return ElasticsearchLeases(
             read_model.client, prefix=read_model.prefix, replicas=read_model.replicas
         )
+    if isinstance(read_model, ElasticsearchDocuments):
+        prefix = read_model.base.removesuffix(f"-{read_model.name}")
+        return ElasticsearchLeases(read_model.client, prefix=prefix, replicas=read_model.replicas)
     if isinstance(read_model, ElasticsearchOrderIndex):
         prefix = read_model.alias.removesuffix(f"-{read_model.name}")
         return ElasticsearchLeases(read_model.client, prefix=prefix, replicas=read_model.replicas)
