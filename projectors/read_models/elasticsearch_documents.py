@@ -35,7 +35,6 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -64,6 +63,15 @@ from projectors.read_models.elasticsearch_index import (
     connect,
 )
 from projectors.read_models.elasticsearch_mappings import META_MAPPINGS, covers
+from projectors.read_models.elasticsearch_progress import (
+    CHECKPOINT_ID,
+    checkpoint_document,
+    clear_dead_letters,
+    count_dead_letters,
+    dead_letter_actions,
+    read_checkpoint,
+    read_dead_letters,
+)
 
 SERVING_TTL_S = 0.5
 PAGE = 1000
@@ -229,22 +237,7 @@ class ElasticsearchDocuments:
             if changes.searchable:  # visible to searches before the checkpoint says so
                 self.client.indices.refresh(index=self.table)
         if changes.dead_letters:
-            self._bulk(
-                {
-                    "_index": _meta(self.table),
-                    "_id": f"dead-letter-{letter.position}",
-                    "_source": {
-                        "kind": "dead_letter",
-                        "position": letter.position,
-                        "stream": letter.stream,
-                        "revision": letter.revision,
-                        "type": letter.event_type,
-                        "error": letter.error,
-                        "recorded_at": letter.recorded_at.isoformat(),
-                    },
-                }
-                for letter in changes.dead_letters
-            )
+            self._bulk(dead_letter_actions(_meta(self.table), changes.dead_letters))
             self.client.indices.refresh(index=_meta(self.table))
         if changes.searchable and not self._live:  # a live batch: this version has caught up
             self._go_live()
@@ -253,12 +246,8 @@ class ElasticsearchDocuments:
             with contextlib.suppress(ConflictError):
                 self.client.index(
                     index=_meta(self.table),
-                    id="checkpoint",
-                    document={
-                        "kind": "checkpoint",
-                        "position": changes.checkpoint,
-                        "updated_at": datetime.now(UTC).isoformat(),
-                    },
+                    id=CHECKPOINT_ID,
+                    document=checkpoint_document(changes.checkpoint),
                     version=changes.checkpoint,
                     version_type="external_gte",
                 )
@@ -405,12 +394,7 @@ class ElasticsearchDocuments:
 
     def checkpoint(self, table: str | None = None) -> Checkpoint:
         """This version's checkpoint (what the projector resumes from)."""
-        try:
-            found = self.client.get(index=_meta(table or self.table), id="checkpoint")
-        except NotFoundError:
-            return Checkpoint(position=None, updated_at=None)
-        source = found["_source"]
-        return Checkpoint(int(source["position"]), datetime.fromisoformat(source["updated_at"]))
+        return read_checkpoint(self.client, _meta(table or self.table))
 
     def checkpoint_of(self, generation: str) -> Checkpoint:
         """The checkpoint of the version that answers reads (``v1``, ``v2``...)."""
@@ -427,35 +411,15 @@ class ElasticsearchDocuments:
             raise ReadModelUnavailableError(f"{type(error).__name__}: {error}") from error
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        found = self.client.search(
-            index=_meta(self.table),
-            query={"term": {"kind": "dead_letter"}},
-            sort=[{"position": "desc" if newest_first else "asc"}],
-            size=limit,
+        return read_dead_letters(
+            self.client, _meta(self.table), limit=limit, newest_first=newest_first
         )
-        return [
-            DeadLetter(
-                hit["_source"]["position"],
-                hit["_source"]["stream"],
-                hit["_source"]["revision"],
-                hit["_source"]["type"],
-                hit["_source"]["error"],
-                datetime.fromisoformat(hit["_source"]["recorded_at"]),
-            )
-            for hit in found["hits"]["hits"]
-        ]
 
     def dead_letter_count(self) -> int:
-        answer = self.client.count(index=_meta(self.table), query={"term": {"kind": "dead_letter"}})
-        return int(answer["count"])
+        return count_dead_letters(self.client, _meta(self.table))
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        for position in positions:
-            try:
-                self.client.delete(index=_meta(self.table), id=f"dead-letter-{position}")
-            except NotFoundError:
-                continue  # cleared already
-        self.client.indices.refresh(index=_meta(self.table))
+        clear_dead_letters(self.client, _meta(self.table), positions)
 
     def count(self) -> int:
         # Every written document counts, not only those the last scheduled refresh showed.

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
@@ -43,6 +42,15 @@ from projectors.read_models.elasticsearch_mappings import (
     META_MAPPINGS,
     SEARCH_ONLY,
     covers,
+)
+from projectors.read_models.elasticsearch_progress import (
+    CHECKPOINT_ID,
+    checkpoint_document,
+    clear_dead_letters,
+    count_dead_letters,
+    dead_letter_actions,
+    read_checkpoint,
+    read_dead_letters,
 )
 from projectors.read_models.elasticsearch_query import search_request, searched_fields
 
@@ -186,32 +194,11 @@ class ElasticsearchOrderIndex:
             # small, and its documents are searchable before the checkpoint moves.
             self.client.indices.refresh(index=self.index)
         if changes.dead_letters:
-            self._bulk(
-                {
-                    "_index": self.meta,
-                    "_id": f"dead-letter-{letter.position}",
-                    "_source": {
-                        "kind": "dead_letter",
-                        "position": letter.position,
-                        "stream": letter.stream,
-                        "revision": letter.revision,
-                        "type": letter.event_type,
-                        "error": letter.error,
-                        "recorded_at": letter.recorded_at.isoformat(),
-                    },
-                }
-                for letter in changes.dead_letters
-            )
+            self._bulk(dead_letter_actions(self.meta, changes.dead_letters))
             self.client.indices.refresh(index=self.meta)
         if changes.checkpoint is not None:
             self.client.index(
-                index=self.meta,
-                id="checkpoint",
-                document={
-                    "kind": "checkpoint",
-                    "position": changes.checkpoint,
-                    "updated_at": datetime.now(UTC).isoformat(),
-                },
+                index=self.meta, id=CHECKPOINT_ID, document=checkpoint_document(changes.checkpoint)
             )
 
     def _actions(self, documents: Mapping[str, Document]) -> Iterator[dict[str, Any]]:
@@ -259,44 +246,16 @@ class ElasticsearchOrderIndex:
         return source
 
     def checkpoint(self) -> Checkpoint:
-        try:
-            found = self.client.get(index=self.meta, id="checkpoint")
-        except NotFoundError:
-            return Checkpoint(None, None)
-        source = found["_source"]
-        return Checkpoint(int(source["position"]), datetime.fromisoformat(source["updated_at"]))
+        return read_checkpoint(self.client, self.meta)
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        found = self.client.search(
-            index=self.meta,
-            query={"term": {"kind": "dead_letter"}},
-            sort=[{"position": "desc" if newest_first else "asc"}],
-            size=limit,
-        )
-        return [
-            DeadLetter(
-                hit["_source"]["position"],
-                hit["_source"]["stream"],
-                hit["_source"]["revision"],
-                hit["_source"]["type"],
-                hit["_source"]["error"],
-                datetime.fromisoformat(hit["_source"]["recorded_at"]),
-            )
-            for hit in found["hits"]["hits"]
-        ]
+        return read_dead_letters(self.client, self.meta, limit=limit, newest_first=newest_first)
 
     def dead_letter_count(self) -> int:
-        return int(
-            self.client.count(index=self.meta, query={"term": {"kind": "dead_letter"}})["count"]
-        )
+        return count_dead_letters(self.client, self.meta)
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        for position in positions:
-            try:
-                self.client.delete(index=self.meta, id=f"dead-letter-{position}")
-            except NotFoundError:
-                continue
-        self.client.indices.refresh(index=self.meta)
+        clear_dead_letters(self.client, self.meta, positions)
 
     def count(self) -> int:
         # Every written document counts, not only those the last scheduled refresh showed:
