@@ -39,7 +39,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from engine_process import (
     EngineUnavailableError,
@@ -48,6 +47,10 @@ from engine_process import (
     fetch_zip,
     free_port,
     kill_group,
+    launcher,
+    nobody_gid,
+    nobody_uid,
+    spawn,
 )
 
 VERSION = os.environ.get("ORDERS_TEST_ES_VERSION", "8.19.21")
@@ -129,7 +132,7 @@ class Node:
         if as_root:
             self.workdir.chmod(0o755)
             for path in [self.workdir, *self.workdir.rglob("*")]:
-                os.chown(path, _nobody_uid(), _nobody_gid())
+                os.chown(path, nobody_uid(), nobody_gid())
         env = {
             **os.environ,
             "ES_JAVA_HOME": java_home(),
@@ -178,7 +181,7 @@ class Node:
             )
             if as_root:
                 for path in config.rglob("*"):
-                    os.chown(path, _nobody_uid(), _nobody_gid())
+                    os.chown(path, nobody_uid(), nobody_gid())
         launch = launcher(as_root=as_root, die_with_parent=not self.detached, cpus=self.cpus)
         command = [*launch, str(self.home / "bin" / "elasticsearch")]
         for key, value in settings.items():
@@ -232,64 +235,6 @@ class Node:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-
-def launcher(*, as_root: bool, die_with_parent: bool, cpus: set[int] | None) -> list[str]:
-    """What runs an engine's command: a parent-death signal, another user and CPU affinity
-    are set by small programs that then exec it, never by Python code between fork and exec.
-
-    In a process with gRPC threads (the suite's EventStoreDB clients and server), a child
-    made by fork (CPython forks when given ``preexec_fn``, ``user=`` or ``group=``) runs
-    gRPC's at-fork handlers, and now and then gRPC's epoll poller in the child meets the
-    descriptors the child closes before exec and aborts it ("epoll_wait error: Bad file
-    descriptor", SIGABRT): measured beside a busy subscription, 2 children of 400 started as
-    the node was (``preexec_fn`` and ``user=``) died before exec, 0 of 400 started this way.
-    That was the three-node test's node that "died at start-up". Without those arguments,
-    CPython starts the child by vfork and exec, which runs no at-fork handler (``spawn``).
-    """
-    prefix: list[str] = []
-    if as_root or die_with_parent:
-        prefix = [_program("setpriv")]
-        if die_with_parent:  # set after the change of user, which would clear it
-            prefix += ["--pdeathsig", "KILL"]
-        if as_root:
-            prefix += [f"--reuid={_nobody_uid()}", f"--regid={_nobody_gid()}", "--clear-groups"]
-        prefix.append("--")
-    if cpus:
-        prefix += [_program("taskset"), "--cpu-list", ",".join(map(str, sorted(cpus)))]
-    return prefix
-
-
-def spawn(command: list[str], console: IO[bytes], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a process in a session of its own, by vfork and exec: no Python code and no fork
-    handler runs in the child (``launcher`` says why that matters)."""
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=console,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-
-
-def _program(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise EngineUnavailableError(f"{name} (util-linux) is not on PATH")
-    return found
-
-
-def _nobody_uid() -> int:
-    import pwd
-
-    return pwd.getpwnam("nobody").pw_uid
-
-
-def _nobody_gid() -> int:
-    import pwd
-
-    return pwd.getpwnam("nobody").pw_gid
 
 
 def reap_orphans(*, everything: bool = False) -> int:

@@ -29,10 +29,11 @@ from pathlib import Path
 from engine_process import (
     EngineUnavailableError,
     cache_dir,
-    die_with_parent,
     fetch_zip,
     free_port,
     kill_group,
+    launcher,
+    spawn,
 )
 
 VERSION = os.environ.get("ORDERS_TEST_KEYCLOAK_VERSION", "26.5.6")
@@ -100,16 +101,10 @@ class Keycloak:
             "--cache=local",
             "--log-level=warn",
         ]
+        # By vfork and exec, never Python code in the child (``engine_process.launcher``).
+        launch = launcher(as_root=False, die_with_parent=not self.detached, cpus=None)
         with (self.workdir / "console.log").open("wb") as console:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=None if self.detached else die_with_parent,
-            )
+            self.process = spawn([*launch, *command], console, env)
         self._wait_until_ready()
         log(f"Keycloak {VERSION} is up at {self.url}")
         return self.url

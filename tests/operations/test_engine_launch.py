@@ -53,7 +53,7 @@ def busy_grpc(eventstoredb_uri: str) -> Iterator[None]:
 
 
 def test_engine_launches_beside_grpc_threads_all_reach_exec(busy_grpc: None) -> None:
-    script = engines._load_script("elasticsearch_node")
+    script = engines._load_script("engine_process")
     echo = shutil.which("echo")
     assert echo is not None
     prefix = script.launcher(as_root=os.geteuid() == 0, die_with_parent=True, cpus={0})
