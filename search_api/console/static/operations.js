@@ -131,7 +131,7 @@ export async function operationsView(main, { can }) {
         h("section", {}, h("h2", {}, "Projections"),
           (status.grouped || []).map((group) => h("section", {}, h("h3", {}, group.name), projections(group.generations)))),
         h("section", {}, h("h2", {}, "Generations"), generations(gens),
-          h("p", { class: "muted" }, "Rebuild without downtime: orders projection rebuild (see the README's operations guide).")),
+          h("p", { class: "muted" }, "Rebuild without downtime: orders projection rebuild NAME (see the operations runbook in docs/operations.md).")),
         h(
           "section",
           {},
