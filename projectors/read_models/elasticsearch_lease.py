@@ -4,7 +4,7 @@ write based on a record someone else has changed since is refused (409)."""
 
 from __future__ import annotations
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from projectors.lease import LeaseRecord, Version
 
@@ -23,10 +23,22 @@ class ElasticsearchLeases:
             settings={"number_of_shards": 1, "number_of_replicas": self.replicas},
             mappings={"dynamic": False, "properties": {}},
         )
+        self.wait_for_shard()
+
+    def wait_for_shard(self) -> None:
+        """Until the index's primary shard has started: an index another process has just
+        created exists before its shard can answer, and reads of it meanwhile get 503."""
+        self.client.cluster.health(index=self.index, wait_for_status="yellow", timeout="30s")
 
     def read(self, name: str) -> tuple[LeaseRecord, Version] | None:
         try:
-            found = self.client.get(index=self.index, id=name)
+            try:
+                found = self.client.get(index=self.index, id=name)
+            except ApiError as error:
+                if error.meta.status != 503:
+                    raise
+                self.wait_for_shard()  # created a moment ago by another projector
+                found = self.client.get(index=self.index, id=name)
         except NotFoundError:  # no lease yet, or no lease index
             return None
         return LeaseRecord(**found["_source"]), (found["_seq_no"], found["_primary_term"])

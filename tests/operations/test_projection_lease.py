@@ -3,6 +3,7 @@ the fence: a former holder's write is refused once another instance has taken ov
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from projectors.port import Changes, FencedError
 from projectors.read_models.elasticsearch_lease import ElasticsearchLeases
 from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from projectors.read_models.sqlite_lease import SQLiteLeases
+from tests.polling import eventually
 
 
 class Clock:
@@ -157,3 +159,37 @@ def _document(order_id: str) -> dict[str, object]:
         "customer_id": "c-1",
         "lines": [],
     }
+
+
+@pytest.mark.elasticsearch
+@pytest.mark.filterwarnings("ignore::elasticsearch.exceptions.GeneralAvailabilityWarning")
+def test_a_lease_read_waits_for_a_lease_index_whose_shard_has_not_started(
+    elasticsearch_url: str,
+) -> None:
+    """Another projector has just created the lease index: it exists, but its primary shard
+    cannot answer yet (here: held unallocated). A read waits for the shard, not answering 503."""
+    client = Elasticsearch(elasticsearch_url)
+    store = ElasticsearchLeases(client, prefix=f"o{uuid.uuid4().hex[:10]}")
+    held = {"index.routing.allocation.require._name": "no-such-node"}
+    client.indices.create(
+        index=store.index, settings={**held, "number_of_replicas": 0}, wait_for_active_shards="0"
+    )
+    answers: list[object] = []
+    reader = threading.Thread(target=lambda: answers.append(store.read("order-search")))
+    reader.start()
+
+    def waiting_for_the_shard() -> bool:
+        tasks = client.tasks.list(actions="cluster:monitor/health")["nodes"]
+        return any(node["tasks"] for node in tasks.values())
+
+    try:
+        assert eventually(waiting_for_the_shard, within_s=20)
+        client.indices.put_settings(
+            index=store.index, settings={"index.routing.allocation.require._name": None}
+        )
+        reader.join(timeout=30)
+        assert answers == [None]
+    finally:
+        reader.join(timeout=30)
+        client.indices.delete(index=store.index)
+        client.close()
