@@ -163,6 +163,12 @@ def test_totals_are_typed_in_the_chosen_currency_and_linked_in_minor_units(
     expect(page.get_by_label("Currency")).to_have_value("EUR")
     assert blocking_violations(page) == []
 
+    page.get_by_label("Currency").select_option("JPY")  # none of this customer's orders
+    expect(page.locator("#totals-help")).to_have_text("In JPY, e.g. 1250.")
+    page.get_by_label("Total at least").fill("1250")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".empty")).to_contain_text("choose any currency (not only JPY)")
+
 
 def test_an_amount_that_is_not_one_says_so_by_its_field(page: Page, console: Console) -> None:
     page.goto(f"{console.url}/?currency=EUR")

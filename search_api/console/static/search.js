@@ -184,6 +184,7 @@ function looser(params) {
   if (params.getAll("status").length) hints.push(`remove the status filter (${params.getAll("status").join(", ")})`);
   if (params.get("placed_from") || params.get("placed_to")) hints.push("widen the placed dates");
   if (params.get("min_total") || params.get("max_total")) hints.push("widen the total range");
+  if (params.get("currency")) hints.push(`choose any currency (not only ${params.get("currency")})`);
   if (params.get("sku")) hints.push("drop the SKU");
   if (params.get("customer_id")) hints.push("drop the customer id");
   if ((params.get("q") || "").trim().split(/\s+/).length > 1) hints.push("use fewer words (every word must match)");
