@@ -121,6 +121,9 @@ class SQLiteOrderIndex:
             CREATE TABLE IF NOT EXISTS {t}_keys (
                 key TEXT NOT NULL, order_id TEXT NOT NULL, PRIMARY KEY (key, order_id)
             ) WITHOUT ROWID;
+            -- A document's old keys are deleted by its order id: without this, every write
+            -- of new words scanned the whole table (15 ms a document at 60,000 orders).
+            CREATE INDEX IF NOT EXISTS {t}_keys_by_order ON {t}_keys (order_id);
             {progress_tables(t)}
             """
         )
