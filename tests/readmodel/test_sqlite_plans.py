@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from projectors.port import Changes
+from projectors.port import Changes, SearchQuery
 from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.readmodel.contract import sample_documents
 
@@ -21,9 +21,11 @@ Plans = dict[str, list[str]]
 
 @pytest.fixture
 def index(tmp_path: Path) -> Iterator[SQLiteOrderIndex]:
+    """54 orders: each status nine times (the samples' lives, three times over)."""
     index = SQLiteOrderIndex(tmp_path / "read.db")
     index.setup()
-    index.write(Changes(documents=sample_documents("plan-"), checkpoint=1180))
+    for prefix in ("plan-", "plan-b-", "plan-c-"):
+        index.write(Changes(documents=sample_documents(prefix), checkpoint=1180))
     yield index
     index.close()
 
@@ -71,3 +73,92 @@ def test_rewriting_a_documents_words_finds_its_old_keys_by_index(
     assert keys[0] == [
         f"SEARCH {index.table}_keys USING COVERING INDEX {index.table}_keys_by_order (order_id=?)"
     ]
+
+
+def search_plans(index: SQLiteOrderIndex, **query: object) -> tuple[list[str], list[str]]:
+    """The count's plan and the page's (the statements that read the orders table)."""
+    plans = plans_of(index, lambda: index.search(SearchQuery(**query)))  # type: ignore[arg-type]
+    counts = [lines for sql, lines in plans.items() if sql.startswith("SELECT count(*)")]
+    pages = [
+        lines
+        for sql, lines in plans.items()
+        if not sql.startswith(("SELECT count(*)", "SELECT max(rowid)", "SELECT rowid, doc"))
+    ]
+    assert len(counts) == 1, plans
+    assert len(pages) == 1, plans
+    return counts[0], pages[0]
+
+
+def test_a_status_and_total_range_by_total_is_one_range_of_one_index(
+    index: SQLiteOrderIndex,
+) -> None:
+    t = index.table
+    count, page = search_plans(
+        index, statuses=("shipped",), min_total=1000, max_total=20000, sort="total"
+    )
+
+    assert count == [
+        f"SEARCH o USING COVERING INDEX {t}_status_total (status=? AND total>? AND total<?)"
+    ]
+    assert page == [f"SEARCH o USING INDEX {t}_status_total (status=? AND total>? AND total<?)"]
+
+
+def test_a_status_and_date_range_newest_first_is_one_range_of_one_index(
+    index: SQLiteOrderIndex,
+) -> None:
+    t = index.table
+    count, page = search_plans(
+        index,
+        statuses=("shipped",),
+        placed_from="2025-02-01T00:00:00.000000Z",
+        placed_to="2025-10-01T00:00:00.000000Z",
+    )
+
+    wanted = f"{t}_status_placed_at (status=? AND placed_at>? AND placed_at<?)"
+    assert count == [f"SEARCH o USING COVERING INDEX {wanted}"]
+    assert page == [f"SEARCH o USING INDEX {wanted}"]
+
+
+@pytest.mark.parametrize("sort", ["placed_at", "updated_at", "total"])
+@pytest.mark.parametrize("descending", [True, False])
+def test_a_status_in_any_sort_reads_its_page_from_the_index_in_order(
+    index: SQLiteOrderIndex, sort: str, descending: bool
+) -> None:
+    _, page = search_plans(index, statuses=("paid",), sort=sort, descending=descending)
+
+    assert page == [f"SEARCH o USING INDEX {index.table}_status_{sort} (status=?)"]
+
+
+@pytest.mark.parametrize("sort", ["placed_at", "updated_at", "total"])
+def test_several_statuses_are_each_read_in_order_then_merged(
+    index: SQLiteOrderIndex, sort: str
+) -> None:
+    _, page = search_plans(index, statuses=("paid", "shipped", "delivered"), sort=sort)
+
+    walks = [line for line in page if line.startswith("SEARCH o")]
+    assert walks == [f"SEARCH o USING COVERING INDEX {index.table}_status_{sort} (status=?)"] * 3
+    assert not [line for line in page if line.startswith("SCAN o")]
+
+
+def test_many_matches_of_a_status_and_a_total_range_walk_the_dates_in_order(
+    index: SQLiteOrderIndex,
+) -> None:
+    """Nine of 54 match, a page of one: the date index, its total checked in the index."""
+    _, page = search_plans(index, statuses=("paid",), min_total=1, max_total=10**6, limit=1)
+
+    assert page == [f"SEARCH o USING INDEX {index.table}_status_placed_at (status=?)"]
+
+
+def test_free_text_alone_is_counted_in_the_text_index(index: SQLiteOrderIndex) -> None:
+    count, _ = search_plans(index, text="ada")
+
+    assert count == [f"SCAN {index.table}_text VIRTUAL TABLE INDEX 0:M1"]
+
+
+def test_many_matches_of_free_text_walk_the_dates_in_order(index: SQLiteOrderIndex) -> None:
+    """18 of 54 are Ada's, a page of one: the date index, each row checked against them."""
+    t = index.table
+    _, page = search_plans(index, text="ada", limit=1)
+
+    assert page[0] == f"SCAN o USING INDEX {t}_placed"
+    assert not [line for line in page if "TEMP B-TREE" in line]
