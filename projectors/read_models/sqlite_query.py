@@ -75,8 +75,18 @@ class SQLiteSearch:
         self.table = table
         self.query = query
         self.text = match_expression(query.text) if query.text else None
+        self._best: tuple[float, int] | None = None
+        """Free text alone by relevance: the best score and how many have it."""
+        self._one_score = False
+        """... and every match has it (then a match need not be scored again)."""
 
     def total(self) -> int:
+        if self.text is not None and self._only_text() and self.query.sort == "relevance":
+            # The scores' counts: the total, and whether the best is shared by many.
+            scores = self._scores()
+            self._best = scores[0] if scores else None
+            self._one_score = len(scores) == 1
+            return sum(count for _, count in scores)
         if self.text is not None and self._only_text():
             t = self.table
             # Every document has its text row (same rowid, written together): FTS5 counts its
@@ -142,24 +152,74 @@ class SQLiteSearch:
     def by_relevance(self) -> tuple[list[Document], list[float]]:
         """Best first; among equals, the newest (as Elasticsearch sorts them)."""
         query = self.query
+        ranked: list[tuple[int, float, str, str]] = []
+        after = query.after
+        if self._best is not None:
+            ranked = self._best_newest_first(*self._best)
+            if ranked:
+                _, score, placed_at, order_id = ranked[-1]
+                after = ((score, placed_at), order_id)
+        if len(ranked) < query.limit:
+            ranked += self._ranked(after, query.limit - len(ranked))
+        return self._documents([row[0] for row in ranked]), [float(row[1]) for row in ranked]
+
+    def _ranked(
+        self, after: tuple[Any, str] | None, limit: int
+    ) -> list[tuple[int, float, str, str]]:
+        """Every match scored, then sorted (without the documents: their bytes need not be
+        carried through the sort)."""
         where, parameters = self.filters()
         score, score_parameters = self._score()
         keyset, keyset_parameters = "", []
-        if query.after is not None:
-            (after_score, after_placed), after_id = query.after
+        if after is not None:
+            (after_score, after_placed), after_id = after
             keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
             keyset_parameters = [after_score, after_placed, after_id]
-        # Ranked without the documents (a sort of every match need not carry their bytes),
-        # then the page's documents by their row ids.
-        ranked = self.connection.execute(
-            f"SELECT id, score FROM (SELECT o.rowid AS id, o.placed_at, o.order_id,"
-            f" {score} AS score FROM {self.table} o WHERE {where}){keyset}"
+        rows = self.connection.execute(
+            f"SELECT id, score, placed_at, order_id FROM (SELECT o.rowid AS id, o.placed_at,"
+            f" o.order_id, {score} AS score FROM {self.table} o WHERE {where}){keyset}"
             " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
-            [*score_parameters, *parameters, *keyset_parameters, query.limit],
-        ).fetchall()
-        return self._documents([row_id for row_id, _ in ranked]), [
-            float(value) for _, value in ranked
-        ]
+            [*score_parameters, *parameters, *keyset_parameters, limit],
+        )
+        return list(rows)
+
+    def _scores(self) -> list[tuple[float, int]]:
+        """Free text alone: each score its matches have, best first, with their number."""
+        t = self.table
+        by_row, by_row_parameters = self._score(row="id")
+        rows = self.connection.execute(
+            f"SELECT score, count(*) FROM (SELECT {by_row} AS score FROM"
+            f" (SELECT rowid AS id FROM {t}_text WHERE {t}_text MATCH ?))"
+            " GROUP BY score ORDER BY score DESC",
+            [*by_row_parameters, self.text],
+        )
+        return list(rows)
+
+    def _best_newest_first(self, best: float, count: int) -> list[tuple[int, float, str, str]]:
+        """Free text alone whose best score many matches share (every "lovelace" is a
+        customer's word): those, newest first, walking the date index and scoring each row
+        in it, as a field sort walks (see ``_walks``). Empty when that does not apply: the
+        rest of a page, and pages of lower scores, are ``_ranked``'s."""
+        t, query = self.table, self.query
+        if not self._walks(count):
+            return []
+        score, score_parameters = self._score()
+        if self._one_score:
+            score, score_parameters = str(best), []
+        keyset, keyset_parameters = "", []
+        if query.after is not None:
+            (after_score, after_placed), after_id = query.after
+            if after_score != best:
+                return []
+            keyset = " AND (o.placed_at, o.order_id) < (?, ?)"
+            keyset_parameters = [after_placed, after_id]
+        rows = self.connection.execute(
+            f"SELECT o.rowid, {best}, o.placed_at, o.order_id FROM {t} o"
+            f" WHERE +o.rowid IN (SELECT rowid FROM {t}_text WHERE {t}_text MATCH ?)"
+            f" AND ({score}) = ?{keyset} ORDER BY o.placed_at DESC, o.order_id DESC LIMIT ?",
+            [self.text, *score_parameters, best, *keyset_parameters, query.limit],
+        )
+        return list(rows)
 
     def _documents(self, row_ids: list[int]) -> list[Document]:
         if not row_ids:
@@ -173,23 +233,24 @@ class SQLiteSearch:
         )
         return [orjson.loads(docs[row_id]) for row_id in row_ids]
 
-    def _score(self) -> tuple[str, list[Any]]:
-        """The score as SQL: the weight of each exact key and each column the text matches."""
+    def _score(self, row: str = "o.rowid") -> tuple[str, list[Any]]:
+        """The score as SQL: the weight of each exact key and each column the text matches;
+        of the orders table's row ``o``, or of a bare row id (``row``)."""
         t, text = self.table, self.query.text
+        order_ids = f"(SELECT rowid FROM {t} WHERE order_id IN" if row != "o.rowid" else ""
         if not words(text):
             return "0", []
         terms: list[str] = []
         parameters: list[Any] = []
         whole = key(text)
         for kind, weight in EXACT_WEIGHTS.items():
-            terms.append(
-                f"(CASE WHEN o.order_id IN (SELECT order_id FROM {t}_keys WHERE key = ?)"
-                f" THEN {weight} ELSE 0 END)"
-            )
+            keyed = f"(SELECT order_id FROM {t}_keys WHERE key = ?)"
+            test = f"{row} IN {order_ids} {keyed})" if order_ids else f"o.order_id IN {keyed}"
+            terms.append(f"(CASE WHEN {test} THEN {weight} ELSE 0 END)")
             parameters.append(f"{kind}:{whole}")
         for column, weight in (("customer", CUSTOMER_WEIGHT), ("products", PRODUCTS_WEIGHT)):
             terms.append(
-                f"(CASE WHEN o.rowid IN (SELECT rowid FROM {t}_fields WHERE {t}_fields MATCH ?)"
+                f"(CASE WHEN {row} IN (SELECT rowid FROM {t}_fields WHERE {t}_fields MATCH ?)"
                 f" THEN {weight} ELSE 0 END)"
             )
             parameters.append(match_expression(text, column))

@@ -465,22 +465,28 @@ class RelevanceContract(ReadModelContract):
         assert {score for score, _, _ in keys} == {10, 20}
         assert self.relevant(index, "e").scores == page.scores
 
-    @pytest.mark.parametrize("text", ["e", "earl grey", "ada"])
+    @pytest.mark.parametrize("text", ["e", "earl grey", "ada", "tea"])
+    @pytest.mark.parametrize("limit", [1, 3])
     def test_relevance_pages_cover_everything_once(
-        self, index: OrderSearchIndex, ranked: dict[str, Document], text: str
+        self, index: OrderSearchIndex, ranked: dict[str, Document], text: str, limit: int
     ) -> None:
-        whole = [hit["order_id"] for hit in self.relevant(index, text).hits]
-        query = SearchQuery(text=text, sort="relevance", limit=3)
+        """In pages of one too (SQLite then walks the dates for the best score's many)."""
+        whole = self.relevant(index, text)
+        query = SearchQuery(text=text, sort="relevance", limit=limit)
         seen: list[str] = []
+        scores: list[float] = []
         while True:
             page = index.search(query)
+            assert page.total == whole.total
             seen += [hit["order_id"] for hit in page.hits]
+            scores += page.scores
             if len(page.hits) < query.limit:
                 break
             last = page.hits[-1]
             query = replace(query, after=((page.scores[-1], last["placed_at"]), last["order_id"]))
 
-        assert seen == whole
+        assert seen == [hit["order_id"] for hit in whole.hits]
+        assert scores == whole.scores
         assert len(seen) == len(set(seen)) > 3
 
     def test_relevance_without_words_is_newest_first(

@@ -162,3 +162,18 @@ def test_many_matches_of_free_text_walk_the_dates_in_order(index: SQLiteOrderInd
 
     assert page[0] == f"SCAN o USING INDEX {t}_placed"
     assert not [line for line in page if "TEMP B-TREE" in line]
+
+
+def test_free_text_by_relevance_walks_the_dates_when_many_share_the_best_score(
+    index: SQLiteOrderIndex,
+) -> None:
+    """18 of 54 are Ada's, all with her name's score, a page of one: counted and scored in
+    the text indexes, then the date index walked, never a sort of every match."""
+    t = index.table
+    plans = plans_of(
+        index, lambda: index.search(SearchQuery(text="ada", sort="relevance", limit=1))
+    )
+    reads = {sql: lines for sql, lines in plans.items() if f"FROM {t} o" in sql}
+
+    assert [lines[0] for lines in reads.values()] == [f"SCAN o USING COVERING INDEX {t}_placed"]
+    assert not [line for lines in reads.values() for line in lines if "TEMP B-TREE" in line]
