@@ -87,6 +87,10 @@ class SQLiteSearch:
             self._best = scores[0] if scores else None
             self._one_score = len(scores) == 1
             return sum(count for _, count in scores)
+        if not self.query.text and self._only_text():
+            # Without a WHERE clause SQLite counts an index's cells page by page (1,000,000
+            # orders: under a millisecond, against 10 ms a row at a time).
+            return int(self.connection.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
         if self.text is not None and self._only_text():
             t = self.table
             # Every document has its text row (same rowid, written together): FTS5 counts its

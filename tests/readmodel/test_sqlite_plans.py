@@ -177,3 +177,11 @@ def test_free_text_by_relevance_walks_the_dates_when_many_share_the_best_score(
 
     assert [lines[0] for lines in reads.values()] == [f"SCAN o USING COVERING INDEX {t}_placed"]
     assert not [line for lines in reads.values() for line in lines if "TEMP B-TREE" in line]
+
+
+def test_all_orders_are_counted_without_a_where_clause(index: SQLiteOrderIndex) -> None:
+    """SQLite's count of a whole table (an index's cells, page by page), not row by row."""
+    plans = plans_of(index, lambda: index.search(SearchQuery(sort="total")))
+
+    counts = [sql for sql in plans if sql.startswith("SELECT count(*)")]
+    assert counts == [f"SELECT count(*) FROM {index.table}"]
