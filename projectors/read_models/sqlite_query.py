@@ -39,20 +39,21 @@ from projectors.read_models.text import (
 
 
 def indexes(table: str) -> str:
-    """The indexes of status with each sort, each with the range fields after the order id so
-    a range of the field not sorted on is checked in the index (counts never leave it)."""
-    return (
-        "".join(
-            f"CREATE INDEX IF NOT EXISTS {table}_status_{field} ON {table}"
-            f" (status, {field}, order_id{''.join(f', {other}' for other in extra)});"
-            for field, extra in (
-                ("placed_at", ("total",)),
-                ("updated_at", ("placed_at", "total")),
-                ("total", ("placed_at",)),
-            )
+    """An index for each sort, alone and after a status, each with the range fields after the
+    order id so a range of the field not sorted on is checked in the index (counts never
+    leave it). Those they replace (their prefixes) are dropped."""
+    made = "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_{prefix}{field} ON {table}"
+        f" ({status}{field}, order_id{''.join(f', {other}' for other in extra)});"
+        for prefix, status in (("", ""), ("status_", "status, "))
+        for field, extra in (
+            ("placed_at", ("total",)),
+            ("updated_at", ("placed_at", "total")),
+            ("total", ("placed_at",)),
         )
-        + f"DROP INDEX IF EXISTS {table}_status;"
-    )  # (status, placed_at): now a prefix of one
+    )
+    replaced = ("status", "placed", "updated", "total")  # (status, placed_at); (field, order_id)
+    return made + "".join(f"DROP INDEX IF EXISTS {table}_{name};" for name in replaced)
 
 
 def match_expression(text: str, column: str | None = None) -> str | None:

@@ -160,7 +160,7 @@ def test_many_matches_of_free_text_walk_the_dates_in_order(index: SQLiteOrderInd
     t = index.table
     _, page = search_plans(index, text="ada", limit=1)
 
-    assert page[0] == f"SCAN o USING INDEX {t}_placed"
+    assert page[0] == f"SCAN o USING INDEX {t}_placed_at"
     assert not [line for line in page if "TEMP B-TREE" in line]
 
 
@@ -175,7 +175,7 @@ def test_free_text_by_relevance_walks_the_dates_when_many_share_the_best_score(
     )
     reads = {sql: lines for sql, lines in plans.items() if f"FROM {t} o" in sql}
 
-    assert [lines[0] for lines in reads.values()] == [f"SCAN o USING COVERING INDEX {t}_placed"]
+    assert [lines[0] for lines in reads.values()] == [f"SCAN o USING COVERING INDEX {t}_placed_at"]
     assert not [line for lines in reads.values() for line in lines if "TEMP B-TREE" in line]
 
 
@@ -185,3 +185,17 @@ def test_all_orders_are_counted_without_a_where_clause(index: SQLiteOrderIndex) 
 
     counts = [sql for sql in plans if sql.startswith("SELECT count(*)")]
     assert counts == [f"SELECT count(*) FROM {index.table}"]
+
+
+def test_a_date_and_a_total_range_are_counted_in_one_index(index: SQLiteOrderIndex) -> None:
+    t = index.table
+    count, _ = search_plans(
+        index,
+        placed_from="2025-02-01T00:00:00.000000Z",
+        placed_to="2025-10-01T00:00:00.000000Z",
+        min_total=1000,
+        max_total=20000,
+    )
+
+    assert len(count) == 1
+    assert count[0].startswith(f"SEARCH o USING COVERING INDEX {t}_")
