@@ -45,7 +45,7 @@ def indexes(table: str) -> str:
     made = "".join(
         f"CREATE INDEX IF NOT EXISTS {table}_{prefix}{field} ON {table}"
         f" ({status}{field}, order_id{''.join(f', {other}' for other in extra)});"
-        for prefix, status in (("", ""), ("status_", "status, "))
+        for prefix, status in (("by_", ""), ("status_", "status, "))
         for field, extra in (
             ("placed_at", ("total",)),
             ("updated_at", ("placed_at", "total")),

@@ -160,7 +160,7 @@ def test_many_matches_of_free_text_walk_the_dates_in_order(index: SQLiteOrderInd
     t = index.table
     _, page = search_plans(index, text="ada", limit=1)
 
-    assert page[0] == f"SCAN o USING INDEX {t}_placed_at"
+    assert page[0] == f"SCAN o USING INDEX {t}_by_placed_at"
     assert not [line for line in page if "TEMP B-TREE" in line]
 
 
@@ -175,7 +175,9 @@ def test_free_text_by_relevance_walks_the_dates_when_many_share_the_best_score(
     )
     reads = {sql: lines for sql, lines in plans.items() if f"FROM {t} o" in sql}
 
-    assert [lines[0] for lines in reads.values()] == [f"SCAN o USING COVERING INDEX {t}_placed_at"]
+    assert [lines[0] for lines in reads.values()] == [
+        f"SCAN o USING COVERING INDEX {t}_by_placed_at"
+    ]
     assert not [line for lines in reads.values() for line in lines if "TEMP B-TREE" in line]
 
 
@@ -199,3 +201,24 @@ def test_a_date_and_a_total_range_are_counted_in_one_index(index: SQLiteOrderInd
 
     assert len(count) == 1
     assert count[0].startswith(f"SEARCH o USING COVERING INDEX {t}_")
+
+
+@pytest.mark.parametrize("sort", ["placed_at", "updated_at", "total"])
+@pytest.mark.parametrize("descending", [True, False])
+def test_all_orders_in_any_sort_are_read_from_the_index_in_order(
+    index: SQLiteOrderIndex, sort: str, descending: bool
+) -> None:
+    _, page = search_plans(index, sort=sort, descending=descending)
+
+    assert page == [f"SCAN o USING INDEX {index.table}_by_{sort}"]
+
+
+def test_setup_again_changes_nothing(index: SQLiteOrderIndex) -> None:
+    """Every index it makes is kept by the next setup (none made and then dropped)."""
+    connection = index._connection()
+    listed = "SELECT name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name"
+    before = connection.execute(listed, (index.table,)).fetchall()
+    index.setup()
+
+    assert connection.execute(listed, (index.table,)).fetchall() == before
+    assert f"{index.table}_by_total" in {name for name, _ in before}
