@@ -213,12 +213,22 @@ def test_all_orders_in_any_sort_are_read_from_the_index_in_order(
     assert page == [f"SCAN o USING INDEX {index.table}_by_{sort}"]
 
 
-def test_setup_again_changes_nothing(index: SQLiteOrderIndex) -> None:
-    """Every index it makes is kept by the next setup (none made and then dropped)."""
+def test_setup_keeps_every_index_it_makes(index: SQLiteOrderIndex) -> None:
+    """None made and then dropped (on 1,000,000 orders, seconds at every start)."""
     connection = index._connection()
-    listed = "SELECT name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name"
-    before = connection.execute(listed, (index.table,)).fetchall()
-    index.setup()
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    try:
+        index.setup()
+    finally:
+        connection.set_trace_callback(None)
+    made = {
+        sql.split()[5]
+        for statement in statements
+        for sql in statement.split(";")
+        if sql.split()[:5] == ["CREATE", "INDEX", "IF", "NOT", "EXISTS"]
+    }
+    kept = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
 
-    assert connection.execute(listed, (index.table,)).fetchall() == before
-    assert f"{index.table}_by_total" in {name for name, _ in before}
+    assert f"{index.table}_by_total" in made
+    assert made <= kept
