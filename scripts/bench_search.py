@@ -9,7 +9,7 @@
 2. Projection: the projector from an empty read model to the head, in events/s; next to a raw
    bulk write of the same final documents into a fresh generation (the ratio is the
    projector's overhead: goal >= 0.8). Each runs twice, taking turns, and keeps its best.
-3. Search: `orders serve search` (uvicorn, own process) answering five typical agent queries
+3. Search: `orders serve search` (uvicorn, own process) answering six typical agent queries
    at 1 and 8 agents (aiohttp), --requests each (2,000), --runs times (3): p50/p99 per query,
    the engine's own time per request (Server-Timing `engine`: Elasticsearch's `took`) and the
    time the API adds (the agent's wait minus the API's call to the engine, Server-Timing
@@ -159,6 +159,12 @@ def agent_queries(documents: dict[str, Document], rng: random.Random) -> dict[st
             "placed_from": "2025-06-01",
             "placed_to": "2025-09-01",
         },
+        "status + total range": {
+            "status": "shipped",
+            "min_total": 10_000,
+            "max_total": 20_000,
+            "sort": "total",
+        },
         "product text": {"q": "cast iron teapot"},
         "customer name text": {"q": "lovelace"},
     }
@@ -252,7 +258,7 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 def query_runs(
     api: str, queries: dict[str, dict[str, Any]], requests: int, runs: int, es_url: str | None
 ) -> list[dict[str, Any]]:
-    """The five agent queries at 1 and 8 agents, ``runs`` times, with what paused meanwhile."""
+    """The six agent queries at 1 and 8 agents, ``runs`` times, with what paused meanwhile."""
     results = []
     for run_number in range(1, runs + 1):
         gc_before, es_before = api_gc(api), es_gc(es_url)
@@ -371,7 +377,7 @@ def main() -> int:
     parser.add_argument(
         "--requests", type=int, default=2000, help="per query and concurrency, per run"
     )
-    parser.add_argument("--runs", type=int, default=3, help="rounds of the five queries")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of the six queries")
     parser.add_argument(
         "--search-only",
         metavar="PREFIX",

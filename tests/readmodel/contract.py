@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -332,6 +333,59 @@ class ReadModelContract:
 
         assert len(seen) == len(set(seen)) == 18
 
+    @pytest.mark.parametrize("sort", ["placed_at", "total", "updated_at"])
+    @pytest.mark.parametrize("descending", [True, False])
+    @pytest.mark.parametrize("limit", [2, 100])
+    @pytest.mark.parametrize(
+        "filters",
+        [
+            {"statuses": ("paid", "shipped", "delivered")},
+            {"statuses": ("placed", "cancelled"), "min_total": 1000},
+            {"statuses": ("delivered",), "placed_from": "2025-02-01T00:00:00.000000Z"},
+            {"min_total": 1000, "max_total": 8000},
+            {"text": "tea"},
+            {"text": "ada", "max_total": 8000},
+        ],
+        ids=["statuses", "statuses-total", "status-placed", "total", "text", "text-total"],
+    )
+    def test_filtered_pages_come_sorted_and_cover_every_match_once(
+        self,
+        index: OrderSearchIndex,
+        loaded: dict[str, Document],
+        sort: str,
+        descending: bool,
+        limit: int,
+        filters: dict[str, Any],
+    ) -> None:
+        """Small pages (the SQLite read model then walks the sort's index) and one large."""
+        matching = set(self.ids(index, limit=100, **filters))
+        if "text" not in filters:  # (words are the other tests')
+            assert matching == {
+                order_id
+                for order_id, d in loaded.items()
+                if d["status"] in filters.get("statuses", (d["status"],))
+                and filters.get("min_total", 0) <= d["total"] <= filters.get("max_total", 10**9)
+                and d["placed_at"] >= filters.get("placed_from", "")
+            }
+        expected = sorted(
+            (loaded[order_id] for order_id in matching),
+            key=lambda d: (d[sort], d["order_id"]),
+            reverse=descending,
+        )
+        query = SearchQuery(sort=sort, descending=descending, limit=limit, **filters)  # type: ignore[arg-type]
+        seen: list[str] = []
+        while True:
+            page = index.search(query)
+            assert page.total == len(expected)
+            seen += [hit["order_id"] for hit in page.hits]
+            if len(page.hits) < limit:
+                break
+            last = page.hits[-1]
+            query = replace(query, after=(last[sort], last["order_id"]))
+
+        assert expected
+        assert seen == [d["order_id"] for d in expected]
+
 
 def variant(base: Document, order_id: str, placed_at: str, **fields: object) -> Document:
     """A copy of ``base`` as another order, placed at another time, with ``fields`` replaced."""
@@ -436,22 +490,28 @@ class RelevanceContract(ReadModelContract):
         assert {score for score, _, _ in keys} == {10, 20}
         assert self.relevant(index, "e").scores == page.scores
 
-    @pytest.mark.parametrize("text", ["e", "earl grey", "ada"])
+    @pytest.mark.parametrize("text", ["e", "earl grey", "ada", "tea"])
+    @pytest.mark.parametrize("limit", [1, 3])
     def test_relevance_pages_cover_everything_once(
-        self, index: OrderSearchIndex, ranked: dict[str, Document], text: str
+        self, index: OrderSearchIndex, ranked: dict[str, Document], text: str, limit: int
     ) -> None:
-        whole = [hit["order_id"] for hit in self.relevant(index, text).hits]
-        query = SearchQuery(text=text, sort="relevance", limit=3)
+        """In pages of one too (SQLite then walks the dates for the best score's many)."""
+        whole = self.relevant(index, text)
+        query = SearchQuery(text=text, sort="relevance", limit=limit)
         seen: list[str] = []
+        scores: list[float] = []
         while True:
             page = index.search(query)
+            assert page.total == whole.total
             seen += [hit["order_id"] for hit in page.hits]
+            scores += page.scores
             if len(page.hits) < query.limit:
                 break
             last = page.hits[-1]
             query = replace(query, after=((page.scores[-1], last["placed_at"]), last["order_id"]))
 
-        assert seen == whole
+        assert seen == [hit["order_id"] for hit in whole.hits]
+        assert scores == whole.scores
         assert len(seen) == len(set(seen)) > 3
 
     def test_relevance_without_words_is_newest_first(

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from projectors.read_models.sqlite_index import SQLiteOrderIndex, match_expression
+from projectors.read_models.sqlite_index import SQLiteOrderIndex
+from projectors.read_models.sqlite_query import match_expression
 from tests.readmodel.contract import RelevanceContract, Settle
 
 

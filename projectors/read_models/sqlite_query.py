@@ -1,0 +1,332 @@
+"""A search as SQL on the embedded read model, shaped so each search walks an index that
+matches its filters and its sort, and counts its matches without reading their documents.
+
+- Status filters come with their sort: ``(status, sort field, order_id)`` indexes give a
+  status's page straight from the index, ranges of the other field checked in it; several
+  statuses are one index walk each, merged (SQLite cannot merge the ranges of an ``IN`` in
+  sort order, so it sorted every match of all of them).
+- Free text is FTS5's: its matches are counted in the text index alone when nothing else
+  filters them.
+- Sorted by a field, the count (made first, for ``total``) chooses the plan: few matches are
+  found by their narrowest index and sorted; many are found by walking the sort's index,
+  checking each row (text and the other field's range are kept from the planner's index
+  choice with a unary ``+``), which stops after a page: about ``orders / matches x limit``
+  rows. Walking wins once ``matches^2 >= orders x limit``.
+
+Free text is turned into an FTS5 query by us: the input is split into words and each word is
+quoted, so no input can change the query's structure (no operators, columns or NEAR).
+Relevance is the sum of the weights ``text`` gives what a row matches: an exact key in
+``_keys``, every word in a column of ``_fields``; it depends on the row and the query only,
+so a cursor cut at a score stays valid.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from projectors.order_search import Document
+from projectors.port import SearchQuery
+from projectors.read_models.text import (
+    CUSTOMER_WEIGHT,
+    EXACT_WEIGHTS,
+    PRODUCTS_WEIGHT,
+    key,
+    words,
+)
+
+
+def indexes(table: str) -> str:
+    """An index for each sort, alone and after a status, each with the range fields after the
+    order id so a range of the field not sorted on is checked in the index (counts never
+    leave it). Those they replace (their prefixes) are dropped."""
+    made = "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_{prefix}{field} ON {table}"
+        f" ({status}{field}, order_id{''.join(f', {other}' for other in extra)});"
+        for prefix, status in (("by_", ""), ("status_", "status, "))
+        for field, extra in (
+            ("placed_at", ("total",)),
+            ("updated_at", ("placed_at", "total")),
+            ("total", ("placed_at",)),
+        )
+    )
+    replaced = ("status", "placed", "updated", "total")  # (status, placed_at); (field, order_id)
+    return made + "".join(f"DROP INDEX IF EXISTS {table}_{name};" for name in replaced)
+
+
+def match_expression(text: str, column: str | None = None) -> str | None:
+    """An FTS5 expression: every word must match, the last one as a prefix (typing); in one
+    column when given (a name of ours, never the input's)."""
+    found = words(text)
+    if not found:
+        return None
+    quoted = [f'"{word}"' for word in found]
+    quoted[-1] += " *"
+    expression = " AND ".join(quoted)
+    return f"{column} : ({expression})" if column else expression
+
+
+class SQLiteSearch:
+    """One search on one generation's tables."""
+
+    def __init__(self, connection: sqlite3.Connection, table: str, query: SearchQuery) -> None:
+        self.connection = connection
+        self.table = table
+        self.query = query
+        self.text = match_expression(query.text) if query.text else None
+        self._best: tuple[float, int] | None = None
+        """Free text alone by relevance: the best score and how many have it."""
+        self._one_score = False
+        """... and every match has it (then a match need not be scored again)."""
+
+    def total(self) -> int:
+        if self.text is not None and self._only_text() and self.query.sort == "relevance":
+            # The scores' counts: the total, and whether the best is shared by many.
+            scores = self._scores()
+            self._best = scores[0] if scores else None
+            self._one_score = len(scores) == 1
+            return sum(count for _, count in scores)
+        if not self.query.text and self._only_text():
+            # Without a WHERE clause SQLite counts an index's cells page by page (1,000,000
+            # orders: under a millisecond, against 10 ms a row at a time).
+            return int(self.connection.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
+        if self.text is not None and self._only_text():
+            t = self.table
+            # Every document has its text row (same rowid, written together): FTS5 counts its
+            # matches from its index, without a lookup of each match's row.
+            sql, parameters = f"SELECT count(*) FROM {t}_text WHERE {t}_text MATCH ?", [self.text]
+        else:
+            where, parameters = self.filters()
+            sql = f"SELECT count(*) FROM {self.table} o WHERE {where}"
+        return int(self.connection.execute(sql, parameters).fetchone()[0])
+
+    def by_field(self, total: int) -> list[Document]:
+        query = self.query
+        if total == 0:
+            return []
+        walk = self._walks(total)
+        if len(query.statuses) > 1 and self.text is None:
+            return self._documents(self._merged_statuses(walk))
+        where, parameters = self.filters(walk=walk)
+        keyset, keyset_parameters = self._keyset()
+        rows = self.connection.execute(
+            f"SELECT doc FROM {self.table} o WHERE {where}{keyset}{self._order()} LIMIT ?",
+            [*parameters, *keyset_parameters, query.limit],
+        )
+        return [orjson.loads(row[0]) for row in rows]
+
+    def _walks(self, total: int) -> bool:
+        """Whether walking the sort's index reads fewer rows than sorting every match."""
+        # Documents are never deleted, so the last row id is about the number of orders.
+        rows = self.connection.execute(f"SELECT max(rowid) FROM {self.table}").fetchone()[0]
+        return total * total >= (rows or 0) * self.query.limit
+
+    def _merged_statuses(self, walk: bool) -> list[int]:
+        """Row ids of the page: each status's own page from its index, merged."""
+        query, field = self.query, self.query.sort
+        keyset, keyset_parameters = self._keyset()
+        arms, parameters = [], []
+        for status in query.statuses:
+            where, arm_parameters = self.filters(statuses=(status,), walk=walk)
+            arms.append(
+                f"SELECT * FROM (SELECT o.rowid AS id, o.{field} AS {field}, o.order_id AS"
+                f" order_id FROM {self.table} o WHERE {where}{keyset}{self._order()} LIMIT ?)"
+            )
+            parameters += [*arm_parameters, *keyset_parameters, query.limit]
+        direction = "DESC" if query.descending else "ASC"
+        rows = self.connection.execute(
+            f"SELECT id FROM ({' UNION ALL '.join(arms)})"
+            f" ORDER BY {field} {direction}, order_id {direction} LIMIT ?",
+            [*parameters, query.limit],
+        )
+        return [row[0] for row in rows]
+
+    def _keyset(self) -> tuple[str, list[Any]]:
+        query = self.query
+        if query.after is None:
+            return "", []
+        comparison = "<" if query.descending else ">"
+        return f" AND (o.{query.sort}, o.order_id) {comparison} (?, ?)", list(query.after)
+
+    def _order(self) -> str:
+        direction = "DESC" if self.query.descending else "ASC"
+        return f" ORDER BY o.{self.query.sort} {direction}, o.order_id {direction}"
+
+    def by_relevance(self) -> tuple[list[Document], list[float]]:
+        """Best first; among equals, the newest (as Elasticsearch sorts them)."""
+        query = self.query
+        ranked: list[tuple[int, float, str, str]] = []
+        after = query.after
+        if self._best is not None:
+            ranked = self._best_newest_first(*self._best)
+            if ranked:
+                _, score, placed_at, order_id = ranked[-1]
+                after = ((score, placed_at), order_id)
+        if len(ranked) < query.limit:
+            ranked += self._ranked(after, query.limit - len(ranked))
+        return self._documents([row[0] for row in ranked]), [float(row[1]) for row in ranked]
+
+    def _ranked(
+        self, after: tuple[Any, str] | None, limit: int
+    ) -> list[tuple[int, float, str, str]]:
+        """Every match scored, then sorted (without the documents: their bytes need not be
+        carried through the sort)."""
+        where, parameters = self.filters()
+        score, score_parameters = self._score()
+        keyset, keyset_parameters = "", []
+        if after is not None:
+            (after_score, after_placed), after_id = after
+            keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
+            keyset_parameters = [after_score, after_placed, after_id]
+        rows = self.connection.execute(
+            f"SELECT id, score, placed_at, order_id FROM (SELECT o.rowid AS id, o.placed_at,"
+            f" o.order_id, {score} AS score FROM {self.table} o WHERE {where}){keyset}"
+            " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
+            [*score_parameters, *parameters, *keyset_parameters, limit],
+        )
+        return list(rows)
+
+    def _scores(self) -> list[tuple[float, int]]:
+        """Free text alone: each score its matches have, best first, with their number."""
+        t = self.table
+        by_row, by_row_parameters = self._score(row="id")
+        rows = self.connection.execute(
+            f"SELECT score, count(*) FROM (SELECT {by_row} AS score FROM"
+            f" (SELECT rowid AS id FROM {t}_text WHERE {t}_text MATCH ?))"
+            " GROUP BY score ORDER BY score DESC",
+            [*by_row_parameters, self.text],
+        )
+        return list(rows)
+
+    def _best_newest_first(self, best: float, count: int) -> list[tuple[int, float, str, str]]:
+        """Free text alone whose best score many matches share (every "lovelace" is a
+        customer's word): those, newest first, walking the date index and scoring each row
+        in it, as a field sort walks (see ``_walks``). Empty when that does not apply: the
+        rest of a page, and pages of lower scores, are ``_ranked``'s."""
+        t, query = self.table, self.query
+        if not self._walks(count):
+            return []
+        score, score_parameters = self._score()
+        if self._one_score:
+            score, score_parameters = str(best), []
+        keyset, keyset_parameters = "", []
+        if query.after is not None:
+            (after_score, after_placed), after_id = query.after
+            if after_score != best:
+                return []
+            keyset = " AND (o.placed_at, o.order_id) < (?, ?)"
+            keyset_parameters = [after_placed, after_id]
+        rows = self.connection.execute(
+            f"SELECT o.rowid, {best}, o.placed_at, o.order_id FROM {t} o"
+            f" WHERE +o.rowid IN (SELECT rowid FROM {t}_text WHERE {t}_text MATCH ?)"
+            f" AND ({score}) = ?{keyset} ORDER BY o.placed_at DESC, o.order_id DESC LIMIT ?",
+            [self.text, *score_parameters, best, *keyset_parameters, query.limit],
+        )
+        return list(rows)
+
+    def _documents(self, row_ids: list[int]) -> list[Document]:
+        if not row_ids:
+            return []
+        docs = dict(
+            self.connection.execute(
+                f"SELECT rowid, doc FROM {self.table} WHERE rowid IN"
+                f" ({','.join('?' * len(row_ids))})",
+                row_ids,
+            )
+        )
+        return [orjson.loads(docs[row_id]) for row_id in row_ids]
+
+    def _score(self, row: str = "o.rowid") -> tuple[str, list[Any]]:
+        """The score as SQL: the weight of each exact key and each column the text matches;
+        of the orders table's row ``o``, or of a bare row id (``row``)."""
+        t, text = self.table, self.query.text
+        order_ids = f"(SELECT rowid FROM {t} WHERE order_id IN" if row != "o.rowid" else ""
+        if not words(text):
+            return "0", []
+        terms: list[str] = []
+        parameters: list[Any] = []
+        whole = key(text)
+        for kind, weight in EXACT_WEIGHTS.items():
+            keyed = f"(SELECT order_id FROM {t}_keys WHERE key = ?)"
+            test = f"{row} IN {order_ids} {keyed})" if order_ids else f"o.order_id IN {keyed}"
+            terms.append(f"(CASE WHEN {test} THEN {weight} ELSE 0 END)")
+            parameters.append(f"{kind}:{whole}")
+        for column, weight in (("customer", CUSTOMER_WEIGHT), ("products", PRODUCTS_WEIGHT)):
+            terms.append(
+                f"(CASE WHEN {row} IN (SELECT rowid FROM {t}_fields WHERE {t}_fields MATCH ?)"
+                f" THEN {weight} ELSE 0 END)"
+            )
+            parameters.append(match_expression(text, column))
+        return " + ".join(terms), parameters
+
+    def _only_text(self) -> bool:
+        query = self.query
+        return not (
+            query.statuses
+            or query.financial_statuses
+            or query.fulfillment_statuses
+            or query.countries
+            or query.customer_id is not None
+            or query.email is not None
+            or query.sku is not None
+            or query.placed_from is not None
+            or query.placed_to is not None
+            or query.min_total is not None
+            or query.max_total is not None
+        )
+
+    def filters(
+        self, *, statuses: tuple[str, ...] | None = None, walk: bool = False
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause. ``walk``: the text's matches and the range of the field not
+        sorted on are checked row by row (``+`` keeps the planner from choosing an index for
+        them), so the sort's index is walked."""
+        t, query = self.table, self.query
+        statuses = query.statuses if statuses is None else statuses
+        clauses: list[str] = ["1 = 1"]
+        parameters: list[Any] = []
+        if query.text and self.text is None:
+            clauses.append("0 = 1")  # only punctuation: nothing can match
+        if self.text is not None:
+            row_id = "+o.rowid" if walk else "o.rowid"
+            clauses.append(f"{row_id} IN (SELECT rowid FROM {t}_text WHERE {t}_text MATCH ?)")
+            parameters.append(self.text)
+        if statuses:
+            clauses.append(f"o.status IN ({','.join('?' * len(statuses))})")
+            parameters.extend(statuses)
+        # Filters of the document's own fields (no column of their own: no schema change).
+        for path, wanted in (
+            ("$.financial_status", query.financial_statuses),
+            ("$.fulfillment_status", query.fulfillment_statuses),
+            ("$.shipping_address.country", query.countries),
+        ):
+            if wanted:
+                clauses.append(
+                    f"json_extract(CAST(o.doc AS TEXT), '{path}')"
+                    f" IN ({','.join('?' * len(wanted))})"
+                )
+                parameters.extend(wanted)
+        if query.currency is not None:
+            clauses.append("json_extract(CAST(o.doc AS TEXT), '$.currency') = ?")
+            parameters.append(query.currency)
+        for column, value in (("customer_id", query.customer_id), ("email", query.email)):
+            if value is not None:
+                clauses.append(f"o.{column} = ?")
+                parameters.append(value.lower() if column == "email" else value)
+        if query.sku is not None:
+            clauses.append(f"o.order_id IN (SELECT order_id FROM {t}_skus WHERE sku = ?)")
+            parameters.append(query.sku)
+        ranges: tuple[tuple[str, str, str | int | None], ...] = (
+            ("placed_at", ">=", query.placed_from),
+            ("placed_at", "<", query.placed_to),
+            ("total", ">=", query.min_total),
+            ("total", "<=", query.max_total),
+        )
+        for field, comparison, bound in ranges:
+            if bound is not None:
+                unindexed = "+" if walk and field != query.sort else ""
+                clauses.append(f"{unindexed}o.{field} {comparison} ?")
+                parameters.append(bound)
+        return " AND ".join(clauses), parameters
