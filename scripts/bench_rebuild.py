@@ -10,8 +10,8 @@ Phases, each in its own process (wall time and peak RSS measured per phase):
 3. archive every order delivered or cancelled before tomorrow (all finished orders);
 4. rebuild again, now mostly from the archive (plus what stays hot), and drop the old one.
 
-Prints a Markdown table and the same figures as JSON. Runs against the engines you give it
-and writes only under ``--data-dir`` and indices named ``bench-*``.
+Prints a Markdown table and the same figures as JSON (to --json too, if given). Runs against
+the engines you give it and writes only under ``--data-dir`` and indices named ``bench-*``.
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--elasticsearch-url", help="rebuild into Elasticsearch (else SQLite)")
     parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default=None)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -155,6 +156,8 @@ def main() -> int:
         )
     print()
     print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 
