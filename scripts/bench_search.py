@@ -391,6 +391,12 @@ def main() -> int:
         metavar="N",
         help="Elasticsearch on the first N cores, this benchmark on the others",
     )
+    parser.add_argument(
+        "--warm-ups",
+        type=int,
+        default=5,
+        help="at most this many untimed projections first (Elasticsearch)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     # The projector and the raw bulk run in this process: with the collector's policy of
@@ -498,7 +504,7 @@ def projection_figures(
     just started compiles its hot code while it indexes, and the first timed run would pay
     for it (measured: 0.46 cold against 0.69 warm). On one core the compiler competes with
     the indexing and one projection was not enough, so they go on until one takes within a
-    tenth of the time of the one before (at most ``WARM_UP_MOST``). Then the projection and
+    tenth of the time of the one before (at most ``--warm-ups``). Then the projection and
     the raw bulk take turns, twice, and each keeps its faster run, so neither gains from
     going second on a node still warming up."""
     figures: dict[str, Any] = {}
@@ -538,15 +544,12 @@ def projection_figures(
     }
 
 
-WARM_UP_MOST = 5
-
-
 def warm_up(
     args: argparse.Namespace, store: SQLiteEventStore, personal: PersonalData, url: str | None
 ) -> list[float]:
     """Untimed projections until one is as fast as the one before; what each took."""
     took: list[float] = []
-    while len(took) < WARM_UP_MOST:
+    while len(took) < args.warm_ups:
         warm, _ = open_index(args.read_model, url, args.data_dir, f"warm{uuid.uuid4().hex[:6]}")
         warm.setup()
         with console.status(f"warming Elasticsearch up (untimed projection {len(took) + 1})"):

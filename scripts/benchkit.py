@@ -3,6 +3,7 @@ lifecycle, and cores split between the server under test and the load."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -86,7 +87,25 @@ def orders(
         process.wait(timeout=30)
 
 
+STARTS = 3
+
+
 def _start(
+    args: list[str], env: dict[str, str], cwd: Path | None, cpus: set[int] | None
+) -> Running:
+    """Started on a free port; on another if it exits at start (another process may take
+    the port between its choosing and the server's binding it)."""
+    for _ in range(STARTS - 1):
+        with contextlib.suppress(ExitedAtStartError):
+            return _start_once(args, env, cwd, cpus)
+    return _start_once(args, env, cwd, cpus)
+
+
+class ExitedAtStartError(RuntimeError):
+    """The process exited before it answered /healthz."""
+
+
+def _start_once(
     args: list[str], env: dict[str, str], cwd: Path | None, cpus: set[int] | None
 ) -> Running:
     port = free_port()
@@ -100,6 +119,8 @@ def _start(
     workers = int(env.get("ORDERS_WORKERS", "1"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ExitedAtStartError(f"orders {' '.join(args)} exited {process.returncode}")
         try:
             # Every worker listens on a socket of its own: clients connecting before the
             # last one is up would all stay with the first (keep-alive).

@@ -386,7 +386,7 @@ SMALL_COMMANDS = [
     "0.5",
 ]
 SMALL_SEARCH = [
-    *("--orders", "200", "--requests", "16"),
+    *("--orders", "200", "--requests", "16", "--warm-ups", "1"),
     *("--rate", "200", "--lag-seconds", "1", "--lag-rounds", "1"),
 ]
 BENCHMARKS = {
@@ -406,7 +406,7 @@ BENCHMARKS = {
             *("--rounds", "5", "--server-cpus", "1"),
         ],
         commands,
-        small=SMALL_COMMANDS,
+        small=[*SMALL_COMMANDS, "--concurrency", "16"],
     ),
     "workers": Benchmark(
         "Command API with two worker processes (`--workers 2`)",

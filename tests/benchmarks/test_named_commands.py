@@ -123,6 +123,7 @@ def test_the_command_api_cpu_per_command() -> None:
     assert least == min(windows) > 0
 
 
+@pytest.mark.slow
 def test_two_builds_side_by_side(tmp_path: Path) -> None:
     output = tmp_path / "ab.json"
 
