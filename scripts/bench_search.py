@@ -218,10 +218,15 @@ def summarise(samples: list[Sample]) -> dict[str, float]:
     return row
 
 
+# The readings around each run wait as long as a busy machine makes them (httpx's 5 s did
+# not always do: /metrics timed out under a load average of 8).
+READ_S = 60.0
+
+
 def api_gc(api: str) -> dict[str, float]:
     """The API process's garbage-collection pauses so far (orders_gc_pause_seconds)."""
     found: dict[str, float] = {}
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
+    for line in httpx.get(f"{api}/metrics", timeout=READ_S).text.splitlines():
         if line.startswith("orders_gc_pause_seconds_") and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             found[name] = float(value)
@@ -232,7 +237,7 @@ def es_gc(url: str | None) -> dict[str, float]:
     """The node's JVM collections so far, young and old: count and milliseconds."""
     if url is None:
         return {}
-    nodes = httpx.get(f"{url}/_nodes/stats/jvm,indices").json()["nodes"]
+    nodes = httpx.get(f"{url}/_nodes/stats/jvm,indices", timeout=READ_S).json()["nodes"]
     node = next(iter(nodes.values()))
     collectors = node["jvm"]["gc"]["collectors"]
     return {

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -19,13 +21,17 @@ KEPT = (ROOT / "docs" / "performance.md", SCRIPTS / "perf_results")
 HANG_S = 600
 
 
-def run_script(script: str, *arguments: str) -> str:
-    """``scripts/SCRIPT ARGUMENTS`` from the repository's root; its standard output. Fails
-    if it exits other than 0, or if it touched the kept results or the performance page."""
+def run_script(
+    script: str, *arguments: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``scripts/SCRIPT ARGUMENTS`` from the repository's root (``env`` added to this
+    process's), finished. Fails if it exits other than 0, or if it touched the kept results
+    or the performance page."""
     before = kept()
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / script), *arguments],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=HANG_S,
@@ -35,7 +41,7 @@ def run_script(script: str, *arguments: str) -> str:
         f"{script} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     )
     assert kept() == before, f"{script} changed scripts/perf_results/ or docs/performance.md"
-    return done.stdout
+    return done
 
 
 def kept() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The benchmarks the performance page quotes by command, outside the tables perf_report.py
-writes (the console in a browser, operator work, encryption's cost on the read side, CPU and
-A/B comparisons of the command API, search on a read model kept from an earlier run): each
-run as a real process at a small size on the suite's engines, into a temporary directory."""
+writes (the console in a browser, search on the read model it kept, operator work by the
+benchmark and by the operator commands, encryption's cost on the read side, CPU and A/B
+comparisons of the command API): each run as a real process at a small size on the suite's
+engines, into a temporary directory."""
 
 from __future__ import annotations
 
@@ -90,18 +91,35 @@ def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url
         assert phase["events_per_s"] > 0
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "elasticsearch"])
-def test_what_encryption_costs_the_projector(
-    tmp_path: Path, engine: str, request: pytest.FixtureRequest
-) -> None:
+def test_seeding_then_a_rebuild_into_the_embedded_read_model(tmp_path: Path) -> None:
+    """The operator table's SQLite row: `orders projection rebuild` after the seeding."""
+    env = {"ORDERS_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+
+    seeded = run_script("seed.py", "--orders", ORDERS, env=env).stderr
+    rebuilt = run_script("rebuild.py", env=env).stderr
+
+    found = re.search(
+        r"seeded (\d+) orders \(([\d,]+) events\) in [\d.]+s \(([\d,]+) events/s\)", seeded
+    )
+    assert found is not None, seeded
+    orders, events, rate = (int(figure.replace(",", "")) for figure in found.groups())
+    assert orders == int(ORDERS)
+    assert rate > 0
+    found = re.search(
+        r"built g\d+ from [^:]+: ([\d,]+) events in [\d.]+s \(([\d,]+) events/s\)", rebuilt
+    )
+    assert found is not None, rebuilt
+    assert int(found.group(1).replace(",", "")) == events
+    assert int(found.group(2).replace(",", "")) > 0
+
+
+def encryption_cost(tmp_path: Path, *read_model: str) -> None:
+    """bench_personal at 200 orders, two rounds, on ``read_model``: its figures' shape."""
     output = tmp_path / "personal.json"
-    node = ["--elasticsearch-url", request.getfixturevalue("elasticsearch_url")]
-    arguments = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--read-model", engine]
 
     run_script(
         "bench_personal.py",
-        *arguments,
-        *(node if engine == "elasticsearch" else []),
+        *("--orders", ORDERS, "--data-dir", str(tmp_path), *read_model),
         *("--rounds", "2", "--json", str(output)),
     )
 
@@ -114,8 +132,20 @@ def test_what_encryption_costs_the_projector(
     assert measured["sealed_vs_plain"] > 0
 
 
+def test_what_encryption_costs_the_projector_on_sqlite(tmp_path: Path) -> None:
+    encryption_cost(tmp_path, "--read-model", "sqlite")
+
+
+def test_what_encryption_costs_the_projector_on_elasticsearch(
+    tmp_path: Path, elasticsearch_url: str
+) -> None:
+    encryption_cost(
+        tmp_path, "--read-model", "elasticsearch", "--elasticsearch-url", elasticsearch_url
+    )
+
+
 def test_the_command_api_cpu_per_command() -> None:
-    shown = run_script("bench_command_cpu.py", "--commands", "64", "--windows", "2")
+    shown = run_script("bench_command_cpu.py", "--commands", "64", "--windows", "2").stdout
 
     found = re.fullmatch(r"event-loop CPU per command: min (\d+) us \((\d+), (\d+)\)\n", shown)
     assert found is not None, shown
@@ -131,7 +161,7 @@ def test_two_builds_side_by_side(tmp_path: Path) -> None:
         "bench_ab.py",
         *("HEAD", "WORKTREE", "--rounds", "2", "--seconds", "0.5", "--warm-up", "0.2"),
         *("--json", str(output)),
-    )
+    ).stdout
 
     compared = figures(output)
     assert len(compared["commands_per_s"]["a"]) == len(compared["commands_per_s"]["b"]) == 2
