@@ -488,13 +488,16 @@ def main() -> int:
     )
     args = parser.parse_args()
     small = args.action == "run" and args.small
+    if small and (
+        (args.results and args.results.resolve() == RESULTS.resolve())
+        or (args.page and args.page.resolve() == PAGE.resolve())
+    ):
+        parser.error("--small never writes the kept results or the page: give others")
     results: Path = args.results or (
         Path(tempfile.mkdtemp(prefix="perf-small-")) if small else RESULTS
     )
     page: Path = args.page or (results / PAGE.name if small else PAGE)
     if small:
-        if results.resolve() == RESULTS.resolve() or page.resolve() == PAGE.resolve():
-            parser.error("--small never writes the kept results or the page: give others")
         results.mkdir(parents=True, exist_ok=True)
         if not page.exists():
             shutil.copyfile(PAGE, page)

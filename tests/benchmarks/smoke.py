@@ -18,7 +18,7 @@ from tests.engines import ROOT
 SCRIPTS = ROOT / "scripts"
 KEPT = (ROOT / "docs" / "performance.md", SCRIPTS / "perf_results")
 # A hang guard only: each of these runs takes seconds.
-HANG_S = 600
+HANG_S = 300
 
 
 def run_script(
