@@ -71,7 +71,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile, reserve_cores, serve
+from benchkit import drop_indices, percentile, reserve_cores, serve
 
 console = Console()
 
@@ -491,6 +491,9 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
             "p99_ms": statistics.median(lag["p99_ms"] for lag in rounds),
         }
         discard(index)  # a full run builds its own; --search-only reads one kept for it
+        if args.read_model == "elasticsearch":
+            assert url is not None
+            drop_indices(url, prefix)  # and what the search process made beside it
     figures["measured_at"] = datetime.now(UTC).isoformat()
     figures["load_average"] = os.getloadavg()
     return figures

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: percentiles, a real `orders serve ...` process, checkout's
-lifecycle, and cores split between the server under test and the load."""
+lifecycle, cores split between the server under test and the load, and dropping the
+Elasticsearch indices a run made."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from elasticsearch import Elasticsearch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from order_service.access.api_keys import ApiKeys
@@ -160,3 +162,17 @@ def lifecycle(tag: str, customer_id: str) -> list[Step]:
         (f"/orders/{order_id}/ship", ship_body(), 200),
         (f"/orders/{order_id}/deliver", None, 200),
     ]
+
+
+def drop_indices(url: str, prefix: str) -> list[str]:
+    """Delete every index named ``PREFIX-...``: beside those a benchmark makes itself, the
+    processes it starts make theirs (each projection's, the generations'). A node has room
+    for a thousand shards; runs that leave theirs fill it. The names deleted."""
+    client = Elasticsearch(url)
+    try:
+        names = sorted(client.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
+        for start in range(0, len(names), 50):  # by name: a node refuses wildcard deletes
+            client.indices.delete(index=names[start : start + 50])
+    finally:
+        client.close()
+    return names

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.benchmarks.smoke import ROOT, run_script, timed
+from tests.engines import _load_script
 
 ORDERS = "200"
 STATIC = ROOT / "search_api" / "console" / "static"
@@ -36,13 +37,17 @@ def test_the_console_then_search_on_the_index_it_built(
     common = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--elasticsearch-url"]
     console = [*common, elasticsearch_url, "--searches", "10", "--index-prefix", prefix]
 
-    run_script("bench_console.py", *console, "--json", str(tmp_path / "console.json"))
-    search = [*common, elasticsearch_url, "--read-model", "elasticsearch", "--requests", "16"]
-    run_script(
-        "bench_search.py",
-        *search,
-        *("--search-only", prefix, "--runs", "1", "--json", str(tmp_path / "search.json")),
-    )
+    try:
+        run_script("bench_console.py", *console, "--json", str(tmp_path / "console.json"))
+        search = [*common, elasticsearch_url, "--read-model", "elasticsearch"]
+        run_script(
+            "bench_search.py",
+            *search,
+            *("--requests", "16", "--search-only", prefix, "--runs", "1"),
+            *("--json", str(tmp_path / "search.json")),
+        )
+    finally:  # both keep the index, as they do for a run at a million orders
+        _load_script("benchkit").drop_indices(elasticsearch_url, prefix)
 
     shown = figures(tmp_path / "console.json")
     assert shown["projection"]["reused"] is False
