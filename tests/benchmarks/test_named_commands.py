@@ -68,6 +68,7 @@ def test_the_console_then_search_on_the_index_it_built(
     assert all(row["n"] == 16 for row in run["queries"].values())
 
 
+@pytest.mark.slow
 def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url: str) -> None:
     output = tmp_path / "rebuild.json"
     data = ["--orders", ORDERS, "--data-dir", str(tmp_path / "data")]
