@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Two builds of the command API side by side, load windows alternating between them.
 
-    .venv/bin/python scripts/bench_ab.py HEAD~1 HEAD [--rounds 16] [--seconds 5]
+    .venv/bin/python scripts/bench_ab.py HEAD~1 HEAD [--rounds 16] [--seconds 5] [--json FILE]
     .venv/bin/python scripts/bench_ab.py HEAD WORKTREE    # uncommitted changes against HEAD
     .venv/bin/python scripts/bench_ab.py HEAD WORKTREE --store DIR    # both from a grown store
 
@@ -15,13 +15,15 @@ a new one, so a change meant for large stores is measured on one); 16 checkout c
 one, then the other, a window each, taking turns at going first. Their stores grow together
 and the machine's drift falls on both, so each round's ratio (B over A, adjacent windows)
 holds where runs minutes apart would not.
-Prints every round, then the median and range of the ratios. Nothing is asserted.
+Prints every round, then the median and range of the ratios (and writes them to --json if
+given). Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import statistics
 import subprocess
@@ -72,8 +74,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=16, help="windows for each build")
     parser.add_argument("--seconds", type=float, default=5.0, help="each window")
     parser.add_argument(
+        "--warm-up", type=float, default=2.0, help="seconds of untimed load before each window"
+    )
+    parser.add_argument(
         "--store", type=Path, help="a data directory each build starts from a copy of"
     )
+    parser.add_argument("--json", type=Path, help="also write the rates and ratios to this file")
     args = parser.parse_args()
     builds = {"a": args.a, "b": args.b}
     rates: dict[str, list[float]] = {"a": [], "b": []}
@@ -94,7 +100,7 @@ def main() -> int:
             turn = servers if number % 2 else servers[::-1]
             for name, process, url, headers in turn:
                 measured = asyncio.run(
-                    http_load(url, PEER_CLIENTS, args.seconds, headers, process.pid)
+                    http_load(url, PEER_CLIENTS, args.seconds, headers, process.pid, args.warm_up)
                 )
                 if measured["errors"]:
                     sys.exit(f"{builds[name]}: {measured['errors']} errors")
@@ -107,9 +113,20 @@ def main() -> int:
     ratios = [b / a for a, b in zip(rates["a"], rates["b"], strict=True)]
     console.print(
         f"{args.b} against {args.a}, {PEER_CLIENTS} clients, {args.rounds} rounds of"
-        f" {args.seconds:.0f} s: median {statistics.median(ratios):.3f}x"
+        f" {args.seconds:g} s: median {statistics.median(ratios):.3f}x"
         f" ({min(ratios):.3f}-{max(ratios):.3f})"
     )
+    if args.json:
+        figures = {
+            "a": args.a,
+            "b": args.b,
+            "clients": PEER_CLIENTS,
+            "window_s": args.seconds,
+            "commands_per_s": rates,
+            "ratios": ratios,
+            "median_ratio": statistics.median(ratios),
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 

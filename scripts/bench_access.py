@@ -43,6 +43,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
     parser.add_argument("--clients", type=int, default=16, help="concurrent checkout clients")
     parser.add_argument("--rounds", type=int, default=2, help="times each mode runs")
+    parser.add_argument(
+        "--warm-up", type=float, default=2.0, help="seconds of untimed load before each mode's"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
@@ -62,7 +65,9 @@ def main() -> int:
                     serve("commands", env, Path(tmp)) as (_, url),
                     console.status(f"{mode}, round {round_ + 1}, {args.clients} clients"),
                 ):
-                    run = asyncio.run(http_load(url, args.clients, args.duration, headers))
+                    run = asyncio.run(
+                        http_load(url, args.clients, args.duration, headers, warm_up_s=args.warm_up)
+                    )
                 runs[mode].append(run)
     figures = summarise(runs)
     table = Table(

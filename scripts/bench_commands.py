@@ -151,6 +151,7 @@ async def http_load(
     duration_s: float,
     headers: dict[str, str] | None = None,
     server_pid: int | None = None,
+    warm_up_s: float = 2.0,
 ) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -159,7 +160,7 @@ async def http_load(
     async with aiohttp.ClientSession(url, connector=connector) as http:
         await asyncio.gather(  # warm-up
             *(
-                checkout_client(http, time.monotonic() + 2, [], [], headers)
+                checkout_client(http, time.monotonic() + warm_up_s, [], [], headers)
                 for _ in range(concurrency)
             )
         )
@@ -230,6 +231,9 @@ def main() -> int:
         "--concurrency", default="4,16,32", help="comma-separated numbers of checkout clients"
     )
     parser.add_argument("--workers", type=int, default=1, help="processes of the command API")
+    parser.add_argument(
+        "--warm-up", type=float, default=2.0, help="seconds of untimed load before each load"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--customers",
@@ -265,8 +269,9 @@ def main() -> int:
         help="what is measured on these cores (`1`, `0,2`), the load generator on the others",
     )
     args = parser.parse_args()
-    global CUSTOMERS, OPEN_ACCESS, SERVER_CORES
+    global CUSTOMERS, OPEN_ACCESS, SERVER_CORES, WARM_UP_S
     CUSTOMERS = args.customers
+    WARM_UP_S = args.warm_up
     OPEN_ACCESS = args.open_access
     SERVER_CORES = reserve_cores(args.server_cpus, "--server-cpus")
     levels = [int(level) for level in args.concurrency.split(",")]
@@ -294,7 +299,7 @@ def main() -> int:
             for level in levels:
                 with console.status(f"command API, {level} clients, {args.duration:.0f}s"):
                     figures["http"][level] = asyncio.run(
-                        http_load(url, level, args.duration, headers, server_pid=pid)
+                        http_load(url, level, args.duration, headers, pid, WARM_UP_S)
                     )
         if args.rounds:
             figures["interleaved"] = interleaved(
@@ -318,6 +323,7 @@ RETURNING_POOL = 200
 CUSTOMERS = "new"
 OPEN_ACCESS = False
 SERVER_CORES: set[int] | None = None
+WARM_UP_S = 2.0
 
 
 def credentials(data_dir: Path) -> dict[str, str]:
@@ -342,7 +348,7 @@ def encryption_cost(
             console.status(f"command API, encryption {name}, {clients} clients"),
         ):
             runs[name] = asyncio.run(
-                http_load(url, clients, duration_s, headers, server_pid=process.pid)
+                http_load(url, clients, duration_s, headers, process.pid, WARM_UP_S)
             )
     on = [run["commands_per_s"] for run in (first, runs["on_again"]) if run]
     return {
@@ -371,7 +377,9 @@ def interleaved(workdir: Path, workers: int, rounds: int, window_s: float) -> di
     ):
         for number in range(1, rounds + 1):
             with console.status(f"interleaved round {number} of {rounds}"):
-                ours = asyncio.run(http_load(url, PEER_CLIENTS, window_s, headers))
+                ours = asyncio.run(
+                    http_load(url, PEER_CLIENTS, window_s, headers, warm_up_s=WARM_UP_S)
+                )
                 library = library_lifecycles(workdir, window_s)
                 trivial = peers.trivial_load(trivial_url, PEER_CLIENTS, window_s, pay_body())
             each.append(
@@ -437,7 +445,7 @@ def print_figures(figures: dict[str, Any], levels: list[int]) -> None:
 def print_interleaved(turns: dict[str, Any]) -> None:
     table = Table(
         title=f"ours, the library and the trivial POST in turn, {turns['clients']} clients, "
-        f"{len(turns['rounds'])} rounds of {turns['window_s']:.0f} s each"
+        f"{len(turns['rounds'])} rounds of {turns['window_s']:g} s each"
     )
     columns = ("round", "ours/s", "library/s", "trivial/s", "vs library", "vs trivial")
     for column in (*columns, "events stored: ours", "library's"):

@@ -32,7 +32,7 @@ import project_python  # before the project imports: re-runs with .venv if neede
 
 project_python.ensure()
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from rich.console import Console
 from rich.table import Table
 
@@ -115,7 +115,7 @@ def search_times(page: Page, base: str, searches: list[str], statuses: bool) -> 
     samples = []
     for done, text in enumerate(searches):
         if statuses:  # half the searches narrow by status, as agents do
-            page.get_by_label("shipped").set_checked(done % 2 == 0)
+            page.get_by_label("shipped", exact=True).set_checked(done % 2 == 0)
         box.fill(text)
         box.press("Enter")
         page.wait_for_function(
@@ -127,11 +127,14 @@ def search_times(page: Page, base: str, searches: list[str], statuses: bool) -> 
     return samples
 
 
-def view_weights(page: Page, base: str, order_id: str) -> dict[str, dict[str, int]]:
+def view_weights(browser: Browser, base: str, order_id: str) -> dict[str, dict[str, int]]:
+    """What a first visit to each view loads. Each in a new context, with an empty cache:
+    the console's files are revalidated (a 304 with no body while unchanged), so a page that
+    had loaded them before would weigh only its HTML."""
     weights = {}
     for view, path in VIEW_PATHS.items():
-        page.context.clear_cookies()
-        page.goto("about:blank")
+        context = browser.new_context()
+        page = context.new_page()
         page.goto(base + path.format(word="teapot", order=order_id), wait_until="networkidle")
         entries = page.evaluate(
             """() => [...performance.getEntriesByType("navigation"),
@@ -147,6 +150,7 @@ def view_weights(page: Page, base: str, order_id: str) -> dict[str, dict[str, in
         assets = sum(e["bytes"] for e in page_files)
         data = sum(e["bytes"] for e in entries) - assets
         weights[view] = {"html_and_files_bytes": assets, "api_bytes": data}
+        context.close()
     return weights
 
 
@@ -156,6 +160,10 @@ def main() -> int:
     parser.add_argument("--elasticsearch-url")
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench"))
     parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument(
+        "--index-prefix",
+        help="the read model's index prefix (default: console<orders>, reused run after run)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +181,7 @@ def main() -> int:
         node = es_script.Node(es_script.fetch())
         url = node.start()
     try:
-        prefix = f"console{args.orders}"
+        prefix = args.index_prefix or f"console{args.orders}"
         figures["projection"] = ensure_index(store, personal, url, prefix)
         env = {
             "ORDERS_EVENT_STORE": f"sqlite:///{store.path}",
@@ -194,7 +202,7 @@ def main() -> int:
             filtered = search_times(page, api, searches, statuses=True)
             figures["seconds"] = time.monotonic() - started
             order_id = page.locator("a.result").first.inner_text()
-            figures["weights"] = view_weights(page, api, order_id)
+            figures["weights"] = view_weights(browser, api, order_id)
             browser.close()
     finally:
         if node is not None:

@@ -85,6 +85,7 @@ def main() -> int:
         "plain": seeded(args.data_dir, args.orders, encrypt=False),
     }
     rates: dict[str, list[float]] = {"sealed": [], "plain": []}
+    projected: dict[str, int] = {}
     for round_ in range(args.rounds):
         for kind in ("plain", "sealed") if round_ % 2 else ("sealed", "plain"):
             store, personal = stores[kind]
@@ -94,11 +95,13 @@ def main() -> int:
             with console.status(f"round {round_ + 1}: projecting the {kind} log"):
                 events, seconds = project_to_head(store, index, personal)
             rates[kind].append(events / seconds)
+            projected[kind] = events
             index.destroy()
             index.close()
     figures: dict[str, Any] = {
         "orders": args.orders,
         "read_model": args.read_model,
+        "events": projected,
         "events_per_s": {kind: statistics.median(values) for kind, values in rates.items()},
         "rounds": rates,
         "open_placed_us": {kind: open_costs(*stores[kind]) for kind in stores},

@@ -10,8 +10,9 @@ Phases, each in its own process (wall time and peak RSS measured per phase):
 3. archive every order delivered or cancelled before tomorrow (all finished orders);
 4. rebuild again, now mostly from the archive (plus what stays hot), and drop the old one.
 
-Prints a Markdown table and the same figures as JSON. Runs against the engines you give it
-and writes only under ``--data-dir`` and indices named ``bench-*``.
+Prints a Markdown table and the same figures as JSON (to --json too, if given). Runs against
+the engines you give it and writes only under ``--data-dir`` and indices named ``bench-*``,
+which it deletes at the end.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def main() -> int:
     parser.add_argument("--elasticsearch-url", help="rebuild into Elasticsearch (else SQLite)")
     parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default=None)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -130,19 +132,26 @@ def main() -> int:
     env["ORDERS_DATA_DIR"] = str(args.data_dir)
     env["ORDERS_LOG_LEVEL"] = "warning"
     engine = "SQLite"
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
     if args.elasticsearch_url and args.read_model != "sqlite":
         env |= {
             "ORDERS_READ_MODEL": args.elasticsearch_url,
-            "ORDERS_ES_INDEX_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            "ORDERS_ES_INDEX_PREFIX": prefix,
             "ORDERS_ES_REPLICAS": "0",
         }
         engine = "Elasticsearch"
     argv = ["--orders", str(args.orders), "--batch-size", str(args.batch_size)]
     results = {}
-    for phase in ("seed", "rebuild-from-hot", "archive", "rebuild-from-archive"):
-        print(f"{phase}...", file=sys.stderr, flush=True)
-        results[phase] = run_phase(phase, argv, env)
-        print(f"  {results[phase]}", file=sys.stderr, flush=True)
+    try:
+        for phase in ("seed", "rebuild-from-hot", "archive", "rebuild-from-archive"):
+            print(f"{phase}...", file=sys.stderr, flush=True)
+            results[phase] = run_phase(phase, argv, env)
+            print(f"  {results[phase]}", file=sys.stderr, flush=True)
+    finally:
+        if engine == "Elasticsearch":
+            from benchkit import drop_indices
+
+            drop_indices(args.elasticsearch_url, prefix)
     print(f"\n{args.orders:,} orders, read model {engine}, batch {args.batch_size:,} events\n")
     print("| phase | events | wall s | events/s | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
@@ -155,6 +164,8 @@ def main() -> int:
         )
     print()
     print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 

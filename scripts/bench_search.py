@@ -71,7 +71,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile, reserve_cores, serve
+from benchkit import drop_indices, percentile, reserve_cores, serve
 
 console = Console()
 
@@ -224,10 +224,15 @@ def summarise(samples: list[Sample]) -> dict[str, float]:
     return row
 
 
+# The readings around each run wait as long as a busy machine makes them (httpx's 5 s did
+# not always do: /metrics timed out under a load average of 8).
+READ_S = 60.0
+
+
 def api_gc(api: str) -> dict[str, float]:
     """The API process's garbage-collection pauses so far (orders_gc_pause_seconds)."""
     found: dict[str, float] = {}
-    for line in httpx.get(f"{api}/metrics").text.splitlines():
+    for line in httpx.get(f"{api}/metrics", timeout=READ_S).text.splitlines():
         if line.startswith("orders_gc_pause_seconds_") and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             found[name] = float(value)
@@ -238,7 +243,7 @@ def es_gc(url: str | None) -> dict[str, float]:
     """The node's JVM collections so far, young and old: count and milliseconds."""
     if url is None:
         return {}
-    nodes = httpx.get(f"{url}/_nodes/stats/jvm,indices").json()["nodes"]
+    nodes = httpx.get(f"{url}/_nodes/stats/jvm,indices", timeout=READ_S).json()["nodes"]
     node = next(iter(nodes.values()))
     collectors = node["jvm"]["gc"]["collectors"]
     return {
@@ -397,6 +402,12 @@ def main() -> int:
         metavar="N",
         help="Elasticsearch on the first N cores, this benchmark on the others",
     )
+    parser.add_argument(
+        "--warm-ups",
+        type=int,
+        default=5,
+        help="at most this many untimed projections first (Elasticsearch)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     # The projector and the raw bulk run in this process: with the collector's policy of
@@ -486,6 +497,9 @@ def run(args: argparse.Namespace, url: str | None) -> dict[str, Any]:
             "p99_ms": statistics.median(lag["p99_ms"] for lag in rounds),
         }
         discard(index)  # a full run builds its own; --search-only reads one kept for it
+        if args.read_model == "elasticsearch":
+            assert url is not None
+            drop_indices(url, prefix)  # and what the search process made beside it
     figures["measured_at"] = datetime.now(UTC).isoformat()
     figures["load_average"] = os.getloadavg()
     return figures
@@ -504,7 +518,7 @@ def projection_figures(
     just started compiles its hot code while it indexes, and the first timed run would pay
     for it (measured: 0.46 cold against 0.69 warm). On one core the compiler competes with
     the indexing and one projection was not enough, so they go on until one takes within a
-    tenth of the time of the one before (at most ``WARM_UP_MOST``). Then the projection and
+    tenth of the time of the one before (at most ``--warm-ups``). Then the projection and
     the raw bulk take turns, twice, and each keeps its faster run, so neither gains from
     going second on a node still warming up."""
     figures: dict[str, Any] = {}
@@ -544,15 +558,12 @@ def projection_figures(
     }
 
 
-WARM_UP_MOST = 5
-
-
 def warm_up(
     args: argparse.Namespace, store: SQLiteEventStore, personal: PersonalData, url: str | None
 ) -> list[float]:
     """Untimed projections until one is as fast as the one before; what each took."""
     took: list[float] = []
-    while len(took) < WARM_UP_MOST:
+    while len(took) < args.warm_ups:
         warm, _ = open_index(args.read_model, url, args.data_dir, f"warm{uuid.uuid4().hex[:6]}")
         warm.setup()
         with console.status(f"warming Elasticsearch up (untimed projection {len(took) + 1})"):

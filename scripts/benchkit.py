@@ -1,8 +1,10 @@
 """What the benchmark scripts share: percentiles, a real `orders serve ...` process, checkout's
-lifecycle, and cores split between the server under test and the load."""
+lifecycle, cores split between the server under test and the load, and dropping the
+Elasticsearch indices a run made."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from elasticsearch import Elasticsearch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from order_service.access.api_keys import ApiKeys
@@ -86,7 +89,25 @@ def orders(
         process.wait(timeout=30)
 
 
+STARTS = 3
+
+
 def _start(
+    args: list[str], env: dict[str, str], cwd: Path | None, cpus: set[int] | None
+) -> Running:
+    """Started on a free port; on another if it exits at start (another process may take
+    the port between its choosing and the server's binding it)."""
+    for _ in range(STARTS - 1):
+        with contextlib.suppress(ExitedAtStartError):
+            return _start_once(args, env, cwd, cpus)
+    return _start_once(args, env, cwd, cpus)
+
+
+class ExitedAtStartError(RuntimeError):
+    """The process exited before it answered /healthz."""
+
+
+def _start_once(
     args: list[str], env: dict[str, str], cwd: Path | None, cpus: set[int] | None
 ) -> Running:
     port = free_port()
@@ -100,6 +121,8 @@ def _start(
     workers = int(env.get("ORDERS_WORKERS", "1"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ExitedAtStartError(f"orders {' '.join(args)} exited {process.returncode}")
         try:
             # Every worker listens on a socket of its own: clients connecting before the
             # last one is up would all stay with the first (keep-alive).
@@ -139,3 +162,17 @@ def lifecycle(tag: str, customer_id: str) -> list[Step]:
         (f"/orders/{order_id}/ship", ship_body(), 200),
         (f"/orders/{order_id}/deliver", None, 200),
     ]
+
+
+def drop_indices(url: str, prefix: str) -> list[str]:
+    """Delete every index named ``PREFIX-...``: beside those a benchmark makes itself, the
+    processes it starts make theirs (each projection's, the generations'). A node has room
+    for a thousand shards; runs that leave theirs fill it. The names deleted."""
+    client = Elasticsearch(url)
+    try:
+        names = sorted(client.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
+        for start in range(0, len(names), 50):  # by name: a node refuses wildcard deletes
+            client.indices.delete(index=names[start : start + 50])
+    finally:
+        client.close()
+    return names

@@ -3,12 +3,19 @@
 
     .venv/bin/python scripts/perf_report.py run [NAME ...]   # run (default: all), then render
     .venv/bin/python scripts/perf_report.py render            # only rewrite the page
+    .venv/bin/python scripts/perf_report.py run --small [--elasticsearch-url URL] [NAME ...]
 
 Each benchmark writes its figures as JSON; they are kept in ``scripts/perf_results/`` with
 the exact command, when it ran and the machine's load meanwhile (sampled every 2 s), so each
 table on the page says where its figures came from. ``render`` rewrites docs/performance.md between
 ``<!-- performance:begin -->`` and ``<!-- performance:end -->`` from whatever results exist.
 Elasticsearch benchmarks start their own node.
+
+``run --small`` runs each benchmark at a size that takes seconds (its ``small`` arguments
+appended to its own: the last value of an option wins), in a scratch directory, and writes its
+results and a copy of the page into ``--results`` (a new temporary directory by default): the
+kept results and docs/performance.md are never touched. The smoke tests
+(``tests/benchmarks/``) run it so; the figures say nothing about speed.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,14 +47,23 @@ class Benchmark:
     title: str
     arguments: list[str]
     render: Callable[[Figures], list[str]]
+    small: list[str] = field(default_factory=list)
+    """Appended to ``arguments`` by ``run --small``: the same benchmark in seconds."""
+    shares_node: bool = False
+    """Reads Elasticsearch through ``--elasticsearch-url`` (given by ``run --small``)."""
 
 
-def run(name: str, benchmark: Benchmark) -> None:
-    """Run one benchmark and keep its figures with the command and the load."""
+def run(
+    name: str, benchmark: Benchmark, results: Path = RESULTS, extra: list[str] | None = None
+) -> None:
+    """Run one benchmark and keep its figures with the command and the load. With ``extra``
+    arguments (a small run) it works in a scratch directory, so nothing lands in var/."""
+    arguments = [*benchmark.arguments, *(extra or [])]
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "figures.json"
-        command = [sys.executable, *benchmark.arguments, "--json", str(output)]
-        print(f"perf: {name}: {' '.join(benchmark.arguments)}", flush=True)
+        script, *rest = arguments
+        command = [sys.executable, str(ROOT / script), *rest, "--json", str(output)]
+        print(f"perf: {name}: {' '.join(arguments)}", flush=True)
         loads: list[float] = []
         done = threading.Event()
 
@@ -57,34 +74,40 @@ def run(name: str, benchmark: Benchmark) -> None:
         sampler = threading.Thread(target=sample_load, daemon=True)
         started = datetime.now(UTC)
         sampler.start()
-        status = subprocess.call(command, cwd=ROOT)
+        status = subprocess.call(command, cwd=ROOT if extra is None else scratch)
         done.set()
         if status != 0 or not output.exists():
             sys.exit(f"perf: {name} failed (exit status {status}); its results are unchanged")
         result = {
-            "command": " ".join(["python", *benchmark.arguments]),
+            "command": " ".join(["python", *arguments]),
             "measured_at": started.strftime("%Y-%m-%d %H:%M UTC"),
             "load_average": [min(loads, default=0.0), max(loads, default=0.0)],
             "cores": os.cpu_count(),
             "figures": json.loads(output.read_text()),
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def render() -> None:
-    """Rewrite the README's block between the markers."""
-    text = PAGE.read_text()
+def small_arguments(benchmark: Benchmark, elasticsearch_url: str | None) -> list[str]:
+    """What ``run --small`` appends: the benchmark's small size, and the node it may share."""
+    node = ["--elasticsearch-url", elasticsearch_url] if elasticsearch_url else []
+    return [*benchmark.small, *(node if benchmark.shares_node else [])]
+
+
+def render(results: Path = RESULTS, page: Path = PAGE) -> None:
+    """Rewrite the page's block between the markers."""
+    text = page.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    PAGE.write_text(f"{head}{block()}{tail}")
+    page.write_text(f"{head}{block(results)}{tail}")
 
 
-def block() -> str:
+def block(results: Path = RESULTS) -> str:
     """The performance page's block, markers included, from the kept results."""
     lines: list[str] = []
     for name, benchmark in BENCHMARKS.items():
-        path = RESULTS / f"{name}.json"
+        path = results / f"{name}.json"
         if not path.exists():
             continue
         result = json.loads(path.read_text())
@@ -172,7 +195,7 @@ def commands(figures: Figures) -> list[str]:
                 -1,  # beside the peers' rows, before the durable append's
                 [
                     f"{what} in turn with ours, {len(rates)} rounds of "
-                    f"{turns['window_s']:.0f} s each (median and range of the rounds)"
+                    f"{turns['window_s']:g} s each (median and range of the rounds)"
                     + (stores_grown(turns["rounds"]) if name == "library" else ""),
                     f"{number(statistics.median(rates))} {unit}",
                     spread(turns[f"vs_{name}"]),
@@ -350,6 +373,22 @@ SEARCH_ES = [
     "scripts/bench_search.py",
     *("--orders", "100000", "--read-model", "elasticsearch", "--runs", "1"),
 ]
+# Small sizes: a few hundred orders, windows of half a second. The search runs ask for a
+# multiple of 8 requests, so each agent makes the same number.
+SMALL_COMMANDS = [
+    "--duration",
+    "0.5",
+    "--warm-up",
+    "0.2",
+    "--rounds",
+    "1",
+    "--round-seconds",
+    "0.5",
+]
+SMALL_SEARCH = [
+    *("--orders", "200", "--requests", "16", "--warm-ups", "1"),
+    *("--rate", "200", "--lag-seconds", "1", "--lag-rounds", "1"),
+]
 BENCHMARKS = {
     "commands": Benchmark(
         "Command API: keyed checkout lifecycles over HTTP, one process, access control on",
@@ -358,6 +397,7 @@ BENCHMARKS = {
             *("--rounds", "5"),
         ],
         commands,
+        small=[*SMALL_COMMANDS, "--concurrency", "1,16"],
     ),
     "commands-own-core": Benchmark(
         "Command API and its peers on one core (CPU 1), the load generator on the other",
@@ -366,6 +406,7 @@ BENCHMARKS = {
             *("--rounds", "5", "--server-cpus", "1"),
         ],
         commands,
+        small=[*SMALL_COMMANDS, "--concurrency", "16"],
     ),
     "workers": Benchmark(
         "Command API with two worker processes (`--workers 2`)",
@@ -380,45 +421,93 @@ BENCHMARKS = {
             "--only-api",
         ],
         commands,
+        small=["--duration", "0.5", "--warm-up", "0.2"],
     ),
     "access": Benchmark(
         "What access control costs, 16 clients",
         ["scripts/bench_access.py", "--duration", "6", "--clients", "16", "--rounds", "6"],
         access,
+        small=["--duration", "0.5", "--warm-up", "0.2", "--rounds", "1"],
     ),
     "search-sqlite": Benchmark(
         "Read side, 100,000 orders, embedded SQLite read model",
         ["scripts/bench_search.py", "--orders", "100000", "--read-model", "sqlite", "--runs", "1"],
         search,
+        small=SMALL_SEARCH,
     ),
     "search-elasticsearch": Benchmark(
-        "Read side, 100,000 orders, Elasticsearch", SEARCH_ES, search
+        "Read side, 100,000 orders, Elasticsearch", SEARCH_ES, search, SMALL_SEARCH, True
     ),
     "search-elasticsearch-own-core": Benchmark(
         "Read side, 100,000 orders, Elasticsearch on a core of its own (everything else on the"
         " other)",
         [*SEARCH_ES, "--engine-cores", "1"],
         search,
+        small=SMALL_SEARCH,  # with a node of its own: --engine-cores pins the one it starts
     ),
     "crud": Benchmark(
         "Against a CRUD table with a search screen's indexes",
         ["scripts/bench_crud_baseline.py", "--sizes", "100000,1000000", "--samples", "2000"],
         crud,
+        small=["--sizes", "200", "--samples", "20", "--duration", "1"],
     ),
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--results",
+        type=Path,
+        help=f"the results' directory (default: {RESULTS.relative_to(ROOT)}; with --small, a "
+        "new temporary one)",
+    )
+    where.add_argument(
+        "--page",
+        type=Path,
+        help=f"the page to render (default: {PAGE.relative_to(ROOT)}; with --small, a copy of "
+        "it in the results' directory)",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
-    runs = sub.add_parser("run", help="run benchmarks (default: all), then render")
+    runs = sub.add_parser("run", parents=[where], help="run benchmarks (default: all), then render")
     runs.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=[])
-    sub.add_parser("render", help="rewrite the performance page's tables from the kept results")
+    runs.add_argument(
+        "--small",
+        action="store_true",
+        help="each at its small size, a smoke run of seconds (never into the kept results)",
+    )
+    runs.add_argument(
+        "--elasticsearch-url",
+        help="with --small: the node the Elasticsearch benchmarks use (else each starts its own)",
+    )
+    sub.add_parser(
+        "render",
+        parents=[where],
+        help="rewrite the performance page's tables from the kept results",
+    )
     args = parser.parse_args()
+    small = args.action == "run" and args.small
+    if small and (
+        (args.results and args.results.resolve() == RESULTS.resolve())
+        or (args.page and args.page.resolve() == PAGE.resolve())
+    ):
+        parser.error("--small never writes the kept results or the page: give others")
+    results: Path = args.results or (
+        Path(tempfile.mkdtemp(prefix="perf-small-")) if small else RESULTS
+    )
+    page: Path = args.page or (results / PAGE.name if small else PAGE)
+    if small:
+        results.mkdir(parents=True, exist_ok=True)
+        if not page.exists():
+            shutil.copyfile(PAGE, page)
+        print(f"perf: small runs, into {results}", flush=True)
     if args.action == "run":
         for name in args.names or list(BENCHMARKS):
-            run(name, BENCHMARKS[name])
-    render()
+            benchmark = BENCHMARKS[name]
+            extra = small_arguments(benchmark, args.elasticsearch_url) if small else None
+            run(name, benchmark, results, extra)
+    render(results, page)
     return 0
 
 

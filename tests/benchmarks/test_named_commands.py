@@ -1,0 +1,176 @@
+"""The benchmarks the performance page quotes by command, outside the tables perf_report.py
+writes (the console in a browser, search on the read model it kept, operator work by the
+benchmark and by the operator commands, encryption's cost on the read side, CPU and A/B
+comparisons of the command API): each run as a real process at a small size on the suite's
+engines, into a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.benchmarks.smoke import ROOT, run_script, timed
+from tests.engines import _load_script
+
+ORDERS = "200"
+STATIC = ROOT / "search_api" / "console" / "static"
+
+
+def figures(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+@pytest.mark.slow
+def test_the_console_then_search_on_the_index_it_built(
+    tmp_path: Path, elasticsearch_url: str, chromium_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the page measures 1,000,000 orders: the console benchmark builds its index, then
+    bench_search --search-only runs the agent queries on it."""
+    monkeypatch.setenv("CHROMIUM", chromium_path)
+    prefix = f"console{uuid.uuid4().hex[:8]}"
+    common = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--elasticsearch-url"]
+    console = [*common, elasticsearch_url, "--searches", "10", "--index-prefix", prefix]
+
+    try:
+        run_script("bench_console.py", *console, "--json", str(tmp_path / "console.json"))
+        search = [*common, elasticsearch_url, "--read-model", "elasticsearch"]
+        run_script(
+            "bench_search.py",
+            *search,
+            *("--requests", "16", "--search-only", prefix, "--runs", "1"),
+            *("--json", str(tmp_path / "search.json")),
+        )
+    finally:  # both keep the index, as they do for a run at a million orders
+        _load_script("benchkit").drop_indices(elasticsearch_url, prefix)
+
+    shown = figures(tmp_path / "console.json")
+    assert shown["projection"]["reused"] is False
+    assert shown["projection"]["events"] > int(ORDERS)
+    for kind in ("free text", "free text + status filter"):
+        assert shown[kind]["n"] == 10
+        timed(shown[kind], "p50_ms", "p95_ms", "p99_ms", "max_ms")
+    # Every view loads the shell's own script and style at least: a first visit's weight.
+    first_visit = sum((STATIC / name).stat().st_size for name in ("app.js", "console.css"))
+    assert set(shown["weights"]) == {"search", "order", "operations"}
+    for weight in shown["weights"].values():
+        assert weight["html_and_files_bytes"] > first_visit
+        assert weight["api_bytes"] > 0
+    searched = figures(tmp_path / "search.json")
+    assert "projection" not in searched  # --search-only: the index was the console's
+    [run] = searched["runs"]
+    assert len(run["queries"]) == 10
+    assert all(row["n"] == 16 for row in run["queries"].values())
+
+
+@pytest.mark.slow
+def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url: str) -> None:
+    output = tmp_path / "rebuild.json"
+    data = ["--orders", ORDERS, "--data-dir", str(tmp_path / "data")]
+
+    run_script(
+        "bench_rebuild.py", *data, "--elasticsearch-url", elasticsearch_url, "--json", str(output)
+    )
+
+    phases = figures(output)
+    assert list(phases) == ["seed", "rebuild-from-hot", "archive", "rebuild-from-archive"]
+    seeded = phases["seed"]["events"]
+    assert phases["seed"]["orders"] == int(ORDERS)
+    for name in ("rebuild-from-hot", "rebuild-from-archive"):
+        rebuilt = phases[name]
+        assert rebuilt["events"] == seeded
+        assert rebuilt["documents"] == int(ORDERS)
+        assert rebuilt["switched"] is True
+    archived = phases["archive"]
+    assert 0 < archived["orders"] <= int(ORDERS)
+    assert archived["hot_after"]["events"] < archived["hot_before"]["events"]
+    assert phases["rebuild-from-archive"]["archived_events"] == archived["events"]
+    assert phases["rebuild-from-archive"]["source"].startswith("archive")
+    for phase in phases.values():
+        assert phase["seconds"] > 0
+        assert phase["peak_rss_mb"] > 0
+        assert phase["events_per_s"] > 0
+
+
+def test_seeding_then_a_rebuild_into_the_embedded_read_model(tmp_path: Path) -> None:
+    """The operator table's SQLite row: `orders projection rebuild` after the seeding."""
+    env = {"ORDERS_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+
+    seeded = run_script("seed.py", "--orders", ORDERS, env=env).stderr
+    rebuilt = run_script("rebuild.py", env=env).stderr
+
+    found = re.search(
+        r"seeded (\d+) orders \(([\d,]+) events\) in [\d.]+s \(([\d,]+) events/s\)", seeded
+    )
+    assert found is not None, seeded
+    orders, events, rate = (int(figure.replace(",", "")) for figure in found.groups())
+    assert orders == int(ORDERS)
+    assert rate > 0
+    found = re.search(
+        r"built g\d+ from [^:]+: ([\d,]+) events in [\d.]+s \(([\d,]+) events/s\)", rebuilt
+    )
+    assert found is not None, rebuilt
+    assert int(found.group(1).replace(",", "")) == events
+    assert int(found.group(2).replace(",", "")) > 0
+
+
+def encryption_cost(tmp_path: Path, *read_model: str) -> None:
+    """bench_personal at 200 orders, two rounds, on ``read_model``: its figures' shape."""
+    output = tmp_path / "personal.json"
+
+    run_script(
+        "bench_personal.py",
+        *("--orders", ORDERS, "--data-dir", str(tmp_path), *read_model),
+        *("--rounds", "2", "--json", str(output)),
+    )
+
+    measured = figures(output)
+    assert measured["events"]["sealed"] == measured["events"]["plain"] > int(ORDERS)
+    for kind in ("sealed", "plain"):
+        assert len(measured["rounds"][kind]) == 2
+        assert measured["events_per_s"][kind] > 0
+        assert measured["open_placed_us"][kind] > 0
+    assert measured["sealed_vs_plain"] > 0
+
+
+def test_what_encryption_costs_the_projector_on_sqlite(tmp_path: Path) -> None:
+    encryption_cost(tmp_path, "--read-model", "sqlite")
+
+
+def test_what_encryption_costs_the_projector_on_elasticsearch(
+    tmp_path: Path, elasticsearch_url: str
+) -> None:
+    encryption_cost(
+        tmp_path, "--read-model", "elasticsearch", "--elasticsearch-url", elasticsearch_url
+    )
+
+
+def test_the_command_api_cpu_per_command() -> None:
+    shown = run_script("bench_command_cpu.py", "--commands", "64", "--windows", "2").stdout
+
+    found = re.fullmatch(r"event-loop CPU per command: min (\d+) us \((\d+), (\d+)\)\n", shown)
+    assert found is not None, shown
+    least, *windows = (int(figure) for figure in found.groups())
+    assert least == min(windows) > 0
+
+
+@pytest.mark.slow
+def test_two_builds_side_by_side(tmp_path: Path) -> None:
+    output = tmp_path / "ab.json"
+
+    shown = run_script(
+        "bench_ab.py",
+        *("HEAD", "WORKTREE", "--rounds", "2", "--seconds", "0.5", "--warm-up", "0.2"),
+        *("--json", str(output)),
+    ).stdout
+
+    compared = figures(output)
+    assert len(compared["commands_per_s"]["a"]) == len(compared["commands_per_s"]["b"]) == 2
+    assert len(compared["ratios"]) == 2
+    assert all(ratio > 0 for ratio in compared["ratios"])
+    assert "WORKTREE against HEAD, 16 clients, 2 rounds of 0.5 s" in shown
