@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 from urllib.parse import urlsplit
 
 from order_service.access.api_keys import ApiKeys
@@ -25,9 +26,11 @@ from order_service.personal.private_files import keep_private
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
 from projectors.order_search import NAME
-from projectors.port import ReadModel
-from projectors.read_models.generations import ActiveIndex
-from projectors.read_models.sqlite_documents import SQLiteDocuments
+from projectors.port import Generational, ProjectionStore, ReadModel
+from projectors.read_models.generations import ActiveDocuments, ActiveIndex
+from projectors.read_models.sqlite_documents import SQLiteDocumentGenerations
+from projectors.rebuilds.parity import Breakdown, status_counts
+from projectors.rebuilds.upgrade import SchemaUpgrade
 from projectors.registry import PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
@@ -35,6 +38,7 @@ from search_api.freshness import Freshness
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
+ORDER_SEARCH_VERSION = PROJECTIONS[NAME].schema_version
 
 
 @dataclass
@@ -132,8 +136,8 @@ class Container:
         return Freshness(self.event_store, self.search_index, NAME)
 
     @cached_property
-    def projection_stores(self) -> dict[str, SQLiteDocuments]:
-        """The read models of the projections other than order-search, by name, in
+    def projection_generations(self) -> dict[str, Generational[ProjectionStore]]:
+        """The generations of the projections other than order-search, by name, in
         ``projections.db`` beside the SQLite read model (or in the data directory with
         Elasticsearch serving searches): a file of their own, so their writes never wait
         for order-search's."""
@@ -143,16 +147,56 @@ class Container:
             if urlsplit(url).scheme == "sqlite"
             else self.settings.data_dir / "projections.db"
         )
-        stores = {
-            name: SQLiteDocuments(path, PROJECTIONS[name], mapping)
+        found: dict[str, Generational[ProjectionStore]] = {
+            name: SQLiteDocumentGenerations(path, PROJECTIONS[name], mapping)
             for name, mapping in SQLITE.items()
         }
-        for name, store in stores.items():
+        for name, generations in found.items():
             try:
-                store.setup()
+                generations.setup()
             except Exception as error:  # reads answer 503; the projector retries setting up
                 log.warning("the %s read model cannot be set up yet: %s", name, error)
-        return stores
+        return found
+
+    @cached_property
+    def projection_stores(self) -> dict[str, ActiveDocuments]:
+        """Each of those projections' serving generation, followed (what reads use)."""
+        return {
+            name: ActiveDocuments(generations, name)
+            for name, generations in self.projection_generations.items()
+        }
+
+    def generations_of(self, name: str) -> Generational[Any]:
+        """Any projection's generations, by name (KeyError naming the known ones)."""
+        if name == NAME:
+            return self.read_model
+        try:
+            return self.projection_generations[name]
+        except KeyError:
+            raise KeyError(f"no projection {name!r} (known: {', '.join(PROJECTIONS)})") from None
+
+    def serving_store(self, name: str) -> ActiveIndex | ActiveDocuments:
+        """Any projection's serving generation, followed (dead letters, repairs)."""
+        if name == NAME:
+            return self.search_index
+        self.generations_of(name)  # the KeyError for an unknown name
+        return self.projection_stores[name]
+
+    @staticmethod
+    def breakdown_of(name: str) -> Breakdown | None:
+        """What parity counts per category for a projection (order-search: statuses)."""
+        return status_counts if name == NAME else None
+
+    def schema_upgrade(self, name: str) -> SchemaUpgrade:
+        """What a projector runs when its serving generation has another schema version."""
+        return SchemaUpgrade(
+            self.event_store,
+            self.archive,
+            self.generations_of(name),
+            self.projection_personal,
+            PROJECTIONS[name],
+            self.breakdown_of(name),
+        )
 
     @cached_property
     def projection_freshness(self) -> dict[str, Freshness]:
@@ -173,14 +217,15 @@ class Container:
             if name == NAME:
                 found.append(self.projector())
                 continue
-            store = self.projection_stores[name]
             found.append(
                 Projector(
                     self.event_store,
-                    store,
+                    self.projection_stores[name],
                     self.projection_personal,
                     self._projector_options(),
+                    generations=self.projection_generations[name],
                     projection=PROJECTIONS[name],
+                    upgrade=self.schema_upgrade(name),
                 )
             )
         return found
@@ -202,6 +247,7 @@ class Container:
             self.projection_personal,
             options,
             generations=self.read_model,
+            upgrade=self.schema_upgrade(NAME),
         )
 
     def readiness(self, *, search: bool, write: bool) -> dict[str, ReadinessCheck]:
@@ -236,9 +282,9 @@ class Container:
         self.event_store.close()
         if "read_model" in self.__dict__:
             self.read_model.close()
-        if "projection_stores" in self.__dict__:
-            for store in self.projection_stores.values():
-                store.close()
+        if "projection_generations" in self.__dict__:
+            for generations in self.projection_generations.values():
+                generations.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -267,12 +313,13 @@ def open_read_model(settings: Settings) -> ReadModel:
     if urlsplit(url).scheme == "sqlite":
         from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
-        return SQLiteReadModel(sqlite_path(url))
+        return SQLiteReadModel(sqlite_path(url), schema_version=ORDER_SEARCH_VERSION)
     from projectors.read_models.elasticsearch_index import Credentials
     from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
         url,
+        schema_version=ORDER_SEARCH_VERSION,
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,

@@ -25,14 +25,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
 from order_service.personal.codec import PersonalData
 from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
-from projectors.port import Changes, DeadLetter, DocumentStore, ReadModel
+from projectors.port import Changes, DeadLetter, DocumentStore, Generational
 from projectors.projection import Document, Projection, ProjectionError
+
+if TYPE_CHECKING:  # the upgrade runs a rebuild, which imports this module
+    from projectors.rebuilds.upgrade import SchemaUpgrade
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = f"{ORDER_CATEGORY}-"
@@ -73,8 +77,9 @@ class Projector:
         personal: PersonalData,
         options: ProjectorOptions | None = None,
         *,
-        generations: ReadModel | None = None,
+        generations: Generational[Any] | None = None,
         projection: Projection = order_search.PROJECTION,
+        upgrade: SchemaUpgrade | None = None,
     ) -> None:
         self.store = store
         self.personal = personal
@@ -84,6 +89,8 @@ class Projector:
         self.generation: str | None = None
         self.projection = projection
         self.name = projection.name
+        self.upgrade = upgrade
+        """Run before following when the serving generation has another schema version."""
         self._stopped = threading.Event()
         metrics.declare(self.name)
 
@@ -108,6 +115,8 @@ class Projector:
             try:
                 if self.generations is not None:
                     self.generations.setup()
+                    if self.upgrade is not None and self.upgrade.due():
+                        self.upgrade.run()
                 else:
                     self.index.setup()
                 self._follow()

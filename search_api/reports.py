@@ -17,13 +17,13 @@ from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented, problem
 from projectors import customer_orders, daily_sales
-from projectors.read_models.sqlite_documents import SQLiteDocuments
+from projectors.read_models.generations import ActiveDocuments
 from search_api.freshness import Freshness
 from search_api.responses import CustomerOrdersOut, DailySalesOut
 
 MAX_DAYS = 366
 
-StoresDep = Annotated[dict[str, SQLiteDocuments], Depends(from_container("projection_stores"))]
+StoresDep = Annotated[dict[str, ActiveDocuments], Depends(from_container("projection_stores"))]
 FreshnessesDep = Annotated[dict[str, Freshness], Depends(from_container("projection_freshness"))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, description="The customer's id.")]
 Currency = Annotated[

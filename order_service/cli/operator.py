@@ -60,6 +60,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     one = actions.add_parser("reproject", help="rebuild one order's document from its events")
     one.add_argument("order_id")
+    one.add_argument(
+        "--projection",
+        dest="name",
+        default=NAME,
+        choices=sorted(PROJECTIONS),
+        metavar="NAME",
+        help="the projection (default: order-search)",
+    )
     one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
     one.set_defaults(handler=_reproject)
 
@@ -189,18 +197,15 @@ def _status(args: argparse.Namespace) -> int:
     every = []
     with operator_session() as container:
         store = container.event_store
-        if args.name in (None, NAME):
-            read_model = container.read_model
-            active = read_model.active()
+        for name in PROJECTIONS:
+            if args.name not in (None, name):
+                continue
+            generations = container.generations_of(name)
+            active = generations.active()
             every.append(
-                projection_status(store, read_model.open(active), name=NAME, generation=active)
+                projection_status(store, generations.open(active), name=name, generation=active)
             )
-            every += rebuild_statuses(store, read_model, name=NAME)
-        for name, documents in container.projection_stores.items():
-            if args.name in (None, name):
-                every.append(
-                    projection_status(store, documents, name=name, generation=documents.generation)
-                )
+            every += rebuild_statuses(store, generations, name=name)
     if args.json:
         print(json.dumps({"projections": [shown.as_dict() for shown in every]}))
     else:
@@ -217,9 +222,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with operator_session() as container:
-        index = (
-            container.search_index if args.name == NAME else container.projection_stores[args.name]
-        )
+        index = container.serving_store(args.name)
         report = retry_dead_letters(
             container.event_store,
             index,
@@ -244,10 +247,11 @@ def _reproject(args: argparse.Namespace) -> int:
         else:
             written = reproject(
                 container.event_store,
-                container.search_index,
+                container.serving_store(args.name),
                 args.order_id,
                 container.personal,
                 container.archive,
+                projection=PROJECTIONS[args.name],
             )
             found = written is not None
     if not found:
@@ -259,5 +263,6 @@ def _reproject(args: argparse.Namespace) -> int:
         " (dry run)" if args.dry_run else "",
         getpass.getuser(),
     )
-    console.print(f"{'would re-project' if args.dry_run else 're-projected'} order {args.order_id}")
+    verb = "would re-project" if args.dry_run else "re-projected"
+    console.print(f"{verb} order {args.order_id} in {args.name}")
     return 0

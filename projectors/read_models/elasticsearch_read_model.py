@@ -21,7 +21,7 @@ from projectors.read_models.elasticsearch_index import Credentials, Elasticsearc
 from projectors.read_models.generations import Generations
 
 
-class ElasticsearchReadModel(Generations):
+class ElasticsearchReadModel(Generations[OrderSearchIndex]):
     unavailable_errors: tuple[type[Exception], ...] = (TransportError, ApiError)
 
     def __init__(
@@ -32,8 +32,9 @@ class ElasticsearchReadModel(Generations):
         refresh_ms: int = 100,
         replicas: int = 1,
         credentials: Credentials | None = None,
+        schema_version: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(schema_version=schema_version)
         self.client = connect(url, credentials)
         self.alias = f"{prefix}-{NAME}"
         self.registry = f"{self.alias}-generations"

@@ -1,0 +1,96 @@
+"""A schema-version bump, met by the projector: the serving generation was built by another
+declaration of the projection than this code's.
+
+When the projection declares the bump additive (``additive_from``), the serving generation
+is migrated in place: the new indexed fields added and filled from its documents, and the
+generation recorded at the new version. Otherwise a new generation is built beside it from
+the whole log (a rebuild, resumable), and reads switch to it only once parity holds. Until
+then the older generation keeps answering (as of its last position), so a deploy never
+crash-loops on an older read model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from order_service.archive.cold import ColdArchive
+from order_service.eventstore.port import EventStore
+from order_service.personal.codec import PersonalData
+from projectors.port import Generational
+from projectors.projection import Projection
+from projectors.rebuilds.parity import Breakdown
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
+
+log = logging.getLogger(__name__)
+
+
+class UpgradeRefusedError(RuntimeError):
+    """The new generation is built but parity does not hold: the older one keeps serving."""
+
+
+@dataclass
+class SchemaUpgrade:
+    store: EventStore
+    archive: ColdArchive | None
+    generations: Generational[Any]
+    personal: PersonalData
+    projection: Projection
+    breakdown: Breakdown | None = None
+    options: RebuildOptions = field(default_factory=RebuildOptions)
+
+    def serving_version(self) -> int | None:
+        return self.generations.schema_version(self.generations.active())
+
+    def due(self) -> bool:
+        version = self.serving_version()
+        return version is not None and version != self.projection.schema_version
+
+    def additive(self) -> bool:
+        version, since = self.serving_version(), self.projection.additive_from
+        return version is not None and since is not None and since <= version
+
+    def run(self) -> RebuildReport | list[str]:
+        """Migrate (the fields added) or rebuild (its report); raises when parity fails."""
+        active = self.generations.active()
+        name, version = self.projection.name, self.serving_version()
+        target = self.projection.schema_version
+        if self.additive() and version is not None and version < target:
+            store = self.generations.open(active)
+            if not hasattr(store, "add_fields"):
+                raise TypeError(f"{name}'s read model cannot add fields in place")
+            added: list[str] = store.add_fields()
+            self.generations.set_schema_version(active, target)
+            log.info(
+                "%s %s migrated from schema %s to %s: added %s",
+                name,
+                active,
+                version,
+                target,
+                ", ".join(added) or "nothing",
+            )
+            return added
+        log.info(
+            "%s %s is schema %s, this code writes %s: building a new generation",
+            name,
+            active,
+            version,
+            target,
+        )
+        report = Rebuild(
+            self.store,
+            self.archive,
+            self.generations,
+            self.personal,
+            self.options,
+            projection=self.projection,
+            breakdown=self.breakdown,
+        ).run()
+        if not report.switched:
+            raise UpgradeRefusedError(
+                f"{name}: {report.generation} (schema {target}) is built but not switched to"
+                f" ({'; '.join(report.refused)}); {active} (schema {version}) keeps serving."
+                f" Check, then `orders projection rebuild {name} --force` to switch anyway"
+            )
+        return report
