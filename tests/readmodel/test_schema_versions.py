@@ -5,8 +5,10 @@ and switched to only once parity holds; an additive bump migrates in place inste
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +175,63 @@ def test_an_additive_bump_adds_and_backfills_the_field_in_place(
         assert sorted(d["order_id"] for d in store.find("currency", "EUR")) == sorted(eur)
     finally:
         upgraded.close()
+
+
+BEFORE_GENERATIONS = Path(__file__).parent.parent / "fixtures" / "read_model_before_generations"
+"""The event log (12 orders, seed 7) and projections.db as the code before generations wrote
+them (commit 0cb1cc6: tables per schema version, ``daily_sales_v1``), dumped as SQL."""
+
+
+@pytest.fixture
+def before_generations(settings: Settings) -> Settings:
+    settings.data_dir.mkdir(parents=True)
+    for name in ("events", "projections"):
+        with closing(sqlite3.connect(settings.data_dir / f"{name}.db")) as connection:
+            connection.executescript((BEFORE_GENERATIONS / f"{name}.sql").read_text())
+    return settings
+
+
+def old_sums(settings: Settings) -> list[dict[str, Any]]:
+    with closing(sqlite3.connect(settings.data_dir / "projections.db")) as connection:
+        connection.row_factory = sqlite3.Row
+        rows = connection.execute("SELECT * FROM daily_sales_v1_sums ORDER BY day, currency")
+        return [dict(row) for row in rows if any(row[f] for f in daily_sales.FIELDS)]
+
+
+def test_the_tables_kept_per_schema_version_serve_on_as_a_generation(
+    before_generations: Settings,
+) -> None:
+    expected = old_sums(before_generations)
+    container = opened(before_generations)
+    try:
+        generations = container.projection_generations[daily_sales.NAME]
+        assert generations.active() == "v1"
+        assert generations.schema_version("v1") == 1
+        assert rows(container) == expected
+        seed(container.event_store, 5)
+
+        project(container, daily_sales.NAME, until=lambda: True)  # same version: follows v1
+
+        assert [g.name for g in generations.generations()] == ["v1"]
+        assert sum(r["orders_placed"] for r in rows(container)) == 17
+    finally:
+        container.close()
+
+
+def test_a_bump_over_tables_kept_per_schema_version_rebuilds_beside_them(
+    before_generations: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = old_sums(before_generations)
+    declare(monkeypatch, dataclasses.replace(daily_sales.PROJECTION, schema_version=2))
+    container = opened(before_generations)
+    try:
+        generations = container.projection_generations[daily_sales.NAME]
+        assert rows(container) == expected  # served from v1 until the new one is switched to
+
+        project(container, daily_sales.NAME, until=lambda: generations.active() == "g2")
+
+        assert generations.schema_version("g2") == 2
+        assert rows(container) == expected  # the same log: parity held
+        assert generations.rollback_target() == "v1"
+    finally:
+        container.close()
