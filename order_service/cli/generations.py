@@ -22,22 +22,31 @@ from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildRefusedE
 from projectors.registry import PROJECTIONS
 
 
-def _projection_argument(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "name",
-        nargs="?",
-        default=NAME,
-        choices=sorted(PROJECTIONS),
-        metavar="NAME",
-        help=f"the projection ({', '.join(sorted(PROJECTIONS))}; default {NAME})",
-    )
+def projection_argument(
+    command: argparse.ArgumentParser,
+    *,
+    option: bool = False,
+    default: str | None = NAME,
+    help: str | None = None,
+) -> None:
+    """``NAME`` (or ``--projection NAME``): one of the registered projections, as ``name``."""
+    names = sorted(PROJECTIONS)
+    said = help or f"the projection ({', '.join(names)}; default {default})"
+    if option:
+        command.add_argument(
+            "--projection", dest="name", default=default, choices=names, metavar="NAME", help=said
+        )
+    else:
+        command.add_argument(
+            "name", nargs="?", default=default, choices=names, metavar="NAME", help=said
+        )
 
 
 def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild = actions.add_parser(
         "rebuild", help="build a new generation beside the serving one, then switch to it"
     )
-    _projection_argument(rebuild)
+    projection_argument(rebuild)
     rebuild.add_argument(
         "--from-snapshot",
         type=Path,
@@ -57,25 +66,18 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     rebuild.set_defaults(handler=_rebuild)
 
     rollback = actions.add_parser("rollback", help="switch back to the previous generation")
-    _projection_argument(rollback)
+    projection_argument(rollback)
     rollback.add_argument("--dry-run", action="store_true", help="name it, switch nothing")
     rollback.set_defaults(handler=_rollback)
 
     generations = actions.add_parser("generations", help="list generations and their states")
-    _projection_argument(generations)
+    projection_argument(generations)
     generations.add_argument("--json", action="store_true", help="print JSON")
     generations.set_defaults(handler=_generations)
 
     drop = actions.add_parser("drop", help="delete a generation that does not serve")
     drop.add_argument("generation", help="g1, g2, ...")
-    drop.add_argument(
-        "--projection",
-        dest="name",
-        default=NAME,
-        choices=sorted(PROJECTIONS),
-        metavar="NAME",
-        help=f"whose generation (default {NAME})",
-    )
+    projection_argument(drop, option=True, help=f"whose generation (default {NAME})")
     drop.add_argument("--dry-run", action="store_true", help="check, delete nothing")
     drop.set_defaults(handler=_drop)
 

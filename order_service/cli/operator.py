@@ -24,7 +24,6 @@ from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
 from order_service.synthetic import synthetic_orders
 from projectors.maintenance import reproject, retry_dead_letters
-from projectors.order_search import NAME
 from projectors.registry import PROJECTIONS
 from projectors.status import projection_status, rebuild_statuses
 
@@ -40,34 +39,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listed.set_defaults(handler=_list)
 
     status = actions.add_parser("status", help="checkpoint, head, lag, state and dead letters")
-    status.add_argument(
-        "name", nargs="?", choices=sorted(PROJECTIONS), metavar="NAME", help="one (default: all)"
-    )
+    generation_cli.projection_argument(status, default=None, help="one (default: all)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
 
     retry = actions.add_parser("retry-dead-letters", help="re-project orders with dead letters")
-    retry.add_argument(
-        "name",
-        nargs="?",
-        default=NAME,
-        choices=sorted(PROJECTIONS),
-        metavar="NAME",
-        help="the projection (default: order-search)",
-    )
+    generation_cli.projection_argument(retry)
     retry.add_argument("--dry-run", action="store_true", help="report what would be repaired")
     retry.set_defaults(handler=_retry)
 
     one = actions.add_parser("reproject", help="rebuild one order's document from its events")
     one.add_argument("order_id")
-    one.add_argument(
-        "--projection",
-        dest="name",
-        default=NAME,
-        choices=sorted(PROJECTIONS),
-        metavar="NAME",
-        help="the projection (default: order-search)",
-    )
+    generation_cli.projection_argument(one, option=True)
     one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
     one.set_defaults(handler=_reproject)
 
