@@ -44,6 +44,8 @@ MAX_BACKOFF_S = 5.0
 QUEUE_PAGES = 40  # of up to 500 events each
 SWITCH_CHECK_S = 0.5
 IDLE_POLL_S = 0.002  # how often a due batch looks whether the writer is free
+UPGRADE_RETRY_S = 30.0
+"""How long a refused schema upgrade waits before it resumes and checks parity again."""
 
 
 @dataclass
@@ -115,8 +117,11 @@ class Projector:
             try:
                 if self.generations is not None:
                     self.generations.setup()
-                    if self.upgrade is not None and self.upgrade.due():
-                        self.upgrade.run()
+                    upgrade = self.upgrade
+                    if upgrade is not None and upgrade.due() and not upgrade.apply():
+                        if self._stopped.wait(UPGRADE_RETRY_S):
+                            return
+                        continue
                 else:
                     self.index.setup()
                 self._follow()

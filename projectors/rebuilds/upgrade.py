@@ -51,6 +51,16 @@ class SchemaUpgrade:
         version, since = self.serving_version(), self.projection.additive_from
         return version is not None and since is not None and since <= version
 
+    def apply(self) -> bool:
+        """Run the upgrade; False (said in the log, without a trace) when parity refused the
+        switch: the caller tries again later, the older generation serving meanwhile."""
+        try:
+            self.run()
+        except UpgradeRefusedError as refused:
+            log.error("%s", refused)
+            return False
+        return True
+
     def run(self) -> RebuildReport | list[str]:
         """Migrate (the fields added) or rebuild (its report); raises when parity fails."""
         active = self.generations.active()
