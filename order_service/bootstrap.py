@@ -38,7 +38,6 @@ from search_api.freshness import Freshness
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
-ORDER_SEARCH_VERSION = PROJECTIONS[NAME].schema_version
 
 
 @dataclass
@@ -247,6 +246,7 @@ class Container:
             self.projection_personal,
             options,
             generations=self.read_model,
+            projection=PROJECTIONS[NAME],
             upgrade=self.schema_upgrade(NAME),
         )
 
@@ -310,16 +310,17 @@ def open_personal_data(
 
 def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
+    version = PROJECTIONS[NAME].schema_version
     if urlsplit(url).scheme == "sqlite":
         from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
-        return SQLiteReadModel(sqlite_path(url), schema_version=ORDER_SEARCH_VERSION)
+        return SQLiteReadModel(sqlite_path(url), schema_version=version)
     from projectors.read_models.elasticsearch_index import Credentials
     from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
         url,
-        schema_version=ORDER_SEARCH_VERSION,
+        schema_version=version,
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,

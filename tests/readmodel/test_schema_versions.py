@@ -17,11 +17,11 @@ import pytest
 from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.settings import Settings
-from projectors import customer_orders, daily_sales, registry
+from projectors import customer_orders, daily_sales, order_search, registry
 from projectors.projection import Document
 from projectors.read_models.sqlite_documents import SQLiteMapping
 from projectors.runner import ProjectorOptions
-from tests.operations.conftest import order_head, seed
+from tests.operations.conftest import digests, order_head, seed
 from tests.polling import eventually
 
 
@@ -235,3 +235,27 @@ def test_a_bump_over_tables_kept_per_schema_version_rebuilds_beside_them(
         assert generations.rollback_target() == "v1"
     finally:
         container.close()
+
+
+def test_order_search_is_upgraded_the_same_way(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = opened(settings)
+    seed(container.event_store, 30)
+    project(container, order_search.NAME, until=lambda: True)
+    before = digests(container.read_model.open("g1"))
+    container.close()
+    declare(monkeypatch, dataclasses.replace(order_search.PROJECTION, schema_version=2))
+
+    upgraded = opened(settings)
+    try:
+        generations = upgraded.read_model
+        assert generations.schema_version("g1") == order_search.SCHEMA_VERSION
+        project(upgraded, order_search.NAME, until=lambda: generations.active() == "g2")
+
+        assert generations.schema_version("g2") == 2
+        assert digests(generations.open("g2")) == before
+        states = {g.name: g for g in generations.generations()}
+        assert states["g2"].progress["state"] == "switched"
+    finally:
+        upgraded.close()
