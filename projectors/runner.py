@@ -118,7 +118,8 @@ class Projector:
                 if self.generations is not None:
                     self.generations.setup()
                     upgrade = self.upgrade
-                    if upgrade is not None and upgrade.due() and not upgrade.apply():
+                    stopped = self._stopped.is_set
+                    if upgrade is not None and upgrade.due() and not upgrade.apply(stopped):
                         if self._stopped.wait(UPGRADE_RETRY_S):
                             return
                         continue

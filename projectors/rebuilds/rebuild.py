@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +54,11 @@ class RebuildRefusedError(RuntimeError):
     """The rebuild cannot start now (the reason says why); nothing was written."""
 
 
+class RebuildStoppedError(RuntimeError):
+    """Asked to stop (its process is shutting down): what is written stays, and the next
+    run resumes from the new generation's checkpoint."""
+
+
 @dataclass
 class RebuildOptions:
     batch_size: int = 20_000
@@ -63,6 +68,8 @@ class RebuildOptions:
     drop_old: bool = False
     restart: bool = False
     sample: int = 200
+    stopped: Callable[[], bool] = field(default=lambda: False)
+    """Looked at after every batch: true stops the rebuild (``RebuildStoppedError``)."""
 
 
 @dataclass
@@ -305,6 +312,8 @@ class Rebuild(Generic[StoreT]):
                 continue
             self._flush(writer, cache, batch)
             batch = []
+            if self.options.stopped():
+                raise RebuildStoppedError(f"{self.projection.name}: stopped, resumable")
             done = event.position - (start or 0)
             total = max(head - (start or 0), done)
             self.report(Tick("projecting", done, total, self.result.events))

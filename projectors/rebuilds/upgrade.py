@@ -12,6 +12,7 @@ crash-loops on an older read model.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from order_service.personal.codec import PersonalData
 from projectors.port import Generational
 from projectors.projection import Projection
 from projectors.rebuilds.parity import Breakdown
-from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport, RebuildStoppedError
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,20 @@ class SchemaUpgrade:
         version, since = self.serving_version(), self.projection.additive_from
         return version is not None and since is not None and since <= version
 
-    def apply(self) -> bool:
+    def apply(self, stopped: Callable[[], bool] = lambda: False) -> bool:
         """Run the upgrade; False (said in the log, without a trace) when parity refused the
-        switch: the caller tries again later, the older generation serving meanwhile."""
+        switch, or ``stopped()`` became true: the caller tries again later (resuming), the
+        older generation serving meanwhile."""
+        self.options.stopped = stopped
         try:
             self.run()
         except UpgradeRefusedError as refused:
             log.error("%s", refused)
+            return False
+        except RebuildStoppedError:
+            log.info(
+                "%s: schema upgrade stopped; it resumes on the next start", self.projection.name
+            )
             return False
         return True
 

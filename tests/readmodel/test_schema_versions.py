@@ -259,3 +259,29 @@ def test_order_search_is_upgraded_the_same_way(
         assert states["g2"].progress["state"] == "switched"
     finally:
         upgraded.close()
+
+
+def test_an_upgrade_stopped_midway_resumes_its_generation_on_the_next_start(
+    previous: Container, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = rows(previous)
+    previous.close()
+    declare(monkeypatch, dataclasses.replace(daily_sales.PROJECTION, schema_version=2))
+    upgraded = opened(settings)
+    try:
+        upgrade = upgraded.schema_upgrade(daily_sales.NAME)
+        upgrade.options.batch_size = 7
+        generations = upgrade.generations
+
+        assert upgrade.apply(stopped=lambda: True) is False  # the process shuts down
+        [building] = [g for g in generations.generations() if g.state == "rebuilding"]
+        reached = generations.open(building.name).checkpoint().position
+        assert reached is not None
+        assert 0 < reached < order_head(upgraded.event_store)
+        assert generations.active() == "g1"
+
+        assert upgrade.apply() is True  # the next start
+        assert generations.active() == building.name  # the same generation, resumed
+        assert rows(upgraded) == before
+    finally:
+        upgraded.close()
