@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from order_service.access.api_keys import ApiKeys
@@ -25,16 +25,24 @@ from order_service.personal.keys import CustomerKeys, key_encryption_key
 from order_service.personal.private_files import keep_private
 from order_service.repository import OrderRepository
 from order_service.settings import Settings, sqlite_path
+from order_service.tracing import Tracing, start_tracing
+from projectors.lease import Lease
 from projectors.order_search import NAME
 from projectors.port import Generational, ProjectionStore, ReadModel
 from projectors.read_models.generations import ActiveDocuments, ActiveIndex
+from projectors.read_models.leases import leases_beside
 from projectors.read_models.sqlite_documents import SQLiteDocumentGenerations
 from projectors.rebuilds.parity import Breakdown, status_counts
 from projectors.rebuilds.upgrade import SchemaUpgrade
-from projectors.registry import PROJECTIONS, SQLITE
+from projectors.registry import ELASTICSEARCH, PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
 from search_api.freshness import Freshness
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from projectors.read_models.elasticsearch_index import Credentials
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
@@ -48,6 +56,18 @@ class Container:
     event_store: EventStore
     projection_names: list[str] | None = None
     """The projections this process runs (``orders project NAME ...``); None: all."""
+    service: str = "orders"
+    """The process, as traces name it unless OTEL_SERVICE_NAME does (set by its app)."""
+    span_exporter: SpanExporter | None = None
+    """Where spans go as they end (tests); None: OTEL_TRACES_EXPORTER's, in batches."""
+    failover: bool = False
+    """Each projector projects only while it holds its projection's lease, so several
+    processes may run it: one active, the others standing by (``orders project``)."""
+
+    @cached_property
+    def tracing(self) -> Tracing:
+        """Off unless ORDERS_TRACING; the no-op tracer then, and no SDK."""
+        return start_tracing(self.settings.tracing, self.service, exporter=self.span_exporter)
 
     @cached_property
     def personal(self) -> PersonalData:
@@ -77,6 +97,7 @@ class Container:
             self.personal,
             snapshot_every=self.settings.snapshot_every,
             cache_size=self.settings.order_cache_size,
+            tracing=self.tracing,
         )
 
     @cached_property
@@ -85,7 +106,7 @@ class Container:
 
     @cached_property
     def idempotency(self) -> IdempotencyKeys:
-        return IdempotencyKeys(self.event_store)
+        return IdempotencyKeys(self.event_store, self.personal)
 
     @cached_property
     def api_keys(self) -> ApiKeys:
@@ -136,20 +157,9 @@ class Container:
 
     @cached_property
     def projection_generations(self) -> dict[str, Generational[ProjectionStore]]:
-        """The generations of the projections other than order-search, by name, in
-        ``projections.db`` beside the SQLite read model (or in the data directory with
-        Elasticsearch serving searches): a file of their own, so their writes never wait
-        for order-search's."""
-        url = self.settings.read_model_url
-        path = (
-            sqlite_path(url).with_name("projections.db")
-            if urlsplit(url).scheme == "sqlite"
-            else self.settings.data_dir / "projections.db"
-        )
-        found: dict[str, Generational[ProjectionStore]] = {
-            name: SQLiteDocumentGenerations(path, PROJECTIONS[name], mapping)
-            for name, mapping in SQLITE.items()
-        }
+        """The generations of the projections other than order-search, by name: on the
+        read model's engine (``open_projection_generations``)."""
+        found = open_projection_generations(self.settings)
         for name, generations in found.items():
             try:
                 generations.setup()
@@ -225,14 +235,27 @@ class Container:
                     generations=self.projection_generations[name],
                     projection=PROJECTIONS[name],
                     upgrade=self.schema_upgrade(name),
+                    lease=self._lease(name, self.projection_generations[name]),
                 )
             )
         return found
+
+    def _lease(self, name: str, beside: object) -> Lease | None:
+        store = leases_beside(beside) if self.failover else None
+        if store is None:
+            return None
+        return Lease(
+            store,
+            name,
+            ttl_s=self.settings.projection_lease_ttl_ms / 1000,
+            renew_s=self.settings.projection_lease_renew_ms / 1000,
+        )
 
     def _projector_options(self) -> ProjectorOptions:
         return ProjectorOptions(
             batch_size=self.settings.projection_batch_size,
             flush_interval_s=self.settings.projection_flush_ms / 1000,
+            tracing=self.tracing,
         )
 
     def projector(self) -> Projector:
@@ -248,6 +271,7 @@ class Container:
             generations=self.read_model,
             projection=PROJECTIONS[NAME],
             upgrade=self.schema_upgrade(NAME),
+            lease=self._lease(NAME, self.read_model),
         )
 
     def readiness(self, *, search: bool, write: bool) -> dict[str, ReadinessCheck]:
@@ -285,6 +309,8 @@ class Container:
         if "projection_generations" in self.__dict__:
             for generations in self.projection_generations.values():
                 generations.close()
+        if "tracing" in self.__dict__:
+            self.tracing.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -308,6 +334,34 @@ def open_personal_data(
     return PersonalData(CustomerKeys(store, keks, ttl_s=ttl))
 
 
+def open_projection_generations(settings: Settings) -> dict[str, Generational[ProjectionStore]]:
+    """With Elasticsearch serving searches, an index family per projection in the same
+    cluster (every search process and the projector share them); with SQLite,
+    ``projections.db`` beside its read model: a file of their own, so their writes never
+    wait for order-search's."""
+    url = settings.read_model_url
+    if urlsplit(url).scheme == "sqlite":
+        path = sqlite_path(url).with_name("projections.db")
+        return {
+            name: SQLiteDocumentGenerations(path, PROJECTIONS[name], mapping)
+            for name, mapping in SQLITE.items()
+        }
+    from projectors.read_models.elasticsearch_documents import ElasticsearchDocumentGenerations
+
+    return {
+        name: ElasticsearchDocumentGenerations(
+            url,
+            PROJECTIONS[name],
+            mapping,
+            prefix=settings.es_index_prefix,
+            refresh_ms=settings.es_refresh_ms,
+            replicas=settings.es_replicas,
+            credentials=_credentials(settings),
+        )
+        for name, mapping in ELASTICSEARCH.items()
+    }
+
+
 def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
     version = PROJECTIONS[NAME].schema_version
@@ -315,7 +369,6 @@ def open_read_model(settings: Settings) -> ReadModel:
         from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
         return SQLiteReadModel(sqlite_path(url), schema_version=version)
-    from projectors.read_models.elasticsearch_index import Credentials
     from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
@@ -324,15 +377,30 @@ def open_read_model(settings: Settings) -> ReadModel:
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,
-        credentials=Credentials(
-            username=settings.es_username,
-            password=settings.es_password,
-            api_key=settings.es_api_key,
-            ca_file=settings.es_ca_file,
-        ),
+        credentials=_credentials(settings),
     )
 
 
-def bootstrap(settings: Settings, *, event_store: EventStore | None = None) -> Container:
+def _credentials(settings: Settings) -> Credentials:
+    from projectors.read_models.elasticsearch_index import Credentials
+
+    return Credentials(
+        username=settings.es_username,
+        password=settings.es_password,
+        api_key=settings.es_api_key,
+        ca_file=settings.es_ca_file,
+    )
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    event_store: EventStore | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Container:
     keep_private(settings.data_dir)
-    return Container(settings=settings, event_store=event_store or open_event_store(settings))
+    return Container(
+        settings=settings,
+        event_store=event_store or open_event_store(settings),
+        span_exporter=span_exporter,
+    )

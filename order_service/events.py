@@ -2,8 +2,9 @@
 
 Stored type names are the events' ``TYPE`` (``OrderPlaced``...), never a module path. Data is
 JSON with snake_case fields, the order id and the event's time (``placed_at``...) included;
-money is integer minor units. Metadata carries ``$correlationId``, ``$causationId`` and the
-event's ``schema_version``; older versions are upcast when read (the library's
+money is integer minor units. Metadata carries ``$correlationId``, ``$causationId``, the
+event's ``schema_version`` and, when tracing is on, the W3C ``traceparent``/``tracestate`` of
+the append; older versions are upcast when read (the library's
 ``upcast_vN_vN+1`` convention), and events already written are never rewritten.
 """
 
@@ -72,6 +73,9 @@ class Causation:
     """``{kind, id, name}`` of whoever caused the events."""
     request_hash: str | None = None
     """What makes a keyed request "the same" (``order_service.idempotency``)."""
+    trace: Mapping[str, str] | None = None
+    """W3C ``traceparent`` (and ``tracestate``) of the span appending the events; None
+    with tracing off (``order_service.tracing``)."""
 
     def event_id(self, stream: str, index: int) -> uuid.UUID:
         """Deterministic for a retried command, so the store's deduplication also holds."""
@@ -80,7 +84,16 @@ class Causation:
         return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.idempotency_key}\n{stream}\n{index}")
 
 
-def metadata(causation: Causation, schema_version: int, status: str | None = None) -> bytes:
+def metadata(
+    causation: Causation,
+    schema_version: int,
+    status: str | None = None,
+    *,
+    sealer: Sealer | None = None,
+    stream: str = "",
+) -> bytes:
+    """``sealer``: the customer's key when the command's events carry their personal values;
+    then the request's hash (a digest of those values) is sealed with it too."""
     meta: dict[str, Any] = {
         "$correlationId": causation.correlation_id,
         "$causationId": causation.causation_id,
@@ -90,8 +103,19 @@ def metadata(causation: Causation, schema_version: int, status: str | None = Non
         meta["actor"] = dict(causation.actor)
     if causation.idempotency_key is not None and status is not None:
         # The keyed command's record, committed with its events: a retry is answered from it.
-        meta["idempotency"] = {"request": causation.request_hash, "status": status}
+        digest = causation.request_hash
+        request: str | dict[str, str] | None = digest
+        if sealer is not None and digest is not None:
+            request = sealer.seal_digest(digest, request_context(stream))
+        meta["idempotency"] = {"request": request, "status": status}
+    if causation.trace:
+        meta.update(causation.trace)
     return orjson.dumps(meta)
+
+
+def request_context(stream: str) -> str:
+    """What a sealed request hash is bound to: its order's stream (it opens nowhere else)."""
+    return f"{stream}/idempotency"
 
 
 def _data_fields(cls: type[Order.Event]) -> tuple[str, ...]:
@@ -137,7 +161,7 @@ def to_new_event(
         id=causation.event_id(stream, index),
         type=event.TYPE,
         data=orjson.dumps(data),
-        metadata=metadata(causation, event.class_version, status),
+        metadata=metadata(causation, event.class_version, status, sealer=sealer, stream=stream),
     )
 
 

@@ -18,6 +18,14 @@ A concurrent duplicate (the same key in two processes at once) appends nothing t
 time: the store recognises the event ids (EventStoreDB's idempotent append, and the SQLite
 adapter's), still in the one commit. The same key in flight in this process is ``409``.
 
+Where the command's events carry a customer's personal values (a placement, a cancellation's
+reason, a note, a new address), the request's hash is sealed with that customer's key, like
+the values: the hash is a digest of them, and after an erasure nobody (an agent reading the
+history, an operator holding the key-encryption key, a stolen copy of the store) can confirm a
+guess of the erased values by hashing it. Other commands' bodies hold no personal value, and
+their hash stays plain. A retry after the erasure cannot be compared with the first request:
+it is ``422``, like another request.
+
 A key is remembered as long as its events are in the hot store: archiving an order (months
 after it finished) forgets the keys of the commands that built it.
 """
@@ -34,21 +42,25 @@ from typing import Any
 import orjson
 
 from order_service.application import CommandResult
-from order_service.events import Causation, order_stream
+from order_service.events import Causation, order_stream, request_context
 from order_service.eventstore.port import EventStore, EventStoreUnavailableError, RecordedEvent
+from order_service.personal.codec import PLAIN, PersonalData
 
 log = logging.getLogger(__name__)
 LEGACY_COMPLETED = "CommandCompleted"
 
 
 class IdempotencyKeyReusedError(Exception):
-    """The key was used before with a different request."""
+    """The key was used before with a different request (or one that cannot be compared)."""
 
-    def __init__(self, key: str | None) -> None:
+    def __init__(self, key: str | None, *, erased: bool = False) -> None:
         # The message is the problem's detail: it never echoes the key (scoped to the actor).
         super().__init__(
-            "this key was first used with another request (method, path, If-Match or body); "
-            "use a new key for a new request"
+            "the request this key was first used with can no longer be compared (its "
+            "customer's personal data was erased); use a new key for a new request"
+            if erased
+            else "this key was first used with another request (method, path, If-Match or "
+            "body); use a new key for a new request"
         )
         self.key = key
 
@@ -69,8 +81,9 @@ class StoredResponse:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, personal: PersonalData = PLAIN) -> None:
         self.store = store
+        self.personal = personal
         self.look_first = not store.event_ids_unique
         self._in_flight: set[str] = set()
 
@@ -130,8 +143,7 @@ class IdempotencyKeys:
         record = _record(mine[0])
         if not record:  # written before the record moved into the events
             return await self._legacy(causation.idempotency_key or "", causation.request_hash)
-        if record.get("request") != causation.request_hash:
-            raise IdempotencyKeyReusedError(causation.idempotency_key)
+        await self._check_same_request(record.get("request"), causation, stream)
         last = mine[-1]
         body = {
             "order_id": order_id,
@@ -145,6 +157,20 @@ class IdempotencyKeys:
         if created:
             headers["location"] = f"/orders/{order_id}"
         return StoredResponse(201 if created else 200, body, headers)
+
+    async def _check_same_request(
+        self, recorded: object, causation: Causation, stream: str
+    ) -> None:
+        """The first request's hash is plain, or sealed with its customer's key when its
+        events carried their personal values (``events.metadata``): once that key is
+        erased, nothing can compare a request with it, so it counts as another request."""
+        if isinstance(recorded, dict):
+            opened = await self.personal.open_digest(recorded, request_context(stream))
+            if opened is None:
+                raise IdempotencyKeyReusedError(causation.idempotency_key, erased=True)
+            recorded = opened
+        if recorded != causation.request_hash:
+            raise IdempotencyKeyReusedError(causation.idempotency_key)
 
     async def _legacy(self, key: str, request_hash: str | None) -> StoredResponse | None:
         """The ``CommandCompleted`` record an earlier version kept in ``idempotency-<hash>``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
@@ -50,6 +50,7 @@ from order_service.ids import new_id
 from order_service.personal.codec import PersonalData, Sealer
 from order_service.personal.fields import EVENT_PATHS, snapshot_paths
 from order_service.personal.keys import key_stream
+from order_service.tracing import Tracing, appended, current_context
 
 KEY_RACE_RETRIES = 3
 
@@ -73,9 +74,11 @@ class OrderRepository:
         *,
         snapshot_every: int = 50,
         cache_size: int = 10_000,
+        tracing: Tracing | None = None,
     ) -> None:
         self.store = store
         self.personal = personal
+        self.tracing = tracing or Tracing()
         self.snapshot_every = snapshot_every
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[Order, int, int]] = OrderedDict()
@@ -141,18 +144,22 @@ class OrderRepository:
                 (
                     stream,
                     [
-                        to_new_event(event, causation, index, order.status, sealer=sealer)
+                        to_new_event(event, traced, index, order.status, sealer=sealer)
                         for index, event in enumerate(pending)
                     ],
                     expected,
                 )
             ]
 
-        try:
-            result, sealer = await self._append_sealed(sealer, causation, appends)
-        except EventStoreError:
-            self.forget(order.id)  # another process wrote, or the store is failing
-            raise
+        with self.tracing.appending(stream, len(pending)) as span:
+            # The events carry the append's trace context: the projector continues it.
+            traced = causation if span is None else replace(causation, trace=current_context())
+            try:
+                result, sealer = await self._append_sealed(sealer, traced, appends)
+            except EventStoreError:
+                self.forget(order.id)  # another process wrote, or the store is failing
+                raise
+            appended(span, result)
         if result.replayed:  # a retried command's events were there: this state is not
             self.forget(order.id)
             return result

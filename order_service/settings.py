@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from order_service.eventstore.connection import redacted
 from order_service.personal.cipher import KeyEncryptionKey
+from order_service.tracing import check_environment, sdk_disabled
 
 EVENT_STORE_SCHEMES = ("sqlite", "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover")
 READ_MODEL_SCHEMES = ("sqlite", "http", "https")
@@ -156,6 +157,12 @@ class Settings(BaseSettings):
         description="json: one JSON object a line; text: for people; auto: text on a "
         "terminal, json otherwise.",
     )
+    tracing: bool = Field(
+        False,
+        description="Export OpenTelemetry traces (a command, its append, the projection of "
+        "its events, searches) where the standard OTEL_* variables say; see Traces in the "
+        "operations runbook.",
+    )
     sqlite_poll_ms: int = Field(
         200,
         ge=10,
@@ -167,6 +174,20 @@ class Settings(BaseSettings):
     )
     projection_flush_ms: int = Field(
         50, ge=1, le=10_000, description="How long the projector gathers events before a flush."
+    )
+    projection_lease_ttl_ms: int = Field(
+        5000,
+        ge=500,
+        le=600_000,
+        description="`orders project`: how long a standby waits on a lease that is not "
+        "renewed before it takes over the projection.",
+    )
+    projection_lease_renew_ms: int = Field(
+        1000,
+        ge=100,
+        le=300_000,
+        description="`orders project`: how often the active projector renews its lease (at "
+        "most half the TTL); it stops writing a renewal short of the TTL.",
     )
     es_refresh_ms: int = Field(
         100, ge=0, le=60_000, description="Elasticsearch refresh interval of the search index."
@@ -243,6 +264,11 @@ class Settings(BaseSettings):
         ):
             if url and urlsplit(url).scheme not in ("http", "https"):
                 raise ValueError(f"{name} must be an http(s) URL: got {url!r}")
+        if self.projection_lease_renew_ms * 2 > self.projection_lease_ttl_ms:
+            raise ValueError(
+                "ORDERS_PROJECTION_LEASE_RENEW_MS must be at most half of "
+                f"ORDERS_PROJECTION_LEASE_TTL_MS ({self.projection_lease_ttl_ms})"
+            )
         if self.event_store and urlsplit(self.event_store).scheme not in EVENT_STORE_SCHEMES:
             raise ValueError(
                 f"ORDERS_EVENT_STORE must start with one of {', '.join(EVENT_STORE_SCHEMES)}: "
@@ -253,6 +279,13 @@ class Settings(BaseSettings):
                 f"ORDERS_READ_MODEL must start with one of {', '.join(READ_MODEL_SCHEMES)}: "
                 f"got {redacted(self.read_model)!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _traces_exportable(self) -> Settings:
+        """The OTEL_* variables are the SDK's, but a wrong one stops the process here too."""
+        if self.tracing and not sdk_disabled():
+            check_environment()
         return self
 
     @property

@@ -12,6 +12,12 @@ from typing import Any
 
 from projectors.order_search import PROJECTION as ORDER_SEARCH
 from projectors.projection import Apply, Document, Projection
+from projectors.read_models.elasticsearch_document_mappings import (
+    DATE,
+    KEYWORD,
+    LONG,
+    ElasticsearchMapping,
+)
 from projectors.read_models.sqlite_documents import SQLiteMapping
 
 NAME = "customer-orders"
@@ -78,6 +84,21 @@ PROJECTION = Projection(
     needs_personal_data=False,
 )
 SQLITE = SQLiteMapping(columns={"customer_id": lambda document: document.get("customer_id")})
+ELASTICSEARCH = ElasticsearchMapping(
+    properties={
+        "customer_id": KEYWORD,
+        "order_id": KEYWORD,
+        "status": KEYWORD,
+        "financial_status": KEYWORD,
+        "fulfillment_status": KEYWORD,
+        "total": LONG,
+        "refunded": LONG,
+        "currency": KEYWORD,
+        "placed_at": DATE,
+        "updated_at": DATE,
+    },
+    columns=("customer_id",),
+)
 
 
 def customer(customer_id: str, orders: list[Document]) -> Document | None:

@@ -2,9 +2,10 @@
 cancelled, with their amounts (a merchant dashboard's figures).
 
 Each order keeps one small document of what it contributes (the day it was placed, paid,
-cancelled, its refunds); the read model keeps the day rows as sums of those contributions,
-updated in the same transaction as the document, so replays and retries count nothing
-twice (see ``read_models.sqlite_documents``).
+cancelled, its refunds); the read model keeps the day rows as sums of those contributions:
+on SQLite updated in the same transaction as the document, on Elasticsearch added up at
+query time from the documents, so replays and retries count nothing twice (see
+``read_models.sqlite_documents`` and ``read_models.elasticsearch_documents``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projectors.projection import Apply, Document, Projection
+from projectors.read_models.elasticsearch_document_mappings import (
+    KEYWORD,
+    LONG,
+    STORED_ONLY,
+    ElasticsearchMapping,
+)
 from projectors.read_models.sqlite_documents import Contribution, SQLiteMapping, Sums
 
 NAME = "daily-sales"
@@ -116,6 +123,20 @@ PROJECTION = Projection(
     parity="sums",
     sums=FIELDS,
 )
-SQLITE = SQLiteMapping(
-    sums=Sums(keys=("day", "currency"), fields=FIELDS, contributions=contributions)
+SUMS = Sums(keys=("day", "currency"), fields=FIELDS, contributions=contributions)
+SQLITE = SQLiteMapping(sums=SUMS)
+ELASTICSEARCH = ElasticsearchMapping(
+    properties={
+        "order_id": KEYWORD,
+        "currency": KEYWORD,
+        "placed_day": KEYWORD,
+        "placed_total": LONG,
+        "paid_day": KEYWORD,
+        "paid_total": LONG,
+        "cancelled_day": KEYWORD,
+        "refunds": STORED_ONLY,
+    },
+    sums=SUMS,
 )
+"""Day rows are summed at query time from each order's contributions (see
+``read_models.elasticsearch_documents``), never kept as counters."""

@@ -19,7 +19,8 @@ from projectors.projection import Apply, Document, Projection, ProjectionError
 __all__ = ["NAME", "PROJECTION", "Document", "ProjectionError", "fold", "project"]
 
 NAME = "order-search"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: relevance (per-field words and exact keys indexed beside each document)."""
 
 
 def project(

@@ -10,8 +10,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from projectors.order_search import Document
 
-SortField = Literal["placed_at", "total", "updated_at"]
-SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at")
+SortField = Literal["placed_at", "total", "updated_at", "relevance"]
+SORT_FIELDS: tuple[SortField, ...] = ("placed_at", "total", "updated_at", "relevance")
 STATUSES = ("placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled")
 FINANCIAL_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded")
 FULFILLMENT_STATUSES = ("unfulfilled", "partially_fulfilled", "fulfilled")
@@ -39,7 +39,8 @@ class SearchQuery:
     descending: bool = True
     limit: int = 20
     after: tuple[Any, str] | None = None
-    """Keyset cursor: the last hit's sort value and order id."""
+    """Keyset cursor: the last hit's sort value and order id. By relevance (best first, then
+    the newest), the value is the pair ``(score, placed_at)``."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class SearchPage:
     turns them into summaries."""
     engine_ms: float | None = None
     """How long the engine says it took (Elasticsearch's ``took``; SQLite's query time)."""
+    scores: list[float] = field(default_factory=list)
+    """Each hit's relevance score, when sorted by relevance (else empty)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,13 @@ class Changes:
     checkpoint: int | None = None
     searchable: bool = False
     """Return only once searches see these documents (a live flush that someone may wait for)."""
+    fence: tuple[str, int] | None = None
+    """The projection's lease and the writer's token (``projectors.lease``): a read model
+    that can check it in the write's own transaction refuses the write when it is stale."""
+
+
+class FencedError(Exception):
+    """A write by a projector that no longer holds its projection's lease, refused."""
 
 
 class DocumentStore(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projectors import customer_orders, daily_sales, order_search
 from projectors.projection import Projection
+from projectors.read_models.elasticsearch_document_mappings import ElasticsearchMapping
 from projectors.read_models.sqlite_documents import SQLiteMapping
 
 PROJECTIONS: dict[str, Projection] = {
@@ -29,3 +30,9 @@ SQLITE: dict[str, SQLiteMapping] = {
     daily_sales.NAME: daily_sales.SQLITE,
 }
 """The projections kept in ``SQLiteDocuments`` (order-search has its own search index)."""
+
+ELASTICSEARCH: dict[str, ElasticsearchMapping] = {
+    customer_orders.NAME: customer_orders.ELASTICSEARCH,
+    daily_sales.NAME: daily_sales.ELASTICSEARCH,
+}
+"""The same projections kept in ``ElasticsearchDocuments`` (an Elasticsearch read model)."""

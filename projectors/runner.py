@@ -12,7 +12,9 @@ Failure behaviour:
 - an event that cannot be projected becomes a dead letter, its order's document is marked
   with ``projection_error``, and the projection goes on;
 - a projector killed at any moment restarts from the checkpoint, which is written only
-  with or after the documents it covers; replayed events are ignored by version.
+  with or after the documents it covers; replayed events are ignored by version;
+- given a lease (``projectors.lease``), it projects only while holding it: it stands by
+  until then, checks the lease before each write, and stands by again when it is lost.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from typing import TYPE_CHECKING, Any
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
 from order_service.personal.codec import PersonalData
+from order_service.tracing import Tracing
 from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
-from projectors.port import Changes, DeadLetter, DocumentStore, Generational
+from projectors.port import Changes, DeadLetter, DocumentStore, FencedError, Generational
 from projectors.projection import Document, Projection, ProjectionError
 
 if TYPE_CHECKING:  # the upgrade runs a rebuild, which imports this module
+    from projectors.lease import Lease
     from projectors.rebuilds.upgrade import SchemaUpgrade
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ class ProjectorOptions:
     flush_interval_s: float = 0.05
     on_flush: Callable[[int], None] = field(default=lambda _: None)
     """Called with the new checkpoint after every flush (wakes read-your-writes waiters)."""
+    tracing: Tracing = field(default_factory=Tracing)
+    """Off by default; on, traced events get a span until their documents are written."""
 
 
 class Projector:
@@ -82,8 +88,10 @@ class Projector:
         generations: Generational[Any] | None = None,
         projection: Projection = order_search.PROJECTION,
         upgrade: SchemaUpgrade | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
+        self.lease = lease
         self.personal = personal
         self.index = index
         self.options = options or ProjectorOptions()
@@ -94,6 +102,7 @@ class Projector:
         self.upgrade = upgrade
         """Run before following when the serving generation has another schema version."""
         self._stopped = threading.Event()
+        self._spans = self.options.tracing.projection(self.name)
         metrics.declare(self.name)
 
     def stop(self) -> None:
@@ -111,9 +120,18 @@ class Projector:
             thread.join(timeout=30)
 
     def run(self) -> None:
-        """Project until ``stop()``, surviving engine outages."""
+        """Project until ``stop()``, surviving engine outages (while holding the lease)."""
+        if self.lease is None:
+            self._run()
+            return
+        with self.lease.kept():
+            self._run()
+
+    def _run(self) -> None:
         backoff = 0.1
         while not self._stopped.is_set():
+            if self.lease is not None and not self.lease.wait_held(self._stopped):
+                return
             try:
                 if self.generations is not None:
                     self.generations.setup()
@@ -127,6 +145,9 @@ class Projector:
                     self.index.setup()
                 self._follow()
                 backoff = 0.1
+            except FencedError as error:  # another instance projects now
+                log.warning("projection %s stands by: %s", self.name, error)
+                continue
             except EventStoreError as error:
                 log.warning(
                     "projection %s interrupted (%s); retrying in %.1fs", self.name, error, backoff
@@ -184,6 +205,7 @@ class Projector:
         while not self._stopped.is_set():
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + SWITCH_CHECK_S
+                self._fence(Changes())
                 if self._switched():
                     if batch:
                         flush(batch)
@@ -226,11 +248,15 @@ class Projector:
         """Start writing a batch's changes; what is returned completes the write, writing
         them again (as ``write`` does) if sending failed."""
         started = time.perf_counter()
+        self._fence(changes)
         finishing = self.index.send(changes)
 
         def finish() -> None:
+            self._fence(changes)  # the checkpoint is written by what follows
             try:
                 finishing()
+            except FencedError:
+                raise
             except Exception as error:
                 log.warning("sending %d documents failed (%s)", len(changes.documents), error)
                 metrics.PROJECTION_ERRORS.labels(self.name).inc()
@@ -245,9 +271,12 @@ class Projector:
         started = time.perf_counter()
         backoff = 0.1
         while True:
+            self._fence(changes)
             try:
                 self.index.write(changes)
                 break
+            except FencedError:
+                raise
             except Exception:  # engine down or refusing: keep the batch, retry, skip nothing
                 log.exception(
                     "writing %d documents failed; retrying in %.1fs",
@@ -260,12 +289,19 @@ class Projector:
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         self._written(changes, events, started)
 
+    def _fence(self, changes: Changes) -> None:
+        """Raise unless this instance holds the lease; give the write its fencing token."""
+        if self.lease is not None:
+            changes.fence = self.lease.fence()
+
     def _written(self, changes: Changes, events: int, started: float) -> None:
         assert changes.checkpoint is not None
         seconds = time.perf_counter() - started
         metrics.observe_flush(
             self.name, events, changes.checkpoint, seconds, len(changes.dead_letters)
         )
+        if self._spans is not None:
+            self._spans.written(changes.checkpoint, changes.searchable)
         self.options.on_flush(changes.checkpoint)
 
     def changes_for(
@@ -274,6 +310,8 @@ class Projector:
         # A partial batch means we are live: make it searchable before the checkpoint says so,
         # so that min_position waits end with the documents visible. Full batches (catching
         # up) skip that wait, which would cap throughput at one batch per refresh interval.
+        if self._spans is not None:
+            self._spans.projecting(batch)
         return changes_for(
             batch,
             lookup,

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from order_service.eventstore.port import EventStore, RecordedEvent
 from projectors import metrics
+from projectors.lease import active_instance
 from projectors.port import DocumentStore, Generational
+from projectors.read_models.leases import leases_beside
 from projectors.runner import STREAM_PREFIX
 
 State = Literal["live", "catching_up", "rebuilding", "stalled"]
@@ -38,6 +40,9 @@ class ProjectionStatus:
     generation: str | None = None
     progress: dict[str, Any] | None = None
     """A rebuild's progress: fraction, events, events_per_s, eta_s, source, started_at."""
+    active: dict[str, Any] | None = None
+    """The ``orders project`` instance holding the projection's lease: instance, host, pid,
+    token, since, renewed_at, expires_at, expired (None: no lease taken, or released)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +99,7 @@ def projection_status(
     )
     if rebuilding:
         return status  # the gauges describe the generation that serves
+    status = replace(status, active=active_instance(leases_beside(index), name))
     metrics.LAG_EVENTS.labels(name).set(status.lag_events)
     metrics.LAG_SECONDS.labels(name).set(status.lag_ms / 1000)
     metrics.DEAD_LETTER_COUNT.labels(name).set(status.dead_letters)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Take the docs' screenshots of the console: search, order, a refund's confirmation, the
+"""Take the docs' screenshots of the console: search (and in a 700 px window), order, the
 customer and sales views, operations, an erased order.
 
     .venv/bin/python scripts/console_screenshots.py [--out docs/images]
@@ -100,6 +100,11 @@ def main() -> int:
                 page.goto(f"{url}/?q=teapot&status=shipped&status=delivered")
                 page.wait_for_selector("a.result")
                 page.screenshot(path=args.out / "search.png")
+                narrow = browser.new_page(viewport={"width": 700, "height": 860})
+                narrow.goto(f"{url}/?q=teapot&status=shipped&status=delivered")
+                narrow.wait_for_selector("a.result")
+                narrow.screenshot(path=args.out / "search-700.png")
+                narrow.close()
                 page.goto(f"{url}/console/orders/{order_id}")
                 page.wait_for_selector("table.timeline")
                 page.screenshot(path=args.out / "order.png", full_page=True)
@@ -118,7 +123,7 @@ def main() -> int:
                 page.wait_for_selector("text=OrderPersonalDataErased")
                 page.screenshot(path=args.out / "erased.png", full_page=True)
                 browser.close()
-    for name in ("search", "order", "customer", "sales", "operations", "erased"):
+    for name in ("search", "search-700", "order", "customer", "sales", "operations", "erased"):
         print(args.out / f"{name}.png")
     return 0
 

@@ -44,10 +44,13 @@ from engine_process import (
     EngineUnavailableError,
     alive,
     cache_dir,
-    die_with_parent,
     fetch_zip,
     free_port,
     kill_group,
+    launcher,
+    nobody_gid,
+    nobody_uid,
+    spawn,
 )
 
 VERSION = os.environ.get("ORDERS_TEST_ES_VERSION", "8.19.21")
@@ -119,12 +122,6 @@ class Node:
     def log_file(self) -> Path:
         return self.workdir / "console.log"
 
-    def _prepare_process(self) -> None:
-        if not self.detached:
-            die_with_parent()
-        if self.cpus:
-            os.sched_setaffinity(0, self.cpus)
-
     def start(self) -> str:
         reap_orphans()
         config = self.workdir / "config"
@@ -135,7 +132,7 @@ class Node:
         if as_root:
             self.workdir.chmod(0o755)
             for path in [self.workdir, *self.workdir.rglob("*")]:
-                os.chown(path, _nobody_uid(), _nobody_gid())
+                os.chown(path, nobody_uid(), nobody_gid())
         env = {
             **os.environ,
             "ES_JAVA_HOME": java_home(),
@@ -184,22 +181,13 @@ class Node:
             )
             if as_root:
                 for path in config.rglob("*"):
-                    os.chown(path, _nobody_uid(), _nobody_gid())
-        command = [str(self.home / "bin" / "elasticsearch")]
+                    os.chown(path, nobody_uid(), nobody_gid())
+        launch = launcher(as_root=as_root, die_with_parent=not self.detached, cpus=self.cpus)
+        command = [*launch, str(self.home / "bin" / "elasticsearch")]
         for key, value in settings.items():
             command += ["-E", f"{key}={value}"]
         with self.log_file.open("wb") as console:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                user=_nobody_uid() if as_root else None,
-                group=_nobody_gid() if as_root else None,
-                preexec_fn=self._prepare_process,
-            )
+            self.process = spawn(command, console, env)
         (self.workdir / "state.json").write_text(
             json.dumps({"owner": os.getpid(), "pgid": self.process.pid, "url": self.url})
         )
@@ -247,18 +235,6 @@ class Node:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-
-def _nobody_uid() -> int:
-    import pwd
-
-    return pwd.getpwnam("nobody").pw_uid
-
-
-def _nobody_gid() -> int:
-    import pwd
-
-    return pwd.getpwnam("nobody").pw_gid
 
 
 def reap_orphans(*, everything: bool = False) -> int:

@@ -29,10 +29,11 @@ from pathlib import Path
 from engine_process import (
     EngineUnavailableError,
     cache_dir,
-    die_with_parent,
     fetch_zip,
     free_port,
     kill_group,
+    launcher,
+    spawn,
 )
 
 VERSION = os.environ.get("ORDERS_TEST_KEYCLOAK_VERSION", "26.5.6")
@@ -66,7 +67,10 @@ def java_home() -> str:
 
 
 class Keycloak:
-    def __init__(self, realm_file: Path) -> None:
+    def __init__(self, realm_file: Path, *, detached: bool = False) -> None:
+        """``detached``: the server outlives the process that starts it (whoever records
+        its process group stops it, with ``kill_group``)."""
+        self.detached = detached
         self.home = fetch_zip(ARTIFACT, f"keycloak-{VERSION}", sys.stderr)
         self.realm_file = realm_file
         self.port = free_port()
@@ -97,16 +101,10 @@ class Keycloak:
             "--cache=local",
             "--log-level=warn",
         ]
+        # By vfork and exec, never Python code in the child (``engine_process.launcher``).
+        launch = launcher(as_root=False, die_with_parent=not self.detached, cpus=None)
         with (self.workdir / "console.log").open("wb") as console:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+            self.process = spawn([*launch, *command], console, env)
         self._wait_until_ready()
         log(f"Keycloak {VERSION} is up at {self.url}")
         return self.url

@@ -38,6 +38,7 @@ from projectors.read_models.generations import ActiveIndex
 from projectors.rebuilds.full_log import full_stream
 from projectors.status import ProjectionStatus, rebuild_statuses
 from search_api import cursor
+from search_api.cursor import in_searchable_range
 from search_api.freshness import Freshness
 from search_api.responses import HistoryOut, OrderOut, ProjectionsOut, SearchOut
 
@@ -45,7 +46,17 @@ MAX_WAIT_MS = 5000
 EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 """Free text that is one e-mail address (and nothing else) searches the e-mail field."""
 MAX_INT64 = 2**63 - 1
-SortParam = Literal["placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"]
+SortParam = Literal[
+    "relevance", "placed_at", "-placed_at", "total", "-total", "updated_at", "-updated_at"
+]
+SORT_DESCRIPTION = (
+    "`relevance` (the default with `q`): best match first, then the newest. Text that is a "
+    "whole order id or tracking number ranks its order first, then a postcode, then orders "
+    "whose customer's name or e-mail has every word, then those whose products (names, SKUs) "
+    "have them, then every other order with the words. A field (`-` for descending: "
+    "`-placed_at`, the default without `q`) sorts by that field, the order id breaking ties. "
+    "A cursor belongs to the sort it was issued with."
+)
 
 
 IndexDep = Annotated[ActiveIndex, Depends(from_container("search_index"))]
@@ -64,19 +75,24 @@ router = APIRouter(tags=["search"])
 
 
 def _instant(parameter: str, value: str | None) -> datetime | date | None:
-    """ISO 8601 only: a bare number is not read as a Unix timestamp."""
+    """ISO 8601 only: a bare number is not read as a Unix timestamp. Within the times every
+    read model can compare (Elasticsearch's nanosecond dates: 1970 to 2262), so a far date
+    is the caller's 422, not the engine's 400 reported as a read model down."""
     if value is None:
         return None
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        instant = datetime.fromisoformat(value)
-        instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
-        return instant
+            instant: datetime | date = date.fromisoformat(value)
+        else:
+            instant = datetime.fromisoformat(value)
+            instant.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 has no UTC time
     except (ValueError, OverflowError) as error:
         raise InvalidParameterError(
             parameter, "must be an ISO 8601 date (2025-01-31) or time (2025-01-31T12:00:00Z)"
         ) from error
+    if not in_searchable_range(_as_utc(instant) or ""):
+        raise InvalidParameterError(parameter, "must be between 1970-01-01 and 2262-04-11")
+    return instant
 
 
 def _as_utc(value: datetime | date | None) -> str | None:
@@ -103,7 +119,8 @@ async def search_orders(
         Query(
             max_length=200,
             description="Words to find; never query syntax. An e-mail address alone finds "
-            "that customer's orders (the email field, exactly).",
+            "that customer's orders (the email field, exactly); a whole order id, tracking "
+            "number or postcode ranks its orders first (see `sort`).",
         ),
     ] = "",
     status: Annotated[list[Literal[STATUSES]] | None, Query()] = None,  # type: ignore[valid-type]
@@ -130,7 +147,7 @@ async def search_orders(
     ] = None,
     min_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     max_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
-    sort: SortParam = "-placed_at",
+    sort: Annotated[SortParam | None, Query(description=SORT_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=500)] = None,
     min_position: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
@@ -138,7 +155,9 @@ async def search_orders(
 ) -> JSONBody:
     """Find orders by free text and filters; sorted, paginated, with how fresh the answer is."""
     started = time.perf_counter()
-    descending = sort.startswith("-")
+    if sort is None:
+        sort = "relevance" if q.strip() else "-placed_at"
+    descending = sort.startswith("-") or sort == "relevance"
     field = sort.removeprefix("-")
     after = None
     if cursor_:
@@ -179,7 +198,10 @@ async def search_orders(
     next_cursor = None
     if len(page.hits) == limit:
         last = page.hits[-1]
-        next_cursor = cursor.encode(field, descending, last.get(field), last["order_id"])
+        value = last.get(field)
+        if field == "relevance":
+            value = [page.scores[-1], last.get("placed_at")]
+        next_cursor = cursor.encode(field, descending, value, last["order_id"])
     body = {
         "total": page.total,
         "results": [summary(hit) for hit in page.hits],
@@ -235,7 +257,7 @@ async def get_order(
             _strong_document, store, archive, personal, order_stream(order_id)
         )
     else:
-        document = await _document(index, order_id, min_version, wait_ms)
+        document = await _document(index, freshness, order_id, min_version, wait_ms)
         stale = min_version is not None and (document is None or document["version"] < min_version)
     if document is None:
         raise OrderNotFoundError(order_id)
@@ -255,17 +277,24 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 async def _document(
-    index: OrderSearchIndex, order_id: str, min_version: int | None, wait_ms: int
+    index: OrderSearchIndex,
+    freshness: Freshness,
+    order_id: str,
+    min_version: int | None,
+    wait_ms: int,
 ) -> Document | None:
-    deadline = time.monotonic() + wait_ms / 1000
-    while True:
-        document = await asyncio.to_thread(index.get, order_id)
-        caught_up = min_version is None or (
-            document is not None and document["version"] >= min_version
-        )
-        if caught_up or time.monotonic() >= deadline:
-            return document
-        await asyncio.sleep(0.01)
+    def caught_up(document: Document | None) -> bool:
+        return min_version is None or (document is not None and document["version"] >= min_version)
+
+    document = await asyncio.to_thread(index.get, order_id)
+    if caught_up(document) or wait_ms == 0:
+        return document
+    async with freshness.waiting():  # looked at again only when the projection has moved
+        async for _ in freshness.changes(time.monotonic() + wait_ms / 1000):
+            document = await asyncio.to_thread(index.get, order_id)
+            if caught_up(document):
+                break
+    return document
 
 
 @router.get(

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -82,13 +83,17 @@ async def sign_in_with_key(
         )
     value, session = sessions.issue(principal)
     response = JSONBody(_session_out(principal, session))
-    _set_cookie(response, request, COOKIE, value, sessions.lifetime_s)
+    _set_cookie(response, request, COOKIE, value, session.expires_at - time.time())
     return response
 
 
-@router.post("/logout", operation_id="signOut", status_code=204)
-async def sign_out(request: Request) -> Response:
-    """End the console session (the cookie is dropped)."""
+@router.post("/logout", operation_id="signOut", status_code=204, responses=documented(503))
+async def sign_out(request: Request, sessions: SessionsDep) -> Response:
+    """End the console session: its cookie stops working in every process, and is dropped."""
+    value = cookie(dict(request.scope["headers"]), COOKIE)
+    session = sessions.read(value) if value else None
+    if session is not None:
+        await asyncio.to_thread(sessions.end, session)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -174,20 +179,21 @@ async def callback(
             request, "expired", "the sign-in expired or did not start here; start again"
         )
     try:
-        token = await asyncio.to_thread(
+        grant = await asyncio.to_thread(
             oidc.exchange_code,
             settings.oidc_console_client_id,
             code,
             _callback_url(request, settings),
             login_state["verifier"],
         )
-        principal = await oidc.verify(token)
+        principal = await oidc.verify(grant.access_token)
     except InvalidTokenError as error:
         log.warning("console sign-in refused: %s", error)
         return _refused(request, "refused", str(error))
-    value, _ = sessions.issue(principal)
+    # The session ends when the provider's grant does (never later than ORDERS_SESSION_HOURS).
+    value, session = sessions.issue(principal, not_after=grant.until)
     response = RedirectResponse(login_state["next"], status_code=302)
-    _set_cookie(response, request, COOKIE, value, sessions.lifetime_s)
+    _set_cookie(response, request, COOKIE, value, session.expires_at - time.time())
     response.delete_cookie(LOGIN_COOKIE, path="/auth")
     return response
 

@@ -15,6 +15,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # with the same key-encryption key as ``tests.factories.personal_data`` (production
     # processes share one the same way). The data-directory default has its own test.
     os.environ.setdefault("ORDERS_KEY_ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_TEXT)
+    engines.share_with_workers(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    engines.stop_shared(config)
 
 
 ENGINES = ("elasticsearch", "eventstoredb", "keycloak", "browser")
@@ -49,11 +54,10 @@ ENGINE_FIXTURES = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        for fixture, marker in ENGINE_FIXTURES.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(getattr(pytest.mark, marker))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    for fixture, marker in ENGINE_FIXTURES.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            item.add_marker(getattr(pytest.mark, marker))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -14,7 +14,7 @@ from tests.engines import ROOT
 PRODUCTION_COMMANDS = {
     "commands": ["orders", "serve", "commands"],
     "search": ["orders", "serve", "search"],
-    "projector": ["orders", "project", "order-search"],
+    "projector": ["orders", "project", "order-search", "customer-orders", "daily-sales"],
 }
 
 
@@ -130,7 +130,9 @@ def test_the_image_and_make_install_from_lock_files_with_hashes() -> None:
     make = (ROOT / "Makefile").read_text()
     assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in image
     assert "pip install --no-cache-dir --no-deps ." in image
-    assert "--require-hashes -r requirements-dev.lock" in make
+    assert "--require-hashes -r $(1)" in make
+    assert "$(call install,requirements-dev.lock)" in make
+    assert "$(call install,requirements.lock)" in make
     for lock in ("requirements.lock", "requirements-dev.lock"):
         text = (ROOT / lock).read_text()
         pinned = set(re.findall(r"^([a-z0-9._-]+)==", text, re.MULTILINE))

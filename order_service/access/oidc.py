@@ -15,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -155,8 +156,9 @@ class OidcVerifier:
 
     def exchange_code(
         self, client_id: str, code: str, redirect_uri: str, code_verifier: str
-    ) -> str:
-        """The access token for an authorization code (PKCE; blocking)."""
+    ) -> Grant:
+        """The access token for an authorization code (PKCE; blocking), and until when the
+        provider grants the sign-in."""
         form = urllib.parse.urlencode(
             {
                 "grant_type": "authorization_code",
@@ -177,4 +179,24 @@ class OidcVerifier:
         except (OSError, ValueError) as error:
             raise InvalidTokenError(f"the issuer refused the code: {error}") from error
         token: str = answer["access_token"]
-        return token
+        return Grant(token, _granted_until(answer, token))
+
+
+@dataclass(frozen=True)
+class Grant:
+    access_token: str
+    until: float | None
+    """A Unix time: the refresh token's expiry where the provider gives one (the sign-in it
+    keeps: Keycloak's ``refresh_expires_in``), else the access token's ``exp``."""
+
+
+def _granted_until(answer: dict[str, Any], token: str) -> float | None:
+    refresh = answer.get("refresh_expires_in")
+    if isinstance(refresh, int | float) and refresh > 0:
+        return time.time() + float(refresh)
+    try:  # verified by the caller before the session begins; only its expiry is read here
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    expiry = claims.get("exp")
+    return float(expiry) if isinstance(expiry, int | float) else None

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import getpass
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Role = Literal["checkout", "agent", "operator", "monitor"]
 ROLES: tuple[Role, ...] = ("checkout", "agent", "operator", "monitor")
+ORDER_ID_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,27}")
+"""What an order id may start with (an id is at most 64 characters: a generated one is the
+prefix and a 36-character UUID)."""
+
+
+class OrderIdNotAllowedError(Exception):
+    """The caller's credential may only address orders whose id starts with its prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(
+            f"this credential may only place and change orders whose id starts with {prefix!r}"
+        )
+        self.prefix = prefix
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,13 @@ class Principal:
     id: str
     name: str
     roles: frozenset[str]
+    order_id_prefix: str = ""
+    """Set on an API key bound to a part of the order ids (``--order-id-prefix``): the only
+    orders it may place or change. Empty: any order its roles allow."""
+
+    def check_order_id(self, order_id: str) -> None:
+        if not order_id.startswith(self.order_id_prefix):
+            raise OrderIdNotAllowedError(self.order_id_prefix)
 
     def actor(self) -> dict[str, Any]:
         """What an event's metadata records about who caused it."""

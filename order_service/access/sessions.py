@@ -4,12 +4,16 @@ The console signs an agent in with the identity provider (authorization-code flo
 or, where none is configured, with a personal API key; either way the browser then holds a
 cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` except on loopback) signed with the
 session secret (itsdangerous), never a token or a key. A session made from an API key stays
-valid only while that key is not revoked. State-changing requests that ride on the cookie must
+valid only while that key is not revoked; one made from an identity provider's token ends
+when the provider's grant does. Signing out ends the session in every process: its id is
+recorded where API keys are (``ApiKeys.end_session``), and a cookie naming it is refused from
+then on. State-changing requests that ride on the cookie must
 send the session's CSRF token in ``X-CSRF-Token``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -34,6 +38,11 @@ class Session:
     csrf_token: str
     expires_at: float
 
+    @property
+    def id(self) -> str:
+        """What signing out records: a digest of the session's own random CSRF token."""
+        return hashlib.sha256(b"orders-session\n" + self.csrf_token.encode()).hexdigest()[:32]
+
 
 def load_secret(configured: str, data_dir: Path) -> str:
     """``ORDERS_SESSION_SECRET``, else a secret kept in the data directory (created once)."""
@@ -55,15 +64,20 @@ class Sessions:
         self.keys = keys
         self.lifetime_s = lifetime_s
 
-    def issue(self, principal: Principal) -> tuple[str, Session]:
-        """The cookie value for a newly signed-in caller."""
-        session = Session(principal, secrets.token_urlsafe(24), time.time() + self.lifetime_s)
+    def issue(self, principal: Principal, *, not_after: float | None = None) -> tuple[str, Session]:
+        """The cookie value for a newly signed-in caller; ``not_after`` (a Unix time): when
+        what it signed in with expires (an identity provider's grant)."""
+        expires_at = time.time() + self.lifetime_s
+        if not_after is not None:
+            expires_at = min(expires_at, not_after)
+        session = Session(principal, secrets.token_urlsafe(24), expires_at)
         value = self._sessions.dumps(
             {
                 "kind": principal.kind,
                 "id": principal.id,
                 "name": principal.name,
                 "roles": sorted(principal.roles),
+                "prefix": principal.order_id_prefix,
                 "csrf": session.csrf_token,
                 "exp": session.expires_at,
             }
@@ -79,8 +93,21 @@ class Sessions:
             return None
         if data["kind"] == "api_key" and self.keys.verify_id(data["id"]) is None:
             return None  # the key behind this session was revoked
-        principal = Principal(data["kind"], data["id"], data["name"], frozenset(data["roles"]))
-        return Session(principal, data["csrf"], data["exp"])
+        principal = Principal(
+            data["kind"],
+            data["id"],
+            data["name"],
+            frozenset(data["roles"]),
+            data.get("prefix", ""),
+        )
+        session = Session(principal, data["csrf"], data["exp"])
+        if self.keys.session_ended(session.id):
+            return None  # signed out
+        return session
+
+    def end(self, session: Session) -> None:
+        """Sign the session out in every process (blocking: it appends to the event store)."""
+        self.keys.end_session(session.id, session.expires_at, session.principal.actor())
 
     @staticmethod
     def csrf_ok(session: Session, presented: str | None) -> bool:

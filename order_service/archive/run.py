@@ -2,8 +2,8 @@
 
 An archive run, in the order that makes it crash-safe:
 
-1. scan the hot log: which orders were delivered or cancelled before the cutoff, and each
-   one's last revision;
+1. scan the hot log: which orders were wholly delivered (every item shipped, every shipment
+   delivered) or cancelled before the cutoff, and each one's last revision;
 2. scan again and write those orders' events not archived yet into new files (one per month
    in which the orders finished), fsync them, read them back and check them; orders archived
    from their first event are folded on the way and get their final snapshot (a snapshot
@@ -35,11 +35,14 @@ from order_service.access.principals import tool_actor
 from order_service.archive.cold import ColdArchive, FileWriter, WrittenFile
 from order_service.domain.order import Order
 from order_service.events import (
+    EVENT_CLASSES,
     Causation,
     UnknownEventError,
     order_id_of,
+    schema_version_of,
     snapshot_stream,
     to_domain_event,
+    upcast,
 )
 from order_service.eventstore.bulk import append_all
 from order_service.eventstore.port import (
@@ -60,7 +63,7 @@ REPORT_EVERY = 5000
 TRUNCATE_CHUNK = 1000
 SNAPSHOT_CONCURRENCY = 32
 SNAPSHOT_GROUP = 2000
-FINISHED = {Order.Delivered.TYPE: Order.Delivered.AT, Order.Cancelled.TYPE: Order.Cancelled.AT}
+FULFILMENT = {Order.Placed.TYPE, Order.Shipped.TYPE, Order.Delivered.TYPE, Order.Cancelled.TYPE}
 PREFIX = "order-"
 
 
@@ -73,6 +76,37 @@ class _Stream:
     event read just before it (None: it was the first). EventStoreDB reads ``$all`` only from
     a record's position, so never from an arithmetic one such as ``position - 1``."""
     finished_at: str | None = None
+    unshipped: int = 0
+    """Items ordered and not shipped yet (a shipment's lines never exceed what is left)."""
+    in_transit: int = 0
+    """Shipments not delivered yet."""
+
+    def follow(self, event: RecordedEvent) -> None:
+        """Track what makes the order finished: delivered as a whole (a partial delivery is
+        not: the rest may still ship) or cancelled. Two counters, not the order, so a scan
+        of millions of streams stays small."""
+        cls = EVENT_CLASSES[event.type]
+        data = orjson.loads(event.data)
+        data = upcast(cls, data, schema_version_of(event)) if isinstance(data, dict) else {}
+        if event.type == Order.Placed.TYPE:
+            self.unshipped = sum(item["quantity"] for item in data.get("items", ()))
+        elif event.type == Order.Shipped.TYPE:
+            lines = data.get("items")
+            self.unshipped -= (
+                self.unshipped if lines is None else sum(line["quantity"] for line in lines)
+            )
+            self.in_transit += 1
+        elif event.type == Order.Delivered.TYPE:
+            self.in_transit -= 1
+            if self.unshipped <= 0 and self.in_transit <= 0:
+                self.finished_at = _timestamp(data, Order.Delivered.AT)
+        else:
+            self.finished_at = _timestamp(data, Order.Cancelled.AT)
+
+
+def _timestamp(data: dict[str, object], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None
 
 
 class _FinalStates:
@@ -162,10 +196,8 @@ def _finished_streams(
             known = streams[event.stream] = _Stream(event.revision, event.revision, previous)
         previous = event.position
         known.head = max(known.head, event.revision)
-        if event.type in FINISHED:
-            data = orjson.loads(event.data)
-            finished_at = data.get(FINISHED[event.type]) if isinstance(data, dict) else None
-            known.finished_at = finished_at if isinstance(finished_at, str) else None
+        if event.type in FULFILMENT:
+            known.follow(event)
     finished = {
         stream: info
         for stream, info in streams.items()

@@ -26,6 +26,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create = actions.add_parser("create", help="issue a key (printed once)")
     create.add_argument("--role", action="append", required=True, choices=ROLES, help="may repeat")
     create.add_argument("--name", required=True, help="who or what holds it, e.g. web-shop")
+    create.add_argument(
+        "--order-id-prefix",
+        default="",
+        metavar="PREFIX",
+        help="the key may only place and change orders whose id starts so (e.g. shop-a-)",
+    )
     create.add_argument("--json", action="store_true", help="print {id, name, roles, key}")
     create.add_argument(
         "--yes", action="store_true", help="the first key turns access control on: no question"
@@ -55,14 +61,22 @@ def _create(args: argparse.Namespace) -> int:
         if first and not confirmed(FIRST_KEY, "Create it and enforce access?", yes=args.yes):
             return 1
         try:
-            record, key = container.api_keys.create(args.name, args.role, tool_actor("keys"))
+            record, key = container.api_keys.create(
+                args.name, args.role, tool_actor("keys"), order_id_prefix=args.order_id_prefix
+            )
         except ValueError as error:
             console.print(f"orders keys: {error}")
             return 2
     if args.json:
         print(
             json.dumps(
-                {"id": record.id, "name": record.name, "roles": list(record.roles), "key": key}
+                {
+                    "id": record.id,
+                    "name": record.name,
+                    "roles": list(record.roles),
+                    "order_id_prefix": record.order_id_prefix or None,
+                    "key": key,
+                }
             )
         )
     else:

@@ -48,10 +48,13 @@ def _serve(
     factory: AppFactory,
     insecure: bool,
     projections: list[str] | None = None,
+    *,
+    failover: bool = False,
 ) -> int:
     logs.configure(settings.log_level, settings.log_format)
     container = bootstrap(settings)
     container.projection_names = projections
+    container.failover = failover  # several `orders project` processes: one active by lease
     refusal = _exposed_without_credentials(settings, container, insecure)
     if refusal:
         container.close()
@@ -98,9 +101,8 @@ def _up(args: argparse.Namespace) -> int:
 
 def _project(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(args.projection))
-    return _serve(
-        _settings(host=args.host, port=args.port), projector_app, args.insecure_no_auth, names
-    )
+    settings = _settings(host=args.host, port=args.port)
+    return _serve(settings, projector_app, args.insecure_no_auth, names, failover=True)
 
 
 def _serve_one(args: argparse.Namespace) -> int:
@@ -153,7 +155,9 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(handler=_up)
 
     project = commands.add_parser(
-        "project", help="run projectors, one per NAME (health and metrics on HTTP)"
+        "project",
+        help="run projectors, one per NAME (health and metrics on HTTP); run it twice or "
+        "more for failover: one projects while holding a lease, the others stand by",
     )
     project.add_argument("projection", nargs="+", choices=sorted(PROJECTIONS), metavar="NAME")
     project.add_argument("--host")

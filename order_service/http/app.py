@@ -47,7 +47,10 @@ def build_app(
     *,
     project: bool = False,
     lag_metrics: bool = False,
+    service: str = "orders",
 ) -> FastAPI:
+    container.service = service  # traces name the process (before anything traces)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Engine calls run on these threads (asyncio.to_thread): Python's default is cores + 4,
@@ -75,9 +78,10 @@ def build_app(
         docs_url=None,
         redoc_url=None,
         # Metrics are Prometheus's and logs our own (``/metrics``, JSON lines). FastAPI's
-        # native OpenTelemetry would look for globally configured providers on every request
-        # (2% of a command's CPU), and this process configures none.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # native OpenTelemetry makes the request spans when tracing is on, with the
+        # process's provider; off, it is disabled, since it would look for globally
+        # configured providers on every request (2% of a command's CPU).
+        telemetry=container.tracing.fastapi(),
     )
     # A redirect would build its Location from the client's Host header.
     app.router.redirect_slashes = False
@@ -158,6 +162,7 @@ def command_app(container: Container) -> FastAPI:
         "Orders command API",
         [commands.router, commands.agent_router, commands.read_router],
         container.readiness(search=False, write=True),
+        service="orders-commands",
     )
 
 
@@ -169,6 +174,7 @@ def search_app(container: Container) -> FastAPI:
         [*CONSOLE_ROUTERS, commands.agent_router],
         container.readiness(search=True, write=False),
         lag_metrics=True,
+        service="orders-search",
     )
 
 
@@ -181,6 +187,7 @@ def projector_app(container: Container) -> FastAPI:
         container.readiness(search=True, write=False),
         project=True,
         lag_metrics=True,
+        service="orders-projector",
     )
 
 

@@ -64,6 +64,7 @@ class CommandRequest:
         status of a command that records a part of an order (a shipment: 201)."""
         name = getattr(self.request.scope.get("route"), "operation_id", None) or "unknown"
         try:
+            self.principal.check_order_id(order_id)
             response = await self._run(body, order_id, command, created)
             if status_code is not None:
                 response.status_code = status_code

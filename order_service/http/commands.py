@@ -53,10 +53,11 @@ RESPONSES = documented(400, 401, 403, 404, 409, 412, 413, 422, 503)
 )
 async def place_order(body: PlaceOrderIn, ctx: CommandDep) -> JSONBody:
     """Place an order; 201 with its Location and ETag."""
-    order_id = body.order_id or str(uuid.uuid4())
+    order_id = body.order_id or ctx.principal.order_id_prefix + str(uuid.uuid4())
     if ctx.idempotency_key and body.order_id is None:
-        # A retried placement must address the same order.
-        order_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"order:{ctx.idempotency_key}"))
+        # A retried placement must address the same order (under the caller's prefix).
+        generated = uuid.uuid5(uuid.NAMESPACE_URL, f"order:{ctx.idempotency_key}")
+        order_id = f"{ctx.principal.order_id_prefix}{generated}"
     place = PlaceOrder(
         order_id=order_id,
         customer=Customer(**body.customer.model_dump()),

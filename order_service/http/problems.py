@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
+from order_service.access.principals import OrderIdNotAllowedError
 from order_service.application import (
     ConcurrencyConflictError,
     OrderAlreadyExistsError,
@@ -72,7 +73,8 @@ WHEN = {
     304: "Not modified: the ETag given in If-None-Match is current",
     400: "Malformed JSON body or header",
     401: "No valid credential (WWW-Authenticate: Bearer)",
-    403: "The credential lacks the role this needs (or a CSRF token is missing)",
+    403: "The credential lacks the role this needs, or may not address this order id (or a "
+    "CSRF token is missing)",
     404: "No such order (or route)",
     409: "Not allowed in the order's current status, or the key is in flight",
     412: "If-Match does not match the order's version",
@@ -173,6 +175,18 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             "transition-not-allowed",
             "Not allowed in the order's current status",
             lambda e: {"order_status": e.status, "action": e.action},
+        ),
+    ),
+    (
+        OrderIdNotAllowedError,
+        Problem(
+            403,
+            "order-id-not-allowed",
+            "This credential may not address this order id",
+            lambda e: {
+                "errors": [{"field": "order_id", "message": f"must start with {e.prefix!r}"}],
+                "order_id_prefix": e.prefix,
+            },
         ),
     ),
     (

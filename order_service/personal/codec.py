@@ -42,6 +42,15 @@ class Sealer:
                 "sealed": cipher.seal(self.key.cipher, values, context),
             }
 
+    def seal_digest(self, digest: str, context: str) -> dict[str, str]:
+        """A digest of personal values (a keyed request's hash), sealed like them: once the
+        key is erased, nobody can compare a guess's digest with it."""
+        return {
+            "subject": self.key.customer_id,
+            "kid": self.key.kid,
+            "sealed": cipher.seal(self.key.cipher, {"digest": digest}, context),
+        }
+
 
 class PersonalData:
     """``keys=None``: nothing is sealed, and a sealed value cannot be opened (it raises)."""
@@ -92,6 +101,22 @@ class PersonalData:
                     parent[path[-1]] = fields.ERASED
             return
         fields.put(data, cipher.unseal(key, envelope["sealed"], context))
+
+    async def open_digest(self, sealed: dict[str, Any], context: str) -> str | None:
+        """What ``Sealer.seal_digest`` sealed; None when its key is gone (erased) or the
+        value does not open with it."""
+        subject, kid = sealed.get("subject"), sealed.get("kid")
+        if self.keys is None or not isinstance(subject, str) or not isinstance(kid, str):
+            return None
+        await self.keys.load_async([subject])
+        key = self.keys.cipher(subject, kid)
+        if key is None:
+            return None
+        try:
+            digest = cipher.unseal(key, str(sealed.get("sealed")), context).get("digest")
+        except cipher.SealError:
+            return None
+        return digest if isinstance(digest, str) else None
 
     def seal_document(self, document: dict[str, Any]) -> dict[str, Any]:
         """A read-model document with its personal values sealed by its customer's key (for

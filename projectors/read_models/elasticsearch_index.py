@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
@@ -38,9 +37,22 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
-from projectors.read_models.elasticsearch_mappings import MAPPINGS, META_MAPPINGS, covers
-from projectors.read_models.elasticsearch_query import search_request
-from projectors.read_models.text import searchable
+from projectors.read_models.elasticsearch_mappings import (
+    MAPPINGS,
+    META_MAPPINGS,
+    SEARCH_ONLY,
+    covers,
+)
+from projectors.read_models.elasticsearch_progress import (
+    CHECKPOINT_ID,
+    checkpoint_document,
+    clear_dead_letters,
+    count_dead_letters,
+    dead_letter_actions,
+    read_checkpoint,
+    read_dead_letters,
+)
+from projectors.read_models.elasticsearch_query import search_request, searched_fields
 
 PARALLEL_FROM = 1000
 SENDING = 4
@@ -182,32 +194,11 @@ class ElasticsearchOrderIndex:
             # small, and its documents are searchable before the checkpoint moves.
             self.client.indices.refresh(index=self.index)
         if changes.dead_letters:
-            self._bulk(
-                {
-                    "_index": self.meta,
-                    "_id": f"dead-letter-{letter.position}",
-                    "_source": {
-                        "kind": "dead_letter",
-                        "position": letter.position,
-                        "stream": letter.stream,
-                        "revision": letter.revision,
-                        "type": letter.event_type,
-                        "error": letter.error,
-                        "recorded_at": letter.recorded_at.isoformat(),
-                    },
-                }
-                for letter in changes.dead_letters
-            )
+            self._bulk(dead_letter_actions(self.meta, changes.dead_letters))
             self.client.indices.refresh(index=self.meta)
         if changes.checkpoint is not None:
             self.client.index(
-                index=self.meta,
-                id="checkpoint",
-                document={
-                    "kind": "checkpoint",
-                    "position": changes.checkpoint,
-                    "updated_at": datetime.now(UTC).isoformat(),
-                },
+                index=self.meta, id=CHECKPOINT_ID, document=checkpoint_document(changes.checkpoint)
             )
 
     def _actions(self, documents: Mapping[str, Document]) -> Iterator[dict[str, Any]]:
@@ -217,7 +208,7 @@ class ElasticsearchOrderIndex:
                 "_id": order_id,
                 "version": document["version"] + 1,
                 "version_type": "external_gte",
-                "_source": {**document, "search_text": searchable(document)},
+                "_source": {**document, **searched_fields(document)},
             }
 
     def _bulk(self, actions: Any) -> None:
@@ -243,56 +234,28 @@ class ElasticsearchOrderIndex:
     def documents(self, order_ids: Sequence[str]) -> Mapping[str, Document]:
         if not order_ids:
             return {}
-        found = self.client.mget(index=self.index, ids=list(order_ids))
+        found = self.client.mget(index=self.index, ids=list(order_ids), source_excludes=SEARCH_ONLY)
         return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
 
     def get(self, order_id: str) -> Document | None:
         try:
-            found = self.client.get(index=self.index, id=order_id)
+            found = self.client.get(index=self.index, id=order_id, source_excludes=SEARCH_ONLY)
         except NotFoundError:
             return None
         source: Document = found["_source"]
         return source
 
     def checkpoint(self) -> Checkpoint:
-        try:
-            found = self.client.get(index=self.meta, id="checkpoint")
-        except NotFoundError:
-            return Checkpoint(None, None)
-        source = found["_source"]
-        return Checkpoint(int(source["position"]), datetime.fromisoformat(source["updated_at"]))
+        return read_checkpoint(self.client, self.meta)
 
     def dead_letters(self, *, limit: int = 100, newest_first: bool = False) -> list[DeadLetter]:
-        found = self.client.search(
-            index=self.meta,
-            query={"term": {"kind": "dead_letter"}},
-            sort=[{"position": "desc" if newest_first else "asc"}],
-            size=limit,
-        )
-        return [
-            DeadLetter(
-                hit["_source"]["position"],
-                hit["_source"]["stream"],
-                hit["_source"]["revision"],
-                hit["_source"]["type"],
-                hit["_source"]["error"],
-                datetime.fromisoformat(hit["_source"]["recorded_at"]),
-            )
-            for hit in found["hits"]["hits"]
-        ]
+        return read_dead_letters(self.client, self.meta, limit=limit, newest_first=newest_first)
 
     def dead_letter_count(self) -> int:
-        return int(
-            self.client.count(index=self.meta, query={"term": {"kind": "dead_letter"}})["count"]
-        )
+        return count_dead_letters(self.client, self.meta)
 
     def clear_dead_letters(self, positions: Sequence[int]) -> None:
-        for position in positions:
-            try:
-                self.client.delete(index=self.meta, id=f"dead-letter-{position}")
-            except NotFoundError:
-                continue
-        self.client.indices.refresh(index=self.meta)
+        clear_dead_letters(self.client, self.meta, positions)
 
     def count(self) -> int:
         # Every written document counts, not only those the last scheduled refresh showed:
@@ -308,11 +271,16 @@ class ElasticsearchOrderIndex:
             index=self.index,
             **search_request(query),
             source_includes=[*SUMMARY_FIELDS, "projection_error"],
-            filter_path=["took", "hits.total.value", "hits.hits._source"],
+            filter_path=["took", "hits.total.value", "hits.hits._source", "hits.hits._score"],
         )
-        hits = [hit["_source"] for hit in found["hits"].get("hits", [])]
+        answered = found["hits"].get("hits", [])
         return SearchPage(
-            total=int(found["hits"]["total"]["value"]), hits=hits, engine_ms=float(found["took"])
+            total=int(found["hits"]["total"]["value"]),
+            hits=[hit["_source"] for hit in answered],
+            engine_ms=float(found["took"]),
+            scores=[float(hit["_score"] or 0) for hit in answered]
+            if query.sort == "relevance"
+            else [],
         )
 
     def scan(self) -> Iterator[Document]:
@@ -321,6 +289,7 @@ class ElasticsearchOrderIndex:
             self.client,
             index=self.index,
             query={"query": {"match_all": {}}, "sort": [{"order_id": "asc"}]},
+            source_excludes=SEARCH_ONLY,
             size=2000,
             preserve_order=True,
         ):

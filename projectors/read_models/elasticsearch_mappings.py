@@ -1,8 +1,10 @@
 """The order search index's mappings, as code: what each field of a document is to the engine.
 
 Installed by ``ElasticsearchOrderIndex.setup()`` and extended there when a newer version of
-the code maps more fields. ``search_text`` holds the words ``text`` made; it is indexed,
-never returned (excluded from ``_source``).
+the code maps more fields. ``search_text`` holds the words ``text`` made, ``search_customer``
+and ``search_products`` the same words per field, ``search_keys`` the exact keys relevance
+ranks first; they are indexed, never returned (excluded from ``_source``, and from reads of
+an index made before they were).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ TEXT = {"type": "text"}
 FINDABLE_KEYWORD = {"type": "keyword", "fields": {"text": TEXT}}
 MAPPINGS: dict[str, Any] = {
     "dynamic": False,
-    "_source": {"excludes": ["search_text"]},
+    "_source": {"excludes": ["search_*"]},
     "properties": {
         "order_id": FINDABLE_KEYWORD,
         "status": KEYWORD,
@@ -97,8 +99,13 @@ MAPPINGS: dict[str, Any] = {
         "position": {"type": "long"},
         "projection_error": {"type": "text", "fields": {"keyword": KEYWORD}},
         "search_text": TEXT,
+        "search_customer": TEXT,
+        "search_products": TEXT,
+        "search_keys": KEYWORD,
     },
 }
+SEARCH_ONLY = ["search_*"]
+"""What a read of documents leaves out."""
 META_MAPPINGS: dict[str, Any] = {
     "dynamic": False,
     "properties": {

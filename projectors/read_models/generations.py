@@ -118,6 +118,8 @@ class Generations(ABC, Generic[StoreT]):
             # or migrates it (``rebuilds.upgrade``); setting it up as this code would fails.
             self.open(active).setup()
         record = self._records().get(active)
+        if record is None and (kept := NAME.match(active)) and active.startswith("v"):
+            version = int(kept.group(1))  # kept per schema version: built with that one
         if record is None or ("schema_version" not in record and version is not None):
             record = record or {"state": "active", "created_at": _now()}
             if version is not None:  # a record from before versions holds this code's

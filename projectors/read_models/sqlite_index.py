@@ -6,6 +6,9 @@ lose the last flushes, but atomically, and the projector simply replays them.
 
 Free text is turned into an FTS5 query by us: the input is split into words and each word is
 quoted, so no input can change the query's structure (no operators, columns or NEAR).
+Relevance is the sum of the weights ``text`` gives what a row matches: an exact key in
+``_keys``, every word in a column of ``_fields``; it depends on the row and the query only,
+so a cursor cut at a score stays valid.
 """
 
 from __future__ import annotations
@@ -32,20 +35,32 @@ from projectors.read_models.sqlite_progress import (
     read_dead_letters,
     record_progress,
 )
-from projectors.read_models.text import searchable, words
+from projectors.read_models.text import (
+    CUSTOMER_WEIGHT,
+    EXACT_WEIGHTS,
+    PRODUCTS_WEIGHT,
+    customer_words,
+    exact_keys,
+    key,
+    product_words,
+    searchable,
+    words,
+)
 
 GENERATION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 SCAN_PAGE = 2000
 
 
-def match_expression(text: str) -> str | None:
-    """An FTS5 expression: every word must match, the last one as a prefix (typing)."""
+def match_expression(text: str, column: str | None = None) -> str | None:
+    """An FTS5 expression: every word must match, the last one as a prefix (typing); in one
+    column when given (a name of ours, never the input's)."""
     found = words(text)
     if not found:
         return None
     quoted = [f'"{word}"' for word in found]
     quoted[-1] += " *"
-    return " AND ".join(quoted)
+    expression = " AND ".join(quoted)
+    return f"{column} : ({expression})" if column else expression
 
 
 class SQLiteOrderIndex:
@@ -100,6 +115,12 @@ class SQLiteOrderIndex:
             CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text USING fts5(
                 body, tokenize = 'unicode61'
             );
+            CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fields USING fts5(
+                customer, products, tokenize = 'unicode61'
+            );
+            CREATE TABLE IF NOT EXISTS {t}_keys (
+                key TEXT NOT NULL, order_id TEXT NOT NULL, PRIMARY KEY (key, order_id)
+            ) WITHOUT ROWID;
             {progress_tables(t)}
             """
         )
@@ -144,7 +165,9 @@ class SQLiteOrderIndex:
         t = self.table
         customer = document.get("customer") or {}
         text = searchable(document)
-        text_hash = zlib.crc32(text.encode())
+        customer_text, products_text = customer_words(document), product_words(document)
+        keys = exact_keys(document)
+        text_hash = zlib.crc32("\0".join([text, customer_text, products_text, *keys]).encode())
         cursor = connection.execute(
             f"INSERT INTO {t} (order_id, version, position, status, customer_id, email,"
             " placed_at, updated_at, total, text_hash, doc)"
@@ -181,6 +204,15 @@ class SQLiteOrderIndex:
         # The text row shares the document's rowid: replacing it is a keyed lookup, not a scan.
         connection.execute(f"DELETE FROM {t}_text WHERE rowid = ?", (rowid,))
         connection.execute(f"INSERT INTO {t}_text (rowid, body) VALUES (?, ?)", (rowid, text))
+        connection.execute(f"DELETE FROM {t}_fields WHERE rowid = ?", (rowid,))
+        connection.execute(
+            f"INSERT INTO {t}_fields (rowid, customer, products) VALUES (?, ?, ?)",
+            (rowid, customer_text, products_text),
+        )
+        connection.execute(f"DELETE FROM {t}_keys WHERE order_id = ?", (order_id,))
+        connection.executemany(
+            f"INSERT OR IGNORE INTO {t}_keys VALUES (?, ?)", [(k, order_id) for k in keys]
+        )
 
     # Reading.
 
@@ -221,6 +253,16 @@ class SQLiteOrderIndex:
         total = connection.execute(
             f"SELECT count(*) FROM {self.table} o WHERE {where}", parameters
         ).fetchone()[0]
+        if query.sort == "relevance":
+            hits, scores = self._by_relevance(connection, query, where, parameters)
+        else:
+            hits, scores = self._by_field(connection, query, where, parameters), []
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return SearchPage(total=int(total), hits=hits, engine_ms=elapsed_ms, scores=scores)
+
+    def _by_field(
+        self, connection: sqlite3.Connection, query: SearchQuery, where: str, parameters: list[Any]
+    ) -> list[Document]:
         direction = "DESC" if query.descending else "ASC"
         keyset, keyset_parameters = "", []
         if query.after is not None:
@@ -231,9 +273,61 @@ class SQLiteOrderIndex:
             f" ORDER BY o.{query.sort} {direction}, o.order_id {direction} LIMIT ?",
             [*parameters, *keyset_parameters, query.limit],
         )
-        hits = [orjson.loads(row[0]) for row in rows]
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        return SearchPage(total=int(total), hits=hits, engine_ms=elapsed_ms)
+        return [orjson.loads(row[0]) for row in rows]
+
+    def _by_relevance(
+        self, connection: sqlite3.Connection, query: SearchQuery, where: str, parameters: list[Any]
+    ) -> tuple[list[Document], list[float]]:
+        """Best first; among equals, the newest (as Elasticsearch sorts them)."""
+        score, score_parameters = self._score(query.text)
+        keyset, keyset_parameters = "", []
+        if query.after is not None:
+            (after_score, after_placed), after_id = query.after
+            keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
+            keyset_parameters = [after_score, after_placed, after_id]
+        # Ranked without the documents (a sort of every match need not carry their bytes),
+        # then the page's documents by their row ids.
+        ranked = connection.execute(
+            f"SELECT id, score FROM (SELECT o.rowid AS id, o.placed_at, o.order_id,"
+            f" {score} AS score FROM {self.table} o WHERE {where}){keyset}"
+            " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
+            [*score_parameters, *parameters, *keyset_parameters, query.limit],
+        ).fetchall()
+        if not ranked:
+            return [], []
+        docs = dict(
+            connection.execute(
+                f"SELECT rowid, doc FROM {self.table}"
+                f" WHERE rowid IN ({','.join('?' * len(ranked))})",
+                [row_id for row_id, _ in ranked],
+            )
+        )
+        return [orjson.loads(docs[row_id]) for row_id, _ in ranked], [
+            float(value) for _, value in ranked
+        ]
+
+    def _score(self, text: str) -> tuple[str, list[Any]]:
+        """The score as SQL: the weight of each exact key and each column the text matches."""
+        t = self.table
+        found = words(text)
+        if not found:
+            return "0", []
+        terms: list[str] = []
+        parameters: list[Any] = []
+        whole = key(text)
+        for kind, weight in EXACT_WEIGHTS.items():
+            terms.append(
+                f"(CASE WHEN o.order_id IN (SELECT order_id FROM {t}_keys WHERE key = ?)"
+                f" THEN {weight} ELSE 0 END)"
+            )
+            parameters.append(f"{kind}:{whole}")
+        for column, weight in (("customer", CUSTOMER_WEIGHT), ("products", PRODUCTS_WEIGHT)):
+            terms.append(
+                f"(CASE WHEN o.rowid IN (SELECT rowid FROM {t}_fields WHERE {t}_fields MATCH ?)"
+                f" THEN {weight} ELSE 0 END)"
+            )
+            parameters.append(match_expression(text, column))
+        return " + ".join(terms), parameters
 
     def _filters(self, query: SearchQuery) -> tuple[str, list[Any]]:
         t = self.table
@@ -303,7 +397,15 @@ class SQLiteOrderIndex:
         self._connection().executescript(
             "".join(
                 f"DROP TABLE IF EXISTS {name};"
-                for name in (t, f"{t}_skus", f"{t}_text", f"{t}_checkpoint", f"{t}_dead_letters")
+                for name in (
+                    t,
+                    f"{t}_skus",
+                    f"{t}_text",
+                    f"{t}_fields",
+                    f"{t}_keys",
+                    f"{t}_checkpoint",
+                    f"{t}_dead_letters",
+                )
             )
         )
 
@@ -311,7 +413,8 @@ class SQLiteOrderIndex:
         """Remove what overwritten documents left: FTS5's old index segments are merged away
         (freed pages are zeroed), then the write-ahead log is emptied into the file."""
         connection = self._connection()
-        connection.execute(f"INSERT INTO {self.table}_text({self.table}_text) VALUES ('optimize')")
+        for table in (f"{self.table}_text", f"{self.table}_fields"):
+            connection.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def ping(self) -> None:

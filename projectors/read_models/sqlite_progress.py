@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from projectors.port import Changes, Checkpoint, DeadLetter
+from projectors.port import Changes, Checkpoint, DeadLetter, FencedError
+
+LEASE_TABLE = "projection_leases"
+"""Where ``projectors.read_models.sqlite_lease`` keeps the file's projection leases."""
 
 
 class ThreadConnections:
@@ -65,7 +68,14 @@ def progress_tables(table: str) -> str:
 
 def record_progress(connection: sqlite3.Connection, table: str, changes: Changes) -> None:
     """Store a batch's dead letters and advance the checkpoint (never backwards), in the
-    transaction the caller has open."""
+    transaction the caller has open; a stale fencing token rolls it all back."""
+    if changes.fence is not None:
+        name, token = changes.fence
+        row = connection.execute(
+            f"SELECT token, instance FROM {LEASE_TABLE} WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None or row[0] != token or not row[1]:
+            raise FencedError(f"the lease of {name} has moved past token {token}")
     connection.executemany(
         f"INSERT OR REPLACE INTO {table}_dead_letters VALUES (?, ?, ?, ?, ?, ?)",
         [

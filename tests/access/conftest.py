@@ -13,11 +13,13 @@ from order_service.access.principals import ROLES
 from tests.servers import Server, orders_cli, orders_process
 
 
-def create_key(workdir: Path, name: str, *roles: str) -> dict[str, str]:
+def create_key(workdir: Path, name: str, *roles: str, order_id_prefix: str = "") -> dict[str, str]:
     """`orders keys create --json` in ``workdir``: {id, name, roles, key}."""
-    role_flags = [flag for role in roles for flag in ("--role", role)]
+    flags = [flag for role in roles for flag in ("--role", role)]
+    if order_id_prefix:
+        flags += ["--order-id-prefix", order_id_prefix]
     created = orders_cli(
-        workdir, "keys", "create", "--name", name, *role_flags, "--json", "--yes", check=True
+        workdir, "keys", "create", "--name", name, *flags, "--json", "--yes", check=True
     )
     key: dict[str, str] = json.loads(created.stdout)
     return key

@@ -16,7 +16,7 @@ import orjson
 
 from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.access.conftest import bearer, create_key
-from tests.factories import new_order_id, place_body
+from tests.factories import new_order_id, pay_body, place_body
 from tests.http.test_commands_api import assert_problem
 from tests.servers import orders_cli, orders_process
 
@@ -130,6 +130,38 @@ def test_idempotency_keys_are_scoped_to_the_caller(tmp_path: Path) -> None:
     assert a.json()["order_id"] != b.json()["order_id"]
     assert a_again.headers["idempotent-replayed"] == "true"
     assert a_again.json() == a.json()
+
+
+def test_a_key_bound_to_an_order_id_prefix_cannot_squat_another_shops_ids(
+    tmp_path: Path,
+) -> None:
+    shop_a = create_key(tmp_path, "shop-a", "checkout", order_id_prefix="shop-a-")
+    shop_b = create_key(tmp_path, "shop-b", "checkout", order_id_prefix="shop-b-")
+    legacy = create_key(tmp_path, "single-shop", "checkout")
+    a_key = {**bearer(shop_a), "Idempotency-Key": "cart-1"}
+    with orders_process(["up"], tmp_path) as server:
+        squat = httpx.post(
+            f"{server.url}/orders", json=place_body("shop-a-1001"), headers=bearer(shop_b)
+        )
+        mine = httpx.post(f"{server.url}/orders", json=place_body("shop-a-1001"), headers=a_key)
+        foreign_pay = httpx.post(
+            f"{server.url}/orders/shop-a-1001/pay", json=pay_body(), headers=bearer(shop_b)
+        )
+        body = {k: v for k, v in place_body().items() if k != "order_id"}
+        generated = httpx.post(
+            f"{server.url}/orders", json=body, headers=a_key | {"Idempotency-Key": "cart-2"}
+        )
+        unbound = httpx.post(
+            f"{server.url}/orders", json=place_body(new_order_id()), headers=bearer(legacy)
+        )
+
+    assert_problem(squat, 403, "order-id-not-allowed")
+    assert squat.json()["errors"] == [{"field": "order_id", "message": "must start with 'shop-b-'"}]
+    assert mine.status_code == 201, mine.text
+    assert_problem(foreign_pay, 403, "order-id-not-allowed")
+    assert generated.status_code == 201, generated.text
+    assert generated.json()["order_id"].startswith("shop-a-")
+    assert unbound.status_code == 201, unbound.text
 
 
 def test_a_key_created_while_running_turns_access_on_without_a_restart(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import html
 import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from search_api.sign_in import local_path
 from tests.access.conftest import create_key
 from tests.factories import new_order_id, place_body
 from tests.http.test_commands_api import assert_problem
+from tests.identity.issuer import serving_issuer
 from tests.servers import orders_cli, orders_process
 
 
@@ -69,6 +71,60 @@ def test_signing_out_drops_the_session(tmp_path: Path) -> None:
 
     assert signed_out.status_code == 204
     assert_problem(after, 401, "unauthenticated")
+
+
+def test_after_logout_the_old_cookie_is_refused_by_every_process(tmp_path: Path) -> None:
+    key = create_key(tmp_path, "Grace", "agent")
+    with (
+        orders_process(["serve", "search"], tmp_path) as console,
+        orders_process(["serve", "search"], tmp_path) as other,
+        httpx.Client(base_url=console.url) as browser,
+    ):
+        browser.post("/auth/session", json={"api_key": key["key"]})
+        stolen = {"orders_session": browser.cookies["orders_session"]}
+        before = httpx.get(f"{other.url}/orders/search", cookies=stolen)
+        signed_out = browser.post("/auth/logout")
+        here = httpx.get(f"{console.url}/orders/search", cookies=stolen)
+        started = time.monotonic()
+        while httpx.get(f"{other.url}/orders/search", cookies=stolen).status_code != 401:
+            assert time.monotonic() - started < 5, "the other process still takes the cookie"
+            time.sleep(0.05)  # polling a process for an effect it reaches by itself
+        again = httpx.post(f"{console.url}/auth/session", json={"api_key": key["key"]})
+
+    assert before.status_code == 200
+    assert signed_out.status_code == 204
+    assert_problem(here, 401, "unauthenticated")  # at once, in the process signed out of
+    assert again.status_code == 200  # the key itself still signs in
+
+
+def test_a_session_from_the_identity_provider_ends_with_its_grant(tmp_path: Path) -> None:
+    with serving_issuer() as issuer:
+        issuer.granted_s = 2
+        env = {
+            "ORDERS_OIDC_ISSUER": issuer.url,
+            "ORDERS_OIDC_AUDIENCE": "orders",
+            "ORDERS_OIDC_CONSOLE_CLIENT_ID": "orders-console",
+        }
+        with orders_process(["up"], tmp_path, env) as server, httpx.Client() as browser:
+            start = browser.get(f"{server.url}/auth/login")
+            state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+            landed = browser.get(
+                f"{server.url}/auth/callback", params={"code": "a-code", "state": state}
+            )
+            session = browser.cookies["orders_session"]
+            signed_in = browser.get(f"{server.url}/orders/search")
+            started = time.monotonic()
+            while browser.get(f"{server.url}/orders/search").status_code != 401:
+                assert time.monotonic() - started < 15, "the session outlived the provider's grant"
+                time.sleep(0.1)  # polling for the grant's end, which comes by itself
+
+    assert landed.status_code == 302, landed.text
+    assert session
+    assert signed_in.status_code == 200
+    cookie = next(c for c in landed.headers.get_list("set-cookie") if "orders_session=" in c)
+    max_age = re.search(r"Max-Age=(\d+)", cookie, re.IGNORECASE)
+    assert max_age is not None
+    assert int(max_age.group(1)) <= 2
 
 
 def test_a_forged_session_cookie_is_refused(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ def test_a_refund_in_euros_is_confirmed_then_shown(page: Page, console: Console)
     confirm(page, "Refund €12.50")
 
     expect(page.locator(".notice")).to_have_text("Saved.", timeout=TIMEOUT_MS)
+    expect(page.locator("#changes-said")).to_be_focused()  # where the agent acted
     expect(page.locator(".refunds")).to_contain_text("12.50")
     expect(page.locator("#refundable")).to_contain_text("8.50")
     expect(page.get_by_text("partially_refunded")).to_be_visible()
@@ -98,6 +99,7 @@ def test_a_return_of_delivered_items_is_confirmed_then_shown(page: Page, console
 
     expect(page.locator(".refunds")).to_contain_text("Return 1 x SKU-TEA", timeout=TIMEOUT_MS)
     expect(page.locator(".refunds")).to_contain_text("requested")
+    expect(page.locator("#changes-said")).to_be_focused()
 
 
 def test_an_address_change_is_confirmed_then_shown(page: Page, console: Console) -> None:
@@ -108,6 +110,7 @@ def test_an_address_change_is_confirmed_then_shown(page: Page, console: Console)
     confirm(page, "Change address")
 
     expect(page.locator("address")).to_contain_text("Baltimore", timeout=TIMEOUT_MS)
+    expect(page.locator("#changes-said")).to_be_focused()
 
 
 def test_the_order_view_with_its_actions_passes_axe_core(page: Page, console: Console) -> None:

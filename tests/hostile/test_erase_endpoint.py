@@ -4,12 +4,15 @@ other request's)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from order_service.http.command_request import request_hash
+from order_service.http.models import PlaceOrderIn
 from order_service.http.observability import MAX_CORRELATION_ID
 from tests.factories import new_order_id, place_body
 from tests.polling import eventually
@@ -77,6 +80,41 @@ def test_history_after_erasure_has_no_request_hash_to_confirm_guesses_with(up: S
     history = httpx.get(f"{up.url}/orders/{order_id}/history").json()
 
     assert all("request" not in e["metadata"].get("idempotency", {}) for e in history["events"])
+
+
+def test_after_erasure_the_store_holds_no_request_hash_a_guess_reproduces(
+    up: Server, tmp_path: Path
+) -> None:
+    order_id = new_order_id()
+    customer = {"id": "cust-guess", "name": "Grace Hopper", "email": "grace@example.test"}
+    body = place_body(order_id, customer=customer)
+    key = {"Idempotency-Key": f"place-{order_id}"}
+    assert httpx.post(f"{up.url}/orders", json=body, headers=key).status_code == 201
+    retried = httpx.post(f"{up.url}/orders", json=body, headers=key)
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["idempotent-replayed"] == "true"
+    guessed = {**body, "customer": {**customer, "name": "Ada Lovelace"}}
+    assert httpx.post(f"{up.url}/orders", json=guessed, headers=key).status_code == 422
+    assert eventually(lambda: _found(up, "cust-guess"), 30)
+
+    erased = httpx.post(f"{up.url}/operations/customers/cust-guess/erase", timeout=30)
+    assert erased.status_code == 200, erased.text
+
+    # Whoever reads the store (a copy of the file, an operator with every key) and guesses
+    # the erased values right hashes the request exactly as the service did:
+    guess = request_hash(
+        "POST", "/orders", None, PlaceOrderIn.model_validate(body).model_dump(mode="json")
+    )
+    with sqlite3.connect(tmp_path / "var" / "events.db") as db:
+        stored = db.execute(
+            "SELECT metadata FROM events WHERE stream = ?", (f"order-{order_id}",)
+        ).fetchall()
+    assert stored
+    assert all(guess.encode() not in metadata for (metadata,) in stored)
+    # and a retry can no longer be compared with the first request: it is refused
+    after = httpx.post(f"{up.url}/orders", json=body, headers=key)
+    assert after.status_code == 422, after.text
+    assert "erased" in after.json()["detail"]
 
 
 def _found(server: Server, customer_id: str) -> bool:

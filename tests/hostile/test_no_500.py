@@ -1,13 +1,17 @@
 """The review's inputs that gave a 500 (datetime overflows): each is a 422 problem now, and
-carries the security headers (as a 500 now does too)."""
+carries the security headers; so does a real 500 (a damaged read-model row)."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.factories import new_order_id, pay_body, place_body, ship_body
-from tests.servers import Server
+from tests.polling import eventually
+from tests.servers import Server, orders_process
 
 OVERFLOWING = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"]
 
@@ -39,3 +43,24 @@ def test_a_delivery_time_with_no_utc_equivalent_is_422(server: Server, value: st
 
     assert answer.status_code == 422, answer.text
     _secured(answer)
+
+
+def test_a_500_from_a_genuine_fault_carries_the_security_headers(tmp_path: Path) -> None:
+    with orders_process(["up"], tmp_path) as server:
+        order_id = new_order_id()
+        assert httpx.post(f"{server.url}/orders", json=place_body(order_id)).status_code == 201
+        url = f"{server.url}/orders/{order_id}"
+        assert eventually(lambda: httpx.get(url).status_code == 200, 30)
+        # The disk or a hand damaged the order's row in the read model: nothing maps that to
+        # a problem, so the unexpected-error path answers it.
+        with sqlite3.connect(tmp_path / "var" / "read.db") as db:
+            damaged = db.execute(
+                "UPDATE order_search_g1 SET doc = ? WHERE order_id = ?", (b"{not json", order_id)
+            )
+            assert damaged.rowcount == 1
+        answer = httpx.get(url)
+
+    assert answer.status_code == 500
+    _secured(answer)
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json()["correlation_id"] == answer.headers["x-correlation-id"]

@@ -30,6 +30,9 @@ class LocalIssuer:
         self.jwks_open.set()
         self.jwks_waiting = 0
         """Fetches of the JWKS held now (while ``jwks_open`` is cleared)."""
+        self.granted_s = 300.0
+        """How long the access token its token endpoint issues for any code lasts."""
+        self.granted_roles = ["agent"]
         self.rotate()
 
     def rotate(self) -> str:
@@ -84,6 +87,7 @@ def serving_issuer() -> Iterator[LocalIssuer]:
                     "issuer": issuer.url,
                     "jwks_uri": f"{issuer.url}/jwks",
                     "authorization_endpoint": f"{issuer.url}/authorize",
+                    "token_endpoint": f"{issuer.url}/token",
                 }
             elif self.path == "/jwks":
                 issuer.jwks_waiting += 1
@@ -94,6 +98,19 @@ def serving_issuer() -> Iterator[LocalIssuer]:
                 self.send_error(404)
                 return
             data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            if self.path != "/token":
+                self.send_error(404)
+                return
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            token = issuer.token(issuer.granted_roles, expires_in=issuer.granted_s)
+            data = json.dumps({"access_token": token, "token_type": "Bearer"}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))

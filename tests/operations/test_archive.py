@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,10 +15,15 @@ import pytest
 from order_service.application import OrderCommands
 from order_service.archive.cold import ArchiveCorruptError, ColdArchive, read_file
 from order_service.archive.run import archive_finished_orders, restore
-from order_service.events import Causation, order_id_of
-from order_service.eventstore.port import EventStore, RecordedEvent
+from order_service.domain.lifecycle import Quantity
+from order_service.domain.order import Order
+from order_service.domain.values import Address, Customer, LineItem
+from order_service.events import Causation, order_id_of, order_stream, to_new_event
+from order_service.eventstore.bulk import append_all
+from order_service.eventstore.port import EventStore, RecordedEvent, StreamState
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.repository import OrderRepository
+from order_service.seeding import chunks_for
 from projectors.order_search import Document, fold
 from projectors.rebuilds.full_log import full_stream
 from tests.factories import personal_data
@@ -112,6 +118,54 @@ def test_a_note_on_an_archived_order_appends_after_its_last_event(
     second = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
     assert second.events_archived == 1
     assert [e.revision for e in store.read_stream(stream)] == [result.version]
+
+
+def partly_delivered(at: datetime) -> Order:
+    """Two SKUs, paid, the first shipped alone and delivered, the second still in the
+    warehouse: long ago, but not finished."""
+    order = Order.place(
+        order_id=f"ord-part-{uuid.uuid4().hex[:8]}",
+        customer=Customer("cust-part", "Ada Part", "ada.part@example.com"),
+        items=[LineItem("TEA-1", "Earl Grey", 2, 500), LineItem("MUG-1", "Mug", 1, 900)],
+        currency="EUR",
+        shipping_address=Address("Ada Part", "1 Lane", "Delft", "2611 AA", "NL"),
+        at=at,
+    )
+    order.pay(amount=1900, currency="EUR", method="card", transaction_id="tx-1", at=at)
+    order.ship_items(
+        shipment_id="s-1",
+        carrier="DHL",
+        tracking_number="3S1",
+        items=[Quantity("TEA-1", 2)],
+        at=at + timedelta(hours=1),
+    )
+    order.deliver_shipment(shipment_id="s-1", delivered_at=at + timedelta(days=1))
+    return order
+
+
+def test_a_partly_delivered_order_is_not_finished_until_its_last_shipment_arrives(
+    store: EventStore, tmp_path: Path
+) -> None:
+    long_ago = CUTOFF - timedelta(days=30)
+    order = partly_delivered(long_ago)
+    for chunk in chunks_for(iter([order]), 1, personal_data(store)):
+        append_all(store, chunk.keys)
+        append_all(store, chunk.orders)
+    order.collect_events()  # appended above
+    archive = ColdArchive(tmp_path / "archive")
+
+    first = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
+
+    assert first.orders_archived == 0, "one item is still to ship"
+    order.ship_items(
+        shipment_id="s-2", carrier="DHL", tracking_number="3S2", at=long_ago + timedelta(days=2)
+    )
+    order.deliver(delivered_at=long_ago + timedelta(days=3))
+    causation = Causation("test", f"test-{uuid.uuid4().hex}")
+    events = [to_new_event(e, causation, i) for i, e in enumerate(order.collect_events())]
+    append_all(store, [(order_stream(order.id), events, StreamState.ANY)])
+    second = archive_finished_orders(store, archive, personal=personal_data(store), before=CUTOFF)
+    assert second.orders_archived == 1
 
 
 def run_archive(tmp_path: Path, failpoint: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -148,6 +148,9 @@ def test_operator_commands_print_answers_not_the_engine_clients_request_log(
     }
     orders_cli(tmp_path, "seed", "--orders", "5", env=env, check=True)
 
+    # The first command sets up every read model (order-search's and the other
+    # projections' indices), as any process does; looking again must change nothing.
+    orders_cli(tmp_path, "projection", "status", env=env)
     quiet = orders_cli(tmp_path, "projection", "generations", env=env)
     verbose = orders_cli(tmp_path, "--verbose", "projection", "generations", env=env)
     status = orders_cli(tmp_path, "--verbose", "projection", "status", env=env)

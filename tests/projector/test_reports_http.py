@@ -1,8 +1,11 @@
-"""customer-orders and daily-sales over real HTTP in embedded mode: every projection runs."""
+"""customer-orders and daily-sales over real HTTP in embedded mode: every projection runs, on
+a SQLite read model and on an Elasticsearch one (whose projections all live in the cluster)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,20 +13,53 @@ from typing import Any
 import pytest
 
 from order_service.bootstrap import bootstrap
-from order_service.http.app import embedded_app
+from order_service.http.app import embedded_app, search_app
 from order_service.settings import Settings
+from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+from projectors.read_models.elasticsearch_index import connect
 from tests.factories import TOTAL, new_order_id, pay_body, place_body
 from tests.inprocess import Api, serving
 from tests.polling import eventually
+from tests.servers import free_port
 
 PROBLEM = "application/problem+json"
 
 
+def settings(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Settings:
+    if engine == "sqlite":
+        return Settings(data_dir=tmp_path / "data", projection_flush_ms=5)
+    return Settings(
+        data_dir=tmp_path / "data",
+        projection_flush_ms=5,
+        read_model=request.getfixturevalue("elasticsearch_url"),
+        es_index_prefix=f"r{uuid.uuid4().hex[:10]}",
+        es_replicas=0,
+    )
+
+
+@contextmanager
+def running(given: Settings) -> Iterator[Api]:
+    container = bootstrap(given)
+    try:
+        with serving(embedded_app(container), container) as api:
+            yield api
+    finally:
+        if given.read_model:  # a shared cluster: this test's indices go with it
+            with connect(given.read_model) as client:
+                client.indices.delete(index=f"{given.es_index_prefix}-*")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """Embedded mode on each read model: on Elasticsearch every projection's store too."""
+    with running(settings(request, tmp_path, request.param)) as api:
+        yield api
+
+
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    container = bootstrap(Settings(data_dir=tmp_path / "data", projection_flush_ms=5))
-    with serving(embedded_app(container), container) as running:
-        yield running
+def sqlite_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    with running(settings(request, tmp_path, "sqlite")) as api:
+        yield api
 
 
 def place(api: Api, customer_id: str, **overrides: Any) -> dict[str, Any]:
@@ -118,9 +154,9 @@ def test_daily_sales_counts_placed_and_paid_per_day_and_currency(api: Api) -> No
     ],
 )
 def test_daily_sales_validation_names_the_field(
-    api: Api, params: dict[str, str], field: str
+    sqlite_api: Api, params: dict[str, str], field: str
 ) -> None:
-    answer = api.http.get("/reports/daily-sales", params=params)
+    answer = sqlite_api.http.get("/reports/daily-sales", params=params)
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == PROBLEM
     assert field in [error["field"] for error in answer.json()["errors"]]
@@ -146,3 +182,43 @@ def test_a_cancelled_and_refunded_order_reads_as_the_contract_says(api: Api) -> 
     assert (shown["status"], shown["financial_status"]) == ("cancelled", "refunded")
     assert shown["fulfillment_status"] == "unfulfilled"
     assert body["totals"]["EUR"] == {"orders": 1, "spent": TOTAL, "refunded": TOTAL}
+
+
+@pytest.mark.elasticsearch
+def test_with_an_elasticsearch_read_model_no_projection_keeps_a_local_file(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Several search processes and one projector share the cluster's indices, never a file
+    per host."""
+    given = settings(request, tmp_path, "elasticsearch")
+    with running(given) as api:
+        order = place(api, "cust-cluster")
+        assert eventually(lambda: reached(api, "daily-sales", order["position"]), 10)
+        stores = api.container.projection_stores
+        assert all(isinstance(store, ElasticsearchDocuments) for store in stores.values())
+        client = stores["daily-sales"].client
+        aliases = client.indices.get_alias(index=f"{given.es_index_prefix}-*")
+        served = {alias for found in aliases.values() for alias in found["aliases"]}
+        assert {
+            f"{given.es_index_prefix}-customer-orders",
+            f"{given.es_index_prefix}-daily-sales",
+        } <= served
+    assert not list(tmp_path.rglob("projections.db*"))
+
+
+def test_an_elasticsearch_that_is_down_makes_the_reports_503_not_500(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    container = bootstrap(
+        Settings(data_dir=tmp_path / "data", read_model=dead, es_index_prefix="down")
+    )
+    with serving(search_app(container), container) as api:
+        customer = api.http.get("/customers/cust-1")
+        sales = api.http.get(
+            "/reports/daily-sales", params={"from": "2026-01-01", "to": "2026-01-02"}
+        )
+        listed = api.http.get("/projections")
+
+    for answer in (customer, sales, listed):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.json()["type"] == "/problems/read-model-unavailable"

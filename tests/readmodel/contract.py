@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ import pytest
 
 from order_service.personal.codec import PLAIN
 from projectors.order_search import Document, fold
-from projectors.port import Changes, DeadLetter, OrderSearchIndex, SearchQuery
+from projectors.port import Changes, DeadLetter, OrderSearchIndex, SearchPage, SearchQuery
 from tests.factories import recorded_events
 
 Settle = Callable[[], None]
@@ -305,3 +306,138 @@ class ReadModelContract:
             query = replace(query, after=(last[sort], last["order_id"]))
 
         assert len(seen) == len(set(seen)) == 18
+
+
+def variant(base: Document, order_id: str, placed_at: str, **fields: object) -> Document:
+    """A copy of ``base`` as another order, placed at another time, with ``fields`` replaced."""
+    document = {**copy.deepcopy(base), "order_id": order_id, "placed_at": placed_at, **fields}
+    return document
+
+
+def shipped_with(base: Document, tracking_number: str) -> dict[str, object]:
+    shipment = {**base["shipments"][0], "tracking_number": tracking_number}
+    return {
+        "shipments": [shipment],
+        "shipment": {**base["shipment"], "tracking_number": tracking_number},
+    }
+
+
+class RelevanceContract(ReadModelContract):
+    """Ranking by relevance: exact keys first, then the customer's fields, then products;
+    among equals the newest; scores that depend on the document and the query only."""
+
+    @pytest.fixture
+    def ranked(
+        self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle, prefix: str
+    ) -> dict[str, Document]:
+        shipped = next(d for d in loaded.values() if d["shipments"])
+        mug = next(d for d in loaded.values() if d["skus"] == ["MUG-EN"])
+        teapot = next(d for d in loaded.values() if d["skus"] == ["POT-CI"])
+        older, newer = "2024-01-01T08:00:00.000000Z", "2026-01-01T08:00:00.000000Z"
+        earl = {"id": "c-earl", "name": "Earl Grey", "email": "earl@leaves.example"}
+        documents = {
+            # Each target has a newer decoy its words find too: only relevance puts it first.
+            f"{prefix}t-4711": variant(mug, f"{prefix}t-4711", older),
+            f"{prefix}t-47110": variant(mug, f"{prefix}t-47110", newer),
+            f"{prefix}track": variant(
+                shipped, f"{prefix}track", older, **shipped_with(shipped, "ZX 900 12")
+            ),
+            f"{prefix}track-decoy": variant(
+                shipped, f"{prefix}track-decoy", newer, **shipped_with(shipped, "ZX-900-123")
+            ),
+            f"{prefix}post": variant(
+                mug, f"{prefix}post", older, shipping_address={"postal_code": "4711 ZZ"}
+            ),
+            f"{prefix}post-decoy": variant(
+                mug, f"{prefix}post-decoy", newer, shipping_address={"postal_code": "4711 ZZA"}
+            ),
+            # A customer named like a product: an older order, yet before the tea orders.
+            f"{prefix}earl": variant(teapot, f"{prefix}earl", older, customer=earl),
+        }
+        index.write(Changes(documents=documents, checkpoint=1190))
+        settle()
+        return {**loaded, **documents}
+
+    def relevant(self, index: OrderSearchIndex, text: str, **query: object) -> SearchPage:
+        return index.search(SearchQuery(text=text, sort="relevance", limit=100, **query))  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("text", "target", "score"),
+        [
+            ("{prefix}t-4711", "t-4711", 100),
+            ("ZX 900 12", "track", 100),
+            ("zx-900-12", "track", 100),
+            ("4711 zz", "post", 50),
+        ],
+    )
+    def test_a_whole_order_id_tracking_number_or_postcode_comes_first(
+        self,
+        index: OrderSearchIndex,
+        ranked: dict[str, Document],
+        prefix: str,
+        text: str,
+        target: str,
+        score: int,
+    ) -> None:
+        page = self.relevant(index, text.format(prefix=prefix))
+        found = [hit["order_id"] for hit in page.hits]
+
+        assert found[0] == f"{prefix}{target}"
+        assert len(found) >= 2, "the newer decoy is found too, after it"
+        assert page.scores[0] == score
+        assert page.scores[1] < score
+
+    def test_a_customer_named_like_a_product_comes_before_the_product(
+        self, index: OrderSearchIndex, ranked: dict[str, Document], prefix: str
+    ) -> None:
+        page = self.relevant(index, "earl grey")
+        found = [hit["order_id"] for hit in page.hits]
+        tea = [d for d in ranked.values() if "TEA-EG" in d["skus"]]
+        newest_tea_first = sorted(tea, key=lambda d: (d["placed_at"], d["order_id"]), reverse=True)
+
+        assert found == [f"{prefix}earl", *(d["order_id"] for d in newest_tea_first)]
+        assert page.scores == [20, *([10] * len(tea))]
+
+    def test_equal_scores_are_newest_first_and_every_score_is_fixed_by_its_document(
+        self, index: OrderSearchIndex, ranked: dict[str, Document]
+    ) -> None:
+        page = self.relevant(index, "e")
+        keys = [
+            (score, hit["placed_at"], hit["order_id"])
+            for score, hit in zip(page.scores, page.hits, strict=True)
+        ]
+
+        assert keys == sorted(keys, reverse=True)
+        assert {score for score, _, _ in keys} == {10, 20}
+        assert self.relevant(index, "e").scores == page.scores
+
+    @pytest.mark.parametrize("text", ["e", "earl grey", "ada"])
+    def test_relevance_pages_cover_everything_once(
+        self, index: OrderSearchIndex, ranked: dict[str, Document], text: str
+    ) -> None:
+        whole = [hit["order_id"] for hit in self.relevant(index, text).hits]
+        query = SearchQuery(text=text, sort="relevance", limit=3)
+        seen: list[str] = []
+        while True:
+            page = index.search(query)
+            seen += [hit["order_id"] for hit in page.hits]
+            if len(page.hits) < query.limit:
+                break
+            last = page.hits[-1]
+            query = replace(query, after=((page.scores[-1], last["placed_at"]), last["order_id"]))
+
+        assert seen == whole
+        assert len(seen) == len(set(seen)) > 3
+
+    def test_relevance_without_words_is_newest_first(
+        self, index: OrderSearchIndex, ranked: dict[str, Document]
+    ) -> None:
+        page = index.search(SearchQuery(sort="relevance", customer_id="c-ada", limit=100))
+        expected = sorted(
+            (d for d in ranked.values() if d["customer"]["id"] == "c-ada"),
+            key=lambda d: (d["placed_at"], d["order_id"]),
+            reverse=True,
+        )
+
+        assert [hit["order_id"] for hit in page.hits] == [d["order_id"] for d in expected]
+        assert set(page.scores) == {0}

@@ -40,7 +40,7 @@ def test_the_search_process_uses_the_configured_credentials(
     good = {**base, "ORDERS_ES_USERNAME": USER[0], "ORDERS_ES_PASSWORD": USER[1]}
     wrong = {**base, "ORDERS_ES_USERNAME": USER[0], "ORDERS_ES_PASSWORD": "not-it"}
     with orders_process(["serve", "search"], tmp_path, good) as server:
-        found = httpx.get(f"{server.url}/orders/search")
+        found = httpx.get(f"{server.url}/orders/search", timeout=60)  # a cold secured node
     with orders_process(["serve", "search"], tmp_path, wrong) as server:
         refused = httpx.get(f"{server.url}/orders/search")
         ready = httpx.get(f"{server.url}/readyz")

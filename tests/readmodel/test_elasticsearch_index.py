@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
+from projectors.port import Changes
 from projectors.read_models.elasticsearch_index import ElasticsearchOrderIndex
 from projectors.read_models.elasticsearch_mappings import MAPPINGS, covers
-from tests.readmodel.contract import ReadModelContract, Settle
+from tests.readmodel.contract import RelevanceContract, Settle, sample_documents
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def es_index(elasticsearch_url: str) -> Iterator[ElasticsearchOrderIndex]:
     index.close()
 
 
-class TestElasticsearchOrderIndex(ReadModelContract):
+class TestElasticsearchOrderIndex(RelevanceContract):
     @pytest.fixture
     def index(self, es_index: ElasticsearchOrderIndex) -> ElasticsearchOrderIndex:
         return es_index
@@ -80,3 +81,30 @@ def test_mapping_comparison_is_recursive() -> None:
     del older["properties"]["customer"]["properties"]["email"]["fields"]
     assert not covers(older, MAPPINGS)
     assert covers(MAPPINGS, older)
+
+
+def test_an_index_made_before_relevance_never_returns_what_it_searches(
+    elasticsearch_url: str,
+) -> None:
+    """An index whose ``_source`` excluded only ``search_text`` (which cannot be changed)
+    gets the per-field words at setup; reads still return the document alone."""
+    index = ElasticsearchOrderIndex(
+        elasticsearch_url, prefix=f"t{uuid.uuid4().hex[:10]}", replicas=0
+    )
+    older = copy.deepcopy(MAPPINGS)
+    older["_source"] = {"excludes": ["search_text"]}
+    for name in ("search_customer", "search_products", "search_keys"):
+        del older["properties"][name]
+    index.client.indices.create(index=index.index, mappings=older)
+    try:
+        index.setup()
+        document = next(iter(sample_documents("old-").values()))
+        index.write(Changes(documents={document["order_id"]: document}))
+        index.client.indices.refresh(index=index.index)
+
+        assert index.get(document["order_id"]) == document
+        assert list(index.documents([document["order_id"]]).values()) == [document]
+        assert list(index.scan()) == [document]
+    finally:
+        index.client.indices.delete(index=f"{index.index}*")
+        index.close()

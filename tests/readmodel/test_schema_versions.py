@@ -7,26 +7,44 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.settings import Settings
 from projectors import customer_orders, daily_sales, order_search, registry
 from projectors.projection import Document
+from projectors.read_models.elasticsearch_document_mappings import ElasticsearchMapping
 from projectors.read_models.sqlite_documents import SQLiteMapping
 from projectors.runner import ProjectorOptions
 from tests.operations.conftest import digests, order_head, seed
 from tests.polling import eventually
 
 
+@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Each test on each engine: SQLite files, or index families in Elasticsearch."""
+    if request.param == "sqlite":
+        yield Settings(data_dir=tmp_path / "data")
+        return
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    url = request.getfixturevalue("elasticsearch_url")
+    yield Settings(
+        data_dir=tmp_path / "data", read_model_url=url, es_index_prefix=prefix, es_replicas=0
+    )
+    with closing(Elasticsearch(url)) as client:
+        client.indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def sqlite_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
@@ -77,11 +95,18 @@ def rows(container: Container) -> list[dict[str, Any]]:
     return container.projection_stores[daily_sales.NAME].sums(equal={})
 
 
-def declare(monkeypatch: pytest.MonkeyPatch, projection: Any, mapping: Any = None) -> None:
+def declare(
+    monkeypatch: pytest.MonkeyPatch,
+    projection: Any,
+    sqlite: SQLiteMapping | None = None,
+    elasticsearch: ElasticsearchMapping | None = None,
+) -> None:
     """This code's declaration (what a deploy of the new version brings)."""
     monkeypatch.setitem(registry.PROJECTIONS, projection.name, projection)
-    if mapping is not None:
-        monkeypatch.setitem(registry.SQLITE, projection.name, mapping)
+    if sqlite is not None:
+        monkeypatch.setitem(registry.SQLITE, projection.name, sqlite)
+    if elasticsearch is not None:
+        monkeypatch.setitem(registry.ELASTICSEARCH, projection.name, elasticsearch)
 
 
 def test_a_bumped_version_is_rebuilt_beside_and_switched_to_after_parity(
@@ -163,6 +188,7 @@ def test_an_additive_bump_adds_and_backfills_the_field_in_place(
         monkeypatch,
         dataclasses.replace(customer_orders.PROJECTION, schema_version=2, additive_from=1),
         SQLiteMapping(columns=columns),
+        dataclasses.replace(customer_orders.ELASTICSEARCH, columns=("customer_id", "currency")),
     )
 
     upgraded = opened(settings)
@@ -183,7 +209,8 @@ them (commit 0cb1cc6: tables per schema version, ``daily_sales_v1``), dumped as 
 
 
 @pytest.fixture
-def before_generations(settings: Settings) -> Settings:
+def before_generations(sqlite_settings: Settings) -> Settings:
+    settings = sqlite_settings
     settings.data_dir.mkdir(parents=True)
     for name in ("events", "projections"):
         with closing(sqlite3.connect(settings.data_dir / f"{name}.db")) as connection:
@@ -245,7 +272,8 @@ def test_order_search_is_upgraded_the_same_way(
     project(container, order_search.NAME, until=lambda: True)
     before = digests(container.read_model.open("g1"))
     container.close()
-    declare(monkeypatch, dataclasses.replace(order_search.PROJECTION, schema_version=2))
+    bumped = order_search.SCHEMA_VERSION + 1
+    declare(monkeypatch, dataclasses.replace(order_search.PROJECTION, schema_version=bumped))
 
     upgraded = opened(settings)
     try:
@@ -253,7 +281,7 @@ def test_order_search_is_upgraded_the_same_way(
         assert generations.schema_version("g1") == order_search.SCHEMA_VERSION
         project(upgraded, order_search.NAME, until=lambda: generations.active() == "g2")
 
-        assert generations.schema_version("g2") == 2
+        assert generations.schema_version("g2") == bumped
         assert digests(generations.open("g2")) == before
         states = {g.name: g for g in generations.generations()}
         assert states["g2"].progress["state"] == "switched"

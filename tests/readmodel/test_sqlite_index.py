@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from projectors.read_models.sqlite_index import SQLiteOrderIndex, match_expression
-from tests.readmodel.contract import ReadModelContract, Settle
+from tests.readmodel.contract import RelevanceContract, Settle
 
 
-class TestSQLiteOrderIndex(ReadModelContract):
+class TestSQLiteOrderIndex(RelevanceContract):
     @pytest.fixture
     def index(self, tmp_path: Path) -> Iterator[SQLiteOrderIndex]:
         index = SQLiteOrderIndex(tmp_path / "read.db")

@@ -90,3 +90,10 @@ export function definitions(pairs) {
     pairs.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value ?? "–")]),
   );
 }
+
+// An address may break after its "@" in a narrow column, never in the middle of a word.
+export function email(address) {
+  if (!address || !address.includes("@")) return address;
+  const at = address.lastIndexOf("@");
+  return h("span", { class: "email" }, address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
+}

@@ -3,9 +3,13 @@ import { api } from "./api.js";
 import { h, replace, seconds, when } from "./dom.js";
 
 const POLL_MS = 3000;
+const AGE_MS = 5000;
+const OLD_MS = 30000;
 const threshold = Number(document.body.dataset.delayWarningMs || 5000);
 
-// "as of 12:03:04 (2.1 s behind)" from a search or order answer's as_of.
+// "as of 12:03:04 (2.1 s behind)" from a search or order answer's as_of. A page left open
+// must not keep saying it is up to date: once the answer is OLD_MS old, the line says when
+// it was read, and its age grows while the page sits idle.
 export function asOfLine(asOf, { stale = false } = {}) {
   if (!asOf) return h("p", { class: "as-of" }, "Read from the event store: authoritative, never behind.");
   const behind = asOf.lag_unknown
@@ -13,12 +17,24 @@ export function asOfLine(asOf, { stale = false } = {}) {
     : asOf.lag_ms > 0
       ? `${seconds(asOf.lag_ms)} behind`
       : "up to date";
-  return h(
+  const age = h("span", { class: "age" });
+  const line = h(
     "p",
     { class: "as-of", dataset: { lagMs: asOf.lag_ms ?? "" } },
-    `As of ${asOf.updated_at ? when(asOf.updated_at) : "the start"} (${behind})`,
+    `As of ${asOf.updated_at ? when(asOf.updated_at) : "the start"} (${behind}`,
+    age,
+    ")",
     stale ? h("strong", {}, " · your latest change is still being applied") : null,
   );
+  const readAt = Date.now();
+  const tick = () => {
+    if (!line.isConnected) return;
+    const old = Date.now() - readAt;
+    replace(age, old >= OLD_MS ? ` when read, ${seconds(Math.round(old / 1000) * 1000)} ago: search again or reload for newer` : "");
+    setTimeout(tick, AGE_MS);
+  };
+  setTimeout(tick, AGE_MS);
+  return line;
 }
 
 // The banner's text, or null when search is fresh enough (exported for the tests' sake too).

@@ -18,12 +18,17 @@ const NUMERIC = new Set(["Checkpoint", "Head", "Lag (events)", "Lag", "Dead lett
 
 function table(caption, headings, rows, empty) {
   if (!rows.length) return h("p", { class: "muted" }, empty);
+  // Operators' tables are wide: in a narrow window they scroll on their own, not the page.
   return h(
-    "table",
-    {},
-    h("caption", { class: "visually-hidden" }, caption),
-    h("thead", {}, h("tr", {}, headings.map((name) => h("th", { scope: "col", class: NUMERIC.has(name) ? "number" : null }, name)))),
-    h("tbody", {}, rows),
+    "div",
+    { class: "scroll", role: "region", tabindex: 0, "aria-label": caption },
+    h(
+      "table",
+      {},
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, headings.map((name) => h("th", { scope: "col", class: NUMERIC.has(name) ? "number" : null }, name)))),
+      h("tbody", {}, rows),
+    ),
   );
 }
 
@@ -162,7 +167,7 @@ export async function operationsView(main, { can }) {
           (status.grouped || []).map((group) => h("section", {}, h("h3", {}, group.name), projections(group.generations)))),
         chooser(names.includes(chosen) ? names : [chosen, ...names]),
         h("section", {}, h("h2", {}, "Generations"), generations(gens),
-          h("p", { class: "muted" }, `Rebuild without downtime: orders projection rebuild ${gens.projection} (see the operations guide).`)),
+          h("p", { class: "muted" }, `Rebuild without downtime: orders projection rebuild ${gens.projection} (see the operations runbook in docs/operations.md).`)),
         h(
           "section",
           {},

@@ -2,7 +2,7 @@
 // store, notes, and what agents do (note; refund, return, address change and cancel, each
 // confirmed first: lifecycle.js).
 import { api, query } from "./api.js";
-import { definitions, h, money, replace, statusBadge, time, whileSubmitting } from "./dom.js";
+import { definitions, email, h, money, replace, statusBadge, time, whileSubmitting } from "./dom.js";
 import { asOfLine } from "./freshness.js";
 import { addressForm, cancelForm, moneySection, refundable, refundForm, refundsAndReturns, returnable, returnForm, shipmentsSection } from "./lifecycle.js";
 
@@ -17,13 +17,6 @@ function address(shipping, erased) {
   if (erased) return h("address", {}, ERASED, h("br"), shipping.country);
   const lines = [shipping.name, shipping.line1, shipping.line2, `${shipping.postal_code} ${shipping.city}`, shipping.country];
   return h("address", {}, lines.filter(Boolean).map((line) => [line, h("br")]));
-}
-
-// An address may break after its "@" in a narrow column, never in the middle of a word.
-function email(address) {
-  if (!address || !address.includes("@")) return address;
-  const at = address.lastIndexOf("@");
-  return h("span", { class: "email" }, address.slice(0, at + 1), h("wbr"), address.slice(at + 1));
 }
 
 function items(order) {
@@ -146,33 +139,40 @@ export async function orderView(main, { path, can }) {
   let order = null;
   let stale = false;
   let strong = false;
+  let message = null;
+  let place = "top";
   const page = h("article", { class: "order" });
   replace(main, page);
 
-  function draw(message) {
+  // ``place``: where ``message`` shows (the top, or the section acted in); ``focus``: what
+  // gets the focus after the redraw (never the page's top after an action).
+  function draw(shown, { where = "top", focus = null } = {}) {
+    message = shown;
+    place = where;
     const actions = [];
     const changes = [];
     if (can("agent")) {
-      actions.push(noteForm(orderId, afterCommand));
+      actions.push(noteForm(orderId, afterCommand("notes")));
       const unshipped = UNSHIPPED.has(order.status) && !(order.shipments || []).length;
-      if (order.payment && refundable(order) > 0) changes.push(refundForm(order, afterCommand));
-      if (returnable(order).length) changes.push(returnForm(order, afterCommand));
-      if (unshipped && !order.personal_data_erased) changes.push(addressForm(order, afterCommand));
-      if (unshipped) changes.push(cancelForm(order, afterCommand));
+      const changed = afterCommand("changes");
+      if (order.payment && refundable(order) > 0) changes.push(refundForm(order, changed));
+      if (returnable(order).length) changes.push(returnForm(order, changed));
+      if (unshipped && !order.personal_data_erased) changes.push(addressForm(order, changed));
+      if (unshipped) changes.push(cancelForm(order, changed));
     }
     replace(
       page,
       h("p", {}, h("a", { href: "#", onclick: (event) => { event.preventDefault(); window.history.back(); } }, "← Back")),
       h("h1", {}, "Order ", h("span", { class: "mono" }, orderId), " ", statusBadge(order.status)),
       strong ? asOfLine(null) : asOfLine(order.as_of, { stale }),
-      message ? h("p", { role: "status", class: "notice" }, message) : null,
+      message && place === "top" ? h("p", { role: "status", class: "notice", id: "top-said", tabindex: -1 }, message) : null,
       order.projection_error
         ? h("div", { class: "behind-box", role: "alert" },
             h("p", {}, h("strong", {}, "This order's search document is behind its events: "), order.projection_error),
-            h("p", {}, "What you see below may be missing its latest changes. Load it from the event store for the authoritative state."))
+            h("p", {}, "What you see below may be missing its latest changes. Load it from the event store for the authoritative state."),
+            strong ? null : h("p", {}, strongButton()))
         : null,
       erasedNotice(order, history),
-      strong ? null : h("p", {}, h("button", { type: "button", onclick: loadStrong }, "Load from event store")),
       h(
         "div",
         { class: "grid" },
@@ -183,10 +183,29 @@ export async function orderView(main, { path, can }) {
       ),
       h("section", {}, h("h2", {}, "Items"), items(order)),
       h("section", {}, h("h2", {}, "Status"), transitions(order)),
-      h("section", {}, h("h2", {}, "Refunds and returns"), refundsAndReturns(order), changes),
-      h("section", {}, h("h2", {}, "Notes"), notes(order), actions),
-      h("section", {}, h("h2", {}, "Timeline"), timeline(history)),
+      h("section", {}, h("h2", { id: "changes", tabindex: -1 }, "Refunds and returns"), said("changes"), refundsAndReturns(order), changes),
+      h("section", {}, h("h2", { id: "notes", tabindex: -1 }, "Notes"), said("notes"), notes(order), actions),
+      h(
+        "section",
+        {},
+        h("h2", {}, "Timeline"),
+        timeline(history),
+        strong || order.projection_error ? null : h("p", { class: "engineers" }, strongButton(), " ", h("span", { class: "muted" }, "(for engineers: folds the order from its events)")),
+      ),
     );
+    if (focus === "notes") document.getElementById("note-text")?.focus();
+    else if (focus === "changes") document.getElementById("changes-said")?.focus();
+    else if (focus === "top") document.getElementById("top-said")?.focus();
+  }
+
+  // What the last command said, in the section where the agent acted.
+  function said(where) {
+    if (!message || where !== place) return null;
+    return h("p", { role: "status", class: "notice", id: `${where}-said`, tabindex: -1 }, message);
+  }
+
+  function strongButton() {
+    return h("button", { type: "button", onclick: loadStrong }, "Load from event store");
   }
 
   async function loadHistory() {
@@ -200,21 +219,25 @@ export async function orderView(main, { path, can }) {
   async function loadStrong() {
     order = await api(`${url}?consistency=strong`);
     strong = true;
-    draw("Loaded from the event store: this is the authoritative state.");
+    draw("Loaded from the event store: this is the authoritative state.", { focus: "top" });
   }
 
-  // After a command, wait for the projection to reach the version it produced, then show it.
-  async function afterCommand(result, said) {
-    replace(said, "Saved; applying it to search…");
-    const [fresh] = await Promise.all([api(`${url}${query({ min_version: result.version, wait_ms: 5000 })}`), loadHistory()]);
-    order = fresh;
-    stale = fresh.stale;
-    strong = false;
-    draw(stale ? "Saved. Search is still applying it: it will show here shortly (reload to check)." : "Saved.");
-    document.querySelector('[role="status"].notice')?.focus();
+  // After a command, wait for the projection to reach the version it produced, then show it
+  // where the agent acted, with the focus there: the note box for a note (the next one), the
+  // section's message for a refund, a return, an address change or a cancellation.
+  function afterCommand(where) {
+    return async (result, saying) => {
+      replace(saying, "Saved; applying it to search…");
+      const [fresh] = await Promise.all([api(`${url}${query({ min_version: result.version, wait_ms: 5000 })}`), loadHistory()]);
+      order = fresh;
+      stale = fresh.stale;
+      strong = false;
+      const text = stale ? "Saved. Search is still applying it: it will show here shortly (reload to check)." : "Saved.";
+      draw(text, { where, focus: where });
+    };
   }
 
-  let message = null;
+  let opening = null;
   try {
     [order] = await Promise.all([api(url), loadHistory()]);
   } catch (error) {
@@ -226,12 +249,12 @@ export async function orderView(main, { path, can }) {
     try {
       order = await api(`${url}?consistency=strong`);
       strong = true;
-      message = "Search does not have this order yet; shown from the event store.";
+      opening = "Search does not have this order yet; shown from the event store.";
     } catch {
       replace(page, h("h1", {}, "No such order"), h("p", {}, `No order has the id ${orderId}.`), h("p", {}, h("a", { href: "/" }, "Search orders")));
       return;
     }
   }
-  draw(message);
+  draw(opening);
   main.focus();
 }

@@ -1,6 +1,6 @@
 // The search view: one box, filters, a sortable table, keyset paging; the URL is the search.
 import { api, query } from "./api.js";
-import { h, money, replace, statusBadge, time } from "./dom.js";
+import { email, h, money, replace, statusBadge, time } from "./dom.js";
 import { asOfLine } from "./freshness.js";
 
 const STATUSES = ["placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled"];
@@ -73,8 +73,23 @@ function form(params, navigate) {
   return { element, box };
 }
 
-function sortHeader(field, params, navigate) {
-  const sort = params.get("sort") || "-placed_at";
+// With words to find, the API ranks by relevance unless a field is chosen; without, newest first.
+function currentSort(params) {
+  return params.get("sort") || ((params.get("q") || "").trim() ? "relevance" : "-placed_at");
+}
+
+// "Best matches first", or a link back to that order once the agent sorted by a column.
+function sortNote(params) {
+  if (!(params.get("q") || "").trim()) return null;
+  if (currentSort(params) === "relevance") return h("p", { class: "muted", id: "sorted" }, "Best matches first: sort by a column to change.");
+  const best = new URLSearchParams(params);
+  best.delete("cursor");
+  best.delete("sort");
+  return h("p", { id: "sorted" }, h("a", { href: `/?${best}` }, "Sort by best match"));
+}
+
+function sortHeader(field, params, navigate, className = null) {
+  const sort = currentSort(params);
   const current = sort.replace(/^-/, "") === field;
   const descending = sort.startsWith("-");
   const next = new URLSearchParams(params);
@@ -83,7 +98,7 @@ function sortHeader(field, params, navigate) {
   const arrow = current ? (descending ? " ↓" : " ↑") : "";
   return h(
     "th",
-    { scope: "col", "aria-sort": current ? (descending ? "descending" : "ascending") : null },
+    { scope: "col", class: className, "aria-sort": current ? (descending ? "descending" : "ascending") : null },
     h("a", { href: `/?${next}`, class: "sort" }, SORTABLE[field], arrow),
   );
 }
@@ -107,13 +122,13 @@ function results(page, params, navigate) {
     h(
       "tr",
       {},
-      h("td", {}, h("a", { href: `/console/orders/${encodeURIComponent(order.order_id)}`, class: "result" }, order.order_id)),
-      h("td", {}, order.customer?.name ?? "–", h("br"), h("span", { class: "muted" }, order.customer?.email ?? "")),
+      h("td", { class: "id" }, h("a", { href: `/console/orders/${encodeURIComponent(order.order_id)}`, class: "result" }, order.order_id)),
+      h("td", { class: "customer" }, order.customer?.name ?? "–", h("br"), h("span", { class: "muted" }, email(order.customer?.email) ?? "")),
       h("td", {}, statusBadge(order.status), order.projection_error ? h("span", { class: "badge behind" }, "behind") : null),
       h("td", { class: "number" }, money(order.total, order.currency)),
-      h("td", { class: "number" }, order.item_count),
+      h("td", { class: "number items" }, order.item_count),
       h("td", {}, time(order.placed_at)),
-      h("td", {}, time(order.updated_at)),
+      h("td", { class: "updated" }, time(order.updated_at)),
     ),
   );
   const next = new URLSearchParams(params);
@@ -133,9 +148,9 @@ function results(page, params, navigate) {
           h("th", { scope: "col" }, "Customer"),
           h("th", { scope: "col" }, "Status"),
           sortHeader("total", params, navigate),
-          h("th", { scope: "col", class: "number" }, "Items"),
+          h("th", { scope: "col", class: "number items" }, "Items"),
           sortHeader("placed_at", params, navigate),
-          sortHeader("updated_at", params, navigate),
+          sortHeader("updated_at", params, navigate, "updated"),
         ),
       ),
       h("tbody", {}, rows),
@@ -200,6 +215,7 @@ export async function searchView(main, { params, navigate }) {
         { class: "summary" },
         h("p", { id: "count" }, `${page.total.toLocaleString()} order${page.total === 1 ? "" : "s"}${shown && page.total > shown ? `, ${shown} on this page` : ""}`),
         asOfLine(page.as_of),
+        sortNote(params),
       ),
       results(page, params, navigate),
     );
