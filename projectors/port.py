@@ -33,6 +33,8 @@ class SearchQuery:
     """ISO 8601 UTC, inclusive."""
     placed_to: str | None = None
     """ISO 8601 UTC, exclusive."""
+    currency: str | None = None
+    """ISO 4217, exact: the currency the total range is in (a range alone spans them all)."""
     min_total: int | None = None
     max_total: int | None = None
     sort: SortField = "placed_at"

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from order_service.application import OrderNotFoundError
 from order_service.archive.cold import ColdArchive
+from order_service.domain.currencies import IS_CURRENCY, is_currency
 from order_service.domain.values import MAX_MONEY
 from order_service.events import order_stream
 from order_service.eventstore.port import EventStore
@@ -145,8 +146,22 @@ async def search_orders(
     placed_to: Annotated[
         str | None, Query(max_length=40, description="ISO 8601 date or time, exclusive.")
     ] = None,
-    min_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
-    max_total: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
+    currency: Annotated[
+        str | None,
+        Query(
+            max_length=3,
+            description="ISO 4217, exactly (upper case): orders in that currency. Give it "
+            "with `min_total`/`max_total`, whose minor units mean something in one currency "
+            "only; a range without it spans every currency.",
+            examples=["EUR"],
+        ),
+    ] = None,
+    min_total: Annotated[
+        int | None, Query(ge=0, le=MAX_MONEY, description="Minor units (cents for EUR).")
+    ] = None,
+    max_total: Annotated[
+        int | None, Query(ge=0, le=MAX_MONEY, description="Minor units, inclusive.")
+    ] = None,
     sort: Annotated[SortParam | None, Query(description=SORT_DESCRIPTION)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=500)] = None,
@@ -165,6 +180,8 @@ async def search_orders(
             after = cursor.decode(cursor_, field, descending)
         except cursor.InvalidCursorError as error:
             raise InvalidParameterError("cursor", str(error)) from error
+    if currency is not None and not is_currency(currency):
+        raise InvalidParameterError("currency", IS_CURRENCY)
     text = q.strip()
     if email is None and EMAIL_ADDRESS.fullmatch(text):
         # An agent who types a customer's address means that customer, not its words: the
@@ -179,6 +196,7 @@ async def search_orders(
         customer_id=customer_id,
         email=email.strip().lower() if email else None,
         sku=sku,
+        currency=currency,
         placed_from=_as_utc(_instant("placed_from", placed_from)),
         placed_to=_as_utc(_instant("placed_to", placed_to)),
         min_total=min_total,

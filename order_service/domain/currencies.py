@@ -20,5 +20,10 @@ MINOR_UNITS: dict[str, int] = {
 }
 
 
+IS_CURRENCY = "must be an ISO 4217 currency code such as EUR"
+"""What a field that fails ``is_currency`` is told: a command's and a search filter's alike."""
+
+
 def is_currency(code: str) -> bool:
+    """The one rule for a currency code, wherever one arrives: in circulation, upper case."""
     return code in MINOR_UNITS

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 
 from order_service.domain import lifecycle, values
-from order_service.domain.currencies import is_currency
+from order_service.domain.currencies import IS_CURRENCY, is_currency
 from order_service.domain.errors import (
     IdReusedError,
     InvalidOrderError,
@@ -844,7 +844,7 @@ def check_items(items: list[LineItem]) -> None:
 
 def check_currency(field: str, currency: str) -> None:
     if not is_currency(currency):
-        raise InvalidOrderError(field, "must be an ISO 4217 currency code such as EUR")
+        raise InvalidOrderError(field, IS_CURRENCY)
 
 
 def now() -> datetime:

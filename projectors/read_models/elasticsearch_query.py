@@ -101,6 +101,8 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
         filters.append({"term": {"customer.email": query.email}})
     if query.sku is not None:
         filters.append({"term": {"skus": query.sku}})
+    if query.currency is not None:
+        filters.append({"term": {"currency": query.currency}})
     filters += _range("placed_at", gte=query.placed_from, lt=query.placed_to)
     filters += _range("total", gte=query.min_total, lte=query.max_total)
     return filters

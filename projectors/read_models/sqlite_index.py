@@ -354,6 +354,9 @@ class SQLiteOrderIndex:
                     f" IN ({','.join('?' * len(wanted))})"
                 )
                 parameters.extend(wanted)
+        if query.currency is not None:
+            clauses.append("json_extract(CAST(o.doc AS TEXT), '$.currency') = ?")
+            parameters.append(query.currency)
         for column, value in (("customer_id", query.customer_id), ("email", query.email)):
             if value is not None:
                 clauses.append(f"o.{column} = ?")

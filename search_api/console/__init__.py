@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import FileResponse, Response
 
 from order_service.access.authenticate import Authenticator
+from order_service.domain.currencies import MINOR_UNITS
 from order_service.http.dependencies import from_container
 from order_service.settings import Settings
 
@@ -25,6 +26,8 @@ SHELL = Template((STATIC / "shell.html").read_text(encoding="utf-8"))
 # Revalidated on every use (a 304 while the file's content is unchanged), so a deploy is
 # seen at once and an unchanged file costs a few hundred bytes.
 REVALIDATE = {"Cache-Control": "no-cache"}
+# The currencies the command API accepts and their digits, for the console's amounts.
+CURRENCIES = " ".join(f"{code}:{places}" for code, places in sorted(MINOR_UNITS.items()))
 ETAGS = {
     path.name: f'"{hashlib.sha256(path.read_bytes()).hexdigest()[:20]}"'
     for path in STATIC.iterdir()
@@ -41,6 +44,7 @@ def _shell(settings: Settings, authenticator: Authenticator) -> HTMLResponse:
     page = SHELL.substitute(
         delay_warning_ms=int(settings.console_delay_warning_ms),
         single_sign_on="true" if single_sign_on else "false",
+        currencies=CURRENCIES,
     )
     return HTMLResponse(page, headers=REVALIDATE)
 

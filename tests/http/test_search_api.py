@@ -218,6 +218,11 @@ def _cursor(sort: str, value: str) -> str:
         ({"placed_from": "yesterday"}, "placed_from"),
         ({"placed_from": "2025-13-01"}, "placed_from"),
         ({"min_total": -1}, "min_total"),
+        # Currency codes follow the command side's rule: ISO 4217, upper case, in circulation.
+        ({"currency": "eur"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"currency": "", "min_total": 100}, "currency"),
         ({"wait_ms": 5001}, "wait_ms"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"q": "x" * 201}, "q"),
@@ -243,6 +248,20 @@ def test_bad_parameters_are_422_naming_the_parameter(
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
     assert field in {error["field"].split(".")[0] for error in response.json()["errors"]}
+
+
+def test_a_total_range_in_one_currency_leaves_the_others_out(api: Api) -> None:
+    customer = {"id": f"c-{uuid.uuid4().hex[:8]}", "name": "Mixed Tills", "email": "m@example.com"}
+    euros = place(api, customer=customer)
+    pounds = place(api, customer=customer, currency="GBP")
+
+    both = search(api, after=pounds, customer_id=customer["id"], min_total=2100, max_total=2100)
+    found = search(api, customer_id=customer["id"], currency="GBP", min_total=2100)
+
+    assert {hit["order_id"] for hit in both["results"]} == {euros["order_id"], pounds["order_id"]}
+    assert [(hit["order_id"], hit["currency"]) for hit in found["results"]] == [
+        (pounds["order_id"], "GBP")
+    ]
 
 
 def test_a_cursor_from_another_sort_is_refused(api: Api) -> None:

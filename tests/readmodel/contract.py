@@ -262,6 +262,31 @@ class ReadModelContract:
             lambda d: 2000 <= d["total"] <= 6000
         )
 
+    def test_a_currency_filter_keeps_a_total_range_in_that_currency(
+        self, index: OrderSearchIndex, settle: Settle, prefix: str
+    ) -> None:
+        documents = sample_documents(prefix)
+        for n, document in enumerate(documents.values()):
+            document["currency"] = ("EUR", "GBP", "JPY")[n % 3]
+        index.write(Changes(documents=documents, checkpoint=1180))
+        settle()
+
+        def expected(currency: str, low: int = 0) -> set[str]:
+            return {
+                order_id
+                for order_id, d in documents.items()
+                if d["currency"] == currency and d["total"] >= low
+            }
+
+        assert set(self.ids(index, currency="GBP", limit=100)) == expected("GBP")
+        assert set(self.ids(index, currency="JPY", min_total=2000, limit=100)) == expected(
+            "JPY", 2000
+        )
+        assert self.ids(index, currency="USD", limit=100) == []
+        assert self.ids(index, currency="eur", limit=100) == []  # exact: codes are upper case
+        # A range without a currency still spans them all (as it did before the filter).
+        assert len(self.ids(index, min_total=0, limit=100)) == len(documents)
+
     def test_filters_combine_with_free_text(
         self, index: OrderSearchIndex, loaded: dict[str, Document]
     ) -> None:

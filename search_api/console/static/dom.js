@@ -1,4 +1,5 @@
 // Building the page: every piece of untrusted text goes in as a text node, never as HTML.
+import { digits } from "./amounts.js";
 
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -41,22 +42,22 @@ export async function whileSubmitting(form, said, failed, work) {
   }
 }
 
-const exponents = new Map();
+const formats = new Map();
 
 // Money is integer minor units with an ISO 4217 currency; the currency says how many decimals.
 export function money(minor, currency) {
   if (minor === null || minor === undefined) return "–";
-  let format = exponents.get(currency);
+  const places = digits(currency);
+  let format = formats.get(currency);
   if (!format) {
     try {
-      format = new Intl.NumberFormat(undefined, { style: "currency", currency });
+      format = new Intl.NumberFormat(undefined, { style: "currency", currency, minimumFractionDigits: places, maximumFractionDigits: places });
     } catch {
       return `${minor} ${currency} (minor units)`;
     }
-    exponents.set(currency, format);
+    formats.set(currency, format);
   }
-  const digits = format.resolvedOptions().maximumFractionDigits;
-  return format.format(minor / 10 ** digits);
+  return format.format(minor / 10 ** places);
 }
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });

@@ -1,26 +1,8 @@
 // What agents do after payment: refund, take a return, change the address, cancel. Each asks
 // for a confirmation that says what will happen before it posts the command (as the agent).
+import { toMinor } from "./amounts.js";
 import { api } from "./api.js";
 import { definitions, h, money, replace, time, whileSubmitting } from "./dom.js";
-
-// Digits after the point the currency has (EUR 2, JPY 0, KWD 3).
-export function digits(currency) {
-  try {
-    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-  } catch {
-    return 2;
-  }
-}
-
-// "12.50" EUR → 1250: in text, never through a float, so no amount is off by a cent.
-export function toMinor(text, currency) {
-  const places = digits(currency);
-  const pattern = places ? new RegExp(`^(\\d{1,13})(?:[.,](\\d{1,${places}}))?$`) : /^(\d{1,15})$/;
-  const found = pattern.exec(text.trim());
-  if (!found) throw new Error(places ? `type an amount such as 12.${"50".padEnd(places, "0").slice(0, places)}` : "type a whole amount such as 1200");
-  const fraction = (found[2] || "").padEnd(places, "0");
-  return Number(found[1]) * 10 ** places + Number(fraction || 0);
-}
 
 // A client-chosen id: the same form submitted twice (a retry) records the refund once.
 function newId(kind) {

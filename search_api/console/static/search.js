@@ -1,10 +1,13 @@
 // The search view: one box, filters, a sortable table, keyset paging; the URL is the search.
+import { CURRENCIES, digits, fromMinor, toMinor } from "./amounts.js";
 import { api, query } from "./api.js";
 import { email, h, money, replace, statusBadge, time } from "./dom.js";
 import { asOfLine } from "./freshness.js";
 
 const STATUSES = ["placed", "paid", "partially_shipped", "shipped", "delivered", "cancelled"];
-const FIELDS = ["q", "customer_id", "sku", "placed_from", "placed_to", "min_total", "max_total"];
+const FIELDS = ["q", "customer_id", "sku", "placed_from", "placed_to", "currency", "min_total", "max_total"];
+const TEXT_FIELDS = ["q", "customer_id", "sku", "placed_from", "placed_to"];
+const BOUNDS = { min_total: "Total at least", max_total: "Total at most" };
 const SORTABLE = { placed_at: "Placed", updated_at: "Updated", total: "Total" };
 
 function input(name, label, params, attributes = {}) {
@@ -17,6 +20,76 @@ function input(name, label, params, attributes = {}) {
   );
 }
 
+// The currency picker and the two amounts typed in its units: the URL keeps them as
+// min_total/max_total in minor units, so a link means the same whatever the agent typed.
+function totals(params) {
+  const chosen = params.get("currency") || "";
+  const picker = h(
+    "select",
+    { id: "f-currency", name: "currency", "aria-describedby": "totals-help" },
+    h("option", { value: "" }, "Any currency"),
+    [...new Set([...CURRENCIES, ...(chosen ? [chosen] : [])])].map((code) => h("option", { value: code, selected: code === chosen }, code)),
+  );
+  const help = h("p", { id: "totals-help", class: "muted hint" });
+  const amounts = Object.entries(BOUNDS).map(([name, label]) => {
+    const id = `f-${name}`;
+    const minor = params.get(name);
+    const amount = h("input", {
+      id, name, inputmode: "decimal", autocomplete: "off", size: 10,
+      value: minor && chosen && /^\d+$/.test(minor) ? fromMinor(Number(minor), chosen) : "",
+    });
+    const problem = h("p", { id: `${id}-error`, class: "error-text", hidden: true });
+    return { name, amount, problem, field: h("div", { class: "field" }, h("label", { for: id }, label), amount, problem) };
+  });
+  function update() {
+    const currency = picker.value;
+    for (const { amount, problem } of amounts) {
+      amount.disabled = !currency;
+      clear(amount, problem);
+    }
+    const label = currency ? `In ${currency}, e.g. ${fromMinor(1250 * 10 ** Math.max(0, digits(currency) - 2), currency)}.` : "Choose a currency to filter by total.";
+    const linked = !currency && (params.get("min_total") || params.get("max_total"));
+    replace(help, linked ? `${label} (This link's range is in minor units of every currency.)` : label);
+  }
+  picker.addEventListener("change", update);
+  update();
+  // The amounts in minor units, or null (and each bad amount said by its field) when one is wrong.
+  function read() {
+    const currency = picker.value;
+    const bounds = {};
+    let first = null;
+    for (const { name, amount, problem } of amounts) {
+      clear(amount, problem);
+      if (!currency || !amount.value.trim()) continue;
+      try {
+        bounds[name] = String(toMinor(amount.value, currency));
+      } catch (error) {
+        amount.setAttribute("aria-invalid", "true");
+        amount.setAttribute("aria-describedby", problem.id);
+        replace(problem, `Not an amount in ${currency}: ${error.message}.`);
+        problem.hidden = false;
+        first ??= amount;
+      }
+    }
+    if (first) {
+      first.focus();
+      return null;
+    }
+    return { currency, ...bounds };
+  }
+  return {
+    fields: [h("div", { class: "field" }, h("label", { for: "f-currency" }, "Currency"), picker), ...amounts.map(({ field }) => field), help],
+    read,
+  };
+}
+
+function clear(amount, problem) {
+  amount.removeAttribute("aria-invalid");
+  amount.setAttribute("aria-describedby", "totals-help");
+  problem.hidden = true;
+  replace(problem);
+}
+
 function form(params, navigate) {
   const chosen = new Set(params.getAll("status"));
   const box = h("input", {
@@ -24,13 +97,17 @@ function form(params, navigate) {
     placeholder: "Order id, name, e-mail, SKU, product, tracking number, postal code",
     "aria-describedby": "q-help", maxlength: 200,
   });
+  const range = totals(params);
   function submit(event) {
     event.preventDefault();
+    const bounds = range.read();
+    if (!bounds) return;
     // From Enter to results on screen: what scripts/bench_console.py reads.
     performance.mark("orders:search-submitted", { startTime: event.timeStamp });
     const data = new FormData(event.target);
     const next = { sort: params.get("sort") || undefined };
-    for (const name of FIELDS) next[name] = (data.get(name) || "").trim();
+    for (const name of TEXT_FIELDS) next[name] = (data.get(name) || "").trim();
+    Object.assign(next, bounds);
     next.status = data.getAll("status");
     navigate(`/${query(next)}`);
   }
@@ -64,8 +141,7 @@ function form(params, navigate) {
       ),
       input("placed_from", "Placed from", params, { type: "date" }),
       input("placed_to", "Placed before", params, { type: "date" }),
-      input("min_total", "Total at least (minor units, e.g. cents)", params, { type: "number", min: 0, inputmode: "numeric" }),
-      input("max_total", "Total at most (minor units)", params, { type: "number", min: 0, inputmode: "numeric" }),
+      range.fields,
       input("sku", "SKU", params, { maxlength: 64 }),
       input("customer_id", "Customer id", params, { maxlength: 64 }),
     ),
@@ -108,6 +184,7 @@ function looser(params) {
   if (params.getAll("status").length) hints.push(`remove the status filter (${params.getAll("status").join(", ")})`);
   if (params.get("placed_from") || params.get("placed_to")) hints.push("widen the placed dates");
   if (params.get("min_total") || params.get("max_total")) hints.push("widen the total range");
+  if (params.get("currency")) hints.push(`choose any currency (not only ${params.get("currency")})`);
   if (params.get("sku")) hints.push("drop the SKU");
   if (params.get("customer_id")) hints.push("drop the customer id");
   if ((params.get("q") || "").trim().split(/\s+/).length > 1) hints.push("use fewer words (every word must match)");
