@@ -203,6 +203,17 @@ class ReadModelUnavailableError(Exception):
     """The read model's engine cannot answer now (down, unreachable, or refusing)."""
 
 
+class ProjectionBuildingError(ReadModelUnavailableError):
+    """A projection's first build is under way: the serving generation has never been written
+    and another is being built from the whole history; reads answer once it serves."""
+
+    def __init__(self, name: str, generation: str, progress: Mapping[str, Any]) -> None:
+        super().__init__(f"{name} is being built ({generation}); it answers once it is live")
+        self.name = name
+        self.generation = generation
+        self.progress = dict(progress)
+
+
 StoreT = TypeVar("StoreT", bound=DocumentStore)
 StoreT_co = TypeVar("StoreT_co", bound=DocumentStore, covariant=True)
 

@@ -27,6 +27,7 @@ from projectors.port import (
     Generational,
     GenerationState,
     OrderSearchIndex,
+    ProjectionBuildingError,
     ProjectionStore,
     ReadModelUnavailableError,
     SearchPage,
@@ -248,19 +249,39 @@ class ActiveStore(Generic[StoreT]):
         self.read_model = read_model
         self.name = name
         self._ttl_s = ttl_s
-        self._resolved: tuple[float, str] | None = None
+        self._resolved: tuple[float, str, Generation | None] | None = None
 
     @property
     def generation(self) -> str:
+        return self._resolve()[1]
+
+    def _resolve(self) -> tuple[float, str, Generation | None]:
         now = time.monotonic()
         if self._resolved is None or now - self._resolved[0] > self._ttl_s:
             with self.guarded():
-                self._resolved = (now, self.read_model.active())
-        return self._resolved[1]
+                active = self.read_model.active()
+                self._resolved = (now, active, self._first_build(active))
+        return self._resolved
+
+    def _first_build(self, active: str) -> Generation | None:
+        """The generation being built while the serving one has never been written (a
+        projection's first build, ``rebuilds.upgrade``): its answers would be empty, not true."""
+        if self.read_model.open(active).checkpoint().position is not None:
+            return None
+        return next((g for g in self.read_model.generations() if g.state == "rebuilding"), None)
 
     @property
     def current(self) -> StoreT:
         return self.read_model.open(self.generation)
+
+    @property
+    def answering(self) -> StoreT:
+        """The serving generation, for queries: ``ProjectionBuildingError`` during a first
+        build (a 503 with its progress) rather than the empty answers of one never written."""
+        _, generation, building = self._resolve()
+        if building is not None:
+            raise ProjectionBuildingError(self.name, building.name, building.progress)
+        return self.read_model.open(generation)
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -315,7 +336,7 @@ class ActiveStore(Generic[StoreT]):
 
     def get(self, order_id: str) -> Document | None:
         with self.guarded():
-            return self.current.get(order_id)
+            return self.answering.get(order_id)
 
     def count(self) -> int:
         with self.guarded():
@@ -339,7 +360,7 @@ class ActiveIndex(ActiveStore[OrderSearchIndex]):
 
     def search(self, query: SearchQuery) -> SearchPage:
         with self.guarded():
-            return self.current.search(query)
+            return self.answering.search(query)
 
     def scan(self) -> Iterator[Document]:
         return self.current.scan()
@@ -354,13 +375,13 @@ class ActiveDocuments(ActiveStore[ProjectionStore]):
 
     def find(self, column: str, value: Any) -> list[Document]:
         with self.guarded():
-            return self.current.find(column, value)
+            return self.answering.find(column, value)
 
     def sums(
         self, *, where: Mapping[str, tuple[str, str]] | None = None, equal: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         with self.guarded():
-            return self.current.sums(where=where, equal=equal)
+            return self.answering.sums(where=where, equal=equal)
 
     def scan(self) -> Iterator[Document]:
         return self.current.scan()
