@@ -208,7 +208,12 @@ class ProjectionBuildingError(ReadModelUnavailableError):
     and another is being built from the whole history; reads answer once it serves."""
 
     def __init__(self, name: str, generation: str, progress: Mapping[str, Any]) -> None:
-        super().__init__(f"{name} is being built ({generation}); it answers once it is live")
+        done = progress.get("fraction")
+        share = f", {done:.0%} done" if isinstance(done, int | float) else ""
+        super().__init__(
+            f"{name} is being built from the whole history ({generation}{share});"
+            " it answers once it is live"
+        )
         self.name = name
         self.generation = generation
         self.progress = dict(progress)
