@@ -153,6 +153,10 @@ class Node:
             # A test machine's disk may be fuller than production's watermarks allow.
             "cluster.routing.allocation.disk.threshold_enabled": "false",
             "action.destructive_requires_name": "false",
+            # The suite's tests each make their own index families (random prefixes) on one
+            # node: a generation, its meta index and a registry per projection add up past the
+            # default 1,000 shards a node may hold.
+            "cluster.max_shards_per_node": "5000",
         }
         if self.snapshots:
             settings["path.repo"] = str(self.snapshot_dir)
