@@ -61,6 +61,7 @@ from projectors.read_models.elasticsearch_index import (
     Credentials,
     ElasticsearchWriteError,
     connect,
+    found_documents,
 )
 from projectors.read_models.elasticsearch_mappings import META_MAPPINGS, covers
 from projectors.read_models.elasticsearch_progress import (
@@ -106,6 +107,8 @@ class ElasticsearchDocuments:
         """This generation's index (named like SQLite's table)."""
         self.refresh_ms = refresh_ms
         self.replicas = replicas
+        self._unrefreshed = False
+        """Documents were written since the last refresh this store asked for."""
 
     def _mappings(self) -> dict[str, Any]:
         return index_mappings(self.mapping, name=self.name, version=self.projection.schema_version)
@@ -180,8 +183,12 @@ class ElasticsearchDocuments:
     def write(self, changes: Changes) -> None:
         if changes.documents:
             self._bulk(self._actions(changes.documents))
-            if changes.searchable:  # visible to searches before the checkpoint says so
-                self.client.indices.refresh(index=self.table)
+            self._unrefreshed = True
+        if changes.searchable and self._unrefreshed:
+            # Everything written so far visible to searches before the checkpoint says so
+            # (a batch that changes none of this projection's documents included).
+            self.client.indices.refresh(index=self.table)
+            self._unrefreshed = False
         if changes.dead_letters:
             self._bulk(dead_letter_actions(_meta(self.table), changes.dead_letters))
             self.client.indices.refresh(index=_meta(self.table))
@@ -245,7 +252,7 @@ class ElasticsearchDocuments:
         found: dict[str, Document] = {}
         for start in range(0, len(keys), PAGE):
             answer = self.client.mget(index=self.table, ids=list(keys[start : start + PAGE]))
-            found.update((doc["_id"], doc["_source"]) for doc in answer["docs"] if doc.get("found"))
+            found.update(found_documents(answer))
         return found
 
     def get(self, key: str) -> Document | None:

@@ -19,7 +19,7 @@ def test_operators_choose_a_projection_and_see_its_generations(
     for name in ("order-search", "customer-orders", "daily-sales"):
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
 
-    page.get_by_label("Projection").select_option("daily-sales")
+    page.get_by_label("Projection", exact=True).select_option("daily-sales")
 
     expect(page).to_have_url(f"{console.url}/console/operations?projection=daily-sales")
     generations = page.get_by_role("table", name="Read-model generations of daily-sales")
@@ -29,4 +29,6 @@ def test_operators_choose_a_projection_and_see_its_generations(
     expect(page.get_by_text("orders projection rebuild daily-sales")).to_be_visible()
 
     page.reload()  # the choice is in the address: it survives a reload
-    expect(page.get_by_label("Projection")).to_have_value("daily-sales", timeout=TIMEOUT_MS)
+    expect(page.get_by_label("Projection", exact=True)).to_have_value(
+        "daily-sales", timeout=TIMEOUT_MS
+    )
