@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from order_service.access.api_keys import ApiKeys
@@ -28,10 +28,12 @@ from order_service.settings import Settings, sqlite_path
 from order_service.tracing import Tracing, start_tracing
 from projectors.lease import Lease
 from projectors.order_search import NAME
-from projectors.port import ReadModel
-from projectors.read_models.generations import ActiveIndex
+from projectors.port import Generational, ProjectionStore, ReadModel
+from projectors.read_models.generations import ActiveDocuments, ActiveIndex
 from projectors.read_models.leases import leases_beside
-from projectors.read_models.sqlite_documents import SQLiteDocuments
+from projectors.read_models.sqlite_documents import SQLiteDocumentGenerations
+from projectors.rebuilds.parity import Breakdown, status_counts
+from projectors.rebuilds.upgrade import SchemaUpgrade
 from projectors.registry import ELASTICSEARCH, PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
 from projectors.status import projection_status
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from projectors.read_models.elasticsearch_index import Credentials
-    from projectors.registry import ProjectionStore
 
 log = logging.getLogger(__name__)
 PROJECTION_KEY_TTL_S = 600.0
@@ -155,16 +156,56 @@ class Container:
         return Freshness(self.event_store, self.search_index, NAME)
 
     @cached_property
-    def projection_stores(self) -> dict[str, ProjectionStore]:
-        """The read models of the projections other than order-search, by name: on the
-        read model's engine (``open_projection_stores``)."""
-        stores = open_projection_stores(self.settings)
-        for name, store in stores.items():
+    def projection_generations(self) -> dict[str, Generational[ProjectionStore]]:
+        """The generations of the projections other than order-search, by name: on the
+        read model's engine (``open_projection_generations``)."""
+        found = open_projection_generations(self.settings)
+        for name, generations in found.items():
             try:
-                store.setup()
+                generations.setup()
             except Exception as error:  # reads answer 503; the projector retries setting up
                 log.warning("the %s read model cannot be set up yet: %s", name, error)
-        return stores
+        return found
+
+    @cached_property
+    def projection_stores(self) -> dict[str, ActiveDocuments]:
+        """Each of those projections' serving generation, followed (what reads use)."""
+        return {
+            name: ActiveDocuments(generations, name)
+            for name, generations in self.projection_generations.items()
+        }
+
+    def generations_of(self, name: str) -> Generational[Any]:
+        """Any projection's generations, by name (KeyError naming the known ones)."""
+        if name == NAME:
+            return self.read_model
+        try:
+            return self.projection_generations[name]
+        except KeyError:
+            raise KeyError(f"no projection {name!r} (known: {', '.join(PROJECTIONS)})") from None
+
+    def serving_store(self, name: str) -> ActiveIndex | ActiveDocuments:
+        """Any projection's serving generation, followed (dead letters, repairs)."""
+        if name == NAME:
+            return self.search_index
+        self.generations_of(name)  # the KeyError for an unknown name
+        return self.projection_stores[name]
+
+    @staticmethod
+    def breakdown_of(name: str) -> Breakdown | None:
+        """What parity counts per category for a projection (order-search: statuses)."""
+        return status_counts if name == NAME else None
+
+    def schema_upgrade(self, name: str) -> SchemaUpgrade:
+        """What a projector runs when its serving generation has another schema version."""
+        return SchemaUpgrade(
+            self.event_store,
+            self.archive,
+            self.generations_of(name),
+            self.projection_personal,
+            PROJECTIONS[name],
+            self.breakdown_of(name),
+        )
 
     @cached_property
     def projection_freshness(self) -> dict[str, Freshness]:
@@ -185,15 +226,16 @@ class Container:
             if name == NAME:
                 found.append(self.projector())
                 continue
-            store = self.projection_stores[name]
             found.append(
                 Projector(
                     self.event_store,
-                    store,
+                    self.projection_stores[name],
                     self.projection_personal,
                     self._projector_options(),
+                    generations=self.projection_generations[name],
                     projection=PROJECTIONS[name],
-                    lease=self._lease(name, store),
+                    upgrade=self.schema_upgrade(name),
+                    lease=self._lease(name, self.projection_generations[name]),
                 )
             )
         return found
@@ -227,6 +269,8 @@ class Container:
             self.projection_personal,
             options,
             generations=self.read_model,
+            projection=PROJECTIONS[NAME],
+            upgrade=self.schema_upgrade(NAME),
             lease=self._lease(NAME, self.read_model),
         )
 
@@ -262,9 +306,9 @@ class Container:
         self.event_store.close()
         if "read_model" in self.__dict__:
             self.read_model.close()
-        if "projection_stores" in self.__dict__:
-            for store in self.projection_stores.values():
-                store.close()
+        if "projection_generations" in self.__dict__:
+            for generations in self.projection_generations.values():
+                generations.close()
         if "tracing" in self.__dict__:
             self.tracing.close()
 
@@ -290,7 +334,7 @@ def open_personal_data(
     return PersonalData(CustomerKeys(store, keks, ttl_s=ttl))
 
 
-def open_projection_stores(settings: Settings) -> dict[str, ProjectionStore]:
+def open_projection_generations(settings: Settings) -> dict[str, Generational[ProjectionStore]]:
     """With Elasticsearch serving searches, an index family per projection in the same
     cluster (every search process and the projector share them); with SQLite,
     ``projections.db`` beside its read model: a file of their own, so their writes never
@@ -299,13 +343,13 @@ def open_projection_stores(settings: Settings) -> dict[str, ProjectionStore]:
     if urlsplit(url).scheme == "sqlite":
         path = sqlite_path(url).with_name("projections.db")
         return {
-            name: SQLiteDocuments(path, PROJECTIONS[name], mapping)
+            name: SQLiteDocumentGenerations(path, PROJECTIONS[name], mapping)
             for name, mapping in SQLITE.items()
         }
-    from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+    from projectors.read_models.elasticsearch_documents import ElasticsearchDocumentGenerations
 
     return {
-        name: ElasticsearchDocuments(
+        name: ElasticsearchDocumentGenerations(
             url,
             PROJECTIONS[name],
             mapping,
@@ -320,14 +364,16 @@ def open_projection_stores(settings: Settings) -> dict[str, ProjectionStore]:
 
 def open_read_model(settings: Settings) -> ReadModel:
     url = settings.read_model_url
+    version = PROJECTIONS[NAME].schema_version
     if urlsplit(url).scheme == "sqlite":
         from projectors.read_models.sqlite_read_model import SQLiteReadModel
 
-        return SQLiteReadModel(sqlite_path(url))
+        return SQLiteReadModel(sqlite_path(url), schema_version=version)
     from projectors.read_models.elasticsearch_read_model import ElasticsearchReadModel
 
     return ElasticsearchReadModel(
         url,
+        schema_version=version,
         prefix=settings.es_index_prefix,
         refresh_ms=settings.es_refresh_ms,
         replicas=settings.es_replicas,

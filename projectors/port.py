@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from projectors.order_search import Document
 
@@ -194,14 +195,40 @@ class Generation:
     """When it stopped serving (the newest such standby is what ``rollback`` returns to)."""
     progress: dict[str, Any] = field(default_factory=dict)
     """A rebuild's progress: source, checkpoint, head, events, events_per_s, eta_s."""
+    schema_version: int | None = None
+    """The projection schema version its documents follow (None: not recorded)."""
 
 
 class ReadModelUnavailableError(Exception):
     """The read model's engine cannot answer now (down, unreachable, or refusing)."""
 
 
-class ReadModel(Protocol):
-    """The generations of the ``order-search`` read model; searches see the active one."""
+class ProjectionBuildingError(ReadModelUnavailableError):
+    """A projection's first build is under way: the serving generation has never been written
+    and another is being built from the whole history; reads answer once it serves."""
+
+    def __init__(self, name: str, generation: str, progress: Mapping[str, Any]) -> None:
+        done = progress.get("fraction")
+        share = f", {done:.0%} done" if isinstance(done, int | float) else ""
+        super().__init__(
+            f"{name} is being built from the whole history ({generation}{share});"
+            " it answers once it is live"
+        )
+        self.name = name
+        self.generation = generation
+        self.progress = dict(progress)
+
+
+StoreT = TypeVar("StoreT", bound=DocumentStore)
+StoreT_co = TypeVar("StoreT_co", bound=DocumentStore, covariant=True)
+
+
+class Generational(Protocol[StoreT_co]):
+    """A projection's read-model generations in one engine; reads follow the active one.
+
+    What rebuilds, parity, schema upgrades, rollbacks and drops need, for any projection:
+    each generation is a ``StoreT`` of its own (its documents, checkpoint, dead letters).
+    """
 
     unavailable_errors: tuple[type[Exception], ...]
     """The engine client's errors that mean "cannot answer now"; readers translate them."""
@@ -212,8 +239,8 @@ class ReadModel(Protocol):
 
     def active(self) -> str: ...
 
-    def open(self, generation: str) -> OrderSearchIndex:
-        """One generation's index (cached; closed with the read model)."""
+    def open(self, generation: str) -> StoreT_co:
+        """One generation's store (cached; closed with the read model)."""
         ...
 
     def generations(self) -> list[Generation]: ...
@@ -226,12 +253,21 @@ class ReadModel(Protocol):
         """Store a rebuild's progress (shown by ``GET /projections``)."""
         ...
 
+    def schema_version(self, generation: str) -> int | None:
+        """The projection schema version a generation was built with (None: not recorded)."""
+        ...
+
+    def set_schema_version(self, generation: str, version: int) -> None:
+        """Record that ``generation`` now holds documents of schema ``version`` (after an
+        additive migration)."""
+        ...
+
     def serve(self, generation: str) -> None:
         """Tune a bulk-loaded generation for searches (and make all its writes visible)."""
         ...
 
     def switch(self, generation: str) -> str:
-        """Make ``generation`` the one searches use, atomically; returns the previous one."""
+        """Make ``generation`` the one reads use, atomically; returns the previous one."""
         ...
 
     def rollback_target(self) -> str | None:
@@ -243,3 +279,42 @@ class ReadModel(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ReadModel(Generational[OrderSearchIndex], Protocol):
+    """The generations of the ``order-search`` read model; searches see the active one."""
+
+
+class ProjectionStore(DocumentStore, Protocol):
+    """One generation of a document or aggregate projection's read model (``customer-orders``,
+    ``daily-sales``, any new one): what ``SQLiteDocuments`` offers and an Elasticsearch
+    adapter offers alike. The generic machinery (runner, generations, rebuild, parity,
+    upgrades, dead letters, status, freshness) needs no more than this."""
+
+    def scan(self) -> Iterator[Document]:
+        """Every document, by key."""
+        ...
+
+    def find(self, column: str, value: Any) -> list[Document]:
+        """The documents whose indexed ``column`` (mapped field) equals ``value``, by key."""
+        ...
+
+    def sums(
+        self, *, where: Mapping[str, tuple[str, str]] | None = None, equal: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Sums rows by key (``where``: half-open ranges on keys; ``equal``: exact keys);
+        rows whose every field is zero left out. Only for projections that keep sums."""
+        ...
+
+    def add_fields(self) -> list[str]:
+        """An additive migration: add the indexed columns (mapped fields) this code's mapping
+        has and the stored generation lacks, filled from its documents; the names added."""
+        ...
+
+    def guarded(self) -> AbstractContextManager[None]:
+        """The engine's "cannot answer now" errors as ``ReadModelUnavailableError``."""
+        ...
+
+    def destroy(self) -> None:
+        """Delete this generation's documents, sums, checkpoint and dead letters."""
+        ...

@@ -56,6 +56,10 @@ class Projection:
     document_id: Callable[[RecordedEvent], str] = order_key
     sums: tuple[str, ...] = field(default=())
     """For ``sums`` parity: the numeric fields compared."""
+    additive_from: int | None = None
+    """The oldest schema version this one differs from only by added indexed fields (the
+    engines' mappings name them): a read model of that version or newer is migrated in
+    place, the fields added and filled from its documents, instead of rebuilt."""
 
     def __post_init__(self) -> None:
         both = set(self.handles) & self.ignores
@@ -63,6 +67,8 @@ class Projection:
             raise ValueError(f"{self.name}: {sorted(both)} both handled and ignored")
         if not self.creates <= set(self.handles):
             raise ValueError(f"{self.name}: a creating event type must be handled")
+        if self.additive_from is not None and not 0 < self.additive_from < self.schema_version:
+            raise ValueError(f"{self.name}: additive_from must be an older schema version")
 
     @property
     def covers(self) -> frozenset[str]:

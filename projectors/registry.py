@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from projectors import customer_orders, daily_sales, order_search
 from projectors.projection import Projection
 from projectors.read_models.elasticsearch_document_mappings import ElasticsearchMapping
 from projectors.read_models.sqlite_documents import SQLiteMapping
-
-if TYPE_CHECKING:  # the Elasticsearch client is imported only where it is used
-    from typing import TypeAlias
-
-    from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
-    from projectors.read_models.sqlite_documents import SQLiteDocuments
-
-    ProjectionStore: TypeAlias = SQLiteDocuments | ElasticsearchDocuments
-    """The store of a projection other than order-search, on the read model's engine."""
 
 PROJECTIONS: dict[str, Projection] = {
     projection.name: projection

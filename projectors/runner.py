@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from order_service.events import ORDER_CATEGORY
 from order_service.eventstore.port import EventStore, EventStoreError, RecordedEvent, Subscription
@@ -35,11 +35,12 @@ from order_service.personal.codec import PersonalData
 from order_service.tracing import Tracing
 from projectors import metrics, order_search
 from projectors.pipeline import BatchWriter, Pending
-from projectors.port import Changes, DeadLetter, DocumentStore, FencedError, ReadModel
+from projectors.port import Changes, DeadLetter, DocumentStore, FencedError, Generational
 from projectors.projection import Document, Projection, ProjectionError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the upgrade runs a rebuild, which imports this module
     from projectors.lease import Lease
+    from projectors.rebuilds.upgrade import SchemaUpgrade
 
 log = logging.getLogger(__name__)
 STREAM_PREFIX = f"{ORDER_CATEGORY}-"
@@ -47,6 +48,8 @@ MAX_BACKOFF_S = 5.0
 QUEUE_PAGES = 40  # of up to 500 events each
 SWITCH_CHECK_S = 0.5
 IDLE_POLL_S = 0.002  # how often a due batch looks whether the writer is free
+UPGRADE_RETRY_S = 30.0
+"""How long a refused schema upgrade waits before it resumes and checks parity again."""
 
 
 @dataclass
@@ -82,8 +85,9 @@ class Projector:
         personal: PersonalData,
         options: ProjectorOptions | None = None,
         *,
-        generations: ReadModel | None = None,
+        generations: Generational[Any] | None = None,
         projection: Projection = order_search.PROJECTION,
+        upgrade: SchemaUpgrade | None = None,
         lease: Lease | None = None,
     ) -> None:
         self.store = store
@@ -95,6 +99,8 @@ class Projector:
         self.generation: str | None = None
         self.projection = projection
         self.name = projection.name
+        self.upgrade = upgrade
+        """Run before following when the serving generation has another schema version."""
         self._stopped = threading.Event()
         self._spans = self.options.tracing.projection(self.name)
         metrics.declare(self.name)
@@ -129,6 +135,12 @@ class Projector:
             try:
                 if self.generations is not None:
                     self.generations.setup()
+                    upgrade = self.upgrade
+                    stopped = self._stopped.is_set
+                    if upgrade is not None and upgrade.due() and not upgrade.apply(stopped):
+                        if self._stopped.wait(UPGRADE_RETRY_S):
+                            return
+                        continue
                 else:
                     self.index.setup()
                 self._follow()

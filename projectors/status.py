@@ -9,7 +9,7 @@ from typing import Any, Literal
 from order_service.eventstore.port import EventStore, RecordedEvent
 from projectors import metrics
 from projectors.lease import active_instance
-from projectors.port import DocumentStore, ReadModel
+from projectors.port import DocumentStore, Generational
 from projectors.read_models.leases import leases_beside
 from projectors.runner import STREAM_PREFIX
 
@@ -111,7 +111,7 @@ def projection_status(
 
 def rebuild_statuses(
     store: EventStore,
-    read_model: ReadModel,
+    read_model: Generational[DocumentStore],
     *,
     name: str,
     stalled_after_s: float = REBUILD_SILENT_S,

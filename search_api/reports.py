@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
@@ -17,15 +17,13 @@ from order_service.http.dependencies import from_container
 from order_service.http.json import JSONBody
 from order_service.http.problems import InvalidParameterError, documented, problem
 from projectors import customer_orders, daily_sales
+from projectors.read_models.generations import ActiveDocuments
 from search_api.freshness import Freshness
 from search_api.responses import CustomerOrdersOut, DailySalesOut
 
-if TYPE_CHECKING:
-    from projectors.registry import ProjectionStore
-
 MAX_DAYS = 366
 
-StoresDep = Annotated[dict[str, "ProjectionStore"], Depends(from_container("projection_stores"))]
+StoresDep = Annotated[dict[str, ActiveDocuments], Depends(from_container("projection_stores"))]
 FreshnessesDep = Annotated[dict[str, Freshness], Depends(from_container("projection_freshness"))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, description="The customer's id.")]
 Currency = Annotated[

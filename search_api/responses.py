@@ -167,9 +167,18 @@ class GenerationOut(BaseModel):
     updated_at: str
     retired_at: str | None = None
     progress: dict[str, Any] = {}
+    schema_version: int | None = None
+
+
+class RebuildsOut(BaseModel):
+    projection: str
+    active: str
+    rebuilding: bool
+    rebuilds: list[ProjectionOut]
 
 
 class GenerationsOut(BaseModel):
+    projection: str = "order-search"
     active: str | None
     generations: list[GenerationOut]
 

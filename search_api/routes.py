@@ -28,7 +28,9 @@ from projectors.port import (
     FINANCIAL_STATUSES,
     FULFILLMENT_STATUSES,
     STATUSES,
+    Generational,
     OrderSearchIndex,
+    ProjectionStore,
     ReadModel,
     SearchPage,
     SearchQuery,
@@ -64,6 +66,9 @@ FreshnessDep = Annotated[Freshness, Depends(from_container("freshness"))]
 FreshnessesDep = Annotated[dict[str, Freshness], Depends(from_container("projection_freshness"))]
 ArchiveDep = Annotated[ColdArchive, Depends(from_container("archive"))]
 ReadModelDep = Annotated[ReadModel, Depends(from_container("read_model"))]
+GenerationsDep = Annotated[
+    dict[str, Generational[ProjectionStore]], Depends(from_container("projection_generations"))
+]
 PersonalDep = Annotated[PersonalData, Depends(from_container("personal"))]
 WaitMs = Annotated[int, Query(ge=0, le=MAX_WAIT_MS, description="How long to wait, at most 5000.")]
 
@@ -388,6 +393,7 @@ async def list_projections(
     store: StoreDep,
     read_model: ReadModelDep,
     index: IndexDep,
+    generations: GenerationsDep,
 ) -> JSONBody:
     """Each projection's checkpoint, head, lag, state and dead letters; rebuilds with progress.
 
@@ -402,6 +408,9 @@ async def list_projections(
         if name != NAME:
             with other.index.guarded():
                 statuses.append(await other.status(generation=other.index.generation))
+                statuses += await asyncio.to_thread(
+                    rebuild_statuses, store, generations[name], name=name
+                )
     rows = [status.as_dict() for status in statuses]
     grouped: dict[str, dict[str, Any]] = {}
     for row in rows:

@@ -66,6 +66,11 @@ POLICY: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/operations/dead-letters"): ("operator",),
     ("POST", "/operations/dead-letters/retry"): ("operator",),
     ("POST", "/operations/orders/{order_id}/reproject"): ("operator",),
+    ("GET", "/operations/projections/{name}/generations"): ("operator",),
+    ("GET", "/operations/projections/{name}/rebuild"): ("operator",),
+    ("GET", "/operations/projections/{name}/dead-letters"): ("operator",),
+    ("POST", "/operations/projections/{name}/dead-letters/retry"): ("operator",),
+    ("POST", "/operations/projections/{name}/orders/{order_id}/reproject"): ("operator",),
     ("POST", "/operations/customers/{customer_id:path}/erase"): ("operator",),
 }
 

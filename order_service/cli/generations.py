@@ -1,4 +1,5 @@
-"""``orders projection rebuild|rollback|generations|drop|export``: blue/green read-model work.
+"""``orders projection rebuild|rollback|generations|drop|export``: blue/green read-model work,
+for every projection (``NAME``; order-search when none is named).
 
 Exit status: 0 done; 1 refused or a problem found (parity, nothing to roll back to, the
 active generation named for a drop); 2 bad usage, bad configuration or an engine down.
@@ -13,26 +14,44 @@ from pathlib import Path
 
 from order_service.cli.output import answers, console, operator_session, progress_bars
 from order_service.cli.output import table as output_table
+from projectors.order_search import NAME
 from projectors.read_models.generations import GenerationError
 from projectors.rebuilds import snapshot_file
 from projectors.rebuilds.parity import ParityReport
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildRefusedError, RebuildReport
+from projectors.registry import PROJECTIONS
+
+
+def projection_argument(
+    command: argparse.ArgumentParser,
+    *,
+    option: bool = False,
+    default: str | None = NAME,
+    help: str | None = None,
+) -> None:
+    """``NAME`` (or ``--projection NAME``): one of the registered projections, as ``name``."""
+    names = sorted(PROJECTIONS)
+    said = help or f"the projection ({', '.join(names)}; default {default})"
+    if option:
+        command.add_argument(
+            "--projection", dest="name", default=default, choices=names, metavar="NAME", help=said
+        )
+    else:
+        command.add_argument(
+            "name", nargs="?", default=default, choices=names, metavar="NAME", help=said
+        )
 
 
 def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild = actions.add_parser(
         "rebuild", help="build a new generation beside the serving one, then switch to it"
     )
+    projection_argument(rebuild)
     rebuild.add_argument(
-        "name",
-        nargs="?",
-        default="order-search",
-        choices=["order-search"],
-        metavar="NAME",
-        help="the projection (order-search, the one with generations today)",
-    )
-    rebuild.add_argument(
-        "--from-snapshot", type=Path, metavar="FILE", help="start from a read-model snapshot"
+        "--from-snapshot",
+        type=Path,
+        metavar="FILE",
+        help=f"start from a read-model snapshot ({NAME} only)",
     )
     rebuild.add_argument("--batch-size", type=int, default=20_000, help="events per bulk write")
     rebuild.add_argument(
@@ -47,20 +66,23 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     rebuild.set_defaults(handler=_rebuild)
 
     rollback = actions.add_parser("rollback", help="switch back to the previous generation")
+    projection_argument(rollback)
     rollback.add_argument("--dry-run", action="store_true", help="name it, switch nothing")
     rollback.set_defaults(handler=_rollback)
 
     generations = actions.add_parser("generations", help="list generations and their states")
+    projection_argument(generations)
     generations.add_argument("--json", action="store_true", help="print JSON")
     generations.set_defaults(handler=_generations)
 
     drop = actions.add_parser("drop", help="delete a generation that does not serve")
     drop.add_argument("generation", help="g1, g2, ...")
+    projection_argument(drop, option=True, help=f"whose generation (default {NAME})")
     drop.add_argument("--dry-run", action="store_true", help="check, delete nothing")
     drop.set_defaults(handler=_drop)
 
     export = actions.add_parser(
-        "export", help="write a read-model snapshot (documents + checkpoint) to a file"
+        "export", help=f"write a {NAME} snapshot (documents + checkpoint) to a file"
     )
     export.add_argument("--out", type=Path, required=True, help="file to write (.jsonl.gz)")
     export.add_argument("--dry-run", action="store_true", help="count, write nothing")
@@ -70,6 +92,9 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _rebuild(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.sample < 0:
         console.print("[red]--batch-size must be at least 1 and --sample at least 0[/red]")
+        return 2
+    if args.from_snapshot is not None and args.name != NAME:
+        console.print(f"[red]--from-snapshot[/red]: snapshot files hold {NAME} documents only")
         return 2
     if args.from_snapshot is not None:
         try:
@@ -86,19 +111,24 @@ def _rebuild(args: argparse.Namespace) -> int:
         sample=args.sample,
     )
     with operator_session() as container:
+        generations = container.generations_of(args.name)
+        breakdown = container.breakdown_of(args.name)
+        projection = PROJECTIONS[args.name]
         try:
             if args.dry_run:
                 plan = Rebuild(
                     container.event_store,
                     container.archive,
-                    container.read_model,
+                    generations,
                     container.projection_personal,
                     options,
+                    projection=projection,
+                    breakdown=breakdown,
                 )
                 report = plan.plan()
                 verb = "would resume" if report.resumed else "would build"
                 console.print(
-                    f"{verb} generation {report.generation} from {report.source}, "
+                    f"{verb} {args.name} generation {report.generation} from {report.source}, "
                     f"then switch from {report.previous}; nothing written"
                 )
                 return 0
@@ -106,10 +136,12 @@ def _rebuild(args: argparse.Namespace) -> int:
                 rebuild = Rebuild(
                     container.event_store,
                     container.archive,
-                    container.read_model,
+                    generations,
                     container.projection_personal,
                     options,
                     progress,
+                    projection=projection,
+                    breakdown=breakdown,
                 )
                 report = rebuild.run()
         except RebuildRefusedError as error:
@@ -137,38 +169,48 @@ def _print_rebuild(report: RebuildReport) -> None:
         console.print(f"[red]not switched[/red]: {'; '.join(report.refused)}")
         console.print(
             f"{report.generation} is kept, unfinished (archiving waits for it): rerun "
-            "`orders projection rebuild` to resume and check again, add --force to switch "
-            f"anyway, or `orders projection drop {report.generation}` to discard it"
+            f"`orders projection rebuild {report.projection}` to resume and check again, add"
+            " --force to switch anyway, or `orders projection drop"
+            f" {report.generation} --projection {report.projection}` to discard it"
         )
     elif report.switched:
-        console.print(f"searches now use {report.generation}; {report.previous} kept for rollback")
+        console.print(
+            f"{report.projection} reads now use {report.generation}; {report.previous} kept"
+            " for rollback"
+        )
     if report.dropped:
         console.print(f"dropped {report.dropped}")
 
 
 def print_parity(parity: ParityReport) -> None:
-    table = output_table(
-        "",
-        parity.serving,
-        parity.candidate,
-        title=f"parity: {parity.serving} (serving) vs {parity.candidate} (new)",
-    )
-    table.add_row("orders", f"{parity.totals[0]:,}", f"{parity.totals[1]:,}")
+    title = f"parity: {parity.serving} (serving) vs {parity.candidate} (new)"
+    if parity.kind == "sums":
+        title += f", sums at position {parity.position}"
+    table = output_table("", parity.serving, parity.candidate, title=title)
+    table.add_row("documents", f"{parity.totals[0]:,}", f"{parity.totals[1]:,}")
+    if parity.kind == "sums":
+        table.add_row("sums rows", f"{parity.rows[0]:,}", f"{parity.rows[1]:,}")
     for status, (old, new) in parity.by_status.items():
         table.add_row(f"  {status}", f"{old:,}", f"{new:,}")
     table.add_row("dead letters", "", f"{parity.dead_letters:,}")
     console.print(table)
-    console.print(
-        f"sample of {parity.sampled}: {parity.identical} identical, {parity.in_flight} in flight"
-        f" (versions differ), {len(parity.differences)} different"
-    )
-    for order_id, fields in list(parity.differences.items())[:10]:
-        console.print(f"  {order_id}: {', '.join(fields)}")
+    if parity.kind == "sums":
+        console.print(
+            f"{parity.sampled} sums rows: {parity.identical} identical,"
+            f" {len(parity.differences)} different"
+        )
+    else:
+        console.print(
+            f"sample of {parity.sampled}: {parity.identical} identical, {parity.in_flight} in"
+            f" flight (versions differ), {len(parity.differences)} different"
+        )
+    for key, fields in list(parity.differences.items())[:10]:
+        console.print(f"  {key}: {', '.join(fields)}")
 
 
 def _rollback(args: argparse.Namespace) -> int:
     with operator_session() as container:
-        read_model = container.read_model
+        read_model = container.generations_of(args.name)
         target = read_model.rollback_target()
         active = read_model.active()
         if target is None:
@@ -178,18 +220,24 @@ def _rollback(args: argparse.Namespace) -> int:
             console.print(f"would switch from {active} back to {target}")
             return 0
         read_model.switch(target)
-    console.print(f"searches now use {target} again; {active} is kept (drop it when sure)")
+    console.print(f"{args.name} reads now use {target} again; {active} is kept (drop it when sure)")
     return 0
 
 
 def _generations(args: argparse.Namespace) -> int:
     with operator_session() as container:
-        found = container.read_model.generations()
+        found = container.generations_of(args.name).generations()
     if args.json:
         print(json.dumps([asdict(generation) for generation in found]))
         return 0
     table = output_table(
-        "generation", "state", "created", "retired", "progress", title="order-search generations"
+        "generation",
+        "state",
+        "schema",
+        "created",
+        "retired",
+        "progress",
+        title=f"{args.name} generations",
     )
     for generation in found:
         progress = generation.progress
@@ -201,6 +249,7 @@ def _generations(args: argparse.Namespace) -> int:
         table.add_row(
             generation.name,
             generation.state,
+            "-" if generation.schema_version is None else str(generation.schema_version),
             generation.created_at[:19],
             (generation.retired_at or "")[:19],
             shown,
@@ -211,18 +260,19 @@ def _generations(args: argparse.Namespace) -> int:
 
 def _drop(args: argparse.Namespace) -> int:
     with operator_session() as container:
+        read_model = container.generations_of(args.name)
         try:
-            names = [generation.name for generation in container.read_model.generations()]
+            names = [generation.name for generation in read_model.generations()]
             if args.generation not in names:
                 console.print(
                     f"[red]no generation {args.generation}[/red] (have {', '.join(names)})"
                 )
                 return 1
-            if args.generation == container.read_model.active():
-                console.print(f"[red]{args.generation} serves searches[/red]; switch first")
+            if args.generation == read_model.active():
+                console.print(f"[red]{args.generation} serves reads[/red]; switch first")
                 return 1
             if not args.dry_run:
-                container.read_model.drop(args.generation)
+                read_model.drop(args.generation)
         except GenerationError as error:
             console.print(f"[red]{error}[/red]")
             return 1

@@ -24,7 +24,6 @@ from order_service.settings import Settings
 from order_service.snapshots import snapshot_orders
 from order_service.synthetic import synthetic_orders
 from projectors.maintenance import reproject, retry_dead_letters
-from projectors.order_search import NAME
 from projectors.registry import PROJECTIONS
 from projectors.status import projection_status, rebuild_statuses
 
@@ -40,26 +39,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listed.set_defaults(handler=_list)
 
     status = actions.add_parser("status", help="checkpoint, head, lag, state and dead letters")
-    status.add_argument(
-        "name", nargs="?", choices=sorted(PROJECTIONS), metavar="NAME", help="one (default: all)"
-    )
+    generation_cli.projection_argument(status, default=None, help="one (default: all)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_status)
 
     retry = actions.add_parser("retry-dead-letters", help="re-project orders with dead letters")
-    retry.add_argument(
-        "name",
-        nargs="?",
-        default=NAME,
-        choices=sorted(PROJECTIONS),
-        metavar="NAME",
-        help="the projection (default: order-search)",
-    )
+    generation_cli.projection_argument(retry)
     retry.add_argument("--dry-run", action="store_true", help="report what would be repaired")
     retry.set_defaults(handler=_retry)
 
     one = actions.add_parser("reproject", help="rebuild one order's document from its events")
     one.add_argument("order_id")
+    generation_cli.projection_argument(one, option=True)
     one.add_argument("--dry-run", action="store_true", help="check the order can be folded")
     one.set_defaults(handler=_reproject)
 
@@ -189,18 +180,15 @@ def _status(args: argparse.Namespace) -> int:
     every = []
     with operator_session() as container:
         store = container.event_store
-        if args.name in (None, NAME):
-            read_model = container.read_model
-            active = read_model.active()
+        for name in PROJECTIONS:
+            if args.name not in (None, name):
+                continue
+            generations = container.generations_of(name)
+            active = generations.active()
             every.append(
-                projection_status(store, read_model.open(active), name=NAME, generation=active)
+                projection_status(store, generations.open(active), name=name, generation=active)
             )
-            every += rebuild_statuses(store, read_model, name=NAME)
-        for name, documents in container.projection_stores.items():
-            if args.name in (None, name):
-                every.append(
-                    projection_status(store, documents, name=name, generation=documents.generation)
-                )
+            every += rebuild_statuses(store, generations, name=name)
     if args.json:
         print(json.dumps({"projections": [shown.as_dict() for shown in every]}))
     else:
@@ -217,9 +205,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with operator_session() as container:
-        index = (
-            container.search_index if args.name == NAME else container.projection_stores[args.name]
-        )
+        index = container.serving_store(args.name)
         report = retry_dead_letters(
             container.event_store,
             index,
@@ -244,10 +230,11 @@ def _reproject(args: argparse.Namespace) -> int:
         else:
             written = reproject(
                 container.event_store,
-                container.search_index,
+                container.serving_store(args.name),
                 args.order_id,
                 container.personal,
                 container.archive,
+                projection=PROJECTIONS[args.name],
             )
             found = written is not None
     if not found:
@@ -259,5 +246,6 @@ def _reproject(args: argparse.Namespace) -> int:
         " (dry run)" if args.dry_run else "",
         getpass.getuser(),
     )
-    console.print(f"{'would re-project' if args.dry_run else 're-projected'} order {args.order_id}")
+    verb = "would re-project" if args.dry_run else "re-projected"
+    console.print(f"{verb} order {args.order_id} in {args.name}")
     return 0

@@ -34,7 +34,7 @@ from order_service.eventstore.port import EventStoreError, EventStoreUnavailable
 from order_service.http.json import JSONBody
 from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from order_service.personal.keys import KeyStoreError
-from projectors.port import ReadModelUnavailableError
+from projectors.port import ProjectionBuildingError, ReadModelUnavailableError
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -270,6 +270,20 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             "event-store-unavailable",
             "The event store cannot be read now",
             headers={"Retry-After": "1"},
+        ),
+    ),
+    (
+        ProjectionBuildingError,
+        Problem(
+            503,
+            "projection-building",
+            "The projection is being built from the whole history",
+            details=lambda error: {
+                "projection": error.name,
+                "generation": error.generation,
+                "progress": error.progress,
+            },
+            headers={"Retry-After": "5"},
         ),
     ),
     (

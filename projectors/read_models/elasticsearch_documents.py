@@ -1,14 +1,13 @@
 """A projection's documents in Elasticsearch, for any declared projection: the same store as
 ``SQLiteDocuments`` (documents behind a version guard, found by keyword columns, sums, a
-checkpoint and dead letters, schema-versioned), on the production engine.
+checkpoint and dead letters), on the production engine.
 
-- Each projection is an index family: ``<prefix>-<name>-v<schema version>`` holds its
-  documents, ``...-v<N>-meta`` its checkpoint, dead letters and whether it is live; the
-  alias ``<prefix>-<name>`` names the version that serves, and every query goes through it
-  (the projector's own reads, ``documents``, ``count`` and ``scan``, name its version's
-  index: it folds onto the documents it wrote).
-  Mappings are code (the projection's module declares them), installed by an idempotent
-  ``setup()`` that only adds what a newer version of the code maps.
+- Each generation is an index, ``<prefix>-<name>-gN``, with its checkpoint and dead letters
+  in ``...-gN-meta``; ``ElasticsearchDocumentGenerations`` keeps them behind the alias
+  ``<prefix>-<name>`` with the rules every projection shares (``generations``), so a
+  schema-version bump is a new generation built beside the serving one and switched to after
+  parity, and a migration that only adds mapped fields adds them in place (``add_fields``).
+  Mappings are code (the projection's module declares them).
 - Writes are bulks with external versioning on the document's version (``external_gte``):
   a replayed, duplicated or late document never replaces a newer one, and rewriting the same
   version rewrites the same document. A 409 (a newer version is stored) is not an error;
@@ -23,16 +22,11 @@ checkpoint and dead letters, schema-versioned), on the production engine.
   writing), so each partial sum is at most the final one; below 2**53 every partial sum is
   an integer a double holds exactly, so the aggregation's sum is the integer sum (checked on
   reading).
-- A newer schema version gets its own indices beside the serving ones; the alias moves to
-  it once it is live (has caught up once), atomically. Code older than the version the
-  alias names reads its own indices, never a schema it does not know.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -44,11 +38,16 @@ from elasticsearch import (
     BadRequestError,
     ConflictError,
     Elasticsearch,
-    NotFoundError,
     helpers,
 )
 
-from projectors.port import Changes, Checkpoint, DeadLetter, ReadModelUnavailableError
+from projectors.port import (
+    Changes,
+    Checkpoint,
+    DeadLetter,
+    ProjectionStore,
+    ReadModelUnavailableError,
+)
 from projectors.projection import Document, Projection
 from projectors.read_models.elasticsearch_document_mappings import (
     CONTRIBUTIONS,
@@ -56,11 +55,13 @@ from projectors.read_models.elasticsearch_document_mappings import (
     ElasticsearchMapping,
     index_mappings,
 )
+from projectors.read_models.elasticsearch_generations import ElasticsearchGenerations
 from projectors.read_models.elasticsearch_index import (
     BULK_ANSWER,
     Credentials,
     ElasticsearchWriteError,
     connect,
+    found_documents,
 )
 from projectors.read_models.elasticsearch_mappings import META_MAPPINGS, covers
 from projectors.read_models.elasticsearch_progress import (
@@ -73,7 +74,6 @@ from projectors.read_models.elasticsearch_progress import (
     read_dead_letters,
 )
 
-SERVING_TTL_S = 0.5
 PAGE = 1000
 EXACT_UP_TO = 2**53
 """Integers a double holds exactly (every one up to here)."""
@@ -84,36 +84,38 @@ class InexactSumError(ArithmeticError):
 
 
 class ElasticsearchDocuments:
+    """One generation of a projection's documents (``generation``: ``g1``, ``g2``...)."""
+
     def __init__(
         self,
-        url: str,
+        client: Elasticsearch,
         projection: Projection,
         mapping: ElasticsearchMapping,
         *,
         prefix: str = "orders",
+        generation: str = "g1",
         refresh_ms: int = 100,
         replicas: int = 1,
-        credentials: Credentials | None = None,
-        client: Elasticsearch | None = None,
-        serving_ttl_s: float = SERVING_TTL_S,
     ) -> None:
-        self._owns_client = client is None
-        self.client = client or connect(url, credentials)
+        self.client = client
         self.projection = projection
         self.name = projection.name
         self.mapping = mapping
-        self.base = f"{prefix}-{projection.name}"
-        """The alias reads go through."""
-        self.table = f"{self.base}-v{projection.schema_version}"
-        """This code's index (writes, checkpoint); named like SQLite's table."""
+        self.generation = generation
+        self.prefix = prefix
+        self.table = f"{prefix}-{projection.name}-{generation}"
+        """This generation's index (named like SQLite's table)."""
         self.refresh_ms = refresh_ms
         self.replicas = replicas
-        self._version_index = re.compile(rf"^{re.escape(self.base)}-v(\d{{1,6}})$")
-        self._serving: tuple[float, str, int] | None = None
-        self._serving_ttl_s = serving_ttl_s
-        self._live = False
+        self._unrefreshed = False
+        """Documents were written since the last refresh this store asked for."""
+
+    def _mappings(self) -> dict[str, Any]:
+        return index_mappings(self.mapping, name=self.name, version=self.projection.schema_version)
 
     def setup(self) -> None:
+        """Create this generation's indices (idempotent). An existing index's mapping is left
+        as it is: an older generation lacking a field keeps serving (see ``add_fields``)."""
         self._create(
             self.table,
             {
@@ -121,110 +123,57 @@ class ElasticsearchDocuments:
                 "number_of_replicas": self.replicas,
                 "refresh_interval": f"{self.refresh_ms}ms" if self.refresh_ms else "-1",
             },
-            index_mappings(self.mapping, name=self.name, version=self.projection.schema_version),
+            self._mappings(),
         )
         self._create(
             _meta(self.table),
             {"number_of_shards": 1, "number_of_replicas": self.replicas},
             META_MAPPINGS,
         )
-        live = self._is_live(self.table)
-        pointed = self._pointer()
-        if pointed is None:  # the first start: reads see this version until a newer one is live
-            self._point(None)
-        elif live and pointed < self.projection.schema_version:
-            self._point(pointed)  # repairs a crash between going live and moving the alias
-        self._live = live
-        self._serving = None
 
     def _create(self, index: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
-        """Create the index, or add the fields this code maps and the index lacks (an index
-        that has them all is left alone: setup runs in every process and must not write)."""
-        if not self.client.indices.exists(index=index):
-            try:
-                self.client.indices.create(index=index, settings=settings, mappings=mappings)
-                return
-            except BadRequestError as error:  # another process created it meanwhile
-                if error.error != "resource_already_exists_exception":
-                    raise
-        current = self.client.indices.get_mapping(index=index)[index]["mappings"]
-        if not covers(current, mappings):
-            self.client.indices.put_mapping(
-                index=index, properties=mappings["properties"], dynamic=mappings["dynamic"]
-            )
-
-    # Which index answers reads.
-
-    def _pointer(self) -> int | None:
-        """The schema version the alias names (None: no alias yet)."""
+        if self.client.indices.exists(index=index):
+            return
         try:
-            found = self.client.indices.get_alias(name=self.base)
-        except NotFoundError:
-            return None
-        versions = [int(m.group(1)) for name in found if (m := self._version_index.match(name))]
-        return max(versions) if versions else None
-
-    def _point(self, old: int | None) -> None:
-        actions: list[dict[str, Any]] = [{"add": {"index": self.table, "alias": self.base}}]
-        if old is not None:
-            actions.insert(0, {"remove": {"index": f"{self.base}-v{old}", "alias": self.base}})
-        try:
-            self.client.indices.update_aliases(actions=actions)
-        except (BadRequestError, NotFoundError):
-            # Another process moved the alias first: fine if it names this version or newer.
-            pointed = self._pointer()
-            if pointed is None or pointed < self.projection.schema_version:
+            self.client.indices.create(index=index, settings=settings, mappings=mappings)
+        except BadRequestError as error:  # another process created it meanwhile
+            if error.error != "resource_already_exists_exception":
                 raise
 
-    def _is_live(self, index: str) -> bool:
-        try:
-            return bool(self.client.exists(index=_meta(index), id="live"))
-        except NotFoundError:
-            return False
-
-    def _go_live(self) -> None:
-        """Mark this version live, and move the alias to it unless it names a newer one."""
-        self.client.index(
-            index=_meta(self.table), id="live", document={"kind": "live"}, refresh=True
+    def add_fields(self) -> list[str]:
+        """Map the fields this code's mapping has and the index lacks, then write every stored
+        document again at its own version (the guard accepts an equal version), so the new
+        fields are indexed for them too; the top-level names added."""
+        wanted = self._mappings()
+        current = self.client.indices.get_mapping(index=self.table)[self.table]["mappings"]
+        if covers(current, wanted):
+            return []
+        have = current.get("properties", {})
+        added = [
+            name
+            for name, field in wanted["properties"].items()
+            if name not in have or not covers(have[name], field)
+        ]
+        self.client.indices.put_mapping(
+            index=self.table,
+            properties=wanted["properties"],
+            dynamic=wanted["dynamic"],
+            meta=wanted["_meta"],
         )
-        pointed = self._pointer()
-        if pointed is None or pointed < self.projection.schema_version:
-            self._point(pointed)
-        self._live = True
-        self._serving = None
+        documents = {document[DOCUMENT_KEY]: document for document in self._keyed()}
+        for keys in _chunks(list(documents), PAGE):
+            self._bulk(self._actions({key: _stored(documents[key]) for key in keys}))
+        self.client.indices.refresh(index=self.table)
+        return added
 
-    def versions(self) -> dict[int, bool]:
-        """Every schema version with an index in the cluster, and whether it is live."""
-        found = self.client.indices.get(index=f"{self.base}-v*", allow_no_indices=True)
-        names = [name for name in found if self._version_index.match(name)]
-        if not names:
-            return {}
-        live = self.client.mget(docs=[{"_index": _meta(name), "_id": "live"} for name in names])
-        return {
-            int(name.removeprefix(f"{self.base}-v")): bool(doc.get("found"))
-            for name, doc in zip(names, live["docs"], strict=True)
-        }
+    def _keyed(self) -> Iterator[Document]:
+        """Every stored document with its key (``_source`` leaves the key out)."""
+        self.client.indices.refresh(index=self.table)
+        for hit in self._hits(self.table, {"match_all": {}}):
+            yield {**hit["_source"], DOCUMENT_KEY: hit["_id"]}
 
-    def serving(self) -> str:
-        """What reads name: the alias, or this code's own index when the alias already names
-        a newer schema version (older code during a deploy)."""
-        return self._resolve()[1]
-
-    def _resolve(self) -> tuple[float, str, int]:
-        now = time.monotonic()
-        if self._serving is None or now - self._serving[0] >= self._serving_ttl_s:
-            own = self.projection.schema_version
-            with self.guarded():  # freshness asks before it reads: "cannot answer" is a 503
-                pointed = self._pointer()
-            if pointed is None or pointed > own:
-                self._serving = (now, self.table, own)
-            else:
-                self._serving = (now, self.base, pointed)
-        return self._serving
-
-    @property
-    def generation(self) -> str:
-        return f"v{self._resolve()[2]}"
+    def destroy(self) -> None:
+        self.client.indices.delete(index=[self.table, _meta(self.table)], ignore_unavailable=True)
 
     # Writing.
 
@@ -234,13 +183,15 @@ class ElasticsearchDocuments:
     def write(self, changes: Changes) -> None:
         if changes.documents:
             self._bulk(self._actions(changes.documents))
-            if changes.searchable:  # visible to searches before the checkpoint says so
-                self.client.indices.refresh(index=self.table)
+            self._unrefreshed = True
+        if changes.searchable and self._unrefreshed:
+            # Everything written so far visible to searches before the checkpoint says so
+            # (a batch that changes none of this projection's documents included).
+            self.client.indices.refresh(index=self.table)
+            self._unrefreshed = False
         if changes.dead_letters:
             self._bulk(dead_letter_actions(_meta(self.table), changes.dead_letters))
             self.client.indices.refresh(index=_meta(self.table))
-        if changes.searchable and not self._live:  # a live batch: this version has caught up
-            self._go_live()
         if changes.checkpoint is not None:
             # Versioned by its position: a later checkpoint already stored wins (409).
             with contextlib.suppress(ConflictError):
@@ -301,7 +252,7 @@ class ElasticsearchDocuments:
         found: dict[str, Document] = {}
         for start in range(0, len(keys), PAGE):
             answer = self.client.mget(index=self.table, ids=list(keys[start : start + PAGE]))
-            found.update((doc["_id"], doc["_source"]) for doc in answer["docs"] if doc.get("found"))
+            found.update(found_documents(answer))
         return found
 
     def get(self, key: str) -> Document | None:
@@ -311,9 +262,10 @@ class ElasticsearchDocuments:
         """The serving documents whose keyword ``column`` equals ``value``, by key."""
         if column not in self.mapping.columns:
             raise ValueError(f"{column!r} is not an indexed column of {self.name}")
-        return list(self._search(self.serving(), {"term": {column: value}}))
+        return [hit["_source"] for hit in self._hits(self.table, {"term": {column: value}})]
 
-    def _search(self, index: str, query: dict[str, Any]) -> Iterator[Document]:
+    def _hits(self, index: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every hit of ``query``, by key, page after page."""
         after: list[Any] | None = None
         while True:
             answer = self.client.search(
@@ -322,11 +274,10 @@ class ElasticsearchDocuments:
                 sort=[{DOCUMENT_KEY: "asc"}],
                 size=PAGE,
                 search_after=after,
-                filter_path=["hits.hits._source", "hits.hits.sort"],
+                filter_path=["hits.hits._id", "hits.hits._source", "hits.hits.sort"],
             )
             hits = answer.get("hits", {}).get("hits", [])
-            for hit in hits:
-                yield hit["_source"]
+            yield from hits
             if len(hits) < PAGE:
                 return
             after = hits[-1]["sort"]
@@ -360,7 +311,7 @@ class ElasticsearchDocuments:
             if after:
                 composite["after"] = after
             answer = self.client.search(
-                index=self.serving(),
+                index=self.table,
                 size=0,
                 aggs={
                     "contributions": {
@@ -392,15 +343,8 @@ class ElasticsearchDocuments:
                 return rows
             after = found["after_key"]
 
-    def checkpoint(self, table: str | None = None) -> Checkpoint:
-        """This version's checkpoint (what the projector resumes from)."""
-        return read_checkpoint(self.client, _meta(table or self.table))
-
-    def checkpoint_of(self, generation: str) -> Checkpoint:
-        """The checkpoint of the version that answers reads (``v1``, ``v2``...)."""
-        if not re.fullmatch(r"v\d{1,6}", generation):
-            raise ValueError(f"not a schema version: {generation!r}")
-        return self.checkpoint(f"{self.base}-{generation}")
+    def checkpoint(self) -> Checkpoint:
+        return read_checkpoint(self.client, _meta(self.table))
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -428,18 +372,65 @@ class ElasticsearchDocuments:
 
     def scan(self) -> Iterator[Document]:
         self.client.indices.refresh(index=self.table)
-        yield from self._search(self.table, {"match_all": {}})
+        yield from (hit["_source"] for hit in self._hits(self.table, {"match_all": {}}))
 
     def ping(self) -> None:
         self.client.cluster.health(timeout="2s")
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        """Nothing of its own to close: the generations own the client."""
+
+
+class ElasticsearchDocumentGenerations(ElasticsearchGenerations[ProjectionStore]):
+    """A document or aggregate projection's generations in one cluster."""
+
+    def __init__(
+        self,
+        url: str,
+        projection: Projection,
+        mapping: ElasticsearchMapping,
+        *,
+        prefix: str = "orders",
+        refresh_ms: int = 100,
+        replicas: int = 1,
+        credentials: Credentials | None = None,
+        client: Elasticsearch | None = None,
+    ) -> None:
+        super().__init__(
+            client or connect(url, credentials),
+            projection.name,
+            prefix=prefix,
+            refresh_ms=refresh_ms,
+            replicas=replicas,
+            schema_version=projection.schema_version,
+        )
+        self.projection = projection
+        self.mapping = mapping
+
+    def _open(self, generation: str, *, bulk: bool) -> ProjectionStore:
+        return ElasticsearchDocuments(
+            self.client,
+            self.projection,
+            self.mapping,
+            prefix=self.prefix,
+            generation=generation,
+            refresh_ms=0 if bulk else self.refresh_ms,
+            replicas=0 if bulk else self.replicas,
+        )
 
 
 def _meta(index: str) -> str:
     return f"{index}-meta"
+
+
+def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
+
+
+def _stored(document: Document) -> Document:
+    """A document as it was written (the key it was read back with left out)."""
+    return {name: value for name, value in document.items() if name != DOCUMENT_KEY}
 
 
 def _counted(deltas: dict[str, int]) -> dict[str, int]:

@@ -36,7 +36,14 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundErro
 from elasticsearch.serializer import OrjsonSerializer
 
 from projectors.order_search import NAME, SUMMARY_FIELDS, Document
-from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
+from projectors.port import (
+    Changes,
+    Checkpoint,
+    DeadLetter,
+    ReadModelUnavailableError,
+    SearchPage,
+    SearchQuery,
+)
 from projectors.read_models.elasticsearch_mappings import (
     MAPPINGS,
     META_MAPPINGS,
@@ -96,6 +103,19 @@ EXPUNGE_WITHIN_S = 120.0
 
 class ElasticsearchWriteError(RuntimeError):
     """Some documents of a bulk were refused for a reason other than a newer version."""
+
+
+def found_documents(answer: Any) -> dict[str, Document]:
+    """The documents an ``mget`` found, by id. An ``mget`` answers 200 even when a shard
+    cannot answer, with an error in place of each of its documents: that is "cannot read
+    now", never "no such document" (a projector folding onto a missing document would
+    replace the stored one with one made of the later events alone)."""
+    failed = [doc for doc in answer["docs"] if "error" in doc]
+    if failed:
+        reason = failed[0]["error"]
+        reason = reason.get("type", reason) if isinstance(reason, dict) else reason
+        raise ReadModelUnavailableError(f"{len(failed)} documents cannot be read now: {reason}")
+    return {doc["_id"]: doc["_source"] for doc in answer["docs"] if doc.get("found")}
 
 
 class ElasticsearchOrderIndex:
@@ -235,7 +255,7 @@ class ElasticsearchOrderIndex:
         if not order_ids:
             return {}
         found = self.client.mget(index=self.index, ids=list(order_ids), source_excludes=SEARCH_ONLY)
-        return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
+        return found_documents(found)
 
     def get(self, order_id: str) -> Document | None:
         try:

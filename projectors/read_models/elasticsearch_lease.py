@@ -4,9 +4,13 @@ write based on a record someone else has changed since is refused (409)."""
 
 from __future__ import annotations
 
+import time
+
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from projectors.lease import LeaseRecord, Version
+
+SHARD_WAIT_S = 30.0
 
 
 class ElasticsearchLeases:
@@ -25,22 +29,26 @@ class ElasticsearchLeases:
         )
         self.wait_for_shard()
 
-    def wait_for_shard(self) -> None:
+    def wait_for_shard(self, timeout_s: float = SHARD_WAIT_S) -> None:
         """Until the index's primary shard has started: an index another process has just
         created exists before its shard can answer, and reads of it meanwhile get 503."""
-        self.client.cluster.health(index=self.index, wait_for_status="yellow", timeout="30s")
+        self.client.cluster.health(
+            index=self.index, wait_for_status="yellow", timeout=f"{max(timeout_s, 1):.0f}s"
+        )
 
     def read(self, name: str) -> tuple[LeaseRecord, Version] | None:
-        try:
+        deadline = time.monotonic() + SHARD_WAIT_S
+        while True:
             try:
                 found = self.client.get(index=self.index, id=name)
+                break
+            except NotFoundError:  # no lease yet, or no lease index
+                return None
             except ApiError as error:
-                if error.meta.status != 503:
+                left = deadline - time.monotonic()
+                if error.meta.status != 503 or left <= 0:
                     raise
-                self.wait_for_shard()  # created a moment ago by another projector
-                found = self.client.get(index=self.index, id=name)
-        except NotFoundError:  # no lease yet, or no lease index
-            return None
+                self.wait_for_shard(left)  # created a moment ago by another projector
         return LeaseRecord(**found["_source"]), (found["_seq_no"], found["_primary_term"])
 
     def write(self, name: str, record: LeaseRecord, expected: Version | None) -> Version | None:

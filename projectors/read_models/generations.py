@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic
 
 from projectors.order_search import Document
 from projectors.port import (
@@ -24,15 +24,20 @@ from projectors.port import (
     Checkpoint,
     DeadLetter,
     Generation,
+    Generational,
     GenerationState,
     OrderSearchIndex,
-    ReadModel,
+    ProjectionBuildingError,
+    ProjectionStore,
     ReadModelUnavailableError,
     SearchPage,
     SearchQuery,
+    StoreT,
 )
 
-NAME = re.compile(r"^g(\d{1,6})$")
+NAME = re.compile(r"^[gv](\d{1,6})$")
+"""``g1``, ``g2``...; ``v1``... are the generations a read model kept per schema version
+before it had generations (adopted as they are)."""
 FIRST = "g1"
 FOLLOW_TTL_S = 0.5
 
@@ -45,12 +50,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class Generations(ABC):
-    """The engine-independent half of a ``ReadModel``."""
+class Generations(ABC, Generic[StoreT]):
+    """The engine-independent half of a ``Generational`` read model, for any projection.
 
-    def __init__(self) -> None:
-        self._opened: dict[str, OrderSearchIndex] = {}
+    ``schema_version`` is the projection's, as this code declares it: each generation
+    records the version it was built with, so an upgrade can tell an older one."""
+
+    def __init__(self, *, schema_version: int | None = None) -> None:
+        self._opened: dict[str, StoreT] = {}
         self._lock = threading.Lock()
+        self.schema_version_declared = schema_version
 
     # What each engine provides.
 
@@ -71,7 +80,7 @@ class Generations(ABC):
         """Point searches at ``new`` instead of ``old``, atomically."""
 
     @abstractmethod
-    def _open(self, generation: str, *, bulk: bool) -> OrderSearchIndex: ...
+    def _open(self, generation: str, *, bulk: bool) -> StoreT: ...
 
     @abstractmethod
     def _serve(self, generation: str) -> None:
@@ -89,27 +98,50 @@ class Generations(ABC):
     @abstractmethod
     def _delete_record(self, generation: str) -> None: ...
 
+    def _adopt(self) -> tuple[str, int | None] | None:
+        """A generation kept before the registry existed, and its schema version, to serve
+        first instead of creating ``g1`` (None: there is none)."""
+        return None
+
     # The rules.
 
     def setup(self) -> None:
         self._prepare()
         active = self._pointer()
+        version = self.schema_version_declared
         if active is None:
-            self.open(FIRST).setup()
-            self._swap(FIRST, None)
-            active = FIRST
-        else:
+            adopted = self._adopt()
+            active, version = adopted if adopted else (FIRST, version)
             self.open(active).setup()
-        if active not in self._records():
-            self._put_record(active, {"state": "active", "created_at": _now()})
+            self._swap(active, None)
+        elif self.schema_version(active) in (None, version):
+            # One of another schema version was set up by its own code: an upgrade replaces
+            # or migrates it (``rebuilds.upgrade``); setting it up as this code would fails.
+            self.open(active).setup()
+        record = self._records().get(active)
+        if record is None and (kept := NAME.match(active)) and active.startswith("v"):
+            version = int(kept.group(1))  # kept per schema version: built with that one
+        if record is None or ("schema_version" not in record and version is not None):
+            record = record or {"state": "active", "created_at": _now()}
+            if version is not None:  # a record from before versions holds this code's
+                record.setdefault("schema_version", version)
+            self._put_record(active, record)
 
     def active(self) -> str:
         return self._pointer() or FIRST
 
-    def open(self, generation: str) -> OrderSearchIndex:
+    def open(self, generation: str) -> StoreT:
         return self._cached(generation, bulk=False)
 
-    def _cached(self, generation: str, *, bulk: bool) -> OrderSearchIndex:
+    def schema_version(self, generation: str) -> int | None:
+        version = self._records().get(generation, {}).get("schema_version")
+        return None if version is None else int(version)
+
+    def set_schema_version(self, generation: str, version: int) -> None:
+        record = self._records().get(generation, {"created_at": _now()})
+        self._put_record(generation, {**record, "schema_version": version, "updated_at": _now()})
+
+    def _cached(self, generation: str, *, bulk: bool) -> StoreT:
         if not NAME.match(generation):
             raise GenerationError(f"not a generation name: {generation!r} (g1, g2, ...)")
         with self._lock:
@@ -136,6 +168,7 @@ class Generations(ABC):
                     updated_at=record.get("updated_at", record.get("created_at", "")),
                     retired_at=record.get("retired_at"),
                     progress=record.get("progress", {}),
+                    schema_version=record.get("schema_version"),
                 )
             )
         return found
@@ -145,7 +178,10 @@ class Generations(ABC):
         name = f"g{max(existing, default=0) + 1}"
         self._cached(name, bulk=True).setup()
         now = _now()
-        self._put_record(name, {"state": "rebuilding", "created_at": now, "updated_at": now})
+        record: dict[str, Any] = {"state": "rebuilding", "created_at": now, "updated_at": now}
+        if self.schema_version_declared is not None:
+            record["schema_version"] = self.schema_version_declared
+        self._put_record(name, record)
         return name
 
     def record(self, generation: str, progress: dict[str, Any]) -> None:
@@ -200,30 +236,52 @@ def _number(name: str) -> int:
     return int(matched.group(1)) if matched else 0
 
 
-class ActiveIndex:
+class ActiveStore(Generic[StoreT]):
     """The generation that serves now, followed: each call goes to the active one.
 
     The pointer is read at most every half second, so a switch reaches every reader within
     that time; every call answers from one whole generation, never a mix.
     """
 
-    def __init__(self, read_model: ReadModel, *, ttl_s: float = FOLLOW_TTL_S) -> None:
+    def __init__(
+        self, read_model: Generational[StoreT], name: str, *, ttl_s: float = FOLLOW_TTL_S
+    ) -> None:
         self.read_model = read_model
-        self.name = "order-search"
+        self.name = name
         self._ttl_s = ttl_s
-        self._resolved: tuple[float, str] | None = None
+        self._resolved: tuple[float, str, Generation | None] | None = None
 
     @property
     def generation(self) -> str:
+        return self._resolve()[1]
+
+    def _resolve(self) -> tuple[float, str, Generation | None]:
         now = time.monotonic()
         if self._resolved is None or now - self._resolved[0] > self._ttl_s:
             with self.guarded():
-                self._resolved = (now, self.read_model.active())
-        return self._resolved[1]
+                active = self.read_model.active()
+                self._resolved = (now, active, self._first_build(active))
+        return self._resolved
+
+    def _first_build(self, active: str) -> Generation | None:
+        """The generation being built while the serving one has never been written (a
+        projection's first build, ``rebuilds.upgrade``): its answers would be empty, not true."""
+        if self.read_model.open(active).checkpoint().position is not None:
+            return None
+        return next((g for g in self.read_model.generations() if g.state == "rebuilding"), None)
 
     @property
-    def current(self) -> OrderSearchIndex:
+    def current(self) -> StoreT:
         return self.read_model.open(self.generation)
+
+    @property
+    def answering(self) -> StoreT:
+        """The serving generation, for queries: ``ProjectionBuildingError`` during a first
+        build (a 503 with its progress) rather than the empty answers of one never written."""
+        _, generation, building = self._resolve()
+        if building is not None:
+            raise ProjectionBuildingError(self.name, building.name, building.progress)
+        return self.read_model.open(generation)
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -276,17 +334,33 @@ class ActiveIndex:
         with self.guarded():
             self.current.clear_dead_letters(positions)
 
-    def search(self, query: SearchQuery) -> SearchPage:
-        with self.guarded():
-            return self.current.search(query)
-
     def get(self, order_id: str) -> Document | None:
         with self.guarded():
-            return self.current.get(order_id)
+            return self.answering.get(order_id)
 
     def count(self) -> int:
         with self.guarded():
             return self.current.count()
+
+    def ping(self) -> None:
+        with self.guarded():
+            self.current.ping()
+
+    def close(self) -> None:
+        self.read_model.close()
+
+
+class ActiveIndex(ActiveStore[OrderSearchIndex]):
+    """``order-search``'s serving generation: searches too."""
+
+    def __init__(
+        self, read_model: Generational[OrderSearchIndex], *, ttl_s: float = FOLLOW_TTL_S
+    ) -> None:
+        super().__init__(read_model, "order-search", ttl_s=ttl_s)
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        with self.guarded():
+            return self.answering.search(query)
 
     def scan(self) -> Iterator[Document]:
         return self.current.scan()
@@ -295,9 +369,19 @@ class ActiveIndex:
         with self.guarded():
             self.current.expunge()
 
-    def ping(self) -> None:
-        with self.guarded():
-            self.current.ping()
 
-    def close(self) -> None:
-        self.read_model.close()
+class ActiveDocuments(ActiveStore[ProjectionStore]):
+    """A document or aggregate projection's serving generation: its queries too."""
+
+    def find(self, column: str, value: Any) -> list[Document]:
+        with self.guarded():
+            return self.answering.find(column, value)
+
+    def sums(
+        self, *, where: Mapping[str, tuple[str, str]] | None = None, equal: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        with self.guarded():
+            return self.answering.sums(where=where, equal=equal)
+
+    def scan(self) -> Iterator[Document]:
+        return self.current.scan()

@@ -7,20 +7,19 @@ version guard), and in that same transaction the old version's contributions are
 and the new one's added. A replayed or duplicated event changes no document, so it changes
 no sum; a crash rolls back documents, sums and checkpoint together.
 
-Tables carry the projection's schema version (``daily_sales_v1``...). Code with a bumped
-version builds its own tables beside the older ones from the start of the log, while reads
-keep answering from the newest tables that are live (have caught up once); once the new
-ones are, reads move to them. So a deploy never crash-loops on an older read model, and
-the older tables stay until dropped.
+Each generation has tables of its own (``daily_sales_g2``, ``daily_sales_g2_sums``...;
+``daily_sales_v1`` for the one kept per schema version before generations): the generic
+``Generations`` rules decide which one reads use (``SQLiteDocumentGenerations``), so a
+schema-version bump is a new generation built beside the serving one and switched to after
+parity, and a migration that only adds an indexed column adds it in place (``add_fields``).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,8 +27,15 @@ from typing import Any
 
 import orjson
 
-from projectors.port import Changes, Checkpoint, DeadLetter, ReadModelUnavailableError
+from projectors.port import (
+    Changes,
+    Checkpoint,
+    DeadLetter,
+    ProjectionStore,
+    ReadModelUnavailableError,
+)
 from projectors.projection import Document, Projection
+from projectors.read_models.sqlite_generations import SQLiteGenerations
 from projectors.read_models.sqlite_progress import (
     ThreadConnections,
     clear_dead_letters,
@@ -40,7 +46,6 @@ from projectors.read_models.sqlite_progress import (
     record_progress,
 )
 
-SERVING_TTL_S = 0.5
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 Contribution = tuple[tuple[str, ...], dict[str, int]]
 """A sums row's key values and what a document adds to its fields."""
@@ -62,16 +67,13 @@ class SQLiteMapping:
 
 
 class SQLiteDocuments:
+    """One generation of a projection's documents (``generation``: ``g1``, ``g2``...)."""
+
     def __init__(
-        self,
-        path: Path,
-        projection: Projection,
-        mapping: SQLiteMapping,
-        *,
-        serving_ttl_s: float = SERVING_TTL_S,
+        self, path: Path, projection: Projection, mapping: SQLiteMapping, *, generation: str = "g1"
     ) -> None:
         self.base = projection.name.replace("-", "_")
-        self.table = f"{self.base}_v{projection.schema_version}"
+        self.table = f"{self.base}_{generation}"
         names = [self.table, *mapping.columns]
         if mapping.sums:
             names += [*mapping.sums.keys, *mapping.sums.fields]
@@ -80,21 +82,18 @@ class SQLiteDocuments:
         self.path = path
         self.projection = projection
         self.name = projection.name
+        self.generation = generation
         self.mapping = mapping
-        self._serving: tuple[float, str] | None = None
-        self._serving_ttl_s = serving_ttl_s
         self._connections = ThreadConnections(path)
 
     def _connection(self) -> sqlite3.Connection:
         return self._connections.get()
 
     def setup(self) -> None:
+        """Create this generation's tables (idempotent). Indexes are made for the columns the
+        table has: an older generation lacking one keeps serving (see ``add_fields``)."""
         t = self.table
         columns = "".join(f", {name}" for name in self.mapping.columns)
-        indexes = "".join(
-            f"CREATE INDEX IF NOT EXISTS {t}_{name} ON {t} ({name});\n"
-            for name in self.mapping.columns
-        )
         sums = ""
         if self.mapping.sums:
             keys = ", ".join(f"{name} TEXT NOT NULL" for name in self.mapping.sums.keys)
@@ -112,50 +111,55 @@ class SQLiteDocuments:
                 id TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL,
                 doc BLOB NOT NULL{columns}
             );
-            {indexes}
             {sums}
             {progress_tables(t)}
-            CREATE TABLE IF NOT EXISTS {t}_meta (
-                id INTEGER PRIMARY KEY CHECK (id = 1), schema_version INTEGER NOT NULL,
-                live INTEGER NOT NULL DEFAULT 0
-            );
             """
         )
-        connection.execute(
-            f"INSERT OR IGNORE INTO {t}_meta VALUES (1, ?, 0)", (self.projection.schema_version,)
-        )
-        self._serving = None
+        self._index(connection, [c for c in self.mapping.columns if c in self._columns()])
 
-    # Which tables answer reads.
+    def _columns(self) -> set[str]:
+        rows = self._connection().execute(f"PRAGMA table_info({self.table})")
+        return {row[1] for row in rows}
 
-    def versions(self) -> dict[int, bool]:
-        """Every schema version with tables in the file, and whether it is live."""
+    def _index(self, connection: sqlite3.Connection, columns: Sequence[str]) -> None:
+        for name in columns:
+            connection.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.table}_{name} ON {self.table} ({name})"
+            )
+
+    def add_fields(self) -> list[str]:
+        """Add the mapping's columns the table lacks, each filled from the stored documents
+        in one transaction with its index; the names added."""
+        missing = [name for name in self.mapping.columns if name not in self._columns()]
+        if not missing:
+            return []
         connection = self._connection()
-        names = connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-            (f"{self.base}_v%_meta",),
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for name in missing:
+                connection.execute(f"ALTER TABLE {self.table} ADD COLUMN {name}")
+            extract = [self.mapping.columns[name] for name in missing]
+            assignments = ", ".join(f"{name} = ?" for name in missing)
+            rows = connection.execute(f"SELECT id, doc FROM {self.table}").fetchall()
+            connection.executemany(
+                f"UPDATE {self.table} SET {assignments} WHERE id = ?",
+                [(*(get(orjson.loads(doc)) for get in extract), key) for key, doc in rows],
+            )
+            self._index(connection, missing)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return missing
+
+    def destroy(self) -> None:
+        t = self.table
+        self._connection().executescript(
+            "".join(
+                f"DROP TABLE IF EXISTS {name};"
+                for name in (t, f"{t}_sums", f"{t}_checkpoint", f"{t}_dead_letters", f"{t}_meta")
+            )
         )
-        found = {}
-        for (name,) in list(names):
-            version = name.removeprefix(f"{self.base}_v").removesuffix("_meta")
-            if version.isdigit():
-                row = connection.execute(f"SELECT live FROM {name}").fetchone()
-                found[int(version)] = bool(row and row[0])
-        return found
-
-    def serving(self) -> str:
-        """The tables reads use: the newest live version's, else this code's own."""
-        now = time.monotonic()
-        if self._serving is None or now - self._serving[0] >= self._serving_ttl_s:
-            own = self.projection.schema_version
-            older = [v for v, live in self.versions().items() if live and v <= own]
-            chosen = own if own in older or not older else max(older)
-            self._serving = (now, f"{self.base}_v{chosen}")
-        return self._serving[1]
-
-    @property
-    def generation(self) -> str:
-        return self.serving().removeprefix(f"{self.base}_")
 
     # Writing.
 
@@ -170,8 +174,6 @@ class SQLiteDocuments:
             old = self._read(connection, list(changes.documents))
             for key, document in changes.documents.items():
                 self._write_document(connection, key, document, old.get(key))
-            if changes.searchable:  # a live batch: this version has caught up
-                connection.execute(f"UPDATE {t}_meta SET live = 1 WHERE live = 0")
             record_progress(connection, t, changes)
             connection.execute("COMMIT")
         except BaseException:
@@ -244,7 +246,7 @@ class SQLiteDocuments:
         if column not in self.mapping.columns:
             raise ValueError(f"{column!r} is not an indexed column of {self.name}")
         rows = self._connection().execute(
-            f"SELECT doc FROM {self.serving()} WHERE {column} = ? ORDER BY id", (value,)
+            f"SELECT doc FROM {self.table} WHERE {column} = ? ORDER BY id", (value,)
         )
         return [orjson.loads(doc) for (doc,) in rows]
 
@@ -270,21 +272,14 @@ class SQLiteDocuments:
         clauses.append("(" + " OR ".join(f"{name} != 0" for name in sums.fields) + ")")
         columns = [*sums.keys, *sums.fields]
         rows = self._connection().execute(
-            f"SELECT {', '.join(columns)} FROM {self.serving()}_sums WHERE {' AND '.join(clauses)}"
+            f"SELECT {', '.join(columns)} FROM {self.table}_sums WHERE {' AND '.join(clauses)}"
             f" ORDER BY {', '.join(sums.keys)}",
             parameters,
         )
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
-    def checkpoint(self, table: str | None = None) -> Checkpoint:
-        """This version's checkpoint (what the projector resumes from)."""
-        return read_checkpoint(self._connection(), table or self.table)
-
-    def checkpoint_of(self, generation: str) -> Checkpoint:
-        """The checkpoint of the tables that answer reads (``v1``, ``v2``...)."""
-        if not re.fullmatch(r"v\d{1,6}", generation):
-            raise ValueError(f"not a schema version: {generation!r}")
-        return self.checkpoint(f"{self.base}_{generation}")
+    def checkpoint(self) -> Checkpoint:
+        return read_checkpoint(self._connection(), self.table)
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -317,3 +312,44 @@ class SQLiteDocuments:
 
     def close(self) -> None:
         self._connections.close()
+
+
+class SQLiteDocumentGenerations(SQLiteGenerations[ProjectionStore]):
+    """A document or aggregate projection's generations in one SQLite file."""
+
+    def __init__(self, path: Path, projection: Projection, mapping: SQLiteMapping) -> None:
+        self.base = projection.name.replace("-", "_")
+        super().__init__(path, self.base, schema_version=projection.schema_version)
+        self.projection = projection
+        self.mapping = mapping
+        self._generation_table = re.compile(rf"^{self.base}_([gv]\d+)$")
+
+    def _names(self) -> list[str]:
+        return [m.group(1) for n in self._table_names() if (m := self._generation_table.match(n))]
+
+    def _open(self, generation: str, *, bulk: bool) -> ProjectionStore:
+        return SQLiteDocuments(self.path, self.projection, self.mapping, generation=generation)
+
+    def _destroy(self, generation: str) -> None:
+        store = SQLiteDocuments(self.path, self.projection, self.mapping, generation=generation)
+        try:
+            store.destroy()
+        finally:
+            store.close()
+
+    def _adopt(self) -> tuple[str, int | None] | None:
+        """The tables kept per schema version before generations (``daily_sales_v1``): the
+        newest that had caught up serves, as the schema version it was built with."""
+        live = []
+        with closing(self._connect()) as connection:
+            for name in self._names():
+                if name.startswith("v"):
+                    row = connection.execute(
+                        f"SELECT schema_version, live FROM {self.base}_{name}_meta"
+                    ).fetchone()
+                    if row is not None:
+                        live.append((bool(row[1]), int(row[0]), name))
+        if not live:
+            return None
+        _, version, name = max(live)
+        return name, version

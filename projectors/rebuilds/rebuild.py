@@ -7,8 +7,10 @@
    merged by position) in large batches, each order's document kept in a bounded cache so
    it is read at most once and written once per batch. The serving generation keeps
    answering and the live projector keeps it current all along.
-4. Once caught up: a parity report of the two generations; the switch is refused when the
-   new one has fewer orders or has dead letters, unless forced.
+4. Once caught up: a parity report of the two generations, as the projection declares it
+   (``documents``: the switch is refused when the new one has fewer documents or has dead
+   letters; ``sums``: when a sums row differs at the same log position, which the new one
+   is brought to first), unless forced.
 5. A last catch-up, then one atomic switch. The live projector notices within half a
    second and carries on with the new generation from its checkpoint. The old generation is
    kept for ``rollback`` unless ``--drop-old``.
@@ -19,24 +21,26 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, cast
 
 from order_service.archive.cold import ColdArchive
 from order_service.eventstore.port import EventStore, RecordedEvent
 from order_service.failpoints import failpoint
 from order_service.personal.codec import PersonalData
 from order_service.progress import Report, Tick, silent
+from projectors import order_search
 from projectors.order_search import Document
 from projectors.pipeline import UNWRITTEN, BatchWriter
-from projectors.port import Changes, OrderSearchIndex, ReadModel
+from projectors.port import Changes, DocumentStore, Generational, ProjectionStore, StoreT
+from projectors.projection import Projection
 from projectors.read_models.generations import FOLLOW_TTL_S
 from projectors.rebuilds import snapshot_file
 from projectors.rebuilds.full_log import full_log
-from projectors.rebuilds.parity import ParityReport, compare
+from projectors.rebuilds.parity import Breakdown, ParityReport, compare, compare_sums
 from projectors.runner import SWITCH_CHECK_S, changes_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,11 @@ class RebuildRefusedError(RuntimeError):
     """The rebuild cannot start now (the reason says why); nothing was written."""
 
 
+class RebuildStoppedError(RuntimeError):
+    """Asked to stop (its process is shutting down): what is written stays, and the next
+    run resumes from the new generation's checkpoint."""
+
+
 @dataclass
 class RebuildOptions:
     batch_size: int = 20_000
@@ -59,10 +68,13 @@ class RebuildOptions:
     drop_old: bool = False
     restart: bool = False
     sample: int = 200
+    stopped: Callable[[], bool] = field(default=lambda: False)
+    """Looked at after every batch: true stops the rebuild (``RebuildStoppedError``)."""
 
 
 @dataclass
 class RebuildReport:
+    projection: str = ""
     generation: str = ""
     previous: str = ""
     resumed: bool = False
@@ -83,7 +95,7 @@ class RebuildReport:
 class _DocumentCache:
     """Documents the rebuild wrote lately, so it does not read them back from the engine."""
 
-    def __init__(self, index: OrderSearchIndex, limit: int) -> None:
+    def __init__(self, index: DocumentStore, limit: int) -> None:
         self.index = index
         self.limit = limit
         self._documents: OrderedDict[str, Document] = OrderedDict()
@@ -103,23 +115,30 @@ class _DocumentCache:
             self._documents.popitem(last=False)
 
 
-class Rebuild:
+class Rebuild(Generic[StoreT]):
+    """One projection's rebuild (order-search unless told), on its generations."""
+
     def __init__(
         self,
         store: EventStore,
         archive: ColdArchive | None,
-        read_model: ReadModel,
+        read_model: Generational[StoreT],
         personal: PersonalData,
         options: RebuildOptions,
         report: Report = silent,
+        *,
+        projection: Projection = order_search.PROJECTION,
+        breakdown: Breakdown | None = None,
     ) -> None:
         self.store = store
+        self.projection = projection
+        self.breakdown = breakdown
         self.personal = personal
         self.archive = archive if archive is not None and archive.exists() else None
         self.read_model = read_model
         self.options = options
         self.report = report
-        self.result = RebuildReport()
+        self.result = RebuildReport(projection=projection.name)
         self._started = 0.0
         self._progress: dict[str, Any] = {}
         self._first_checkpoint: int | None = None
@@ -143,16 +162,13 @@ class Rebuild:
         index = self.read_model.open(generation)
         if self.options.snapshot is not None and not self._progress.get("snapshot_loaded"):
             self._load_snapshot(index, generation, self.options.snapshot)
-        self._catch_up(index, generation)
-        self.read_model.serve(generation)
+        sums = self.projection.parity == "sums"
         serving = self.read_model.active()
-        parity = compare(
-            self.store,
-            (serving, self.read_model.open(serving)),
-            (generation, index),
-            sample=self.options.sample,
-            catch_up=lambda: self._catch_up(index, generation),
-        )
+        old = self.read_model.open(serving)
+        # Sums are compared at the serving generation's position: never build past it first.
+        self._catch_up(index, generation, until=_bound(old.checkpoint().position) if sums else None)
+        self.read_model.serve(generation)
+        parity = self._parity(serving, old, generation, index)
         self.result.parity = parity
         if parity.problems and not self.options.force:
             self.result.refused = parity.problems
@@ -162,12 +178,33 @@ class Rebuild:
         self.result.previous = self.read_model.switch(generation)
         self.result.switched = True
         self._record(generation, index, state="switched", caught_up=True)
-        log.info("switched order-search from %s to %s", self.result.previous, generation)
+        log.info(
+            "switched %s from %s to %s", self.projection.name, self.result.previous, generation
+        )
         if self.options.drop_old:
             time.sleep(DROP_GRACE_S)  # let readers that looked up the old generation finish
             self.read_model.drop(self.result.previous)
             self.result.dropped = self.result.previous
         return self._done()
+
+    def _parity(self, serving: str, old: StoreT, generation: str, index: StoreT) -> ParityReport:
+        if self.projection.parity == "sums":
+            return compare_sums(
+                (serving, cast(ProjectionStore, old)),
+                (generation, cast(ProjectionStore, index)),
+                fields=self.projection.sums,
+                catch_up_to=lambda position: self._catch_up(
+                    index, generation, until=_bound(position)
+                ),
+            )
+        return compare(
+            self.store,
+            (serving, old),
+            (generation, index),
+            sample=self.options.sample,
+            catch_up=lambda: self._catch_up(index, generation),
+            breakdown=self.breakdown,
+        )
 
     def _done(self) -> RebuildReport:
         self.result.seconds = time.monotonic() - self._started
@@ -188,6 +225,14 @@ class Rebuild:
 
     def _target(self) -> str:
         unfinished = self._unfinished()
+        declared = self.projection.schema_version
+        if unfinished is not None and self.read_model.schema_version(unfinished) not in (
+            None,
+            declared,
+        ):
+            log.info("dropping unfinished generation %s (another schema version)", unfinished)
+            self.read_model.drop(unfinished)
+            unfinished = None
         if unfinished is not None and self.options.restart:
             log.info("dropping unfinished generation %s (--restart)", unfinished)
             self.read_model.drop(unfinished)
@@ -204,7 +249,7 @@ class Rebuild:
         log.info("building generation %s from %s", self.result.generation, self.result.source)
         return self.result.generation
 
-    def _load_snapshot(self, index: OrderSearchIndex, generation: str, path: Path) -> None:
+    def _load_snapshot(self, index: StoreT, generation: str, path: Path) -> None:
         header = snapshot_file.read_header(path)
         batch: dict[str, Document] = {}
         for document in snapshot_file.documents(path, self.personal):
@@ -218,7 +263,7 @@ class Rebuild:
         self._record(generation, index)
 
     def _write_documents(
-        self, index: OrderSearchIndex, documents: dict[str, Document], generation: str
+        self, index: StoreT, documents: dict[str, Document], generation: str
     ) -> None:
         if documents:
             index.write(Changes(documents=documents))
@@ -226,7 +271,8 @@ class Rebuild:
             loaded = self.result.documents_loaded
             self.report(Tick("loading the snapshot", loaded, None, loaded))
 
-    def _catch_up(self, index: OrderSearchIndex, generation: str) -> None:
+    def _catch_up(self, index: StoreT, generation: str, *, until: int | None = None) -> None:
+        """Replay the log after ``index``'s checkpoint: to the end, or to ``until`` included."""
         start = index.checkpoint().position
         if self._first_checkpoint is None:  # what this run's rate and ETA are measured from
             self._first_checkpoint = start or 0
@@ -240,12 +286,12 @@ class Rebuild:
             lambda _, events: self._written(generation, index, events),
         )
         try:
-            self._replay(start, cache, writer)
+            self._replay(start, cache, writer, until)
         finally:
             writer.close()
         self._record(generation, index, caught_up=True)
 
-    def _written(self, generation: str, index: OrderSearchIndex, events: int) -> None:
+    def _written(self, generation: str, index: StoreT, events: int) -> None:
         """On the writer thread, after each batch: count it, record progress now and then."""
         self.result.events += events
         if time.monotonic() - self._last_record >= RECORD_EVERY_S:
@@ -253,15 +299,21 @@ class Rebuild:
             self._record(generation, index)
         failpoint("rebuild-batch")  # fault tests: die once a batch is written
 
-    def _replay(self, start: int | None, cache: _DocumentCache, writer: BatchWriter) -> None:
+    def _replay(
+        self, start: int | None, cache: _DocumentCache, writer: BatchWriter, until: int | None
+    ) -> None:
         head = self.store.head_position() or 0
         batch: list[RecordedEvent] = []
         for event in full_log(self.store, self.archive, after=start):
+            if until is not None and event.position > until:
+                break
             batch.append(event)
             if len(batch) < self.options.batch_size:
                 continue
             self._flush(writer, cache, batch)
             batch = []
+            if self.options.stopped():
+                raise RebuildStoppedError(f"{self.projection.name}: stopped, resumable")
             done = event.position - (start or 0)
             total = max(head - (start or 0), done)
             self.report(Tick("projecting", done, total, self.result.events))
@@ -271,14 +323,16 @@ class Rebuild:
     def _flush(
         self, writer: BatchWriter, cache: _DocumentCache, batch: list[RecordedEvent]
     ) -> None:
-        changes = changes_for(batch, cache.lookup, self.personal, searchable=False)
+        changes = changes_for(
+            batch, cache.lookup, self.personal, searchable=False, projection=self.projection
+        )
         cache.remember(changes.documents)
         writer.put(changes, len(batch))
 
     def _record(
         self,
         generation: str,
-        index: OrderSearchIndex,
+        index: StoreT,
         *,
         head: int | None = None,
         state: str = "rebuilding",
@@ -305,6 +359,11 @@ class Rebuild:
             }
         )
         self.read_model.record(generation, self._progress)
+
+
+def _bound(position: int | None) -> int:
+    """A replay's last position included: ``position``, or none at all (-1) before any."""
+    return -1 if position is None else position
 
 
 def _eta(remaining: int, rate: float) -> int | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from order_service.application import OrderCommands
 from order_service.archive.run import archive_finished_orders
 from order_service.bootstrap import Container, bootstrap
+from order_service.cli import main
 from order_service.events import Causation
 from order_service.repository import OrderRepository
 from order_service.settings import Settings
@@ -26,6 +29,8 @@ from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from projectors.rebuilds import snapshot_file
 from projectors.rebuilds.parity import compare
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions
+from projectors.registry import PROJECTIONS
+from projectors.runner import ProjectorOptions
 from projectors.status import rebuild_statuses
 from tests.operations.conftest import (
     digests,
@@ -34,6 +39,7 @@ from tests.operations.conftest import (
     read_model_settings,
     seed,
 )
+from tests.polling import eventually
 
 CUTOFF = datetime.now(UTC) - timedelta(days=365)
 
@@ -239,3 +245,83 @@ def test_a_rebuild_killed_halfway_resumes_from_its_own_checkpoint(
     )
     assert resumed.switched
     assert serving_digests(embedded) == before
+
+
+def project_named(container: Container, name: str) -> None:
+    """One projection's production projector, in a thread, until it reaches the last event."""
+    head = order_head(container.event_store)
+    [projector] = container.projectors([name])
+    projector.options = ProjectorOptions(batch_size=200, flush_interval_s=0.01)
+    with projector.running():
+        assert eventually(
+            lambda: (container.serving_store(name).checkpoint().position or 0) >= head, 60
+        ), f"{name} did not catch up"
+
+
+@pytest.mark.parametrize("name", ["customer-orders", "daily-sales"])
+def test_every_projection_rebuilds_rolls_back_and_drops_from_the_command_line(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    monkeypatch.setenv("ORDERS_DATA_DIR", str(settings.data_dir))
+    container = bootstrap(settings)
+    try:
+        seed(container.event_store, 60)
+        project_named(container, name)
+        generations = container.generations_of(name)
+        before = digests(generations.open("g1"))
+        capsys.readouterr()
+
+        assert main(["projection", "rebuild", name, "--dry-run"]) == 0
+        assert "would build" in capsys.readouterr().err
+        assert generations.active() == "g1"
+        assert main(["projection", "rebuild", name, "--batch-size", "37"]) == 0
+        said = capsys.readouterr().err
+        assert "parity: g1 (serving) vs g2 (new)" in said
+        if name == "daily-sales":
+            assert "sums at position" in said
+
+        assert generations.active() == "g2"
+        assert digests(generations.open("g2")) == before
+        assert main(["projection", "generations", name, "--json"]) == 0
+        listed = {g["name"]: g for g in json.loads(capsys.readouterr().out)}
+        assert (listed["g1"]["state"], listed["g2"]["state"]) == ("standby", "active")
+        assert listed["g2"]["schema_version"] == 1
+        assert main(["projection", "rollback", name]) == 0
+        assert generations.active() == "g1"
+        assert main(["projection", "drop", "g1", "--projection", name]) == 1  # it serves
+        assert main(["projection", "drop", "g2", "--projection", name]) == 0
+        assert [g.name for g in generations.generations()] == ["g1"]
+    finally:
+        container.close()
+
+
+def test_sums_parity_holds_while_the_live_projector_and_checkout_keep_writing(
+    tmp_path: Path,
+) -> None:
+    container = bootstrap(Settings(data_dir=tmp_path / "data"))
+    try:
+        seed(container.event_store, 80)
+        [projector] = container.projectors(["daily-sales"])
+        projector.options = ProjectorOptions(batch_size=50, flush_interval_s=0.005)
+        placing = threading.Thread(target=seed, args=(container.event_store, 80), daemon=True)
+        with projector.running():
+            placing.start()
+            result = Rebuild(
+                container.event_store,
+                container.archive,
+                container.generations_of("daily-sales"),
+                container.projection_personal,
+                RebuildOptions(batch_size=23),
+                projection=PROJECTIONS["daily-sales"],
+            ).run()
+            placing.join(60)
+
+        assert result.parity is not None
+        assert result.parity.kind == "sums"
+        assert result.parity.problems == []
+        assert result.parity.position is not None
+        assert result.parity.identical == result.parity.sampled > 0
+        assert result.switched
+    finally:
+        container.close()

@@ -24,7 +24,10 @@ from order_service.eventstore.port import RecordedEvent
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.personal.codec import PersonalData
 from projectors import customer_orders, daily_sales
-from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+from projectors.read_models.elasticsearch_documents import (
+    ElasticsearchDocumentGenerations,
+    ElasticsearchDocuments,
+)
 from projectors.read_models.sqlite_documents import SQLiteDocuments
 from projectors.runner import changes_for
 from tests.projector.test_kill_and_resume import KILLS, wait_for_checkpoint
@@ -193,18 +196,19 @@ def test_day_rows_equal_an_independent_fold_on_elasticsearch(
     duplicates: list[int],
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    stores: Stores = {
-        module.NAME: ElasticsearchDocuments(
+    generations = {
+        module.NAME: ElasticsearchDocumentGenerations(
             elasticsearch_url, module.PROJECTION, module.ELASTICSEARCH, prefix=prefix, replicas=0
         )
         for module in (daily_sales, customer_orders)
     }
+    stores: Stores = {name: found.open("g1") for name, found in generations.items()}
     try:
         check(stores, orders, cuts, restarts, duplicates)
     finally:
-        stores[daily_sales.NAME].client.indices.delete(index=f"{prefix}-*")
-        for store in stores.values():
-            store.close()
+        generations[daily_sales.NAME].client.indices.delete(index=f"{prefix}-*")
+        for found in generations.values():
+            found.close()
 
 
 def check(
@@ -295,14 +299,16 @@ def test_a_projector_killed_mid_stream_ends_with_exact_day_rows_on_elasticsearch
         "ORDERS_ES_REPLICAS": "0",
         "ORDERS_PROJECTION_BATCH_SIZE": "10",
     }
-    sales = ElasticsearchDocuments(
+    generations = ElasticsearchDocumentGenerations(
         elasticsearch_url,
         daily_sales.PROJECTION,
         daily_sales.ELASTICSEARCH,
         prefix=prefix,
         replicas=0,
     )
-    sales.setup()  # its shards are ready before the checkpoint is watched
+    generations.setup()  # its shards are ready before the checkpoint is watched
+    sales = generations.open(generations.active())
+    assert isinstance(sales, ElasticsearchDocuments)
     try:
         killed_at = []
         for fraction in KILLS:
@@ -322,5 +328,5 @@ def test_a_projector_killed_mid_stream_ends_with_exact_day_rows_on_elasticsearch
         assert sales.dead_letter_count() == 0
     finally:
         sales.client.indices.delete(index=f"{prefix}-*")
-        sales.close()
+        generations.close()
         store.close()

@@ -15,7 +15,7 @@ import pytest
 from order_service.bootstrap import bootstrap
 from order_service.http.app import embedded_app, search_app
 from order_service.settings import Settings
-from projectors.read_models.elasticsearch_documents import ElasticsearchDocuments
+from projectors.read_models.elasticsearch_documents import ElasticsearchDocumentGenerations
 from projectors.read_models.elasticsearch_index import connect
 from tests.factories import TOTAL, new_order_id, pay_body, place_body
 from tests.inprocess import Api, serving
@@ -194,9 +194,9 @@ def test_with_an_elasticsearch_read_model_no_projection_keeps_a_local_file(
     with running(given) as api:
         order = place(api, "cust-cluster")
         assert eventually(lambda: reached(api, "daily-sales", order["position"]), 10)
-        stores = api.container.projection_stores
-        assert all(isinstance(store, ElasticsearchDocuments) for store in stores.values())
-        client = stores["daily-sales"].client
+        generations = api.container.projection_generations
+        assert all(isinstance(g, ElasticsearchDocumentGenerations) for g in generations.values())
+        client = generations["daily-sales"].client
         aliases = client.indices.get_alias(index=f"{given.es_index_prefix}-*")
         served = {alias for found in aliases.values() for alias in found["aliases"]}
         assert {

@@ -1,13 +1,12 @@
 """What every projection store promises the generic machinery, on every engine: the version
 guard, the checkpoint stored after its documents (and never moving back), dead letters, sums
-exact under replays, schema versions built beside the serving ones.
+exact under replays (generations: ``generations_contract``).
 
 One contract class, subclassed per adapter; each subclass opens its store and says what its
 engine refuses (the documents a write fails on)."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,26 +15,69 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
 
+from order_service.eventstore.port import RecordedEvent
 from order_service.personal.codec import PersonalData
 from projectors import customer_orders, daily_sales
 from projectors.port import Changes, DeadLetter, ReadModelUnavailableError
 from projectors.projection import Projection
 from projectors.read_models.elasticsearch_documents import (
+    ElasticsearchDocumentGenerations,
     ElasticsearchDocuments,
     InexactSumError,
 )
 from projectors.read_models.elasticsearch_index import ElasticsearchWriteError
-from projectors.read_models.sqlite_documents import SQLiteDocuments
+from projectors.read_models.sqlite_documents import SQLiteDocumentGenerations, SQLiteDocuments
 from projectors.runner import changes_for
-from tests.readmodel.test_schema_versions import placed, placed_total, project
 
 Store = SQLiteDocuments | ElasticsearchDocuments
 Open = Callable[..., Store]
 """A set-up store of a projection module (``projection=`` replaces its declaration)."""
 Refused = tuple[dict[str, Any], type[Exception]]
 """A document the engine refuses, and the error its write fails with."""
+
+
+DAY = "2026-03-04"
+
+
+def placed(position: int, total: int) -> RecordedEvent:
+    order_id = uuid.uuid4().hex
+    data = {
+        "order_id": order_id,
+        "customer": {"id": "c"},
+        "currency": "EUR",
+        "total": total,
+        "placed_at": f"{DAY}T10:00:00+00:00",
+    }
+    return RecordedEvent(
+        stream=f"order-{order_id}",
+        revision=0,
+        position=position,
+        id=uuid.uuid4(),
+        type="OrderPlaced",
+        data=orjson.dumps(data),
+        metadata=orjson.dumps({"schema_version": 2}),
+        recorded_at=datetime.now(UTC),
+    )
+
+
+def project(store: Store, events: list[RecordedEvent], *, live: bool) -> None:
+    store.write(
+        changes_for(
+            events,
+            store.documents,
+            PersonalData(None),
+            searchable=live,
+            projection=store.projection,
+        )
+    )
+
+
+def placed_total(store: Store) -> int:
+    rows = store.sums(where={"day": (DAY, "2026-03-05")}, equal={})
+    return sum(row["placed_total"] for row in rows)
 
 
 def fact(version: int, *, paid: bool = False, total: int = 100) -> dict[str, Any]:
@@ -175,55 +217,25 @@ class DocumentsContract:
         sales.setup()
         assert sales.get("o1") == fact(0)
         assert sales.checkpoint().position == 10
-        assert sales.versions() == {daily_sales.SCHEMA_VERSION: True}
         sales.ping()
-
-    def test_a_bumped_version_builds_beside_and_moves_reads_once_live(
-        self, open_store: Open
-    ) -> None:
-        log = [placed(1, 100), placed(2, 250), placed(3, 50)]
-        previous = open_store(daily_sales)
-        project(previous, log[:2], live=True)  # the read model as the previous version left it
-        assert previous.generation == "v1"
-
-        bumped = dataclasses.replace(daily_sales.PROJECTION, schema_version=2)
-        upgraded = open_store(daily_sales, projection=bumped)  # no crash on the older one
-        assert upgraded.checkpoint().position is None  # v2 starts from the beginning of the log
-        assert upgraded.generation == "v1"  # reads stay on the live v1
-        assert placed_total(upgraded) == 350
-        assert upgraded.checkpoint_of(upgraded.generation).position == 2
-
-        project(upgraded, log[:2], live=False)  # catching up: not live yet
-        assert upgraded.generation == "v1"
-        project(upgraded, log[2:], live=True)
-        assert upgraded.generation == "v2"
-        assert placed_total(upgraded) == 400
-        assert upgraded.versions() == {1: True, 2: True}
-        # The previous code, still running during the deploy, reads its own version.
-        project(previous, log[2:3], live=True)
-        assert previous.generation == "v1"
-        assert placed_total(previous) == 400
 
 
 class TestSQLiteDocuments(DocumentsContract):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> Iterator[Open]:
-        opened: list[SQLiteDocuments] = []
+        opened: list[SQLiteDocumentGenerations] = []
 
         def open_store(module: ModuleType, projection: Projection | None = None) -> Store:
-            store = SQLiteDocuments(
-                tmp_path / "read.db",
-                projection or module.PROJECTION,
-                module.SQLITE,
-                serving_ttl_s=0,
+            generations = SQLiteDocumentGenerations(
+                tmp_path / "read.db", projection or module.PROJECTION, module.SQLITE
             )
-            store.setup()
-            opened.append(store)
-            return store
+            generations.setup()
+            opened.append(generations)
+            return generations.open(generations.active())
 
         yield open_store
-        for store in opened:
-            store.close()
+        for generations in opened:
+            generations.close()
 
     @pytest.fixture
     def refused(self) -> Refused:
@@ -244,42 +256,39 @@ class TestElasticsearchDocuments(DocumentsContract):
     @pytest.fixture
     def open_store(self, elasticsearch_url: str) -> Iterator[Open]:
         prefix = f"t{uuid.uuid4().hex[:10]}"
-        opened: list[ElasticsearchDocuments] = []
+        opened: list[ElasticsearchDocumentGenerations] = []
 
         def open_store(module: ModuleType, projection: Projection | None = None) -> Store:
-            store = ElasticsearchDocuments(
+            generations = ElasticsearchDocumentGenerations(
                 elasticsearch_url,
                 projection or module.PROJECTION,
                 module.ELASTICSEARCH,
                 prefix=prefix,
                 replicas=0,
-                serving_ttl_s=0,
             )
-            store.setup()
-            opened.append(store)
-            return store
+            generations.setup()
+            opened.append(generations)
+            return generations.open(generations.active())
 
         yield open_store
         if opened:
             opened[0].client.indices.delete(index=f"{prefix}-*")
-        for store in opened:
-            store.close()
+        for generations in opened:
+            generations.close()
 
     @pytest.fixture
     def refused(self) -> Refused:
         return {**fact(0), "order_id": {"an": "object"}}, ElasticsearchWriteError  # not a keyword
 
-    def test_indices_carry_the_schema_version_and_reads_go_through_the_alias(
-        self, sales: Store
-    ) -> None:
+    def test_each_generation_is_an_index_behind_the_projections_alias(self, sales: Store) -> None:
         assert isinstance(sales, ElasticsearchDocuments)
         client = sales.client
         mapping = client.indices.get_mapping(index=sales.table)[sales.table]["mappings"]
         assert mapping["_meta"] == {"projection": "daily-sales", "schema_version": 1}
         assert mapping["properties"]["contributions"]["type"] == "nested"
-        assert list(client.indices.get_alias(name=sales.base)) == [sales.table]
-        assert sales.serving() == sales.base
-        assert sales.table.endswith("-daily-sales-v1")
+        alias = f"{sales.prefix}-daily-sales"
+        assert list(client.indices.get_alias(name=alias)) == [sales.table]
+        assert sales.table == f"{alias}-g1"
 
     def test_a_contribution_that_would_make_sums_inexact_is_refused(self, sales: Store) -> None:
         with pytest.raises(InexactSumError, match="non-negative integers"):
@@ -293,9 +302,10 @@ class TestElasticsearchDocuments(DocumentsContract):
             sales.sums(equal={})
 
     def test_an_unreachable_engine_is_the_ports_unavailable_error(self) -> None:
-        store = ElasticsearchDocuments(
+        generations = ElasticsearchDocumentGenerations(
             "http://127.0.0.1:9", daily_sales.PROJECTION, daily_sales.ELASTICSEARCH
         )
+        store = generations.open("g1")
         with pytest.raises(ReadModelUnavailableError), store.guarded():
             store.sums(equal={})
-        store.close()
+        generations.close()

@@ -1,8 +1,18 @@
-// The operations view: projections, read-model generations, dead letters and their repairs.
+// The operations view: every projection and generation, then one projection's read-model
+// generations, dead letters and their repairs (chosen with ?projection=NAME, order-search first).
 import { api } from "./api.js";
 import { h, replace, seconds, statusBadge, time } from "./dom.js";
 
 const REFRESH_MS = 5000;
+const DEFAULT_PROJECTION = "order-search";
+
+function chosenProjection() {
+  return new URLSearchParams(window.location.search).get("projection") || DEFAULT_PROJECTION;
+}
+
+function operationsOf(name) {
+  return `/operations/projections/${encodeURIComponent(name)}`;
+}
 
 const NUMERIC = new Set(["Checkpoint", "Head", "Lag (events)", "Lag", "Dead letters", "Position"]);
 
@@ -56,17 +66,18 @@ function projections(list) {
 
 function generations(answer) {
   return table(
-    "Read-model generations",
-    ["Generation", "State", "Created", "Retired", "Progress"],
+    `Read-model generations of ${answer.projection}`,
+    ["Generation", "State", "Schema", "Created", "Retired", "Progress"],
     answer.generations.map((g) =>
       h(
         "tr",
         {},
         h("td", {}, g.name, g.name === answer.active ? h("span", { class: "badge live" }, "serving") : null),
         h("td", {}, g.state),
+        h("td", {}, g.schema_version ?? "–"),
         h("td", {}, time(g.created_at)),
         h("td", {}, time(g.retired_at)),
-        h("td", {}, g.state === "rebuilding" ? progressOf(g.progress) : "–"),
+        h("td", {}, g.state === "rebuilding" ? [progressOf(g.progress), g.progress?.state?.startsWith("refused") ? h("span", { class: "error-text" }, ` ${g.progress.state}`) : null] : "–"),
       ),
     ),
     "No generations.",
@@ -84,6 +95,29 @@ export async function operationsView(main, { can }) {
   replace(main, h("h1", {}, "Operations"), said, body);
   let timer = null;
   let stopped = false;
+  let chosen = chosenProjection();
+
+  function choose(name) {
+    chosen = name;
+    const url = new URL(window.location.href);
+    if (name === DEFAULT_PROJECTION) url.searchParams.delete("projection");
+    else url.searchParams.set("projection", name);
+    window.history.replaceState(window.history.state, "", url);
+    refresh();
+  }
+
+  function chooser(names) {
+    return h(
+      "p",
+      {},
+      h("label", { for: "operations-projection" }, "Projection "),
+      h(
+        "select",
+        { id: "operations-projection", onchange: (event) => choose(event.target.value) },
+        names.map((name) => h("option", { value: name, selected: name === chosen }, name)),
+      ),
+    );
+  }
 
   async function act(label, path) {
     replace(said, `${label}…`);
@@ -111,9 +145,10 @@ export async function operationsView(main, { can }) {
     try {
       const [status, gens, letters] = await Promise.all([
         api("/projections"),
-        api("/operations/generations"),
-        api("/operations/dead-letters?limit=100"),
+        api(`${operationsOf(chosen)}/generations`),
+        api(`${operationsOf(chosen)}/dead-letters?limit=100`),
       ]);
+      const names = (status.grouped || []).map((group) => group.name);
       const rows = letters.dead_letters.map((letter) =>
         h(
           "tr",
@@ -123,21 +158,22 @@ export async function operationsView(main, { can }) {
           h("td", { class: "number" }, letter.position),
           h("td", {}, time(letter.recorded_at)),
           h("td", { class: "error-text" }, letter.error),
-          h("td", {}, h("button", { type: "button", onclick: () => act(`Re-projecting ${letter.order_id}`, `/operations/orders/${encodeURIComponent(letter.order_id)}/reproject`) }, "Re-project")),
+          h("td", {}, h("button", { type: "button", onclick: () => act(`Re-projecting ${letter.order_id}`, `${operationsOf(chosen)}/orders/${encodeURIComponent(letter.order_id)}/reproject`) }, "Re-project")),
         ),
       );
       replace(
         body,
         h("section", {}, h("h2", {}, "Projections"),
           (status.grouped || []).map((group) => h("section", {}, h("h3", {}, group.name), projections(group.generations)))),
+        chooser(names.includes(chosen) ? names : [chosen, ...names]),
         h("section", {}, h("h2", {}, "Generations"), generations(gens),
-          h("p", { class: "muted" }, "Rebuild without downtime: orders projection rebuild NAME (see the operations runbook in docs/operations.md).")),
+          h("p", { class: "muted" }, `Rebuild without downtime: orders projection rebuild ${gens.projection} (see the operations runbook in docs/operations.md).`)),
         h(
           "section",
           {},
           h("h2", {}, `Dead letters (${letters.total.toLocaleString()})`),
-          letters.total ? h("p", {}, h("button", { type: "button", onclick: () => act("Retrying dead letters", "/operations/dead-letters/retry") }, "Retry all")) : null,
-          table("Events that could not be projected, newest first", ["Order", "Event", "Position", "Recorded", "Error", ""], rows, "No dead letters: every event was projected."),
+          letters.total ? h("p", {}, h("button", { type: "button", onclick: () => act(`Retrying the dead letters of ${chosen}`, `${operationsOf(chosen)}/dead-letters/retry`) }, "Retry all")) : null,
+          table(`Events ${chosen} could not project, newest first`, ["Order", "Event", "Position", "Recorded", "Error", ""], rows, "No dead letters: every event was projected."),
         ),
         h("p", { class: "muted" }, "Refreshes every 5 s. Last: ", time(new Date().toISOString())),
       );
