@@ -174,3 +174,36 @@ def test_two_builds_side_by_side(tmp_path: Path) -> None:
     assert len(compared["ratios"]) == 2
     assert all(ratio > 0 for ratio in compared["ratios"])
     assert "WORKTREE against HEAD, 16 clients, 2 rounds of 0.5 s" in shown
+
+
+@pytest.mark.parametrize(
+    "read_model", ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
+)
+def test_the_three_projections_against_order_search_alone(
+    tmp_path: Path, read_model: str, request: pytest.FixtureRequest
+) -> None:
+    arguments = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--read-model", read_model]
+    if read_model == "elasticsearch":
+        arguments += ["--elasticsearch-url", request.getfixturevalue("elasticsearch_url")]
+    run_script(
+        "bench_projections.py",
+        *arguments,
+        *("--rounds", "1", "--lag-seconds", "1", "--json", str(tmp_path / "projections.json")),
+    )
+
+    shown = figures(tmp_path / "projections.json")
+    assert shown["events"] > int(ORDERS)
+    alone, together = shown["catch_up"]["alone"], shown["catch_up"]["all"]
+    assert list(alone["per_projection_s"]) == ["order-search"]
+    assert sorted(together["per_projection_s"]) == [
+        "customer-orders",
+        "daily-sales",
+        "order-search",
+    ]
+    assert alone["events_per_s"] > 0
+    assert together["events_per_s"] > 0
+    assert sorted(shown["lag"]["all"]) == three
+    for lag in (*shown["lag"]["all"].values(), shown["lag"]["alone"]["order-search"]):
+        assert lag["events"] > 0
+        timed(lag, "p50_ms", "p99_ms")
+    assert not list(tmp_path.glob("run-*")), "every run's read models are removed"
