@@ -17,6 +17,18 @@ from tests.engines import ROOT
 
 SCRIPTS = ROOT / "scripts"
 KEPT = (ROOT / "docs" / "performance.md", SCRIPTS / "perf_results")
+AGENT_QUERIES = (
+    "by email",
+    "by order id",
+    "status + date range",
+    "status + total range",
+    "product text",
+    "customer name text",
+)
+"""The agent queries bench_search.py times (each at 1 and 8 agents)."""
+CRUD_SHAPES = 16
+"""The query shapes bench_crud_baseline.py times on both sides (its ``CRUD_SEARCHES``)."""
+
 # A hang guard only: each of these runs takes seconds.
 HANG_S = 300
 

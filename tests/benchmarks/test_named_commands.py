@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks.smoke import ROOT, run_script, timed
+from tests.benchmarks.smoke import AGENT_QUERIES, ROOT, run_script, timed
 from tests.engines import _load_script
 
 ORDERS = "200"
@@ -64,7 +64,7 @@ def test_the_console_then_search_on_the_index_it_built(
     searched = figures(tmp_path / "search.json")
     assert "projection" not in searched  # --search-only: the index was the console's
     [run] = searched["runs"]
-    assert len(run["queries"]) == 10
+    assert len(run["queries"]) == 2 * len(AGENT_QUERIES)
     assert all(row["n"] == 16 for row in run["queries"].values())
 
 

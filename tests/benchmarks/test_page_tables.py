@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks.smoke import perf_report, run_script, timed
+from tests.benchmarks.smoke import AGENT_QUERIES, CRUD_SHAPES, perf_report, run_script, timed
 
 REPORT = perf_report()
 MODES = ("open", "api key", "jwt")
-QUERIES = ("by email", "by order id", "status + date range", "product text", "customer name text")
 
 
 def small_run(results: Path, name: str, *extra: str) -> dict[str, Any]:
@@ -98,7 +97,9 @@ def read_side(figures: dict[str, Any], engine: str) -> None:
     assert figures["projection"]["events_per_s"] > 0
     assert figures["projection_vs_raw"] > 0
     [run] = figures["runs"]
-    assert set(run["queries"]) == {f"{query} c{agents}" for query in QUERIES for agents in (1, 8)}
+    assert set(run["queries"]) == {
+        f"{query} c{agents}" for query in AGENT_QUERIES for agents in (1, 8)
+    }
     for row in run["queries"].values():
         assert row["n"] == 16
         timed(row, "p50_ms", "p99_ms")
@@ -129,7 +130,7 @@ def test_against_a_crud_table(tmp_path: Path) -> None:
         measured = figures["200"][side]
         timed(measured["insert"], "p50_ms", "p99_ms")
         timed(measured["update"], "p50_ms", "p99_ms")
-        assert len(measured["searches"]) == 5
+        assert len(measured["searches"]) == CRUD_SHAPES
         for row in measured["searches"].values():
             timed(row, "p50_ms", "p99_ms")
         together = measured["concurrent"]
