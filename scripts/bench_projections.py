@@ -25,13 +25,12 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from benchkit import percentile
+from benchkit import percentile, scratch_copy
 
 console = Console()
 ALONE = ["order-search"]
@@ -152,20 +151,6 @@ def catch_up(container: Container, names: list[str], head: int, events: int) -> 
         "events_per_s": events / seconds,
         "per_projection_s": dict(sorted(reached.items())),
     }
-
-
-@contextmanager
-def scratch_copy(store: SQLiteEventStore) -> Iterator[SQLiteEventStore]:
-    path = store.path.with_name(f"scratch-{uuid.uuid4().hex[:6]}.db")
-    with closing(sqlite3.connect(store.path)) as source, closing(sqlite3.connect(path)) as copy:
-        source.backup(copy)
-    scratch = SQLiteEventStore(path)
-    try:
-        yield scratch
-    finally:
-        scratch.close()
-        for leftover in path.parent.glob(f"{path.name}*"):
-            leftover.unlink()
 
 
 def lag(

@@ -37,14 +37,11 @@ import asyncio
 import json
 import os
 import random
-import sqlite3
 import statistics
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +68,7 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import drop_indices, percentile, reserve_cores, serve
+from benchkit import drop_indices, percentile, remove_database, reserve_cores, scratch_copy, serve
 
 console = Console()
 
@@ -120,12 +117,6 @@ def discard(index: OrderSearchIndex) -> None:
     path: Path | None = getattr(index, "path", None)
     if path is not None:
         remove_database(path)
-
-
-def remove_database(path: Path) -> None:
-    """A SQLite file with its -wal and -shm."""
-    for leftover in path.parent.glob(f"{path.name}*"):
-        leftover.unlink()
 
 
 def all_documents(index: OrderSearchIndex, store: SQLiteEventStore) -> dict[str, Document]:
@@ -302,19 +293,6 @@ def es_took(index: OrderSearchIndex, params: dict[str, Any], repeats: int = 50) 
         for _ in range(repeats)
     ]
     return float(statistics.median(took))
-
-
-@contextmanager
-def scratch_copy(store: SQLiteEventStore) -> Iterator[SQLiteEventStore]:
-    path = store.path.with_name(f"scratch-{uuid.uuid4().hex[:6]}.db")
-    with closing(sqlite3.connect(store.path)) as source, closing(sqlite3.connect(path)) as copy:
-        source.backup(copy)
-    scratch = SQLiteEventStore(path)
-    try:
-        yield scratch
-    finally:
-        scratch.close()
-        remove_database(path)
 
 
 def measure_lag(

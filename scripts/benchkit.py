@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,27 @@ from order_service.access.principals import tool_actor
 from order_service.eventstore.sqlite import SQLiteEventStore
 from tests.factories import pay_body, place_body, ship_body
 from tests.servers import free_port, listeners
+
+
+def remove_database(path: Path) -> None:
+    """A SQLite file with its -wal and -shm."""
+    for leftover in path.parent.glob(f"{path.name}*"):
+        leftover.unlink()
+
+
+@contextmanager
+def scratch_copy(store: SQLiteEventStore) -> Iterator[SQLiteEventStore]:
+    """A copy of a seeded event store to append to (the seeded one keeps the size its name
+    says, run after run), removed afterwards."""
+    path = store.path.with_name(f"scratch-{uuid.uuid4().hex[:6]}.db")
+    with closing(sqlite3.connect(store.path)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+    scratch = SQLiteEventStore(path)
+    try:
+        yield scratch
+    finally:
+        scratch.close()
+        remove_database(path)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
