@@ -203,6 +203,12 @@ class ReadModelUnavailableError(Exception):
     """The read model's engine cannot answer now (down, unreachable, or refusing)."""
 
 
+class InexactSumError(ArithmeticError):
+    """A sum past what the engine adds exactly (an Elasticsearch aggregation adds doubles:
+    exact below 2**53), or a contribution that would make one: refused rather than answered
+    wrong. Reads asking for fewer rows (fewer days, one currency) may still be answered."""
+
+
 class ProjectionBuildingError(ReadModelUnavailableError):
     """A projection's first build is under way: the serving generation has never been written
     and another is being built from the whole history; reads answer once it serves."""

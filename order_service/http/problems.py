@@ -34,7 +34,7 @@ from order_service.eventstore.port import EventStoreError, EventStoreUnavailable
 from order_service.http.json import JSONBody
 from order_service.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from order_service.personal.keys import KeyStoreError
-from projectors.port import ProjectionBuildingError, ReadModelUnavailableError
+from projectors.port import InexactSumError, ProjectionBuildingError, ReadModelUnavailableError
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -271,6 +271,10 @@ TABLE: list[tuple[type[Exception], Problem]] = [
             "The event store cannot be read now",
             headers={"Retry-After": "1"},
         ),
+    ),
+    (
+        InexactSumError,
+        Problem(422, "sums-too-large", "The sums asked for are past what is added exactly"),
     ),
     (
         ProjectionBuildingError,

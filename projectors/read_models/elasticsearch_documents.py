@@ -45,6 +45,7 @@ from projectors.port import (
     Changes,
     Checkpoint,
     DeadLetter,
+    InexactSumError,
     ProjectionStore,
     ReadModelUnavailableError,
 )
@@ -77,10 +78,6 @@ from projectors.read_models.elasticsearch_progress import (
 PAGE = 1000
 EXACT_UP_TO = 2**53
 """Integers a double holds exactly (every one up to here)."""
-
-
-class InexactSumError(ArithmeticError):
-    """A sum past what an aggregation adds exactly: refused rather than answered wrong."""
 
 
 class ElasticsearchDocuments:
@@ -443,5 +440,8 @@ def _counted(deltas: dict[str, int]) -> dict[str, int]:
 
 def _exact(value: float) -> int:
     if not value.is_integer() or abs(value) > EXACT_UP_TO:
-        raise InexactSumError(f"a sum of {value!r} is past what is added exactly (2**53)")
+        raise InexactSumError(
+            f"a sum of {value!r} is past what is added exactly (2**53); ask for fewer days"
+            " or one currency"
+        )
     return int(value)

@@ -15,6 +15,7 @@ import pytest
 from order_service.bootstrap import bootstrap
 from order_service.http.app import embedded_app, search_app
 from order_service.settings import Settings
+from projectors.port import Changes
 from projectors.read_models.elasticsearch_documents import ElasticsearchDocumentGenerations
 from projectors.read_models.elasticsearch_index import connect
 from tests.factories import TOTAL, new_order_id, pay_body, place_body
@@ -222,3 +223,41 @@ def test_an_elasticsearch_that_is_down_makes_the_reports_503_not_500(tmp_path: P
         assert answer.status_code == 503, answer.text
         assert answer.headers["content-type"] == PROBLEM
         assert answer.json()["type"] == "/problems/read-model-unavailable"
+
+
+@pytest.mark.elasticsearch
+def test_sums_past_what_elasticsearch_adds_exactly_are_a_422_not_a_500(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two orders whose totals together pass 2**53 minor units: the day's sum is refused with
+    a problem saying to ask for less, never answered rounded and never a 500."""
+    given = settings(request, tmp_path, "elasticsearch")
+    container = bootstrap(given)
+    generations = container.projection_generations["daily-sales"]
+    generations.setup()
+    store = generations.open(generations.active())
+    day = "2026-02-03"
+
+    def placed(order_id: str, total: int) -> dict[str, Any]:
+        return {
+            "order_id": order_id,
+            "currency": "EUR",
+            "placed_day": day,
+            "placed_total": total,
+            "paid_day": None,
+            "paid_total": 0,
+            "cancelled_day": None,
+            "refunds": [],
+            "version": 0,
+            "position": 1,
+        }
+
+    huge = {"a": placed("a", 2**53), "b": placed("b", 3)}
+    store.write(Changes(huge, checkpoint=1, searchable=True))
+    with serving(search_app(container), container) as api:
+        answer = api.http.get("/reports/daily-sales", params={"from": day, "to": "2026-02-04"})
+
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["type"] == "/problems/sums-too-large"
+    assert "fewer days" in answer.json()["detail"]
