@@ -157,17 +157,17 @@ class ElasticsearchDocuments:
             dynamic=wanted["dynamic"],
             meta=wanted["_meta"],
         )
-        documents = {document[DOCUMENT_KEY]: document for document in self._keyed()}
-        for keys in _chunks(list(documents), PAGE):
-            self._bulk(self._actions({key: _stored(documents[key]) for key in keys}))
+        self.client.indices.refresh(index=self.table)
+        page: dict[str, Document] = {}
+        for hit in self._hits(self.table, {"match_all": {}}):  # a page at a time
+            page[hit["_id"]] = hit["_source"]
+            if len(page) == PAGE:
+                self._bulk(self._actions(page))
+                page = {}
+        if page:
+            self._bulk(self._actions(page))
         self.client.indices.refresh(index=self.table)
         return added
-
-    def _keyed(self) -> Iterator[Document]:
-        """Every stored document with its key (``_source`` leaves the key out)."""
-        self.client.indices.refresh(index=self.table)
-        for hit in self._hits(self.table, {"match_all": {}}):
-            yield {**hit["_source"], DOCUMENT_KEY: hit["_id"]}
 
     def destroy(self) -> None:
         self.client.indices.delete(index=[self.table, _meta(self.table)], ignore_unavailable=True)
@@ -418,16 +418,6 @@ class ElasticsearchDocumentGenerations(ElasticsearchGenerations[ProjectionStore]
 
 def _meta(index: str) -> str:
     return f"{index}-meta"
-
-
-def _chunks(keys: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(keys), size):
-        yield keys[start : start + size]
-
-
-def _stored(document: Document) -> Document:
-    """A document as it was written (the key it was read back with left out)."""
-    return {name: value for name, value in document.items() if name != DOCUMENT_KEY}
 
 
 def _counted(deltas: dict[str, int]) -> dict[str, int]:
