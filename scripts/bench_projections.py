@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import threading
@@ -45,15 +44,14 @@ from rich.table import Table
 from order_service import garbage
 from order_service.bootstrap import PROJECTION_KEY_TTL_S, Container, bootstrap, open_personal_data
 from order_service.eventstore.sqlite import SQLiteEventStore
-from order_service.seeding import chunks_for, seed_orders
+from order_service.seeding import seed_orders
 from order_service.settings import Settings
-from order_service.synthetic import synthetic_orders
 from projectors.registry import PROJECTIONS
 from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from benchkit import percentile, scratch_copy
+from benchkit import paced_appends, percentile, scratch_copy
 
 console = Console()
 ALONE = ["order-search"]
@@ -180,28 +178,14 @@ def lag(
         for event in caught.values():  # the copy's history first: lag is measured live
             if not event.wait(3600):
                 raise RuntimeError("the projectors did not catch up with the copy")
-        personal = container.projection_personal
-        orders = synthetic_orders(int(rate * seconds), seed=random.randrange(10**6))
-        appends = [
-            append
-            for chunk in chunks_for(orders, 999, personal)
-            for append in (*chunk.keys, *chunk.orders)
-        ]
-        begun, sent = time.monotonic(), 0
-        for stream, events, expected in appends:
-            revision: Any = expected
-            for event in events:
-                time.sleep(max(0.0, begun + sent / rate - time.monotonic()))  # pacing the load
-                result = store.append(stream, [event], revision)
-                revision = result.revision
-                if stream.startswith("order-"):  # customers' keys are not projected
-                    with lock:
-                        appended_at[result.position] = time.monotonic()
-                        for name in names:
-                            waiting[name].add(result.position)
-                sent += 1
-            if time.monotonic() - begun > seconds:
-                break
+
+        def record(position: int) -> None:
+            with lock:
+                appended_at[position] = time.monotonic()
+                for name in names:
+                    waiting[name].add(position)
+
+        paced_appends(store, container.projection_personal, rate, seconds, record)
         deadline = time.monotonic() + 30
         while any(waiting.values()) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -68,7 +68,15 @@ from projectors.runner import Projector, ProjectorOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import drop_indices, percentile, remove_database, reserve_cores, scratch_copy, serve
+from benchkit import (
+    drop_indices,
+    paced_appends,
+    percentile,
+    remove_database,
+    reserve_cores,
+    scratch_copy,
+    serve,
+)
 
 console = Console()
 
@@ -319,30 +327,11 @@ def measure_lag(
     )
     thread = threading.Thread(target=projector.run, daemon=True)
     thread.start()
-    from order_service.seeding import chunks_for
-    from order_service.synthetic import synthetic_orders
 
-    orders = synthetic_orders(int(rate * seconds), seed=random.randrange(10**6))
-    # Made before the clock starts: making a chunk of orders holds Python's lock, which the
-    # projector's thread in this process needs too.
-    appends = [
-        append
-        for chunk in chunks_for(orders, 999, personal)
-        for append in (*chunk.keys, *chunk.orders)
-    ]
-    started = time.monotonic()
-    sent = 0
-    for stream, events, expected in appends:
-        revision: Any = expected
-        for event in events:
-            time.sleep(max(0.0, started + sent / rate - time.monotonic()))  # pacing the load
-            result = store.append(stream, [event], revision)
-            revision = result.revision
-            if stream.startswith("order-"):  # customers' keys are not projected
-                appended_at[result.position] = time.monotonic()
-            sent += 1
-        if time.monotonic() - started > seconds:
-            break
+    def record(position: int) -> None:
+        appended_at[position] = time.monotonic()
+
+    paced_appends(store, personal, rate, seconds, record)
     deadline = time.monotonic() + 30
     while appended_at and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from order_service.access.api_keys import ApiKeys
 from order_service.access.principals import tool_actor
 from order_service.eventstore.sqlite import SQLiteEventStore
+from order_service.personal.codec import PersonalData
+from order_service.seeding import chunks_for
+from order_service.synthetic import synthetic_orders
 from tests.factories import pay_body, place_body, ship_body
 from tests.servers import free_port, listeners
 
@@ -46,6 +50,37 @@ def scratch_copy(store: SQLiteEventStore) -> Iterator[SQLiteEventStore]:
     finally:
         scratch.close()
         remove_database(path)
+
+
+def paced_appends(
+    store: SQLiteEventStore,
+    personal: PersonalData,
+    rate: int,
+    seconds: float,
+    appended: Callable[[int], None],
+) -> None:
+    """About ``rate`` events/s of new orders' lifecycles appended to ``store`` for ``seconds``;
+    ``appended(position)`` is told of each order event (customers' keys are not projected).
+    The events are made before the clock starts: making a chunk of orders holds Python's
+    lock, which a projector's thread in this process needs too."""
+    orders = synthetic_orders(int(rate * seconds), seed=random.randrange(10**6))
+    appends = [
+        append
+        for chunk in chunks_for(orders, 999, personal)
+        for append in (*chunk.keys, *chunk.orders)
+    ]
+    begun, sent = time.monotonic(), 0
+    for stream, events, expected in appends:
+        revision: Any = expected
+        for event in events:
+            time.sleep(max(0.0, begun + sent / rate - time.monotonic()))  # pacing the load
+            result = store.append(stream, [event], revision)
+            revision = result.revision
+            if stream.startswith("order-"):
+                appended(result.position)
+            sent += 1
+        if time.monotonic() - begun > seconds:
+            break
 
 
 def percentile(samples: list[float], fraction: float) -> float:
