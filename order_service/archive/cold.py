@@ -27,7 +27,7 @@ import os
 import sqlite3
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -408,8 +408,11 @@ class ColdArchive:
                     found[event.revision] = event
         return [found[revision] for revision in sorted(found)]
 
-    def replay(self, *, after: int | None = None) -> Iterator[RecordedEvent]:
-        """Every archived event after a position, in log order across all files."""
+    def replay(
+        self, *, after: int | None = None, excluding: Collection[str] = ()
+    ) -> Iterator[RecordedEvent]:
+        """Every archived event after a position, in log order across all files (but the
+        files ``excluding`` names)."""
         if not self.exists():
             return iter(())
         start = -1 if after is None else after
@@ -421,7 +424,8 @@ class ColdArchive:
             ).fetchall()
         by_file: dict[str, list[tuple[int, int]]] = {}
         for name, offset, length in rows:
-            by_file.setdefault(name, []).append((offset, length))
+            if name not in excluding:
+                by_file.setdefault(name, []).append((offset, length))
         sources = [self._members(name, places, start) for name, places in by_file.items()]
         return heapq.merge(*sources, key=lambda event: event.position)
 

@@ -8,7 +8,7 @@ from ``$all`` until a scavenge; restored events are in both) is delivered once.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from operator import attrgetter
 
 from order_service.archive.cold import ColdArchive
@@ -17,11 +17,16 @@ from order_service.eventstore.scan import read_log
 
 
 def full_log(
-    store: EventStore, archive: ColdArchive | None, *, after: int | None = None
+    store: EventStore,
+    archive: ColdArchive | None,
+    *,
+    after: int | None = None,
+    excluding: Collection[str] = (),
 ) -> Iterator[RecordedEvent]:
+    """``excluding``: archive files left out (their orders were started from snapshots)."""
     sources = [read_log(store, after=after)]
     if archive is not None:
-        sources.append(archive.replay(after=after))
+        sources.append(archive.replay(after=after, excluding=excluding))
     last: int | None = None
     for event in heapq.merge(*sources, key=attrgetter("position")):
         if event.position != last:

@@ -2,7 +2,9 @@
 
 1. A new generation is created beside the one serving (or the unfinished one is resumed:
    its own checkpoint says where it stopped).
-2. Optionally a read-model snapshot is loaded into it first, with its checkpoint.
+2. Optionally a read-model snapshot is loaded into it first, with its checkpoint; or,
+   for a projection that can, the archived orders start from their final snapshots
+   (``from_snapshots``), so their archived events need not be replayed.
 3. It replays the whole history after its checkpoint (the cold archive and the hot log,
    merged by position) in large batches, each order's document kept in a bounded cache so
    it is read at most once and written once per batch. The serving generation keeps
@@ -39,6 +41,7 @@ from projectors.port import Changes, DocumentStore, Generational, ProjectionStor
 from projectors.projection import Projection
 from projectors.read_models.generations import FOLLOW_TTL_S
 from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.from_snapshots import Seeded, seed
 from projectors.rebuilds.full_log import full_log
 from projectors.rebuilds.parity import Breakdown, ParityReport, compare, compare_sums
 from projectors.runner import SWITCH_CHECK_S, changes_for
@@ -64,6 +67,8 @@ class RebuildOptions:
     batch_size: int = 20_000
     cache_documents: int = 100_000
     snapshot: Path | None = None
+    from_snapshots: bool = False
+    """Start archived orders from their final snapshots (``Projection.from_snapshot``)."""
     force: bool = False
     drop_old: bool = False
     restart: bool = False
@@ -81,6 +86,8 @@ class RebuildReport:
     source: str = ""
     events: int = 0
     documents_loaded: int = 0
+    seeded: Seeded | None = None
+    """With ``from_snapshots``: the orders started from snapshots (None: none were)."""
     seconds: float = 0.0
     parity: ParityReport | None = None
     switched: bool = False
@@ -162,6 +169,8 @@ class Rebuild(Generic[StoreT]):
         index = self.read_model.open(generation)
         if self.options.snapshot is not None and not self._progress.get("snapshot_loaded"):
             self._load_snapshot(index, generation, self.options.snapshot)
+        if self._seeds() and "seeded_files" not in self._progress:
+            self._seed(index, generation)
         sums = self.projection.parity == "sums"
         serving = self.read_model.active()
         old = self.read_model.open(serving)
@@ -214,7 +223,9 @@ class Rebuild(Generic[StoreT]):
         parts = []
         if self.options.snapshot is not None:
             parts.append(f"snapshot {self.options.snapshot.name}")
-        if self.archive is not None:
+        if self._seeds():
+            parts.append("archived orders' snapshots")
+        elif self.archive is not None:
             parts.append(f"archive ({len(self.archive.files())} files)")
         parts.append("hot log")
         return " + ".join(parts)
@@ -262,6 +273,25 @@ class Rebuild(Generic[StoreT]):
         self._progress["snapshot_loaded"] = True
         self._record(generation, index)
 
+    def _seeds(self) -> bool:
+        return self.options.from_snapshots and self.archive is not None
+
+    def _seed(self, index: StoreT, generation: str) -> None:
+        assert self.archive is not None
+        self.result.seeded = seed(
+            self.store,
+            self.archive,
+            self.projection,
+            self.personal,
+            lookup=index.documents,
+            write=index.write,
+            report=self.report,
+        )
+        self.result.events += self.result.seeded.events
+        self._progress["seeded_files"] = list(self.result.seeded.files)
+        self._progress["seeded_from_snapshots"] = self.result.seeded.from_snapshots
+        self._record(generation, index)
+
     def _write_documents(
         self, index: StoreT, documents: dict[str, Document], generation: str
     ) -> None:
@@ -304,7 +334,8 @@ class Rebuild(Generic[StoreT]):
     ) -> None:
         head = self.store.head_position() or 0
         batch: list[RecordedEvent] = []
-        for event in full_log(self.store, self.archive, after=start):
+        seeded = self._progress.get("seeded_files", ())
+        for event in full_log(self.store, self.archive, after=start, excluding=seeded):
             if until is not None and event.position > until:
                 break
             batch.append(event)

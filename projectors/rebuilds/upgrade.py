@@ -12,8 +12,10 @@ crash-loops on an older read model.
 A projection that has never run, on a log whose finished orders are archived, would miss
 those orders if it followed the hot log only. Its first build reads the whole history (the
 archive and the hot log, merged by position) into a new generation, in large batches and
-resumably, and switches to it when done; reads answer 503 with its progress meanwhile
-(``ProjectionBuildingError``), not the empty answers of the generation never written.
+resumably, and switches to it when done (a projection that can start an order from its
+snapshot takes the archived orders from their final snapshots instead); reads answer 503
+with its progress meanwhile (``ProjectionBuildingError``), not the empty answers of the
+generation never written.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ class SchemaUpgrade:
         if not self.bumped() and self.first_build():
             log.info("%s has never run and the log is archived: building it from both", name)
             # Nothing serves yet to compare with: the new generation is switched to when built.
-            options = dataclasses.replace(self.options, force=True)
+            # Archived orders start from their final snapshots where the projection can.
+            from_snapshots = self.projection.from_snapshot is not None
+            options = dataclasses.replace(self.options, force=True, from_snapshots=from_snapshots)
             return self._rebuild(options)
         if self.additive() and version is not None and version < target:
             store = self.generations.open(active)
