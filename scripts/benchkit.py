@@ -5,6 +5,7 @@ Elasticsearch indices a run made."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import sqlite3
@@ -234,3 +235,22 @@ def drop_indices(url: str, prefix: str) -> list[str]:
     finally:
         client.close()
     return names
+
+
+def measured_child(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run a benchmark phase as a child process that prints its figures as JSON; adds its
+    wall time, peak RSS and events/s (when it says how many events)."""
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:3])} failed with exit status {process.returncode}")
+    figures: dict[str, Any] = json.loads(output)
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    figures["peak_rss_mb"] = round(usage.ru_maxrss / 1024)  # kilobytes on Linux
+    if figures.get("events"):
+        figures["events_per_s"] = round(figures["events"] / figures["seconds"])
+    return figures

@@ -204,3 +204,26 @@ def test_the_three_projections_against_order_search_alone(
         assert lag["events"] > 0
         timed(lag, "p50_ms", "p99_ms")
     assert not list(tmp_path.glob("run-*")), "every run's read models are removed"
+
+
+@pytest.mark.parametrize(
+    "read_model", ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
+)
+def test_a_first_build_from_archived_events_and_from_snapshots(
+    tmp_path: Path, read_model: str, request: pytest.FixtureRequest
+) -> None:
+    arguments = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--projection", "daily-sales"]
+    if read_model == "elasticsearch":
+        arguments += ["--elasticsearch-url", request.getfixturevalue("elasticsearch_url")]
+    run_script("bench_first_build.py", *arguments, "--json", str(tmp_path / "first.json"))
+
+    shown = figures(tmp_path / "first.json")
+    archived = shown["archive"]["orders"]
+    assert 0 < archived < int(ORDERS)
+    by_events, by_snapshots = shown["daily-sales:events"], shown["daily-sales:snapshots"]
+    assert by_events["documents"] == by_snapshots["documents"] == int(ORDERS)
+    assert by_events["from_snapshots"] == 0
+    assert by_snapshots["from_snapshots"] == archived
+    assert by_snapshots["events"] < by_events["events"]
+    timed(by_events, "seconds")
+    timed(by_snapshots, "seconds")
