@@ -50,6 +50,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+UNRECORDED_VERSION = 1
+"""The schema version of a generation whose record names none (releases before versions)."""
+
+
 class Generations(ABC, Generic[StoreT]):
     """The engine-independent half of a ``Generational`` read model, for any projection.
 
@@ -114,18 +118,28 @@ class Generations(ABC, Generic[StoreT]):
             active, version = adopted if adopted else (FIRST, version)
             self.open(active).setup()
             self._swap(active, None)
-        elif self.schema_version(active) in (None, version):
-            # One of another schema version was set up by its own code: an upgrade replaces
-            # or migrates it (``rebuilds.upgrade``); setting it up as this code would fails.
-            self.open(active).setup()
-        record = self._records().get(active)
-        if record is None and (kept := NAME.match(active)) and active.startswith("v"):
-            version = int(kept.group(1))  # kept per schema version: built with that one
-        if record is None or ("schema_version" not in record and version is not None):
-            record = record or {"state": "active", "created_at": _now()}
-            if version is not None:  # a record from before versions holds this code's
-                record.setdefault("schema_version", version)
+        else:
+            self._version_unrecorded(active)
+            if self.schema_version(active) in (None, version):
+                # One of another schema version was set up by its own code: an upgrade
+                # replaces or migrates it (``rebuilds.upgrade``); setting it up as this code
+                # would fails.
+                self.open(active).setup()
+        if self._records().get(active) is None:
+            if (kept := NAME.match(active)) and active.startswith("v"):
+                version = int(kept.group(1))  # kept per schema version: built with that one
+            record: dict[str, Any] = {"state": "active", "created_at": _now()}
+            if version is not None:
+                record["schema_version"] = version
             self._put_record(active, record)
+
+    def _version_unrecorded(self, generation: str) -> None:
+        """A record written by a release that recorded no schema versions was built with the
+        first one: say so, so that a projection declared at a later version is rebuilt."""
+        record = self._records().get(generation)
+        if record is None or "schema_version" in record or self.schema_version_declared is None:
+            return
+        self._put_record(generation, {**record, "schema_version": UNRECORDED_VERSION})
 
     def active(self) -> str:
         return self._pointer() or FIRST

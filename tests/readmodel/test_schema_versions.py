@@ -20,6 +20,7 @@ from order_service.bootstrap import Container, bootstrap
 from order_service.eventstore.sqlite import SQLiteEventStore
 from order_service.settings import Settings
 from projectors import customer_orders, daily_sales, order_search, registry
+from projectors.port import SearchQuery
 from projectors.projection import Document
 from projectors.read_models.elasticsearch_document_mappings import ElasticsearchMapping
 from projectors.read_models.sqlite_documents import SQLiteMapping
@@ -186,7 +187,11 @@ def test_an_additive_bump_adds_and_backfills_the_field_in_place(
     columns = {**customer_orders.SQLITE.columns, "currency": lambda d: d.get("currency")}
     declare(
         monkeypatch,
-        dataclasses.replace(customer_orders.PROJECTION, schema_version=2, additive_from=1),
+        dataclasses.replace(
+            customer_orders.PROJECTION,
+            schema_version=customer_orders.SCHEMA_VERSION + 1,
+            additive_from=customer_orders.SCHEMA_VERSION,
+        ),
         SQLiteMapping(columns=columns),
         dataclasses.replace(customer_orders.ELASTICSEARCH, columns=("customer_id", "currency")),
     )
@@ -194,7 +199,11 @@ def test_an_additive_bump_adds_and_backfills_the_field_in_place(
     upgraded = opened(settings)
     try:
         generations = upgraded.projection_generations[customer_orders.NAME]
-        project(upgraded, customer_orders.NAME, until=lambda: generations.schema_version("g1") == 2)
+        project(
+            upgraded,
+            customer_orders.NAME,
+            until=lambda: generations.schema_version("g1") == customer_orders.SCHEMA_VERSION + 1,
+        )
 
         assert [g.name for g in generations.generations()] == ["g1"]  # nothing rebuilt
         store = upgraded.projection_stores[customer_orders.NAME]
@@ -204,8 +213,9 @@ def test_an_additive_bump_adds_and_backfills_the_field_in_place(
 
 
 BEFORE_GENERATIONS = Path(__file__).parent.parent / "fixtures" / "read_model_before_generations"
-"""The event log (12 orders, seed 7) and projections.db as the code before generations wrote
-them (commit 0cb1cc6: tables per schema version, ``daily_sales_v1``), dumped as SQL."""
+"""The event log (12 orders, seed 7), projections.db and read.db as the code before
+generations and schema versions wrote them (commit 0cb1cc6: tables per schema version,
+``daily_sales_v1``; order-search's generation records without versions), dumped as SQL."""
 
 
 @pytest.fixture
@@ -260,6 +270,30 @@ def test_a_bump_over_tables_kept_per_schema_version_rebuilds_beside_them(
         assert generations.schema_version("g2") == 2
         assert rows(container) == expected  # the same log: parity held
         assert generations.rollback_target() == "v1"
+    finally:
+        container.close()
+
+
+def test_an_order_search_read_model_from_before_versions_is_rebuilt_at_this_one(
+    before_generations: Settings,
+) -> None:
+    """read.sql: order-search as 0cb1cc6 left it after ``orders projection rebuild
+    order-search --force`` (g2 serving, its record naming no schema version; documents of
+    schema 1, without the fields relevance searches)."""
+    settings = before_generations
+    with closing(sqlite3.connect(settings.data_dir / "read.db")) as connection:
+        connection.executescript((BEFORE_GENERATIONS / "read.sql").read_text())
+    container = opened(settings)
+    try:
+        generations = container.read_model
+        assert generations.active() == "g2"
+        assert generations.schema_version("g2") == 1  # the release recorded none
+
+        project(container, order_search.NAME, until=lambda: generations.active() == "g3")
+
+        assert generations.schema_version("g3") == order_search.SCHEMA_VERSION
+        found = generations.open("g3").search(SearchQuery(text="sophie", sort="relevance"))
+        assert [hit["order_id"] for hit in found.hits] == ["ord-7-00000000"]
     finally:
         container.close()
 
