@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +45,11 @@ class Seeded:
     """The events read for those."""
     files: tuple[str, ...] = ()
     """The archive files the seeding covered: the replay leaves them out."""
+    covered: dict[str, int] = field(default_factory=dict, repr=False)
+    """Stream -> the revision its document was started at: the replay skips the hot log's
+    events up to it (held by the process that seeded; a resumed build reads them)."""
+    skipped: int = 0
+    """Hot-log events the replay skipped for that."""
 
 
 def seed(
@@ -73,6 +78,7 @@ def seed(
                 unseeded.extend(full_stream(store, archive, stream))
             else:
                 documents[document["order_id"]] = document
+                seeded.covered[stream] = document["version"]
         changes = Changes(documents=documents)
         if unseeded:
             folded = changes_for(

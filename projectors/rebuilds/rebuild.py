@@ -174,15 +174,20 @@ class Rebuild(Generic[StoreT]):
         sums = self.projection.parity == "sums"
         serving = self.read_model.active()
         old = self.read_model.open(serving)
-        # Sums are compared at the serving generation's position: never build past it first.
-        self._catch_up(index, generation, until=_bound(old.checkpoint().position) if sums else None)
-        self.read_model.serve(generation)
-        parity = self._parity(serving, old, generation, index)
-        self.result.parity = parity
-        if parity.problems and not self.options.force:
-            self.result.refused = parity.problems
-            self._record(generation, index, state="refused: " + "; ".join(parity.problems))
-            return self._done()
+        served = old.checkpoint().position
+        if served is None:  # never written (a first build): there is nothing to compare with
+            self._catch_up(index, generation)
+            self.read_model.serve(generation)
+        else:
+            # Sums are compared at the serving generation's position: never build past it.
+            self._catch_up(index, generation, until=served if sums else None)
+            self.read_model.serve(generation)
+            parity = self._parity(serving, old, generation, index)
+            self.result.parity = parity
+            if parity.problems and not self.options.force:
+                self.result.refused = parity.problems
+                self._record(generation, index, state="refused: " + "; ".join(parity.problems))
+                return self._done()
         self._catch_up(index, generation)
         self.result.previous = self.read_model.switch(generation)
         self.result.switched = True
@@ -335,28 +340,48 @@ class Rebuild(Generic[StoreT]):
         head = self.store.head_position() or 0
         batch: list[RecordedEvent] = []
         seeded = self._progress.get("seeded_files", ())
+        # Orders this run started from snapshots: their events up to the snapshot's version
+        # would change nothing (the version guard), so they are not even looked up.
+        seeding = self.result.seeded
+        covered = seeding.covered if seeding is not None else {}
+        passed: int | None = None  # the last event skipped: the checkpoint moves past it too
         for event in full_log(self.store, self.archive, after=start, excluding=seeded):
             if until is not None and event.position > until:
                 break
+            if seeding is not None and event.revision <= covered.get(event.stream, -1):
+                seeding.skipped += 1
+                passed = event.position
+                continue
             batch.append(event)
             if len(batch) < self.options.batch_size:
                 continue
             self._flush(writer, cache, batch)
-            batch = []
+            batch, passed = [], None
             if self.options.stopped():
                 raise RebuildStoppedError(f"{self.projection.name}: stopped, resumable")
             done = event.position - (start or 0)
             total = max(head - (start or 0), done)
             self.report(Tick("projecting", done, total, self.result.events))
-        if batch:
-            self._flush(writer, cache, batch)
+        if batch or passed is not None:
+            self._flush(writer, cache, batch, passed=passed)
 
     def _flush(
-        self, writer: BatchWriter, cache: _DocumentCache, batch: list[RecordedEvent]
+        self,
+        writer: BatchWriter,
+        cache: _DocumentCache,
+        batch: list[RecordedEvent],
+        *,
+        passed: int | None = None,
     ) -> None:
-        changes = changes_for(
-            batch, cache.lookup, self.personal, searchable=False, projection=self.projection
+        changes = (
+            changes_for(
+                batch, cache.lookup, self.personal, searchable=False, projection=self.projection
+            )
+            if batch
+            else Changes()
         )
+        if passed is not None:
+            changes.checkpoint = max(changes.checkpoint or passed, passed)
         cache.remember(changes.documents)
         writer.put(changes, len(batch))
 

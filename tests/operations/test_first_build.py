@@ -139,7 +139,10 @@ def test_archived_orders_started_from_snapshots_give_what_their_events_give(
     assert from_snapshots.seeded.from_snapshots == orders  # each has its final snapshot
     assert from_snapshots.seeded.folded == 0
     hot = sum(1 for _ in read_log(container.event_store))
-    assert from_snapshots.events == hot  # the hot log only: no archived event read
+    # The hot log only, less the archived orders' events it still holds (at least each
+    # one's last event; EventStoreDB's $all keeps truncated events until a scavenge).
+    assert from_snapshots.seeded.skipped >= orders
+    assert from_snapshots.events == hot - from_snapshots.seeded.skipped
     assert from_events.events == len(list(full_log(container.event_store, container.archive)))
     assert served_documents(container, name) == by_events
     assert sums_of(container, name) == sums_by_events
