@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from order_service.http.cross_site import host_name, served_hosts
 from order_service.settings import Settings
 from tests.engines import ROOT
 
@@ -109,6 +110,18 @@ def _substituted(value: str) -> str:
     return re.sub(r"\$\{[A-Z_]+(:[?-][^}]*)?\}", "s3cr3t" * 8, value)
 
 
+def settings_of(name: str) -> Settings:
+    """The settings a service's process starts with, once the operator exported the secrets."""
+    environment = compose()["services"][name]["environment"]
+    values = {
+        key.removeprefix("ORDERS_").lower(): _substituted(str(value))
+        for key, value in environment.items()
+        if key != "ORDERS_OIDC_ISSUER"  # empty unless the operator sets one
+    }
+    values["key_encryption_key"] = base64.b64encode(b"k" * 32).decode()  # openssl's shape
+    return Settings(**values)
+
+
 def test_every_orders_variable_it_sets_is_a_known_setting() -> None:
     known = {f"ORDERS_{name.upper()}" for name in Settings.model_fields}
     for name in PRODUCTION_COMMANDS:
@@ -116,13 +129,26 @@ def test_every_orders_variable_it_sets_is_a_known_setting() -> None:
         assert environment
         unknown = {key for key in environment if key.startswith("ORDERS_")} - known
         assert not unknown, f"{name} sets unknown settings {unknown}"
-        values = {
-            key.removeprefix("ORDERS_").lower(): _substituted(str(value))
-            for key, value in environment.items()
-            if key != "ORDERS_OIDC_ISSUER"  # empty unless the operator sets one
-        }
-        values["key_encryption_key"] = base64.b64encode(b"k" * 32).decode()  # openssl's shape
-        Settings(**values)
+        settings_of(name)
+
+
+def test_prometheus_scrapes_each_process_by_a_host_it_serves() -> None:
+    # A Host a process does not serve is 421 (DNS rebinding): Prometheus asks for
+    # `commands:8000`, so each service must serve its own name.
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = [
+        target
+        for job in scrape["scrape_configs"]
+        if job["job_name"].startswith("orders-")
+        for config in job["static_configs"]
+        for target in config["targets"]
+    ]
+    assert len(targets) == len(PRODUCTION_COMMANDS)
+    for target in targets:
+        name, port = target.split(":")
+        settings = settings_of(name)
+        assert settings.port == int(port), target
+        assert host_name(target) in served_hosts(settings), f"{name} answers 421 to {target}"
 
 
 def test_the_image_and_make_install_from_lock_files_with_hashes() -> None:

@@ -1,6 +1,6 @@
-"""What a web page of another site can make a browser send: refused in open mode (the review
-cancelled an order and erased a customer from a page in headless Chromium, and read customers'
-data through a foreign Host)."""
+"""What a web page of another site can make a browser send: refused in open and enforced
+mode alike (the review cancelled an order and erased a customer from a page in headless
+Chromium, and read customers' data through a foreign Host)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser
 
+from tests.access.conftest import bearer, create_key
 from tests.console.conftest import browser  # noqa: F401 (the fixture)
 from tests.factories import new_order_id, place_body
 from tests.polling import eventually
@@ -86,6 +87,44 @@ def test_state_changing_requests_from_another_site_are_refused(server: Server) -
     assert [answer.status_code for answer in refused] == [403, 403, 403, 403]
     assert {answer.json()["type"] for answer in refused} == {"/problems/cross-site-request"}
     assert same_origin.status_code == 200, same_origin.text
+
+
+def test_enforced_mode_refuses_them_too_whatever_credential_comes(tmp_path: Path) -> None:
+    # The guard runs before access control: a valid key does not let a foreign Host, a
+    # cross-site write or a body not declared JSON through.
+    key = create_key(tmp_path, "desk", "checkout", "agent")
+    with orders_process(["up"], tmp_path) as up, httpx.Client(base_url=up.url) as api:
+        order_id = new_order_id()
+        placed = api.post("/orders", json=place_body(order_id), headers=bearer(key))
+        assert placed.status_code == 201, placed.text
+        cancel = f"/orders/{order_id}/cancel"
+        answers = {
+            "foreign host": api.get(
+                "/orders/search", headers={**bearer(key), "Host": "evil.example"}
+            ),
+            "cross-site write": api.post(
+                cancel,
+                json={"reason": "x"},
+                headers={**bearer(key), "Origin": "http://evil.example"},
+            ),
+            "text/plain body": api.post(
+                cancel,
+                content=b'{"reason": "x"}',
+                headers={**bearer(key), "Content-Type": "text/plain"},
+            ),
+        }
+        unauthenticated = api.post(
+            cancel, json={"reason": "x"}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        allowed = api.post(cancel, json={"reason": "x"}, headers=bearer(key))
+
+    assert {what: (a.status_code, a.json().get("type")) for what, a in answers.items()} == {
+        "foreign host": (421, "/problems/host-not-served"),
+        "cross-site write": (403, "/problems/cross-site-request"),
+        "text/plain body": (415, "/problems/unsupported-media-type"),
+    }
+    assert unauthenticated.json()["type"] == "/problems/cross-site-request"  # before access
+    assert allowed.status_code == 200, allowed.text
 
 
 ATTACK = """<!doctype html><html><body>

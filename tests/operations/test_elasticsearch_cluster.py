@@ -31,7 +31,7 @@ from tests import engines
 from tests.operations.conftest import order_head, seed
 from tests.polling import eventually
 
-pytestmark = pytest.mark.elasticsearch
+pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
 CHECKOUT_BATCHES = 40
 """Batches of ten orders written while the node is lost (the first five before it)."""
 
