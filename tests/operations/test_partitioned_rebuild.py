@@ -1,0 +1,207 @@
+"""Partitioned rebuilds: the log's streams split over worker processes give exactly the
+documents (and daily-sales sums) one process gives, with an archive; a killed worker fails
+the run, and the next run resumes each partition and ends exact."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from order_service.archive.run import archive_finished_orders
+from order_service.bootstrap import Container, bootstrap
+from projectors.rebuilds.partitions import partition_of
+from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
+from projectors.registry import PROJECTIONS
+from projectors.status import rebuild_statuses
+from tests.operations.conftest import digests, order_head, read_model_settings, seed
+from tests.operations.test_rebuild import CUTOFF, environment, project_named
+
+ENGINES = ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
+
+
+@pytest.fixture(params=ENGINES)
+def embedded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
+    """Engines opened from settings alone, as each worker process opens them."""
+    built = bootstrap(read_model_settings(request, tmp_path, request.param))
+    yield built
+    built.close()
+
+
+def rebuild(container: Container, name: str, workers: int, batch_size: int) -> RebuildReport:
+    options = RebuildOptions(
+        batch_size=batch_size, workers=workers, open_worker=container.rebuild_workers(name)
+    )
+    return Rebuild(
+        container.event_store,
+        container.archive,
+        container.generations_of(name),
+        container.projection_personal,
+        options,
+        projection=PROJECTIONS[name],
+        breakdown=container.breakdown_of(name),
+    ).run()
+
+
+def contents(container: Container, name: str, generation: str) -> dict[str, Any]:
+    """Every document's digest, and the sums rows for a projection that keeps sums."""
+    store = container.generations_of(name).open(generation)
+    found: dict[str, Any] = {"documents": digests(store)}
+    if PROJECTIONS[name].parity == "sums":
+        found["sums"] = store.sums(equal={})
+    return found
+
+
+def test_partitions_are_a_stable_hash_covering_every_stream_once() -> None:
+    streams = [f"order-{number:08d}" for number in range(4000)]
+    # Fixed values: the partition of a stream never depends on the process or the release.
+    assert [partition_of(stream, 2) for stream in streams[:12]] == [
+        0,
+        1,
+        1,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        1,
+        0,
+        1,
+    ]
+    script = (
+        "from projectors.rebuilds.partitions import partition_of;"
+        "print([partition_of(f'order-{n:08d}', 7) for n in range(200)])"
+    )
+    others = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert others == {f"{[partition_of(stream, 7) for stream in streams[:200]]}\n"}
+    for count in (1, 2, 3, 5, 8):
+        shares = Counter(partition_of(stream, count) for stream in streams)
+        assert set(shares) == set(range(count))  # every stream in exactly one of them
+        assert sum(shares.values()) == len(streams)
+        assert min(shares.values()) > 0.8 * len(streams) / count  # roughly even
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["order-search", "customer-orders", "daily-sales"])
+def test_two_workers_build_exactly_what_one_builds_from_the_archive_and_the_hot_log(
+    embedded: Container, name: str
+) -> None:
+    store = embedded.event_store
+    seed(store, 240)
+    project_named(embedded, name)
+    serving = contents(embedded, name, embedded.generations_of(name).active())
+    archived = archive_finished_orders(
+        store, embedded.archive, personal=embedded.personal, before=CUTOFF
+    )
+    assert archived.orders_archived > 0
+
+    alone = rebuild(embedded, name, workers=1, batch_size=97)
+    split = rebuild(embedded, name, workers=2, batch_size=53)
+
+    assert alone.switched
+    assert split.switched
+    assert split.parity is not None
+    assert split.parity.problems == []
+    assert contents(embedded, name, split.generation) == contents(embedded, name, alone.generation)
+    assert contents(embedded, name, split.generation) == serving
+    assert alone.partitions == []
+    assert [worker["partition"] for worker in split.partitions] == [0, 1]
+    read = {worker["events_read"] for worker in split.partitions}
+    assert read == {alone.events}, "each worker reads the whole log"
+    assert sum(worker["events_folded"] for worker in split.partitions) == split.events
+    assert split.events == alone.events
+    assert embedded.generations_of(name).active() == split.generation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("engine", "name"),
+    [
+        ("sqlite", "order-search"),
+        ("sqlite", "daily-sales"),
+        pytest.param("elasticsearch", "order-search", marks=pytest.mark.elasticsearch),
+    ],
+)
+def test_a_killed_worker_fails_the_rebuild_and_the_next_run_resumes_exact(
+    engine: str, name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    container = bootstrap(read_model_settings(request, tmp_path, engine))
+    try:
+        store = container.event_store
+        seed(store, 300)
+        project_named(container, name)
+        generations = container.generations_of(name)
+        old = generations.active()
+        before = contents(container, name, old)
+        archive_finished_orders(
+            store, container.archive, personal=container.personal, before=CUTOFF
+        )
+
+        killed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "order_service.cli",
+                "projection",
+                "rebuild",
+                name,
+                "--workers",
+                "2",
+                "--batch-size",
+                "40",
+            ],
+            env={**environment(container), "ORDERS_FAILPOINT": "rebuild-batch:3"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+        assert killed.returncode == 1, killed.stderr
+        said = " ".join(killed.stderr.split())
+        assert "killed by signal 9" in said
+        assert "run the rebuild again to resume it" in said
+        assert generations.active() == old
+        [status] = rebuild_statuses(store, generations, name=name)
+        assert status.progress is not None
+        recorded = status.progress["partitions"]
+        assert recorded["count"] == 2
+        assert recorded["done"] == [False, False]
+        assert all(position is not None for position in recorded["positions"])
+        assert 0 < status.progress["checkpoint"] == min(recorded["positions"])
+        assert status.progress["events"] == sum(recorded["events"]) >= 80
+
+        resumed = rebuild(container, name, workers=2, batch_size=40)
+
+        assert resumed.resumed
+        assert resumed.generation == status.generation
+        assert resumed.switched
+        assert resumed.parity is not None
+        assert resumed.parity.problems == []
+        assert contents(container, name, resumed.generation) == before
+        total = len(store.read_all(limit=10**6, stream_prefix="order-")) + sum(
+            row["events"] for row in container.archive.files()
+        )
+        assert resumed.events < total - 80, "the partitions resumed where they were"
+        assert order_head(store) <= (
+            generations.open(resumed.generation).checkpoint().position or 0
+        )
+    finally:
+        container.close()
