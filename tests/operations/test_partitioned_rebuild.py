@@ -23,6 +23,7 @@ from projectors.status import rebuild_statuses
 from tests.operations.conftest import digests, order_head, read_model_settings, seed
 from tests.operations.test_rebuild import CUTOFF, environment, project_named
 
+ARGS = ["--workers", "2", "--batch-size", "40"]
 ENGINES = ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
 
 
