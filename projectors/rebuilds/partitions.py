@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import queue
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -173,8 +173,8 @@ class PartitionedReplay:
     def run(self, partitions: Partitions, progress: Progress) -> Partitions:
         """Start the workers, follow them to the end; raises when one fails or on a stop."""
         context = multiprocessing.get_context("spawn")
-        messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
         workers: list[BaseProcess] = []
+        readers: dict[int, Connection] = {}
         try:
             for k in range(self.count):
                 share = Share(
@@ -187,55 +187,59 @@ class PartitionedReplay:
                     self.batch_size,
                     self.cache_documents,
                 )
+                # A pipe each: a message sent is in the pipe at once, so what a worker said
+                # before it was killed is still read (a queue's feeder thread may not be).
+                readers[k], writer = context.Pipe(duplex=False)
                 worker = context.Process(
                     target=work,
-                    args=(share, self.open_worker, messages),
+                    args=(share, self.open_worker, writer),
                     name=f"rebuild-{self.projection}-{k + 1}-of-{self.count}",
                     daemon=True,
                 )
                 worker.start()
+                writer.close()  # the worker's end only: its exit ends the pipe (EOF)
                 workers.append(worker)
-            self._follow(workers, messages, partitions, progress)
+            self._follow(workers, readers, partitions, progress)
         finally:
             _stop(workers)
-            messages.close()
+            for reader in readers.values():
+                reader.close()
         return partitions
 
     def _follow(
         self,
         workers: list[BaseProcess],
-        messages: multiprocessing.Queue[tuple[Any, ...]],
+        readers: dict[int, Connection],
         partitions: Partitions,
         progress: Progress,
     ) -> None:
         failures: dict[int, str] = {}
-        while not all(partitions.done):
-            try:
-                message = messages.get(timeout=POLL_S)
-            except queue.Empty:
-                message = None
-            if message is not None:
-                self._take(message, partitions, failures, progress)
-                continue
+        open_ = dict(readers)
+        while open_:
             if self.stopped():
                 _stop(workers)
                 progress(partitions, 0, True)
                 raise PartitionsStoppedError(f"{self.projection}: stopped, resumable")
-            for k, worker in enumerate(workers):
-                if worker.exitcode is None or partitions.done[k]:
+            ready = wait(list(open_.values()), timeout=POLL_S)
+            for k, reader in list(open_.items()):
+                if reader not in ready:
                     continue
-                # Its last messages were sent before it exited: read them before judging.
-                for late in _drain(messages):
-                    self._take(late, partitions, failures, progress)
-                if not partitions.done[k]:
-                    _stop(workers)
-                    progress(partitions, 0, True)
-                    raise PartitionFailedError(
-                        f"{self.projection}: worker {k + 1} of {self.count} stopped"
-                        f" ({failures.get(k) or _exit(worker.exitcode)}) before its share was"
-                        f" folded; {self.generation} is kept and not switched: run the rebuild"
-                        " again to resume it"
-                    )
+                try:
+                    message = reader.recv()
+                except EOFError:  # the worker exited: done, or not
+                    del open_[k]
+                    if not partitions.done[k]:
+                        workers[k].join(STOP_WAIT_S)
+                        _stop(workers)
+                        progress(partitions, 0, True)
+                        raise PartitionFailedError(
+                            f"{self.projection}: worker {k + 1} of {self.count} stopped"
+                            f" ({failures.get(k) or _exit(workers[k].exitcode)}) before its"
+                            f" share was folded; {self.generation} is kept and not switched:"
+                            " run the rebuild again to resume it"
+                        ) from None
+                    continue
+                self._take(message, partitions, failures, progress)
 
     @staticmethod
     def _take(
@@ -261,9 +265,7 @@ class PartitionedReplay:
             failures[k] = message[2]
 
 
-def work(
-    share: Share, open_worker: WorkerOpener, messages: multiprocessing.Queue[tuple[Any, ...]]
-) -> None:
+def work(share: Share, open_worker: WorkerOpener, messages: Connection) -> None:
     """A worker process: fold partition ``share.partition``'s streams, say how far after each
     batch written, then say done with the last position read."""
     started, cpu = time.monotonic(), time.process_time()
@@ -271,7 +273,7 @@ def work(
         with open_worker() as graph:
             stats = _fold(share, graph, messages)
     except BaseException as error:
-        messages.put(("failed", share.partition, f"{type(error).__name__}: {error}"))
+        messages.send(("failed", share.partition, f"{type(error).__name__}: {error}"))
         raise
     stats |= {
         "partition": share.partition,
@@ -279,19 +281,17 @@ def work(
         "cpu_s": round(time.process_time() - cpu, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    messages.put(("done", share.partition, stats.pop("reached"), stats))
+    messages.send(("done", share.partition, stats.pop("reached"), stats))
 
 
-def _fold(
-    share: Share, graph: WorkerGraph, messages: multiprocessing.Queue[tuple[Any, ...]]
-) -> dict[str, Any]:
+def _fold(share: Share, graph: WorkerGraph, messages: Connection) -> dict[str, Any]:
     projection = PROJECTIONS[share.projection]
     index = graph.read_model.open(share.generation)
     archive = graph.archive if graph.archive is not None and graph.archive.exists() else None
     cache = DocumentCache(index, max(share.cache_documents, (UNWRITTEN + 1) * share.batch_size))
 
     def written(changes: Changes, events: int) -> None:
-        messages.put(("written", share.partition, changes.checkpoint, events))
+        messages.send(("written", share.partition, changes.checkpoint, events))
         failpoint("rebuild-batch")  # fault tests: die once a batch is written
 
     writer = BatchWriter(lambda changes, _: index.send(_unchecked(changes)), written)
@@ -335,14 +335,6 @@ def _unchecked(changes: Changes) -> Changes:
     """The batch without its checkpoint: a worker's position is its own, not the generation's
     (``changes.checkpoint`` still says it to the coordinator once written)."""
     return replace(changes, checkpoint=None)
-
-
-def _drain(messages: multiprocessing.Queue[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    while True:
-        try:
-            yield messages.get(timeout=POLL_S)
-        except queue.Empty:
-            return
 
 
 def _stop(workers: list[BaseProcess]) -> None:

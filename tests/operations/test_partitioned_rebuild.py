@@ -16,6 +16,7 @@ import pytest
 
 from order_service.archive.run import archive_finished_orders
 from order_service.bootstrap import Container, bootstrap
+from projectors.rebuilds.full_log import full_log
 from projectors.rebuilds.partitions import partition_of
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
 from projectors.registry import PROJECTIONS
@@ -185,9 +186,8 @@ def test_a_killed_worker_fails_the_rebuild_and_the_next_run_resumes_exact(
         recorded = status.progress["partitions"]
         assert recorded["count"] == 2
         assert recorded["done"] == [False, False]
-        assert all(position is not None for position in recorded["positions"])
-        assert 0 < status.progress["checkpoint"] == min(recorded["positions"])
-        assert status.progress["events"] == sum(recorded["events"]) >= 80
+        assert any(position is not None for position in recorded["positions"])
+        assert status.progress["events"] == sum(recorded["events"]) >= 40
 
         resumed = rebuild(container, name, workers=2, batch_size=40)
 
@@ -197,10 +197,9 @@ def test_a_killed_worker_fails_the_rebuild_and_the_next_run_resumes_exact(
         assert resumed.parity is not None
         assert resumed.parity.problems == []
         assert contents(container, name, resumed.generation) == before
-        total = len(store.read_all(limit=10**6, stream_prefix="order-")) + sum(
-            row["events"] for row in container.archive.files()
-        )
-        assert resumed.events < total - 80, "the partitions resumed where they were"
+        total = sum(1 for _ in full_log(store, container.archive))
+        # Each partition resumed after its own recorded position: nothing folded twice.
+        assert resumed.events == total - status.progress["events"]
         assert order_head(store) <= (
             generations.open(resumed.generation).checkpoint().position or 0
         )
