@@ -267,9 +267,8 @@ class Rebuild(Generic[StoreT]):
         start = index.checkpoint().position
         if self._first_checkpoint is None:  # what this run's rate and ETA are measured from
             self._first_checkpoint = start or 0
-        if self.options.workers > 1 and not self._partitioned:  # the run's first replay
-            self._partitioned = True
-            self._replay_partitioned(index, generation, start, until)
+        if self.options.workers > 1 and not self._partitioned:  # the run's first long replay
+            self._partitioned = self._replay_partitioned(index, generation, start, until)
             start = index.checkpoint().position
         # Documents of batches still queued for writing must be found in the cache: the
         # engine does not have them yet.
@@ -288,14 +287,15 @@ class Rebuild(Generic[StoreT]):
 
     def _replay_partitioned(
         self, index: StoreT, generation: str, start: int | None, until: int | None
-    ) -> None:
+    ) -> bool:
         """Fold the log up to ``until`` (or today's head) with worker processes, then store
-        the position they all reached as the checkpoint (``partitions``)."""
+        the position they all reached as the checkpoint (``partitions``). Not for less than
+        a batch's worth of positions (False): processes would cost more than they save."""
         if self.options.open_worker is None:
             raise ValueError("workers > 1 needs open_worker: how a worker opens its engines")
         bound = until if until is not None else (self.store.head_position() or 0)
-        if bound < 0 or (start is not None and start >= bound):
-            return
+        if bound - (start or 0) <= self.options.batch_size:
+            return False
         shares = Partitions.resumed(
             self._progress.get("partitions"), self.options.workers, start, bound
         )
@@ -331,6 +331,7 @@ class Rebuild(Generic[StoreT]):
             index.write(Changes(checkpoint=through))
         self._progress.pop("partitions", None)
         self._record(generation, index)
+        return True
 
     def _written(self, generation: str, index: StoreT, events: int) -> None:
         """On the writer thread, after each batch: count it, record progress now and then."""

@@ -16,12 +16,14 @@ import pytest
 
 from order_service.archive.run import archive_finished_orders
 from order_service.bootstrap import Container, bootstrap
+from projectors import daily_sales
 from projectors.rebuilds.full_log import full_log
 from projectors.rebuilds.partitions import partition_of
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
 from projectors.registry import PROJECTIONS
 from projectors.status import rebuild_statuses
 from tests.operations.conftest import digests, order_head, read_model_settings, seed
+from tests.operations.test_first_build import placed_totals
 from tests.operations.test_rebuild import CUTOFF, environment, project_named
 
 ARGS = ["--workers", "2", "--batch-size", "40"]
@@ -202,6 +204,40 @@ def test_a_killed_worker_fails_the_rebuild_and_the_next_run_resumes_exact(
         assert resumed.events == total - status.progress["events"]
         assert order_head(store) <= (
             generations.open(resumed.generation).checkpoint().position or 0
+        )
+    finally:
+        container.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_first_build_with_rebuild_workers_set_is_split_stopped_resumed_and_exact(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    settings = read_model_settings(request, tmp_path, engine)
+    container = bootstrap(settings.model_copy(update={"rebuild_workers": 2}))
+    try:
+        store = container.event_store
+        seed(store, 200)
+        expected = placed_totals(container)
+        archive_finished_orders(
+            store, container.archive, personal=container.personal, before=CUTOFF
+        )
+        upgrade = container.schema_upgrade(daily_sales.NAME)
+        assert upgrade.first_build()
+        upgrade.options.batch_size = 50
+
+        assert upgrade.apply(stopped=lambda: True) is False  # the workers stopped, resumable
+        assert upgrade.due()
+        upgrade.options.stopped = lambda: False
+        report = upgrade.run()
+
+        assert isinstance(report, RebuildReport)
+        assert report.switched
+        assert [worker["partition"] for worker in report.partitions] == [0, 1]
+        rows = container.serving_store(daily_sales.NAME).sums(equal={})  # type: ignore[union-attr]
+        assert (sum(r["orders_placed"] for r in rows), sum(r["placed_total"] for r in rows)) == (
+            expected
         )
     finally:
         container.close()
