@@ -16,6 +16,7 @@ import pytest
 
 from order_service.archive.run import archive_finished_orders
 from order_service.bootstrap import Container, bootstrap
+from order_service.cli import main
 from projectors import daily_sales
 from projectors.rebuilds.full_log import full_log
 from projectors.rebuilds.partitions import partition_of
@@ -212,7 +213,11 @@ def test_a_killed_worker_fails_the_rebuild_and_the_next_run_resumes_exact(
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_first_build_with_rebuild_workers_set_is_split_stopped_resumed_and_exact(
-    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+    engine: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = read_model_settings(request, tmp_path, engine)
     container = bootstrap(settings.model_copy(update={"rebuild_workers": 2}))
@@ -229,7 +234,12 @@ def test_a_first_build_with_rebuild_workers_set_is_split_stopped_resumed_and_exa
 
         assert upgrade.apply(stopped=lambda: True) is False  # the workers stopped, resumable
         assert upgrade.due()
-        upgrade.options.stopped = lambda: False
+        with monkeypatch.context() as failing:  # each worker dies at its second batch
+            failing.setenv("ORDERS_FAILPOINT", "rebuild-batch:2")
+            assert upgrade.apply() is False  # said in the log; the projector tries again later
+        assert "worker" in caplog.text
+        assert "killed by signal 9" in caplog.text
+        assert upgrade.due()
         report = upgrade.run()
 
         assert isinstance(report, RebuildReport)
@@ -241,3 +251,8 @@ def test_a_first_build_with_rebuild_workers_set_is_split_stopped_resumed_and_exa
         )
     finally:
         container.close()
+
+
+def test_fewer_than_one_worker_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["projection", "rebuild", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
