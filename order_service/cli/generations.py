@@ -139,9 +139,10 @@ def _rebuild(args: argparse.Namespace) -> int:
                 )
                 report = plan.plan()
                 verb = "would resume" if report.resumed else "would build"
+                split = f" with {args.workers} workers" if args.workers > 1 else ""
                 console.print(
-                    f"{verb} {args.name} generation {report.generation} from {report.source}, "
-                    f"then switch from {report.previous}; nothing written"
+                    f"{verb} {args.name} generation {report.generation} from {report.source}"
+                    f"{split}, then switch from {report.previous}; nothing written"
                 )
                 return 0
             with progress_bars() as progress:
