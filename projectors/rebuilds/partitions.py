@@ -18,7 +18,7 @@ ordinary catch-up, parity and switch.
 
 A worker that dies (killed, out of memory, an engine error) stops the others and fails the
 replay (``PartitionFailedError``, naming it); what the workers wrote stays, and the next run
-resumes.
+resumes. A worker whose rebuild process died stops at its next batch: its pipe is broken.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from order_service.bootstrap import Container, bootstrap
 from order_service.cli import main
 from projectors import daily_sales
 from projectors.rebuilds.full_log import full_log
-from projectors.rebuilds.partitions import partition_of
+from projectors.rebuilds.partitions import Partitions, partition_of
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport
 from projectors.registry import PROJECTIONS
 from projectors.status import rebuild_statuses
@@ -100,6 +100,19 @@ def test_partitions_are_a_stable_hash_covering_every_stream_once() -> None:
         assert set(shares) == set(range(count))  # every stream in exactly one of them
         assert sum(shares.values()) == len(streams)
         assert min(shares.values()) > 0.8 * len(streams) / count  # roughly even
+
+
+def test_a_resumed_run_keeps_each_partitions_position_or_starts_all_at_the_slowest() -> None:
+    recorded = Partitions(2, 900, [700, 450], [30, 20], [False, False]).record()
+
+    same = Partitions.resumed(recorded, 2, 100, 1000)
+    assert same.positions == [700, 450]
+    assert (same.until, same.events, same.done) == (1000, [0, 0], [False, False])
+    assert Partitions.resumed(recorded, 3, 100, 1000).positions == [450, 450, 450]
+    assert Partitions.resumed(recorded, 2, 500, 1000).positions == [700, 500]  # the checkpoint
+    unstarted = Partitions(2, 900, [700, None], [30, 0], [False, False]).record()
+    assert Partitions.resumed(unstarted, 3, 100, 1000).positions == [100, 100, 100]
+    assert Partitions.resumed(None, 2, None, 1000).positions == [None, None]
 
 
 @pytest.mark.slow
