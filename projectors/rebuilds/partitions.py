@@ -23,9 +23,11 @@ resumes. A worker whose rebuild process died stops at its next batch: its pipe i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import resource
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -273,7 +275,8 @@ def work(share: Share, open_worker: WorkerOpener, messages: Connection) -> None:
         with open_worker() as graph:
             stats = _fold(share, graph, messages)
     except BaseException as error:
-        messages.send(("failed", share.partition, f"{type(error).__name__}: {error}"))
+        with contextlib.suppress(OSError):  # unless the rebuild's process is gone
+            messages.send(("failed", share.partition, f"{type(error).__name__}: {error}"))
         raise
     stats |= {
         "partition": share.partition,
@@ -290,8 +293,14 @@ def _fold(share: Share, graph: WorkerGraph, messages: Connection) -> dict[str, A
     archive = graph.archive if graph.archive is not None and graph.archive.exists() else None
     cache = DocumentCache(index, max(share.cache_documents, (UNWRITTEN + 1) * share.batch_size))
 
+    orphaned = threading.Event()
+
     def written(changes: Changes, events: int) -> None:
-        messages.send(("written", share.partition, changes.checkpoint, events))
+        """On the writer thread (which must not raise): say how far, now the batch is in."""
+        try:
+            messages.send(("written", share.partition, changes.checkpoint, events))
+        except OSError:  # the rebuild's process is gone: nobody records this any more
+            orphaned.set()
         failpoint("rebuild-batch")  # fault tests: die once a batch is written
 
     writer = BatchWriter(lambda changes, _: index.send(_unchecked(changes)), written)
@@ -311,6 +320,8 @@ def _fold(share: Share, graph: WorkerGraph, messages: Connection) -> dict[str, A
                 _flush(batch, cache, writer, graph.personal, projection)
                 folded += len(batch)
                 batch = []
+                if orphaned.is_set():
+                    raise PartitionFailedError("the rebuild's process is gone: stopping")
         if batch:
             _flush(batch, cache, writer, graph.personal, projection)
             folded += len(batch)

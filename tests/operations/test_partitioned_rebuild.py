@@ -26,8 +26,10 @@ from projectors.status import rebuild_statuses
 from tests.operations.conftest import digests, order_head, read_model_settings, seed
 from tests.operations.test_first_build import placed_totals
 from tests.operations.test_rebuild import CUTOFF, environment, project_named
+from tests.polling import eventually
 
 ARGS = ["--workers", "2", "--batch-size", "40"]
+FAST = ["--workers", "2", "--batch-size", "20"]
 ENGINES = ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
 
 
@@ -269,3 +271,73 @@ def test_a_first_build_with_rebuild_workers_set_is_split_stopped_resumed_and_exa
 def test_fewer_than_one_worker_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["projection", "rebuild", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc), found while it lives."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_workers_stop_when_the_rebuild_process_is_killed_and_the_next_run_resumes(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    container = bootstrap(read_model_settings(request, tmp_path, "sqlite"))
+    try:
+        store = container.event_store
+        seed(store, 1500)
+        project_named(container, "order-search")
+        before = contents(container, "order-search", container.read_model.active())
+        coordinator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "order_service.cli",
+                "projection",
+                "rebuild",
+                "--workers",
+                "2",
+                "--batch-size",
+                "20",
+            ],
+            env=environment(container),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def folding() -> bool:
+            statuses = rebuild_statuses(store, container.read_model, name="order-search")
+            progress = statuses[0].progress if statuses else None
+            return bool(progress and sum(progress.get("partitions", {}).get("events", [])))
+
+        assert eventually(folding, 120), "the workers did not start folding"
+        workers = children_of(coordinator.pid)
+        assert len(workers) >= 2
+        coordinator.kill()
+        coordinator.wait(30)
+
+        assert eventually(lambda: not any(alive(pid) for pid in workers), 120, every_s=0.2)
+        resumed = rebuild(container, "order-search", workers=2, batch_size=200)
+        assert resumed.resumed
+        assert resumed.switched
+        assert contents(container, "order-search", resumed.generation) == before
+    finally:
+        container.close()
