@@ -80,6 +80,8 @@ def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url
         elasticsearch_url,
         "--workers",
         "1,2",
+        "--batch-size",
+        "100",  # a replay of less than a batch is not split
         "--json",
         str(output),
     )
