@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -33,6 +35,8 @@ from projectors.read_models.generations import ActiveDocuments, ActiveIndex
 from projectors.read_models.leases import leases_beside
 from projectors.read_models.sqlite_documents import SQLiteDocumentGenerations
 from projectors.rebuilds.parity import Breakdown, status_counts
+from projectors.rebuilds.partitions import WorkerGraph, WorkerOpener
+from projectors.rebuilds.rebuild import RebuildOptions
 from projectors.rebuilds.upgrade import SchemaUpgrade
 from projectors.registry import ELASTICSEARCH, PROJECTIONS, SQLITE
 from projectors.runner import Projector, ProjectorOptions
@@ -205,7 +209,15 @@ class Container:
             self.projection_personal,
             PROJECTIONS[name],
             self.breakdown_of(name),
+            RebuildOptions(
+                workers=self.settings.rebuild_workers, open_worker=self.rebuild_workers(name)
+            ),
         )
+
+    def rebuild_workers(self, name: str) -> WorkerOpener:
+        """How a partitioned rebuild's worker process opens its own engines (picklable)."""
+        self.generations_of(name)  # the KeyError for an unknown name, here
+        return partial(rebuild_worker, self.settings, name)
 
     @cached_property
     def projection_freshness(self) -> dict[str, Freshness]:
@@ -311,6 +323,22 @@ class Container:
                 generations.close()
         if "tracing" in self.__dict__:
             self.tracing.close()
+
+
+@contextmanager
+def rebuild_worker(settings: Settings, name: str) -> Iterator[WorkerGraph]:
+    """The composition root of a partitioned rebuild's worker process: its own engines,
+    from the rebuilding process's settings, closed when its share is folded."""
+    container = bootstrap(settings)
+    try:
+        yield WorkerGraph(
+            container.event_store,
+            container.archive,
+            container.generations_of(name),
+            container.projection_personal,
+        )
+    finally:
+        container.close()
 
 
 def open_event_store(settings: Settings) -> EventStore:

@@ -189,6 +189,14 @@ class Settings(BaseSettings):
         description="`orders project`: how often the active projector renews its lease (at "
         "most half the TTL); it stops writing a renewal short of the TTL.",
     )
+    rebuild_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes the automatic builds (a schema upgrade, a first build "
+        "over an archived log) split the log's streams over; 1: the projector alone. "
+        "`orders projection rebuild --workers N` says it per run.",
+    )
     es_refresh_ms: int = Field(
         100, ge=0, le=60_000, description="Elasticsearch refresh interval of the search index."
     )

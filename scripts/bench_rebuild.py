@@ -3,12 +3,18 @@
 
     scripts/bench_rebuild.py --orders 1000000 --data-dir /var/tmp/bench1m \\
         --elasticsearch-url http://127.0.0.1:9200        # or --read-model sqlite
+        [--workers 1,2]                                  # each rebuild with 1, then 2 workers
 
 Phases, each in its own process (wall time and peak RSS measured per phase):
 1. seed ``--orders`` synthetic orders into ``<data-dir>/events.db`` (skipped when there);
 2. rebuild the order-search projection from the hot store into a new generation;
 3. archive every order delivered or cancelled before tomorrow (all finished orders);
 4. rebuild again, now mostly from the archive (plus what stays hot), and drop the old one.
+
+``--workers 1,2`` runs each rebuild phase once per worker count (``rebuild-from-hot-1w``,
+``rebuild-from-hot-2w``, ...; one count keeps the plain names): a partitioned rebuild's
+worker processes, each reading the whole log and folding its share. Each worker's own
+figures (events read and folded, wall and CPU seconds, peak RSS) are printed beside.
 
 Prints a Markdown table and the same figures as JSON (to --json too, if given). Runs against
 the engines you give it and writes only under ``--data-dir`` and indices named ``bench-*``,
@@ -65,7 +71,12 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
                 "hot_before": hot_before,
                 "hot_after": hot_store(container),
             }
-        options = RebuildOptions(batch_size=args.batch_size, drop_old=True)
+        options = RebuildOptions(
+            batch_size=args.batch_size,
+            drop_old=True,
+            workers=args.workers,
+            open_worker=container.rebuild_workers("order-search"),
+        )
         result = Rebuild(
             store, container.archive, container.read_model, container.personal, options
         ).run()
@@ -76,6 +87,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             "archived_events": archived,
             "switched": result.switched,
             "documents": container.read_model.open(result.generation).count(),
+            "workers": result.partitions,
         }
     finally:
         container.close()
@@ -122,10 +134,15 @@ def main() -> int:
     parser.add_argument("--elasticsearch-url", help="rebuild into Elasticsearch (else SQLite)")
     parser.add_argument("--read-model", choices=["sqlite", "elasticsearch"], default=None)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--workers", default="1", help="worker processes per rebuild; a list (1,2) runs each"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    counts = [int(count) for count in str(args.workers).split(",")]
     if args.phase:
+        args.workers = counts[0]
         print(json.dumps(child(args.phase, args)))
         return 0
     env = {key: value for key, value in os.environ.items() if not key.startswith("ORDERS_")}
@@ -142,17 +159,27 @@ def main() -> int:
         engine = "Elasticsearch"
     argv = ["--orders", str(args.orders), "--batch-size", str(args.batch_size)]
     results = {}
+    runs = [("seed", 1)]
+    runs += [("rebuild-from-hot", count) for count in counts]
+    runs += [("archive", 1)]
+    runs += [("rebuild-from-archive", count) for count in counts]
     try:
-        for phase in ("seed", "rebuild-from-hot", "archive", "rebuild-from-archive"):
-            print(f"{phase}...", file=sys.stderr, flush=True)
-            results[phase] = run_phase(phase, argv, env)
-            print(f"  {results[phase]}", file=sys.stderr, flush=True)
+        for phase, count in runs:
+            named = (
+                f"{phase}-{count}w" if phase.startswith("rebuild") and len(counts) > 1 else phase
+            )
+            print(f"{named}...", file=sys.stderr, flush=True)
+            results[named] = run_phase(phase, [*argv, "--workers", str(count)], env)
+            print(f"  {results[named]}", file=sys.stderr, flush=True)
     finally:
         if engine == "Elasticsearch":
             from benchkit import drop_indices
 
             drop_indices(args.elasticsearch_url, prefix)
-    print(f"\n{args.orders:,} orders, read model {engine}, batch {args.batch_size:,} events\n")
+    print(
+        f"\n{args.orders:,} orders, read model {engine}, batch {args.batch_size:,} events,"
+        f" workers {args.workers}\n"
+    )
     print("| phase | events | wall s | events/s | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
     for phase, figures in results.items():
@@ -162,6 +189,16 @@ def main() -> int:
             f"| {phase} | {figures.get('events', 0):,} | {figures['seconds']} | "
             f"{figures.get('events_per_s', 0):,} | {figures['peak_rss_mb']:,} |"
         )
+    workers = [(phase, w) for phase, f in results.items() for w in f.get("workers", [])]
+    if workers:
+        print("\n| phase | worker | events read | events folded | wall s | CPU s | peak RSS MB |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for phase, w in workers:
+            print(
+                f"| {phase} | {int(w['partition']) + 1} | {int(w['events_read']):,} |"
+                f" {int(w['events_folded']):,} | {w['seconds']} | {w['cpu_s']} |"
+                f" {int(w['peak_rss_mb']):,} |"
+            )
     print()
     print(json.dumps(results, indent=2))
     if args.json:

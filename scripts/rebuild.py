@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Rebuild the order-search projection without downtime (blue/green), or roll it back.
+"""Rebuild a projection (order-search unless named) without downtime (blue/green), or roll it back.
 
-    scripts/rebuild.py [--from-snapshot FILE] [--batch-size N] [--force] [--drop-old]
-                       [--restart] [--sample N] [--dry-run]
+    scripts/rebuild.py [NAME] [--from-snapshot FILE] [--batch-size N] [--workers N]
+                       [--force] [--drop-old] [--restart] [--sample N] [--dry-run]
 
 The same as `orders projection rebuild ...`; `orders projection rollback|generations|drop|
 export` are next to it. Configured by ORDERS_* like every process.

@@ -18,6 +18,7 @@ from projectors.order_search import NAME
 from projectors.read_models.generations import GenerationError
 from projectors.rebuilds import snapshot_file
 from projectors.rebuilds.parity import ParityReport
+from projectors.rebuilds.partitions import PartitionFailedError
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildRefusedError, RebuildReport
 from projectors.registry import PROJECTIONS
 
@@ -71,6 +72,13 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--restart", action="store_true", help="discard an unfinished rebuild and start over"
     )
     rebuild.add_argument("--sample", type=int, default=200, help="documents compared (200)")
+    rebuild.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the replay's streams over N worker processes (1: this one alone)",
+    )
     rebuild.add_argument("--dry-run", action="store_true", help="say what would be done")
     rebuild.set_defaults(handler=_rebuild)
 
@@ -99,8 +107,10 @@ def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.sample < 0:
-        console.print("[red]--batch-size must be at least 1 and --sample at least 0[/red]")
+    if args.batch_size < 1 or args.sample < 0 or args.workers < 1:
+        console.print(
+            "[red]--batch-size and --workers must be at least 1 and --sample at least 0[/red]"
+        )
         return 2
     if args.from_snapshot is not None and args.name != NAME:
         console.print(f"[red]--from-snapshot[/red]: snapshot files hold {NAME} documents only")
@@ -128,8 +138,10 @@ def _rebuild(args: argparse.Namespace) -> int:
         drop_old=args.drop_old,
         restart=args.restart,
         sample=args.sample,
+        workers=args.workers,
     )
     with operator_session() as container:
+        options.open_worker = container.rebuild_workers(args.name)
         generations = container.generations_of(args.name)
         breakdown = container.breakdown_of(args.name)
         projection = PROJECTIONS[args.name]
@@ -146,9 +158,10 @@ def _rebuild(args: argparse.Namespace) -> int:
                 )
                 report = plan.plan()
                 verb = "would resume" if report.resumed else "would build"
+                split = f" with {args.workers} workers" if args.workers > 1 else ""
                 console.print(
-                    f"{verb} {args.name} generation {report.generation} from {report.source}, "
-                    f"then switch from {report.previous}; nothing written"
+                    f"{verb} {args.name} generation {report.generation} from {report.source}"
+                    f"{split}, then switch from {report.previous}; nothing written"
                 )
                 return 0
             with progress_bars() as progress:
@@ -165,6 +178,9 @@ def _rebuild(args: argparse.Namespace) -> int:
                 report = rebuild.run()
         except RebuildRefusedError as error:
             console.print(f"[red]not started[/red]: {error}")
+            return 1
+        except PartitionFailedError as error:
+            console.print(f"[red]stopped[/red]: {error}")
             return 1
         except snapshot_file.SnapshotFileError as error:
             console.print(
@@ -186,6 +202,13 @@ def _print_rebuild(report: RebuildReport) -> None:
         f"{report.events:,} events in {report.seconds:.1f}s ({report.events_per_s:,.0f} events/s)"
         f"{loaded if report.documents_loaded else ''}{started}"
     )
+    for worker in report.partitions:
+        console.print(
+            f"  worker {int(worker['partition']) + 1} of {len(report.partitions)}:"
+            f" read {int(worker['events_read']):,} events, folded {int(worker['events_folded']):,}"
+            f" in {worker['seconds']:.1f}s ({worker['cpu_s']:.1f}s CPU,"
+            f" peak RSS {int(worker['peak_rss_mb'])} MB)"
+        )
     if report.refused:
         console.print(f"[red]not switched[/red]: {'; '.join(report.refused)}")
         console.print(

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,13 +36,20 @@ from order_service.progress import Report, Tick, silent
 from projectors import order_search
 from projectors.order_search import Document
 from projectors.pipeline import UNWRITTEN, BatchWriter
-from projectors.port import Changes, DocumentStore, Generational, ProjectionStore, StoreT
+from projectors.port import Changes, Generational, ProjectionStore, StoreT
 from projectors.projection import Projection
 from projectors.read_models.generations import FOLLOW_TTL_S
 from projectors.rebuilds import snapshot_file
+from projectors.rebuilds.document_cache import DocumentCache
 from projectors.rebuilds.from_snapshots import Seeded, seed
 from projectors.rebuilds.full_log import full_log
 from projectors.rebuilds.parity import Breakdown, ParityReport, compare, compare_sums
+from projectors.rebuilds.partitions import (
+    PartitionedReplay,
+    Partitions,
+    PartitionsStoppedError,
+    WorkerOpener,
+)
 from projectors.runner import SWITCH_CHECK_S, changes_for
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,10 @@ class RebuildOptions:
     sample: int = 200
     stopped: Callable[[], bool] = field(default=lambda: False)
     """Looked at after every batch: true stops the rebuild (``RebuildStoppedError``)."""
+    workers: int = 1
+    """Processes the first replay is split over (``partitions``); 1: this process alone."""
+    open_worker: WorkerOpener | None = None
+    """How a worker process opens its engines (needed when ``workers`` is more than 1)."""
 
 
 @dataclass
@@ -93,33 +103,13 @@ class RebuildReport:
     switched: bool = False
     dropped: str | None = None
     refused: list[str] = field(default_factory=list)
+    partitions: list[dict[str, float]] = field(default_factory=list)
+    """Each worker's figures, when the replay was partitioned (events read and folded,
+    seconds, CPU seconds, peak RSS)."""
 
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
-
-
-class _DocumentCache:
-    """Documents the rebuild wrote lately, so it does not read them back from the engine."""
-
-    def __init__(self, index: DocumentStore, limit: int) -> None:
-        self.index = index
-        self.limit = limit
-        self._documents: OrderedDict[str, Document] = OrderedDict()
-
-    def lookup(self, order_ids: list[str]) -> Mapping[str, Document]:
-        found = {i: self._documents[i] for i in order_ids if i in self._documents}
-        missing = [i for i in order_ids if i not in found]
-        if missing:
-            found.update(self.index.documents(missing))
-        return found
-
-    def remember(self, documents: Mapping[str, Document]) -> None:
-        for order_id, document in documents.items():
-            self._documents[order_id] = document
-            self._documents.move_to_end(order_id)
-        while len(self._documents) > self.limit:
-            self._documents.popitem(last=False)
 
 
 class Rebuild(Generic[StoreT]):
@@ -150,6 +140,7 @@ class Rebuild(Generic[StoreT]):
         self._progress: dict[str, Any] = {}
         self._first_checkpoint: int | None = None
         self._last_record = 0.0
+        self._partitioned = False
 
     def plan(self) -> RebuildReport:
         """What a run would do, writing nothing (``--dry-run``)."""
@@ -311,10 +302,13 @@ class Rebuild(Generic[StoreT]):
         start = index.checkpoint().position
         if self._first_checkpoint is None:  # what this run's rate and ETA are measured from
             self._first_checkpoint = start or 0
+        if self.options.workers > 1 and not self._partitioned:  # the run's first long replay
+            self._partitioned = self._replay_partitioned(index, generation, start, until)
+            start = index.checkpoint().position
         # Documents of batches still queued for writing must be found in the cache: the
         # engine does not have them yet.
         cache_size = max(self.options.cache_documents, (UNWRITTEN + 1) * self.options.batch_size)
-        cache = _DocumentCache(index, cache_size)
+        cache = DocumentCache(index, cache_size)
         self._last_record = 0.0  # the first written batch is recorded at once
         writer = BatchWriter(
             lambda changes, _: index.send(changes),
@@ -326,6 +320,55 @@ class Rebuild(Generic[StoreT]):
             writer.close()
         self._record(generation, index, caught_up=True)
 
+    def _replay_partitioned(
+        self, index: StoreT, generation: str, start: int | None, until: int | None
+    ) -> bool:
+        """Fold the log up to ``until`` (or today's head) with worker processes, then store
+        the position they all reached as the checkpoint (``partitions``). Not for less than
+        a batch's worth of positions (False): processes would cost more than they save."""
+        if self.options.open_worker is None:
+            raise ValueError("workers > 1 needs open_worker: how a worker opens its engines")
+        bound = until if until is not None else (self.store.head_position() or 0)
+        if bound - (start or 0) <= self.options.batch_size:
+            return False
+        shares = Partitions.resumed(
+            self._progress.get("partitions"), self.options.workers, start, bound
+        )
+        replay = PartitionedReplay(
+            self.options.open_worker,
+            self.projection.name,
+            generation,
+            self.options.workers,
+            batch_size=self.options.batch_size,
+            cache_documents=self.options.cache_documents,
+            excluding=tuple(self._progress.get("seeded_files", ())),
+            stopped=self.options.stopped,
+        )
+        self._last_record = 0.0
+
+        def progress(partitions: Partitions, events: int, now: bool) -> None:
+            self.result.events += events
+            self._progress["partitions"] = partitions.record()
+            position = partitions.position()
+            if now or time.monotonic() - self._last_record >= RECORD_EVERY_S:
+                self._last_record = time.monotonic()
+                self._record(generation, index, checkpoint=position)
+            done = (position or 0) - (start or 0)
+            total = max(bound - (start or 0), done)
+            self.report(Tick("projecting", done, total, self.result.events))
+
+        try:
+            finished = replay.run(shares, progress)
+        except PartitionsStoppedError as stopped:
+            raise RebuildStoppedError(str(stopped)) from stopped
+        self.result.partitions = sorted(finished.stats, key=lambda worker: worker["partition"])
+        through = finished.through()
+        if through is not None:
+            index.write(Changes(checkpoint=through))
+        self._progress.pop("partitions", None)
+        self._record(generation, index)
+        return True
+
     def _written(self, generation: str, index: StoreT, events: int) -> None:
         """On the writer thread, after each batch: count it, record progress now and then."""
         self.result.events += events
@@ -335,7 +378,7 @@ class Rebuild(Generic[StoreT]):
         failpoint("rebuild-batch")  # fault tests: die once a batch is written
 
     def _replay(
-        self, start: int | None, cache: _DocumentCache, writer: BatchWriter, until: int | None
+        self, start: int | None, cache: DocumentCache, writer: BatchWriter, until: int | None
     ) -> None:
         head = self.store.head_position() or 0
         batch: list[RecordedEvent] = []
@@ -368,7 +411,7 @@ class Rebuild(Generic[StoreT]):
     def _flush(
         self,
         writer: BatchWriter,
-        cache: _DocumentCache,
+        cache: DocumentCache,
         batch: list[RecordedEvent],
         *,
         passed: int | None = None,
@@ -393,9 +436,11 @@ class Rebuild(Generic[StoreT]):
         head: int | None = None,
         state: str = "rebuilding",
         caught_up: bool = False,
+        checkpoint: int | None = None,
     ) -> None:
-        """Progress for ``GET /projections``: where it is, how fast, how long to go."""
-        checkpoint = index.checkpoint().position or 0
+        """Progress for ``GET /projections``: where it is, how fast, how long to go
+        (``checkpoint``: where the slowest partition is, while workers fold)."""
+        checkpoint = checkpoint or index.checkpoint().position or 0
         head = head if head is not None else (self.store.head_position() or 0)
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = self.result.events / elapsed

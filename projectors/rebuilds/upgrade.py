@@ -32,6 +32,7 @@ from order_service.personal.codec import PersonalData
 from projectors.port import Generational
 from projectors.projection import Projection
 from projectors.rebuilds.parity import Breakdown
+from projectors.rebuilds.partitions import PartitionFailedError
 from projectors.rebuilds.rebuild import Rebuild, RebuildOptions, RebuildReport, RebuildStoppedError
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class SchemaUpgrade:
 
     def apply(self, stopped: Callable[[], bool] = lambda: False) -> bool:
         """Run the upgrade; False (said in the log, without a trace) when parity refused the
-        switch, or ``stopped()`` became true: the caller tries again later (resuming), the
-        older generation serving meanwhile."""
+        switch, a worker of a partitioned build died, or ``stopped()`` became true: the caller
+        tries again later (resuming), the older generation serving meanwhile."""
         self.options.stopped = stopped
         try:
             self.run()
@@ -86,6 +87,9 @@ class SchemaUpgrade:
             log.info(
                 "%s: schema upgrade stopped; it resumes on the next start", self.projection.name
             )
+            return False
+        except PartitionFailedError as failed:  # a worker died: resumed at the next try
+            log.error("%s", failed)
             return False
         return True
 

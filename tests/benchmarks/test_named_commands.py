@@ -74,23 +74,49 @@ def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url
     data = ["--orders", ORDERS, "--data-dir", str(tmp_path / "data")]
 
     run_script(
-        "bench_rebuild.py", *data, "--elasticsearch-url", elasticsearch_url, "--json", str(output)
+        "bench_rebuild.py",
+        *data,
+        "--elasticsearch-url",
+        elasticsearch_url,
+        "--workers",
+        "1,2",
+        "--batch-size",
+        "100",  # a replay of less than a batch is not split
+        "--json",
+        str(output),
     )
 
     phases = figures(output)
-    assert list(phases) == ["seed", "rebuild-from-hot", "archive", "rebuild-from-archive"]
+    assert list(phases) == [
+        "seed",
+        "rebuild-from-hot-1w",
+        "rebuild-from-hot-2w",
+        "archive",
+        "rebuild-from-archive-1w",
+        "rebuild-from-archive-2w",
+    ]
     seeded = phases["seed"]["events"]
     assert phases["seed"]["orders"] == int(ORDERS)
-    for name in ("rebuild-from-hot", "rebuild-from-archive"):
-        rebuilt = phases[name]
-        assert rebuilt["events"] == seeded
-        assert rebuilt["documents"] == int(ORDERS)
-        assert rebuilt["switched"] is True
+    for source in ("hot", "archive"):
+        for count in (1, 2):
+            rebuilt = phases[f"rebuild-from-{source}-{count}w"]
+            assert rebuilt["events"] == seeded
+            assert rebuilt["documents"] == int(ORDERS)
+            assert rebuilt["switched"] is True
+            workers = rebuilt["workers"]
+            assert len(workers) == (0 if count == 1 else count)
+            assert sum(worker["events_folded"] for worker in workers) == (seeded if workers else 0)
+            for worker in workers:  # each reads the whole log, folds its share
+                assert worker["events_read"] == seeded
+                assert worker["seconds"] > 0
+                assert worker["peak_rss_mb"] > 0
     archived = phases["archive"]
     assert 0 < archived["orders"] <= int(ORDERS)
     assert archived["hot_after"]["events"] < archived["hot_before"]["events"]
-    assert phases["rebuild-from-archive"]["archived_events"] == archived["events"]
-    assert phases["rebuild-from-archive"]["source"].startswith("archive")
+    for count in (1, 2):
+        from_archive = phases[f"rebuild-from-archive-{count}w"]
+        assert from_archive["archived_events"] == archived["events"]
+        assert from_archive["source"].startswith("archive")
     for phase in phases.values():
         assert phase["seconds"] > 0
         assert phase["peak_rss_mb"] > 0
