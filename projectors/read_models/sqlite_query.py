@@ -41,7 +41,8 @@ from projectors.read_models.text import (
 def indexes(table: str) -> str:
     """An index for each sort, alone and after a status, each with the range fields after the
     order id so a range of the field not sorted on is checked in the index (counts never
-    leave it). Those they replace (their prefixes) are dropped."""
+    leave it); a customer's and an e-mail's orders newest first (a busy customer's page is
+    not a sort of all their orders). Those they replace (their prefixes) are dropped."""
     made = "".join(
         f"CREATE INDEX IF NOT EXISTS {table}_{prefix}{field} ON {table}"
         f" ({status}{field}, order_id{''.join(f', {other}' for other in extra)});"
@@ -52,7 +53,13 @@ def indexes(table: str) -> str:
             ("total", ("placed_at",)),
         )
     )
-    replaced = ("status", "placed", "updated", "total")  # (status, placed_at); (field, order_id)
+    made += "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_{name}_placed_at ON {table}"
+        f" ({column}, placed_at, order_id);"
+        for name, column in (("customer", "customer_id"), ("email", "email"))
+    )
+    # (status, placed_at); (field, order_id); (customer_id); (email)
+    replaced = ("status", "placed", "updated", "total", "customer", "email")
     return made + "".join(f"DROP INDEX IF EXISTS {table}_{name};" for name in replaced)
 
 
@@ -172,18 +179,25 @@ class SQLiteSearch:
         self, after: tuple[Any, str] | None, limit: int
     ) -> list[tuple[int, float, str, str]]:
         """Every match scored, then sorted (without the documents: their bytes need not be
-        carried through the sort)."""
+        carried through the sort). Without words every match scores 0: newest first, which
+        an index of the filters (an e-mail's) gives in order, without a sort."""
         where, parameters = self.filters()
         score, score_parameters = self._score()
         keyset, keyset_parameters = "", []
+        order = "score DESC, placed_at DESC, order_id DESC"
+        if score == "0":
+            order = "placed_at DESC, order_id DESC"
         if after is not None:
             (after_score, after_placed), after_id = after
             keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
             keyset_parameters = [after_score, after_placed, after_id]
+            if score == "0" and after_score == 0:
+                keyset = " WHERE (placed_at, order_id) < (?, ?)"  # a range of that index
+                keyset_parameters = [after_placed, after_id]
         rows = self.connection.execute(
             f"SELECT id, score, placed_at, order_id FROM (SELECT o.rowid AS id, o.placed_at,"
             f" o.order_id, {score} AS score FROM {self.table} o WHERE {where}){keyset}"
-            " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
+            f" ORDER BY {order} LIMIT ?",
             [*score_parameters, *parameters, *keyset_parameters, limit],
         )
         return list(rows)

@@ -232,3 +232,38 @@ def test_setup_keeps_every_index_it_makes(index: SQLiteOrderIndex) -> None:
 
     assert f"{index.table}_by_total" in made
     assert made <= kept
+
+
+@pytest.mark.parametrize("limit", [1, 20])
+def test_a_customers_orders_newest_first_are_read_from_their_index_in_order(
+    index: SQLiteOrderIndex, limit: int
+) -> None:
+    """18 of 54 are Ada's: counted in her index, her page read from it newest first, never
+    a sort of all her orders (a shop's busiest customer has thousands)."""
+    t = index.table
+    count, page = search_plans(index, customer_id="c-ada", limit=limit)
+
+    assert count == [f"SEARCH o USING COVERING INDEX {t}_customer_placed_at (customer_id=?)"]
+    assert page == [f"SEARCH o USING INDEX {t}_customer_placed_at (customer_id=?)"]
+
+
+@pytest.mark.parametrize("limit", [1, 20])
+def test_an_email_by_relevance_is_read_from_its_index_newest_first(
+    index: SQLiteOrderIndex, limit: int
+) -> None:
+    """An address typed in the search box is the email filter, sorted by relevance: without
+    words every match scores the same, so the page is the newest, read in order from the
+    e-mail's index, never every match scored and sorted."""
+    t = index.table
+    plans = plans_of(
+        index,
+        lambda: index.search(
+            SearchQuery(email="ada@analytical.org", sort="relevance", limit=limit)
+        ),
+    )
+    reads = [lines for sql, lines in plans.items() if f"FROM {t} o" in sql]
+
+    assert reads == [
+        [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
+        [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
+    ]
