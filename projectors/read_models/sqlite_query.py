@@ -282,6 +282,7 @@ class SQLiteSearch:
             or query.financial_statuses
             or query.fulfillment_statuses
             or query.countries
+            or query.currency is not None
             or query.customer_id is not None
             or query.email is not None
             or query.sku is not None

@@ -285,6 +285,14 @@ class ReadModelContract:
         )
         assert self.ids(index, currency="USD", limit=100) == []
         assert self.ids(index, currency="eur", limit=100) == []  # exact: codes are upper case
+        # Counted in that currency too, alone and with words (each engine's count-only paths).
+        assert index.search(SearchQuery(currency="GBP")).total == len(expected("GBP"))
+        for sort in ("relevance", "placed_at"):
+            page = index.search(SearchQuery(text="ada", currency="GBP", sort=sort))
+            assert page.total == len(
+                expected("GBP")
+                & {o for o, d in documents.items() if d["customer"]["id"] == "c-ada"}
+            )
         # A range without a currency still spans them all (as it did before the filter).
         assert len(self.ids(index, min_total=0, limit=100)) == len(documents)
 
