@@ -267,3 +267,29 @@ def test_an_email_by_relevance_is_read_from_its_index_newest_first(
         [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
         [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
     ]
+
+
+def test_a_currency_and_a_total_range_are_counted_in_the_currency_index(
+    index: SQLiteOrderIndex,
+) -> None:
+    """The currency is the document's own field: its index keeps the count from parsing every
+    order's document (SQLite seeks a row of an index's entry only when a column is read)."""
+    t = index.table
+    count, page = search_plans(index, currency="EUR", min_total=1000, max_total=20000, sort="total")
+
+    wanted = f"{t}_currency_total (<expr>=? AND total>? AND total<?)"
+    assert count == [f"SEARCH o USING INDEX {wanted}"]
+    assert page == [f"SEARCH o USING INDEX {wanted}"]
+
+
+@pytest.mark.parametrize("total_range", [False, True])
+def test_many_orders_in_a_currency_walk_the_dates_in_order(
+    index: SQLiteOrderIndex, total_range: bool
+) -> None:
+    """All 54 are in euros: the date index walked, never every euro order sorted."""
+    t = index.table
+    ranges = {"min_total": 1000, "max_total": 20000} if total_range else {}
+    count, page = search_plans(index, currency="EUR", **ranges)
+
+    assert count[0].startswith(f"SEARCH o USING INDEX {t}_currency_total (<expr>=?")
+    assert page == [f"SCAN o USING INDEX {t}_by_placed_at"]
