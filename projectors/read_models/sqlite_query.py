@@ -301,6 +301,20 @@ class SQLiteSearch:
             or query.max_total is not None
         )
 
+    def _currency_indexed(self, walk: bool) -> bool:
+        """Whether the currency's index may find the matches: not when another filter is
+        narrower (a status, a customer, words: the currency's index would read every order
+        in it), nor when another sort's index is walked (it would sort them all)."""
+        query = self.query
+        narrower = (
+            query.statuses
+            or query.customer_id is not None
+            or query.email is not None
+            or query.sku is not None
+            or self.text is not None
+        )
+        return not narrower and not (walk and query.sort != "total")
+
     def filters(
         self, *, statuses: tuple[str, ...] | None = None, walk: bool = False
     ) -> tuple[str, list[Any]]:
@@ -333,9 +347,7 @@ class SQLiteSearch:
                 )
                 parameters.extend(wanted)
         if query.currency is not None:
-            # Walking another sort's index, the currency is checked row by row: its index
-            # would find every order in it, then sort them all.
-            unindexed = "+" if walk and query.sort != "total" else ""
+            unindexed = "" if self._currency_indexed(walk) else "+"
             clauses.append(f"{unindexed}{CURRENCY.format(row='o.doc')} = ?")
             parameters.append(query.currency)
         for column, value in (("customer_id", query.customer_id), ("email", query.email)):

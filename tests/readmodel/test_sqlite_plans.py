@@ -293,3 +293,20 @@ def test_many_orders_in_a_currency_walk_the_dates_in_order(
 
     assert count[0].startswith(f"SEARCH o USING INDEX {t}_currency_total (<expr>=?")
     assert page == [f"SCAN o USING INDEX {t}_by_placed_at"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "wanted"),
+    [
+        ({"customer_id": "c-ada"}, "customer_placed_at (customer_id=?)"),
+        ({"statuses": ("paid",)}, "status_total (status=?)"),
+    ],
+)
+def test_a_narrower_filter_than_the_currency_finds_the_matches(
+    index: SQLiteOrderIndex, filters: dict[str, object], wanted: str
+) -> None:
+    """A customer's euro orders are counted in the customer's index, not by reading every
+    euro order (the currency's index is for the currency alone)."""
+    count, _ = search_plans(index, currency="EUR", **filters)
+
+    assert count == [f"SEARCH o USING INDEX {index.table}_{wanted}"]
