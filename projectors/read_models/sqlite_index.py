@@ -75,8 +75,6 @@ class SQLiteOrderIndex:
                 text_hash INTEGER,
                 doc BLOB NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS {t}_customer ON {t} (customer_id);
-            CREATE INDEX IF NOT EXISTS {t}_email ON {t} (email);
             CREATE TABLE IF NOT EXISTS {t}_skus (
                 order_id TEXT NOT NULL, sku TEXT NOT NULL, PRIMARY KEY (order_id, sku)
             ) WITHOUT ROWID;

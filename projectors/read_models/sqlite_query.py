@@ -37,11 +37,15 @@ from projectors.read_models.text import (
     words,
 )
 
+CURRENCY = "json_extract(CAST({row} AS TEXT), '$.currency')"
+"""The document's currency as SQL (of a row's ``doc`` column), as its index has it."""
+
 
 def indexes(table: str) -> str:
     """An index for each sort, alone and after a status, each with the range fields after the
     order id so a range of the field not sorted on is checked in the index (counts never
-    leave it). Those they replace (their prefixes) are dropped."""
+    leave it); a customer's and an e-mail's orders newest first (a busy customer's page is
+    not a sort of all their orders). Those they replace (their prefixes) are dropped."""
     made = "".join(
         f"CREATE INDEX IF NOT EXISTS {table}_{prefix}{field} ON {table}"
         f" ({status}{field}, order_id{''.join(f', {other}' for other in extra)});"
@@ -52,7 +56,19 @@ def indexes(table: str) -> str:
             ("total", ("placed_at",)),
         )
     )
-    replaced = ("status", "placed", "updated", "total")  # (status, placed_at); (field, order_id)
+    made += "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_{name}_placed_at ON {table}"
+        f" ({column}, placed_at, order_id);"
+        for name, column in (("customer", "customer_id"), ("email", "email"))
+    )
+    # The currency has no column (no schema change): an index of the document's own field,
+    # the expression exactly as ``filters`` writes it, so its count never reads a document.
+    made += (
+        f"CREATE INDEX IF NOT EXISTS {table}_currency_total ON {table}"
+        f" ({CURRENCY.format(row='doc')}, total, order_id, placed_at);"
+    )
+    # (status, placed_at); (field, order_id); (customer_id); (email)
+    replaced = ("status", "placed", "updated", "total", "customer", "email")
     return made + "".join(f"DROP INDEX IF EXISTS {table}_{name};" for name in replaced)
 
 
@@ -172,18 +188,25 @@ class SQLiteSearch:
         self, after: tuple[Any, str] | None, limit: int
     ) -> list[tuple[int, float, str, str]]:
         """Every match scored, then sorted (without the documents: their bytes need not be
-        carried through the sort)."""
+        carried through the sort). Without words every match scores 0: newest first, which
+        an index of the filters (an e-mail's) gives in order, without a sort."""
         where, parameters = self.filters()
         score, score_parameters = self._score()
         keyset, keyset_parameters = "", []
+        order = "score DESC, placed_at DESC, order_id DESC"
+        if score == "0":
+            order = "placed_at DESC, order_id DESC"
         if after is not None:
             (after_score, after_placed), after_id = after
             keyset = " WHERE (score, placed_at, order_id) < (?, ?, ?)"
             keyset_parameters = [after_score, after_placed, after_id]
+            if score == "0" and after_score == 0:
+                keyset = " WHERE (placed_at, order_id) < (?, ?)"  # a range of that index
+                keyset_parameters = [after_placed, after_id]
         rows = self.connection.execute(
             f"SELECT id, score, placed_at, order_id FROM (SELECT o.rowid AS id, o.placed_at,"
             f" o.order_id, {score} AS score FROM {self.table} o WHERE {where}){keyset}"
-            " ORDER BY score DESC, placed_at DESC, order_id DESC LIMIT ?",
+            f" ORDER BY {order} LIMIT ?",
             [*score_parameters, *parameters, *keyset_parameters, limit],
         )
         return list(rows)
@@ -268,6 +291,7 @@ class SQLiteSearch:
             or query.financial_statuses
             or query.fulfillment_statuses
             or query.countries
+            or query.currency is not None
             or query.customer_id is not None
             or query.email is not None
             or query.sku is not None
@@ -276,6 +300,20 @@ class SQLiteSearch:
             or query.min_total is not None
             or query.max_total is not None
         )
+
+    def _currency_indexed(self, walk: bool) -> bool:
+        """Whether the currency's index may find the matches: not when another filter is
+        narrower (a status, a customer, words: the currency's index would read every order
+        in it), nor when another sort's index is walked (it would sort them all)."""
+        query = self.query
+        narrower = (
+            query.statuses
+            or query.customer_id is not None
+            or query.email is not None
+            or query.sku is not None
+            or self.text is not None
+        )
+        return not narrower and not (walk and query.sort != "total")
 
     def filters(
         self, *, statuses: tuple[str, ...] | None = None, walk: bool = False
@@ -309,7 +347,8 @@ class SQLiteSearch:
                 )
                 parameters.extend(wanted)
         if query.currency is not None:
-            clauses.append("json_extract(CAST(o.doc AS TEXT), '$.currency') = ?")
+            unindexed = "" if self._currency_indexed(walk) else "+"
+            clauses.append(f"{unindexed}{CURRENCY.format(row='o.doc')} = ?")
             parameters.append(query.currency)
         for column, value in (("customer_id", query.customer_id), ("email", query.email)):
             if value is not None:

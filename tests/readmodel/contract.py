@@ -285,6 +285,14 @@ class ReadModelContract:
         )
         assert self.ids(index, currency="USD", limit=100) == []
         assert self.ids(index, currency="eur", limit=100) == []  # exact: codes are upper case
+        # Counted in that currency too, alone and with words (each engine's count-only paths).
+        assert index.search(SearchQuery(currency="GBP")).total == len(expected("GBP"))
+        for sort in ("relevance", "placed_at"):
+            page = index.search(SearchQuery(text="ada", currency="GBP", sort=sort))
+            assert page.total == len(
+                expected("GBP")
+                & {o for o, d in documents.items() if d["customer"]["id"] == "c-ada"}
+            )
         # A range without a currency still spans them all (as it did before the filter).
         assert len(self.ids(index, min_total=0, limit=100)) == len(documents)
 
@@ -526,3 +534,26 @@ class RelevanceContract(ReadModelContract):
 
         assert [hit["order_id"] for hit in page.hits] == [d["order_id"] for d in expected]
         assert set(page.scores) == {0}
+
+    @pytest.mark.parametrize("limit", [1, 2])
+    def test_relevance_without_words_pages_cover_every_match_once(
+        self, index: OrderSearchIndex, ranked: dict[str, Document], limit: int
+    ) -> None:
+        """An e-mail typed in the search box: its orders newest first, page after page."""
+        query = SearchQuery(sort="relevance", email="ada@analytical.org", limit=limit)
+        seen: list[str] = []
+        while True:
+            page = index.search(query)
+            seen += [hit["order_id"] for hit in page.hits]
+            if len(page.hits) < limit:
+                break
+            last = page.hits[-1]
+            query = replace(query, after=((page.scores[-1], last["placed_at"]), last["order_id"]))
+        expected = sorted(
+            (d for d in ranked.values() if d["customer"]["email"] == "ada@analytical.org"),
+            key=lambda d: (d["placed_at"], d["order_id"]),
+            reverse=True,
+        )
+
+        assert seen == [d["order_id"] for d in expected]
+        assert len(seen) > 2

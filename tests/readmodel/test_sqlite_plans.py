@@ -232,3 +232,81 @@ def test_setup_keeps_every_index_it_makes(index: SQLiteOrderIndex) -> None:
 
     assert f"{index.table}_by_total" in made
     assert made <= kept
+
+
+@pytest.mark.parametrize("limit", [1, 20])
+def test_a_customers_orders_newest_first_are_read_from_their_index_in_order(
+    index: SQLiteOrderIndex, limit: int
+) -> None:
+    """18 of 54 are Ada's: counted in her index, her page read from it newest first, never
+    a sort of all her orders (a shop's busiest customer has thousands)."""
+    t = index.table
+    count, page = search_plans(index, customer_id="c-ada", limit=limit)
+
+    assert count == [f"SEARCH o USING COVERING INDEX {t}_customer_placed_at (customer_id=?)"]
+    assert page == [f"SEARCH o USING INDEX {t}_customer_placed_at (customer_id=?)"]
+
+
+@pytest.mark.parametrize("limit", [1, 20])
+def test_an_email_by_relevance_is_read_from_its_index_newest_first(
+    index: SQLiteOrderIndex, limit: int
+) -> None:
+    """An address typed in the search box is the email filter, sorted by relevance: without
+    words every match scores the same, so the page is the newest, read in order from the
+    e-mail's index, never every match scored and sorted."""
+    t = index.table
+    plans = plans_of(
+        index,
+        lambda: index.search(
+            SearchQuery(email="ada@analytical.org", sort="relevance", limit=limit)
+        ),
+    )
+    reads = [lines for sql, lines in plans.items() if f"FROM {t} o" in sql]
+
+    assert reads == [
+        [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
+        [f"SEARCH o USING COVERING INDEX {t}_email_placed_at (email=?)"],
+    ]
+
+
+def test_a_currency_and_a_total_range_are_counted_in_the_currency_index(
+    index: SQLiteOrderIndex,
+) -> None:
+    """The currency is the document's own field: its index keeps the count from parsing every
+    order's document (SQLite seeks a row of an index's entry only when a column is read)."""
+    t = index.table
+    count, page = search_plans(index, currency="EUR", min_total=1000, max_total=20000, sort="total")
+
+    wanted = f"{t}_currency_total (<expr>=? AND total>? AND total<?)"
+    assert count == [f"SEARCH o USING INDEX {wanted}"]
+    assert page == [f"SEARCH o USING INDEX {wanted}"]
+
+
+@pytest.mark.parametrize("total_range", [False, True])
+def test_many_orders_in_a_currency_walk_the_dates_in_order(
+    index: SQLiteOrderIndex, total_range: bool
+) -> None:
+    """All 54 are in euros: the date index walked, never every euro order sorted."""
+    t = index.table
+    ranges = {"min_total": 1000, "max_total": 20000} if total_range else {}
+    count, page = search_plans(index, currency="EUR", **ranges)
+
+    assert count[0].startswith(f"SEARCH o USING INDEX {t}_currency_total (<expr>=?")
+    assert page == [f"SCAN o USING INDEX {t}_by_placed_at"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "wanted"),
+    [
+        ({"customer_id": "c-ada"}, "customer_placed_at (customer_id=?)"),
+        ({"statuses": ("paid",)}, "status_total (status=?)"),
+    ],
+)
+def test_a_narrower_filter_than_the_currency_finds_the_matches(
+    index: SQLiteOrderIndex, filters: dict[str, object], wanted: str
+) -> None:
+    """A customer's euro orders are counted in the customer's index, not by reading every
+    euro order (the currency's index is for the currency alone)."""
+    count, _ = search_plans(index, currency="EUR", **filters)
+
+    assert count == [f"SEARCH o USING INDEX {index.table}_{wanted}"]
