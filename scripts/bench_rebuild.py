@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,22 +105,9 @@ def hot_store(container: Any) -> dict[str, int]:
 
 
 def run_phase(phase: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, __file__, *argv, "--phase", phase], env=env, stdout=subprocess.PIPE
-    )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"phase {phase} failed with exit status {process.returncode}")
-    figures: dict[str, Any] = json.loads(output)
-    figures["seconds"] = round(time.monotonic() - started, 1)
-    figures["peak_rss_mb"] = round(usage.ru_maxrss / 1024)  # kilobytes on Linux
-    if figures.get("events"):
-        figures["events_per_s"] = round(figures["events"] / figures["seconds"])
-    return figures
+    from benchkit import measured_child
+
+    return measured_child([__file__, *argv, "--phase", phase], env)
 
 
 def main() -> int:

@@ -6,8 +6,6 @@ previous release's code."""
 from __future__ import annotations
 
 import contextlib
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,7 +24,7 @@ from projectors.registry import PROJECTIONS
 from tests.unit.test_lifecycle_properties import Command, commands
 from tests.unit.test_order import placed
 from tests.unit.test_order_search_lifecycle import recorded
-from tests.unit.test_upcasting_fixture import FIXTURES
+from tests.unit.test_upcasting_fixture import FIXTURES, fixture_events
 
 FROM_SNAPSHOTS = [p for p in PROJECTIONS.values() if p.from_snapshot is not None]
 
@@ -77,19 +75,7 @@ def test_a_snapshot_gives_the_document_the_events_give(
 
 def fixture_log() -> dict[str, list[RecordedEvent]]:
     streams: dict[str, list[RecordedEvent]] = {}
-    lines = (FIXTURES / "events_before_lifecycle.jsonl").read_text().splitlines()
-    for position, line in enumerate(lines, 1):
-        raw = orjson.loads(line)
-        event = RecordedEvent(
-            stream=raw["stream"],
-            revision=raw["revision"],
-            position=position,
-            id=uuid.uuid4(),
-            type=raw["type"],
-            data=orjson.dumps(raw["data"]),
-            metadata=orjson.dumps(raw["metadata"]),
-            recorded_at=datetime.now(UTC),
-        )
+    for event in fixture_events():
         streams.setdefault(event.stream, []).append(event)
     return streams
 

@@ -20,21 +20,30 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 EVERY_ITEM = (Quantity("SKU-TEA", 2), Quantity("SKU-MUG", 1))
 
 
-def folded() -> dict[str, Order]:
-    orders: dict[str, Order] = {}
+def fixture_events() -> list[RecordedEvent]:
+    """The fixture's log as the store would record it."""
     lines = (FIXTURES / "events_before_lifecycle.jsonl").read_text().splitlines()
+    recorded = []
     for position, line in enumerate(lines, 1):
         raw = orjson.loads(line)
-        recorded = RecordedEvent(
-            stream=raw["stream"],
-            revision=raw["revision"],
-            position=position,
-            id=uuid.uuid4(),
-            type=raw["type"],
-            data=orjson.dumps(raw["data"]),
-            metadata=orjson.dumps(raw["metadata"]),
-            recorded_at=datetime.now(UTC),
+        recorded.append(
+            RecordedEvent(
+                stream=raw["stream"],
+                revision=raw["revision"],
+                position=position,
+                id=uuid.uuid4(),
+                type=raw["type"],
+                data=orjson.dumps(raw["data"]),
+                metadata=orjson.dumps(raw["metadata"]),
+                recorded_at=datetime.now(UTC),
+            )
         )
+    return recorded
+
+
+def folded() -> dict[str, Order]:
+    orders: dict[str, Order] = {}
+    for recorded in fixture_events():
         order_id = events.order_id_of(recorded.stream)
         event = events.to_domain_event(recorded, PLAIN)
         orders[order_id] = event.mutate(orders.get(order_id))  # type: ignore[assignment]
