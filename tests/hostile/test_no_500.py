@@ -51,11 +51,12 @@ def test_a_500_from_a_genuine_fault_carries_the_security_headers(tmp_path: Path)
         assert httpx.post(f"{server.url}/orders", json=place_body(order_id)).status_code == 201
         url = f"{server.url}/orders/{order_id}"
         assert eventually(lambda: httpx.get(url).status_code == 200, 30)
-        # The disk or a hand damaged the order's row in the read model: nothing maps that to
-        # a problem, so the unexpected-error path answers it.
+        # A hand damaged the order's row in the read model (still JSON, which the indexes on
+        # the document's fields need, but not a document): nothing maps that to a problem, so
+        # the unexpected-error path answers it.
         with sqlite3.connect(tmp_path / "var" / "read.db") as db:
             damaged = db.execute(
-                "UPDATE order_search_g1 SET doc = ? WHERE order_id = ?", (b"{not json", order_id)
+                "UPDATE order_search_g1 SET doc = ? WHERE order_id = ?", (b'["no"]', order_id)
             )
             assert damaged.rowcount == 1
         answer = httpx.get(url)
