@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from projectors.order_search import PROJECTION as ORDER_SEARCH
-from projectors.order_search import derived
 from projectors.projection import Apply, Document, Projection
 from projectors.read_models.elasticsearch_document_mappings import (
     DATE,
@@ -23,7 +22,7 @@ from projectors.read_models.sqlite_documents import SQLiteMapping
 
 NAME = "customer-orders"
 SCHEMA_VERSION = 2
-"""2: no ``updated_at`` (a snapshot cannot say which event was the last this view handles)."""
+"""2: no ``updated_at`` (a snapshot cannot say which of its events came last)."""
 ORDER_FIELDS = (
     "order_id",
     "status",
@@ -62,52 +61,6 @@ def _cancelled(document: Document, data: dict[str, Any]) -> Document:
     return _following(ORDER_SEARCH.handles["OrderCancelled"])(document, unopened)
 
 
-def _from_snapshot(snapshot: dict[str, Any]) -> Document | None:
-    """The document the events give, from the aggregate's state (None: an older snapshot
-    format, without shipments or refunds)."""
-    state = snapshot["state"]
-    if "shipments" not in state or "refunds" not in state:
-        return None
-    at = state["transitions"]
-    placed = {name: state[name] for name in ("customer", "items", "total", "currency")}
-    placed.update(
-        order_id=snapshot["order_id"],
-        shipping_address=state["shipping_address"],
-        placed_at=at["placed_at"],
-    )
-    document = _placed({}, placed)
-    payment = state["payment"]
-    if payment is not None:
-        document["payment"] = {**payment, "paid_at": at["paid_at"]}
-    document["shipments"] = [
-        {name: shipment[name] for name in _SHIPMENT_FIELDS} for shipment in state["shipments"]
-    ]
-    if document["shipments"]:
-        latest = document["shipments"][-1]
-        document["shipment"] = {name: latest[name] for name in _LATEST_SHIPMENT_FIELDS}
-    document["refunds"] = [
-        {name: refund[name] for name in _REFUND_FIELDS} for refund in state["refunds"]
-    ]
-    if state["status"] == "cancelled":
-        document["status"] = "cancelled"
-        document["cancelled_at"] = at["cancelled_at"]
-    derived(document)
-    if document["status"] == "delivered":
-        document["delivered_at"] = at["delivered_at"]
-    return document
-
-
-_SHIPMENT_FIELDS = (
-    "shipment_id",
-    "carrier",
-    "tracking_number",
-    "items",
-    "shipped_at",
-    "delivered_at",
-)
-_LATEST_SHIPMENT_FIELDS = ("carrier", "tracking_number", "shipped_at")
-_REFUND_FIELDS = ("refund_id", "amount", "reason", "items", "refunded_at")
-
 _HANDLED = ("OrderPaid", "OrderShipped", "OrderDelivered", "OrderRefunded")
 _APPLY: dict[str, Apply] = {
     "OrderPlaced": _placed,
@@ -130,7 +83,7 @@ PROJECTION = Projection(
     handles=_APPLY,
     ignores=_IGNORED,
     needs_personal_data=False,
-    from_snapshot=_from_snapshot,
+    from_snapshots=True,
 )
 SQLITE = SQLiteMapping(columns={"customer_id": lambda document: document.get("customer_id")})
 ELASTICSEARCH = ElasticsearchMapping(

@@ -69,28 +69,6 @@ def _refunded(document: Document, data: dict[str, Any]) -> Document:
     return document
 
 
-def _from_snapshot(snapshot: dict[str, Any]) -> Document | None:
-    """The document the events give, from the aggregate's state (None: an older snapshot
-    format, without refunds)."""
-    state = snapshot["state"]
-    if "refunds" not in state:
-        return None
-    at, payment = state["transitions"], state["payment"]
-    return {
-        "order_id": snapshot["order_id"],
-        "currency": state["currency"],
-        "placed_day": day(at["placed_at"]),
-        "placed_total": state["total"],
-        "paid_day": day(at["paid_at"]) if payment else None,
-        "paid_total": payment["amount"] if payment else 0,
-        "cancelled_day": day(at["cancelled_at"]) if "cancelled_at" in at else None,
-        "refunds": [
-            {"day": day(refund["refunded_at"]), "amount": refund["amount"]}
-            for refund in state["refunds"]
-        ],
-    }
-
-
 def contributions(document: Document) -> list[Contribution]:
     """What one order adds to the day rows."""
     if "placed_day" not in document:  # marked by a dead letter before it was placed
@@ -144,7 +122,7 @@ PROJECTION = Projection(
     needs_personal_data=False,
     parity="sums",
     sums=FIELDS,
-    from_snapshot=_from_snapshot,
+    from_snapshots=True,
 )
 SUMS = Sums(keys=("day", "currency"), fields=FIELDS, contributions=contributions)
 SQLITE = SQLiteMapping(sums=SUMS)

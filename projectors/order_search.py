@@ -78,7 +78,7 @@ def _paid(document: Document, data: dict[str, Any]) -> Document:
         "paid_at": data["paid_at"],
     }
     document["updated_at"] = data["paid_at"]
-    return derived(document)
+    return _derived(document)
 
 
 def _shipped(document: Document, data: dict[str, Any]) -> Document:
@@ -99,7 +99,7 @@ def _shipped(document: Document, data: dict[str, Any]) -> Document:
         "shipped_at": data["shipped_at"],
     }
     document["updated_at"] = data["shipped_at"]
-    return derived(document)
+    return _derived(document)
 
 
 def _delivered(document: Document, data: dict[str, Any]) -> Document:
@@ -108,7 +108,7 @@ def _delivered(document: Document, data: dict[str, Any]) -> Document:
     delivered["delivered_at"] = data["delivered_at"]
     document["shipments"] = shipments
     document["updated_at"] = data["delivered_at"]
-    derived(document)
+    _derived(document)
     if document["status"] == "delivered":
         document["delivered_at"] = data["delivered_at"]
     return document
@@ -119,7 +119,7 @@ def _cancelled(document: Document, data: dict[str, Any]) -> Document:
     document["cancelled_at"] = data["cancelled_at"]
     document["cancel_reason"] = data["reason"]
     document["updated_at"] = data["cancelled_at"]
-    return derived(document)
+    return _derived(document)
 
 
 def _address_changed(document: Document, data: dict[str, Any]) -> Document:
@@ -138,7 +138,7 @@ def _refunded(document: Document, data: dict[str, Any]) -> Document:
     }
     document["refunds"] = [*document.get("refunds", []), refund]
     document["updated_at"] = data["refunded_at"]
-    return derived(document)
+    return _derived(document)
 
 
 def _return_requested(document: Document, data: dict[str, Any]) -> Document:
@@ -194,7 +194,7 @@ def _unshipped(document: Document) -> list[dict[str, Any]]:
     ]
 
 
-def derived(document: Document) -> Document:
+def _derived(document: Document) -> Document:
     """Status, financial and fulfilment status and what is owed, as the aggregate derives them."""
     shipments = _shipments(document)
     paid = (document.get("payment") or {}).get("amount", 0)

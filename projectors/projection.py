@@ -22,13 +22,13 @@ from order_service.events import EVENT_CLASSES, current_data, order_id_of, schem
 from order_service.eventstore.port import RecordedEvent
 from order_service.personal import fields
 from order_service.personal.codec import PersonalData
+from projectors.snapshot_events import TOLD, snapshot_events
 
 Document = dict[str, Any]
 Apply = Callable[[Document, dict[str, Any]], Document]
 """One event type's change: a copy of the current document and the event's data in, the
 next document out (pure: no clock, no engine, no randomness)."""
 Parity = Literal["documents", "sums"]
-FromSnapshot = Callable[[dict[str, Any]], Document | None]
 
 
 class ProjectionError(ValueError):
@@ -57,12 +57,11 @@ class Projection:
     document_id: Callable[[RecordedEvent], str] = order_key
     sums: tuple[str, ...] = field(default=())
     """For ``sums`` parity: the numeric fields compared."""
-    from_snapshot: FromSnapshot | None = None
-    """An order's document from its snapshot (``{order_id, version, position, state}``, the
-    aggregate's state with personal values left sealed), so that a build can start finished
-    orders from their final snapshots instead of replaying their archived events. It returns
-    None for a snapshot it cannot read (an older snapshot format): that order's events are
-    folded instead. Only for projections that need no personal data."""
+    from_snapshots: bool = False
+    """A build may start finished orders from their final snapshots instead of replaying
+    their archived events: the snapshot, told as events (``snapshot_events``), is folded by
+    the same changes. Only for projections that need no personal data and handle only the
+    event types a snapshot can be told as."""
     additive_from: int | None = None
     """The oldest schema version this one differs from only by added indexed fields (the
     engines' mappings name them): a read model of that version or newer is migrated in
@@ -74,8 +73,11 @@ class Projection:
             raise ValueError(f"{self.name}: {sorted(both)} both handled and ignored")
         if not self.creates <= set(self.handles):
             raise ValueError(f"{self.name}: a creating event type must be handled")
-        if self.from_snapshot is not None and self.needs_personal_data:
-            raise ValueError(f"{self.name}: from_snapshot cannot open personal data")
+        if self.from_snapshots and (self.needs_personal_data or not set(self.handles) <= TOLD):
+            raise ValueError(
+                f"{self.name}: from_snapshots needs no personal data and handled types a"
+                f" snapshot can be told as ({', '.join(sorted(TOLD))})"
+            )
         if self.additive_from is not None and not 0 < self.additive_from < self.schema_version:
             raise ValueError(f"{self.name}: additive_from must be an older schema version")
 
@@ -120,10 +122,14 @@ class Projection:
 
     def snapshot_document(self, snapshot: dict[str, Any]) -> Document | None:
         """The document at the snapshot's version, or None when it cannot say."""
-        if self.from_snapshot is None:
+        if not self.from_snapshots:
             return None
+        document: Document | None = None
         try:
-            document = self.from_snapshot(snapshot)
+            told = snapshot_events(snapshot)
+            for event_type, data in told or ():
+                if event_type in self.handles:
+                    document = self.handles[event_type](dict(document or {}), data)
         except (KeyError, TypeError, ValueError):
             return None
         if document is not None:

@@ -43,7 +43,7 @@ def projection_argument(
         )
 
 
-ORDER_SNAPSHOT_NAMES = sorted(name for name, p in PROJECTIONS.items() if p.from_snapshot)
+ORDER_SNAPSHOT_NAMES = sorted(name for name, p in PROJECTIONS.items() if p.from_snapshots)
 
 
 def add_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,7 +115,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     if args.from_snapshot is not None and args.name != NAME:
         console.print(f"[red]--from-snapshot[/red]: snapshot files hold {NAME} documents only")
         return 2
-    if args.from_order_snapshots and PROJECTIONS[args.name].from_snapshot is None:
+    if args.from_order_snapshots and not PROJECTIONS[args.name].from_snapshots:
         console.print(
             f"[red]--from-order-snapshots[/red]: {args.name} needs each order's events"
             f" (it can start from snapshots: {', '.join(ORDER_SNAPSHOT_NAMES)})"

@@ -1,7 +1,7 @@
 """Start a build's archived orders from their final snapshots instead of their events.
 
 An archive run leaves every archived order a snapshot at its last archived revision
-(``order_service.archive.run``). A projection that declares ``from_snapshot`` can take its
+(``order_service.archive.run``). A projection that declares ``from_snapshots`` can take its
 document from that snapshot: one small read per order instead of replaying the order's
 events from the cold archive. What the seeding cannot take from a snapshot (none written,
 one older than the archived events, an older snapshot format) it folds from that order's
@@ -63,7 +63,7 @@ def seed(
     report: Report = silent,
 ) -> Seeded:
     """Write every archived order's document; the checkpoint is left where it was."""
-    if projection.from_snapshot is None:
+    if not projection.from_snapshots:
         raise ValueError(f"{projection.name} cannot start from snapshots")
     seeded = Seeded(files=tuple(row["name"] for row in archive.files()))
     archived = archive.streams()

@@ -74,7 +74,7 @@ class RebuildOptions:
     cache_documents: int = 100_000
     snapshot: Path | None = None
     from_snapshots: bool = False
-    """Start archived orders from their final snapshots (``Projection.from_snapshot``)."""
+    """Start archived orders from their final snapshots (``Projection.from_snapshots``)."""
     force: bool = False
     drop_old: bool = False
     restart: bool = False

@@ -102,8 +102,9 @@ class SchemaUpgrade:
             log.info("%s has never run and the log is archived: building it from both", name)
             # Nothing serves yet to compare with: the new generation is switched to when built.
             # Archived orders start from their final snapshots where the projection can.
-            from_snapshots = self.projection.from_snapshot is not None
-            options = dataclasses.replace(self.options, force=True, from_snapshots=from_snapshots)
+            options = dataclasses.replace(
+                self.options, force=True, from_snapshots=self.projection.from_snapshots
+            )
             return self._rebuild(options)
         if self.additive() and version is not None and version < target:
             store = self.generations.open(active)

@@ -1,6 +1,6 @@
 """A projection that can start an order from its snapshot gets exactly the document its
 events give: random command sequences (accepted or refused) are folded both ways, for every
-projection that declares ``from_snapshot``, and so are the log and snapshot written by the
+projection that declares ``from_snapshots``, and so are the log and snapshot written by the
 previous release's code."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from order_service.domain.errors import DomainError
+from order_service.domain.lifecycle import Quantity
 from order_service.domain.order import Order
 from order_service.events import Causation, to_domain_event
 from order_service.eventstore.port import RecordedEvent
@@ -22,11 +23,11 @@ from order_service.repository import Loaded, snapshot_event
 from projectors.projection import Document, Projection
 from projectors.registry import PROJECTIONS
 from tests.unit.test_lifecycle_properties import Command, commands
-from tests.unit.test_order import placed
+from tests.unit.test_order import paid, placed
 from tests.unit.test_order_search_lifecycle import recorded
 from tests.unit.test_upcasting_fixture import FIXTURES, fixture_events
 
-FROM_SNAPSHOTS = [p for p in PROJECTIONS.values() if p.from_snapshot is not None]
+FROM_SNAPSHOTS = [p for p in PROJECTIONS.values() if p.from_snapshots]
 
 
 def snapshot_of(order: Order, position: int) -> dict[str, Any]:
@@ -71,6 +72,23 @@ def test_a_snapshot_gives_the_document_the_events_give(
     from_snapshot = projection.snapshot_document(snapshot_of(order, events[-1].position))
 
     same_document(from_snapshot, from_events)
+
+
+@pytest.mark.parametrize("projection", FROM_SNAPSHOTS, ids=lambda p: p.name)
+def test_the_delivery_that_completed_the_order_is_told_last(projection: Projection) -> None:
+    order = paid()
+    order.ship_items(shipment_id="a", carrier="DHL", tracking_number="T1", items=[TEA])
+    order.ship_items(shipment_id="b", carrier="DHL", tracking_number="T2", items=[MUG])
+    order.deliver_shipment(shipment_id="b")
+    order.deliver_shipment(shipment_id="a")  # the first shipment made completes the order
+    events = recorded(order)
+
+    from_snapshot = projection.snapshot_document(snapshot_of(order, events[-1].position))
+
+    same_document(from_snapshot, projection.fold(events, PLAIN))
+
+
+TEA, MUG = Quantity("SKU-1", 2), Quantity("SKU-2", 1)  # what placed() orders
 
 
 def fixture_log() -> dict[str, list[RecordedEvent]]:
