@@ -166,12 +166,14 @@ class Rebuild(Generic[StoreT]):
         serving = self.read_model.active()
         old = self.read_model.open(serving)
         served = old.checkpoint().position
-        if served is None:  # never written (a first build): there is nothing to compare with
+        if served is None and self.options.force:
+            # Never written, and switched to whatever parity would say (a first build):
+            # there is nothing to compare with.
             self._catch_up(index, generation)
             self.read_model.serve(generation)
         else:
             # Sums are compared at the serving generation's position: never build past it.
-            self._catch_up(index, generation, until=served if sums else None)
+            self._catch_up(index, generation, until=_bound(served) if sums else None)
             self.read_model.serve(generation)
             parity = self._parity(serving, old, generation, index)
             self.result.parity = parity
