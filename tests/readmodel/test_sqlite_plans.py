@@ -152,7 +152,21 @@ def test_many_matches_of_a_status_and_a_total_range_walk_the_dates_in_order(
 def test_free_text_alone_is_counted_in_the_text_index(index: SQLiteOrderIndex) -> None:
     count, _ = search_plans(index, text="ada")
 
-    assert count == [f"SCAN {index.table}_text VIRTUAL TABLE INDEX 0:M1"]
+    assert len(count) == 1
+    assert count[0].startswith(f"SCAN {index.table}_text VIRTUAL TABLE INDEX 0:M")
+
+
+@pytest.mark.parametrize("statuses", [("delivered",), ("paid", "partially_shipped")])
+def test_free_text_with_statuses_is_counted_in_the_text_index(
+    index: SQLiteOrderIndex, statuses: tuple[str, ...]
+) -> None:
+    """Not each match's row read for its status (180 ms for 20,000 matches at 1,000,000)."""
+    plans = plans_of(index, lambda: index.search(SearchQuery(text="ada", statuses=statuses)))
+    counts = [lines for sql, lines in plans.items() if sql.startswith("SELECT count(*)")]
+
+    assert len(counts) == 1
+    assert len(counts[0]) == 1
+    assert counts[0][0].startswith(f"SCAN {index.table}_text VIRTUAL TABLE INDEX 0:M")
 
 
 def test_many_matches_of_free_text_walk_the_dates_in_order(index: SQLiteOrderIndex) -> None:
