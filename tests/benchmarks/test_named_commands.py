@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks.smoke import AGENT_QUERIES, ROOT, run_script, timed
+from tests.benchmarks.smoke import AGENT_QUERIES, CRUD_SHAPES, ROOT, run_script, timed
 from tests.engines import _load_script
 
 ORDERS = "200"
@@ -254,3 +254,22 @@ def test_a_first_build_from_archived_events_and_from_snapshots(
     assert by_snapshots["skipped"] >= archived  # each archived order's last event, at least
     timed(by_events, "seconds")
     timed(by_snapshots, "seconds")
+
+
+def test_each_query_shape_alone_on_the_embedded_read_model(tmp_path: Path) -> None:
+    """The query-plans table's command: seeds, projects, then times every shape; a second
+    run reuses both."""
+    data = ["--orders", ORDERS, "--data-dir", str(tmp_path), "--repeats", "3"]
+
+    run_script("bench_query_shapes.py", *data, "--json", str(tmp_path / "first.json"))
+    run_script("bench_query_shapes.py", *data, "--plans", "--json", str(tmp_path / "again.json"))
+
+    first, again = figures(tmp_path / "first.json"), figures(tmp_path / "again.json")
+    assert first["seeded"][0] == first["orders"] == again["orders"] == int(ORDERS)
+    assert "seeded" not in again
+    assert "project_s" in first
+    assert "project_s" not in again
+    assert len(first["shapes"]) == CRUD_SHAPES + 7
+    assert sum(row["total"] > 0 for row in first["shapes"].values()) >= CRUD_SHAPES
+    for row in again["shapes"].values():
+        timed(row, "p50_ms", "p99_ms", "max_ms")

@@ -311,6 +311,14 @@ class ReadModelContract:
             and d["total"] >= 1000
         }
 
+    def test_a_status_is_not_a_word_of_the_orders_text(
+        self, index: OrderSearchIndex, loaded: dict[str, Document]
+    ) -> None:
+        statuses = {d["status"] for d in loaded.values()}
+        assert statuses >= {"paid", "delivered", "cancelled"}
+        for status in statuses:
+            assert self.ids(index, text=status, limit=100) == []
+
     def test_free_text_with_a_status_follows_the_orders_status(
         self, index: OrderSearchIndex, loaded: dict[str, Document], settle: Settle
     ) -> None:
