@@ -12,6 +12,8 @@
 
 Prints a table (matches, p50 / p99 / max ms) and writes the figures as JSON (to --json too).
 Figures only; nothing is asserted. With --plans, each statement's SQLite plan as well.
+``--read-model FILE`` times an existing file's order-search (``--generation``, default g1)
+instead: nothing seeded or projected, only the setup run.
 """
 
 from __future__ import annotations
@@ -94,6 +96,13 @@ def built(data_dir: Path, orders: int) -> tuple[SQLiteOrderIndex, dict[str, Any]
         store.close()
 
 
+def existing(path: Path, generation: str) -> tuple[SQLiteOrderIndex, dict[str, Any]]:
+    index = SQLiteOrderIndex(path, generation=generation)
+    started = time.monotonic()
+    index.setup()
+    return index, {"setup_s": round(time.monotonic() - started, 1), "orders": index.count()}
+
+
 def timed(index: SQLiteOrderIndex, query: SearchQuery, repeats: int) -> dict[str, Any]:
     total = index.search(query).total  # and warm
     times = []
@@ -132,10 +141,15 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-query-shapes"))
     parser.add_argument("--repeats", type=int, default=50, help="timed searches of each shape")
     parser.add_argument("--plans", action="store_true", help="print each statement's plan")
+    parser.add_argument("--read-model", type=Path, help="an existing read model file to time")
+    parser.add_argument("--generation", default="g1", help="its order-search generation")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    index, figures = built(args.data_dir, args.orders)
+    if args.read_model is not None:
+        index, figures = existing(args.read_model, args.generation)
+    else:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        index, figures = built(args.data_dir, args.orders)
     try:
         sample = index.search(SearchQuery(limit=1)).hits[0]  # the newest order, as the CRUD run
         figures["shapes"] = {}

@@ -273,3 +273,6 @@ def test_each_query_shape_alone_on_the_embedded_read_model(tmp_path: Path) -> No
     assert sum(row["total"] > 0 for row in first["shapes"].values()) >= CRUD_SHAPES
     for row in again["shapes"].values():
         timed(row, "p50_ms", "p99_ms", "max_ms")
+    read_model = ["--read-model", str(tmp_path / "read.db"), "--repeats", "1"]
+    run_script("bench_query_shapes.py", *read_model, "--json", str(tmp_path / "file.json"))
+    assert figures(tmp_path / "file.json")["orders"] == int(ORDERS)
