@@ -247,8 +247,8 @@ class SQLiteSearch:
         fields have the words, the products', both), not by scoring every match: that took
         26-36 ms for 13,000-21,000 matches at 1,000,000 orders. Only the orders an exact key
         names (few) are scored one by one."""
-        t, text = self.table, self.query.text
-        customer, products = match_expression(text, "customer"), match_expression(text, "products")
+        t = self.table
+        customer, products = self._words_in("customer"), self._words_in("products")
 
         def fields(expression: str) -> int:
             return int(
@@ -361,8 +361,16 @@ class SQLiteSearch:
                 f"(CASE WHEN {row} IN (SELECT rowid FROM {t}_fields WHERE {t}_fields MATCH ?)"
                 f" THEN {weight} ELSE 0 END)"
             )
-            parameters.append(match_expression(text, column))
+            # (the rows scored have one of the statuses: the column's matches need no others)
+            parameters.append(with_statuses(self._words_in(column), self.query.statuses))
         return " + ".join(terms), parameters
+
+    def _words_in(self, column: str) -> str:
+        """The query's words in one column of the fields' table (only asked of words)."""
+        expression = match_expression(self.query.text, column)
+        if expression is None:
+            raise ValueError("no words: nothing to match in a column")
+        return expression
 
     def _only_text(self, *, but_statuses: bool = False) -> bool:
         """Nothing but free text filters (or the statuses too, ``but_statuses``)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from order_service.eventstore.port import RecordedEvent
+from order_service.personal.codec import PersonalData
 from projectors.order_search import Document
-from projectors.port import DocumentStore
+from projectors.port import Changes, DocumentStore
+from projectors.projection import Projection
+from projectors.runner import changes_for
 
 
 class DocumentCache:
@@ -30,3 +34,23 @@ class DocumentCache:
             self._documents.move_to_end(order_id)
         while len(self._documents) > self.limit:
             self._documents.popitem(last=False)
+
+    def fold(
+        self,
+        batch: Sequence[RecordedEvent],
+        personal: PersonalData,
+        projection: Projection,
+        *,
+        passed: int | None = None,
+    ) -> Changes:
+        """A batch's changes, folded over the documents written lately (and remembered for the
+        next); ``passed``: the last event skipped after it, which the checkpoint moves past."""
+        changes = (
+            changes_for(list(batch), self.lookup, personal, searchable=False, projection=projection)
+            if batch
+            else Changes()
+        )
+        if passed is not None:
+            changes.checkpoint = max(changes.checkpoint or passed, passed)
+        self.remember(changes.documents)
+        return changes

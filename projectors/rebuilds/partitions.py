@@ -42,11 +42,9 @@ from order_service.failpoints import failpoint
 from order_service.personal.codec import PersonalData
 from projectors.pipeline import UNWRITTEN, BatchWriter
 from projectors.port import Changes, Generational
-from projectors.projection import Projection
 from projectors.rebuilds.document_cache import DocumentCache
 from projectors.rebuilds.full_log import full_log
 from projectors.registry import PROJECTIONS
-from projectors.runner import changes_for
 
 POLL_S = 0.2
 STOP_WAIT_S = 10.0
@@ -322,29 +320,17 @@ def _fold(share: Share, graph: WorkerGraph, messages: Connection) -> dict[str, A
                 continue
             batch.append(event)
             if len(batch) >= share.batch_size:
-                _flush(batch, cache, writer, graph.personal, projection)
+                writer.put(cache.fold(batch, graph.personal, projection), len(batch))
                 folded += len(batch)
                 batch = []
                 if orphaned.is_set():
                     raise PartitionFailedError("the rebuild's process is gone: stopping")
         if batch:
-            _flush(batch, cache, writer, graph.personal, projection)
+            writer.put(cache.fold(batch, graph.personal, projection), len(batch))
             folded += len(batch)
     finally:
         writer.close()
     return {"reached": reached, "events_read": read, "events_folded": folded}
-
-
-def _flush(
-    batch: list[RecordedEvent],
-    cache: DocumentCache,
-    writer: BatchWriter,
-    personal: PersonalData,
-    projection: Projection,
-) -> None:
-    changes = changes_for(batch, cache.lookup, personal, searchable=False, projection=projection)
-    cache.remember(changes.documents)
-    writer.put(changes, len(batch))
 
 
 def _unchecked(changes: Changes) -> Changes:

@@ -50,7 +50,7 @@ from projectors.rebuilds.partitions import (
     PartitionsStoppedError,
     WorkerOpener,
 )
-from projectors.runner import SWITCH_CHECK_S, changes_for
+from projectors.runner import SWITCH_CHECK_S
 
 log = logging.getLogger(__name__)
 RECORD_EVERY_S = 2.0
@@ -400,7 +400,7 @@ class Rebuild(Generic[StoreT]):
             batch.append(event)
             if len(batch) < self.options.batch_size:
                 continue
-            self._flush(writer, cache, batch)
+            writer.put(cache.fold(batch, self.personal, self.projection), len(batch))
             batch, passed = [], None
             if self.options.stopped():
                 raise RebuildStoppedError(f"{self.projection.name}: stopped, resumable")
@@ -408,27 +408,8 @@ class Rebuild(Generic[StoreT]):
             total = max(head - (start or 0), done)
             self.report(Tick("projecting", done, total, self.result.events))
         if batch or passed is not None:
-            self._flush(writer, cache, batch, passed=passed)
-
-    def _flush(
-        self,
-        writer: BatchWriter,
-        cache: DocumentCache,
-        batch: list[RecordedEvent],
-        *,
-        passed: int | None = None,
-    ) -> None:
-        changes = (
-            changes_for(
-                batch, cache.lookup, self.personal, searchable=False, projection=self.projection
-            )
-            if batch
-            else Changes()
-        )
-        if passed is not None:
-            changes.checkpoint = max(changes.checkpoint or passed, passed)
-        cache.remember(changes.documents)
-        writer.put(changes, len(batch))
+            changes = cache.fold(batch, self.personal, self.projection, passed=passed)
+            writer.put(changes, len(batch))
 
     def _record(
         self,
