@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from projectors.port import SearchQuery
+from projectors.port import STATUSES, Changes, SearchQuery
 from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from projectors.read_models.sqlite_query import TEXT_TABLES, match_expression
 from projectors.read_models.text import searchable
-from tests.readmodel.contract import RelevanceContract, Settle
+from tests.readmodel.contract import RelevanceContract, Settle, sample_documents
 
 
 class TestSQLiteOrderIndex(RelevanceContract):
@@ -33,6 +33,24 @@ def test_free_text_becomes_quoted_words_only() -> None:
         == '"ada" AND "or" AND "title" AND "x" AND "near" *'
     )
     assert match_expression("*:()") is None
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_every_status_is_one_word_of_its_text_rows(tmp_path: Path, status: str) -> None:
+    """As the rows are written (SQL) and as a search asks (Python): one word, the same."""
+    index = SQLiteOrderIndex(tmp_path / "read.db")
+    index.setup()
+    try:
+        document = next(iter(sample_documents("w-").values()))
+        index.write(Changes(documents={document["order_id"]: {**document, "status": status}}))
+        name = document["customer"]["name"].split()[0]
+
+        for sort in ("relevance", "placed_at"):
+            for wanted in STATUSES:
+                found = index.search(SearchQuery(text=name, statuses=(wanted,), sort=sort))
+                assert found.total == (wanted == status), (wanted, sort)
+    finally:
+        index.close()
 
 
 BEFORE_GENERATIONS = Path(__file__).parent.parent / "fixtures" / "read_model_before_generations"
