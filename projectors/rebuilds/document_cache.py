@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from order_service.eventstore.port import RecordedEvent
 from order_service.personal.codec import PersonalData
@@ -37,7 +37,7 @@ class DocumentCache:
 
     def fold(
         self,
-        batch: Sequence[RecordedEvent],
+        batch: list[RecordedEvent],
         personal: PersonalData,
         projection: Projection,
         *,
@@ -46,7 +46,7 @@ class DocumentCache:
         """A batch's changes, folded over the documents written lately (and remembered for the
         next); ``passed``: the last event skipped after it, which the checkpoint moves past."""
         changes = (
-            changes_for(list(batch), self.lookup, personal, searchable=False, projection=projection)
+            changes_for(batch, self.lookup, personal, searchable=False, projection=projection)
             if batch
             else Changes()
         )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import orjson
-
 from order_service.domain.lifecycle import Quantity
 from order_service.domain.order import Order
 from order_service.domain.values import Address
@@ -16,7 +14,7 @@ from order_service.eventstore.port import RecordedEvent
 from order_service.personal.codec import PLAIN
 from projectors.order_search import fold
 from tests.unit.test_order import paid
-from tests.unit.test_upcasting_fixture import FIXTURES
+from tests.unit.test_upcasting_fixture import fixture_events
 
 
 def recorded(order: Order) -> list[RecordedEvent]:
@@ -72,24 +70,7 @@ def test_a_cancelled_paid_order_shows_its_refund_due() -> None:
 
 
 def test_the_fixture_log_folds_to_documents_with_one_shipment_of_every_item() -> None:
-    lines = [
-        orjson.loads(line)
-        for line in (FIXTURES / "events_before_lifecycle.jsonl").read_text().splitlines()
-    ]
-    stream = [
-        RecordedEvent(
-            stream=raw["stream"],
-            revision=raw["revision"],
-            position=n,
-            id=uuid.uuid4(),
-            type=raw["type"],
-            data=orjson.dumps(raw["data"]),
-            metadata=orjson.dumps(raw["metadata"]),
-            recorded_at=datetime.now(UTC),
-        )
-        for n, raw in enumerate(lines, 1)
-        if raw["stream"] == "order-legacy-delivered"
-    ]
+    stream = [event for event in fixture_events() if event.stream == "order-legacy-delivered"]
     document = fold(stream, PLAIN)
     assert document is not None
     assert document["status"] == "delivered"
