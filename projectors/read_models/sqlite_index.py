@@ -100,9 +100,9 @@ class SQLiteOrderIndex:
 
     def _upgrade_text_tables(self) -> None:
         """Text tables an older release made are made again as ``TEXT_TABLES`` has them, from
-        what they hold (the status from the document's row): at 1,000,000 orders 28 s for
-        ``text`` and 16 s for ``fields``, once, against minutes to project the log again. One
-        transaction: a second process starting meanwhile waits, then finds them done."""
+        what they hold (the status from the document's row): at 1,000,000 orders 20 s, once,
+        against minutes to project the log again. One transaction: a second process starting
+        meanwhile waits, then finds them done."""
         connection, t = self._connection(), self.table
         word = STATUS_WORD.format(status="o.status")
         copies = {
