@@ -25,6 +25,10 @@ LAG_SECONDS = Gauge(
 STALLED = Gauge(
     "orders_projection_stalled", "1 while events wait and the checkpoint is still", ["projection"]
 )
+READ_MODEL_WAL_TRUNCATIONS = Counter(
+    "orders_read_model_wal_truncations_total",
+    "Checkpoints that restarted the SQLite read model's WAL after it passed its size limit",
+)
 DEAD_LETTER_COUNT = Gauge(
     "orders_projection_dead_letters", "Dead letters waiting for a retry", ["projection"]
 )

@@ -53,7 +53,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchkit import percentile
+from benchkit import largest_size, percentile
 
 from order_service.application import OrderCommands
 from order_service.bootstrap import PROJECTION_KEY_TTL_S, open_personal_data
@@ -365,6 +365,7 @@ def ours(workdir: Path, size: int, samples: int, duration_s: float) -> dict[str,
     with (
         console.status(f"ours: {WRITERS} writers and {SEARCHERS} agents at once"),
         live_projector(store, index, personal),
+        largest_size(workdir / "read.db-wal") as wal,
     ):
         together = concurrently(
             functools.partial(our_writers, str(workdir), duration_s),
@@ -373,6 +374,7 @@ def ours(workdir: Path, size: int, samples: int, duration_s: float) -> dict[str,
         )
         head = store.head_position() or 0
         together["read_model_behind_events"] = head - (index.checkpoint().position or 0)
+    together["read_model_wal_largest_bytes"] = wal[0]
     index.close()
     store.close()
     return {
@@ -514,6 +516,8 @@ def print_size(size: int, figures: dict[str, Any]) -> None:
     console.print(each)
     behind = our_side["concurrent"]["read_model_behind_events"]
     console.print(f"our read model at the end of the concurrent phase: {behind} events behind")
+    wal = our_side["concurrent"]["read_model_wal_largest_bytes"]
+    console.print(f"its write-ahead log at its largest meanwhile: {wal / 1e6:,.1f} MB")
 
 
 def cell(figures: dict[str, float]) -> str:

@@ -11,6 +11,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -118,6 +119,29 @@ def on_cores(cpus: set[int] | None) -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, before)
+
+
+@contextmanager
+def largest_size(path: Path, every_s: float = 0.05) -> Iterator[list[int]]:
+    """The largest size ``path`` reaches meanwhile (0 while it does not exist), sampled every
+    ``every_s`` seconds: the one-item list holds it once the block ends."""
+    largest = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while True:
+            with contextlib.suppress(FileNotFoundError):
+                largest[0] = max(largest[0], path.stat().st_size)
+            if done.wait(every_s):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield largest
+    finally:
+        done.set()
+        sampler.join()
 
 
 Running = tuple[subprocess.Popen[bytes], str]

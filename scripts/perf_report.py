@@ -341,8 +341,14 @@ def crud(figures: Figures) -> list[str]:
         lines += table(
             ["", "orders/s", "write p50 / p99 ms", "searches/s", "search p50 / p99 ms"], together
         )
-        lines += ["", f"Our read model was {behind} events behind at the end.", ""]
+        lines += ["", f"Our read model was {behind} events behind at the end{wal_note(ours)}.", ""]
     return lines
+
+
+def wal_note(ours: dict[str, Any]) -> str:
+    """What the read model's write-ahead log reached meanwhile (older results did not say)."""
+    largest = ours["concurrent"].get("read_model_wal_largest_bytes")
+    return "" if largest is None else f"; its write-ahead log reached {largest / 1e6:,.1f} MB"
 
 
 def spread(ratios: list[float]) -> str:

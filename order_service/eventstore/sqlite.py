@@ -46,6 +46,7 @@ from order_service.eventstore.sqlite_writer import (
     PendingAppend,
     begin,
 )
+from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ CREATE TABLE IF NOT EXISTS streams (
 ) WITHOUT ROWID;
 """
 CHECKPOINT_INTERVAL_S = 1.0
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MIN_FREE_BYTES = 4 * 1024 * 1024
 READ_THREADS = 4
 WRITE_FAILURE_MEMORY_S = 10.0
@@ -97,9 +97,8 @@ class SQLiteEventStore:
         self._local = threading.local()
         self._appended = threading.Condition()
         self._closed = threading.Event()
-        self._writer = GroupCommitWriter(
-            self._connect, Path(f"{path}-wal"), wal_size_limit, self.wake_subscribers
-        )
+        wal = WalBound(path, wal_size_limit, on_truncated=metrics.WAL_TRUNCATIONS.inc)
+        self._writer = GroupCommitWriter(self._connect, wal, self.wake_subscribers)
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpointer", daemon=True
         )

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from queue import Empty, SimpleQueue
 
 from order_service.eventstore import metrics
@@ -32,14 +31,13 @@ from order_service.eventstore.port import (
     StreamState,
     WrongExpectedVersionError,
 )
+from order_service.sqlite_wal import WalBound
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 LOCK_POLL_S = 0.0002
 MAX_GROUP = 256
-WAL_CHECK_INTERVAL_S = 0.1
-WAL_TRUNCATE_WAIT_MS = 500
 
 Outcome = AppendResult | BaseException
 CURRENT_REVISION = (
@@ -82,16 +80,13 @@ class GroupCommitWriter:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
-        wal: Path,
-        wal_size_limit: int,
+        wal: WalBound,
         on_committed: Callable[[], None],
     ) -> None:
         self._connect = connect
         self._wal = wal
-        self.wal_size_limit = wal_size_limit
         self._on_committed = on_committed
         self._queue: SimpleQueue[PendingAppend | None] = SimpleQueue()
-        self._wal_checked = 0.0
         self.busy_since: float | None = None
         """When the commit in progress began (None: idle), for the watchdog."""
         self.last_failure: tuple[float, str] | None = None
@@ -137,35 +132,10 @@ class GroupCommitWriter:
                 self.busy_since = time.monotonic()
                 try:
                     self._commit_group(connection, group)
-                    self._bound_wal(connection)
+                    self._wal.keep(connection)
                 finally:
                     self.busy_since = None
         connection.close()
-
-    def _bound_wal(self, connection: sqlite3.Connection) -> None:
-        """Start the WAL over once it passes its limit (on the writer, between groups).
-
-        Under continuous writes a passive checkpoint never finds the moment to start the WAL
-        over, and a checkpointer on another thread starves behind the writer: the WAL grew
-        by megabytes a second. The writer itself makes the moment: a TRUNCATE checkpoint
-        (tens of milliseconds, once per ``wal_size_limit`` written) that waits briefly for
-        readers to move off the WAL.
-        """
-        now = time.monotonic()
-        if now - self._wal_checked < WAL_CHECK_INTERVAL_S:
-            return
-        self._wal_checked = now
-        try:
-            if self._wal.stat().st_size <= self.wal_size_limit:
-                return
-            connection.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
-            try:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                connection.execute("PRAGMA busy_timeout=0")
-            metrics.WAL_TRUNCATIONS.inc()
-        except (sqlite3.Error, OSError) as error:  # the next group tries again
-            log.warning("WAL truncation failed: %s", error)
 
     def _commit_group(self, connection: sqlite3.Connection, group: list[PendingAppend]) -> None:
         outcomes: list[Outcome] = []

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
+from projectors.metrics import READ_MODEL_WAL_TRUNCATIONS
 from projectors.port import (
     Changes,
     Checkpoint,
@@ -70,7 +72,13 @@ class SQLiteDocuments:
     """One generation of a projection's documents (``generation``: ``g1``, ``g2``...)."""
 
     def __init__(
-        self, path: Path, projection: Projection, mapping: SQLiteMapping, *, generation: str = "g1"
+        self,
+        path: Path,
+        projection: Projection,
+        mapping: SQLiteMapping,
+        *,
+        generation: str = "g1",
+        wal_size_limit: int = WAL_SIZE_LIMIT,
     ) -> None:
         self.base = projection.name.replace("-", "_")
         self.table = f"{self.base}_{generation}"
@@ -85,6 +93,7 @@ class SQLiteDocuments:
         self.generation = generation
         self.mapping = mapping
         self._connections = ThreadConnections(path)
+        self._wal = WalBound(path, wal_size_limit, on_truncated=READ_MODEL_WAL_TRUNCATIONS.inc)
 
     def _connection(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -179,6 +188,7 @@ class SQLiteDocuments:
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+        self._wal.keep(connection)
 
     def _write_document(
         self,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import orjson
 
+from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
+from projectors.metrics import READ_MODEL_WAL_TRUNCATIONS
 from projectors.order_search import Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
 from projectors.read_models.sqlite_progress import (
@@ -42,7 +44,14 @@ SCAN_PAGE = 2000
 
 
 class SQLiteOrderIndex:
-    def __init__(self, path: Path, *, name: str = "order_search", generation: str = "g1") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str = "order_search",
+        generation: str = "g1",
+        wal_size_limit: int = WAL_SIZE_LIMIT,
+    ) -> None:
         if not GENERATION.match(generation) or not GENERATION.match(name):
             raise ValueError(f"invalid read model name or generation: {name!r} {generation!r}")
         self.path = path
@@ -59,6 +68,7 @@ class SQLiteOrderIndex:
                 "secure_delete=ON",
             ),
         )
+        self._wal = WalBound(path, wal_size_limit, on_truncated=READ_MODEL_WAL_TRUNCATIONS.inc)
 
     def _connection(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -157,6 +167,7 @@ class SQLiteOrderIndex:
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+        self._wal.keep(connection)
 
     def _stored_text(
         self, connection: sqlite3.Connection, order_ids: list[str]

@@ -137,3 +137,4 @@ def test_against_a_crud_table(tmp_path: Path) -> None:
         assert together["orders_per_s"] > 0
         assert together["searches_per_s"] > 0
     assert figures["200"]["ours"]["concurrent"]["read_model_behind_events"] >= 0
+    assert figures["200"]["ours"]["concurrent"]["read_model_wal_largest_bytes"] > 0
