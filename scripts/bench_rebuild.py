@@ -79,12 +79,14 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             store, container.archive, container.read_model, container.personal, options
         ).run()
         archived = sum(row["events"] for row in container.archive.files())
+        built = container.read_model.open(result.generation)
         return {
             "events": result.events,
             "source": result.source,
             "archived_events": archived,
             "switched": result.switched,
-            "documents": container.read_model.open(result.generation).count(),
+            "documents": built.count(),
+            "read_model_bytes": stored_bytes(built),
             "workers": result.partitions,
         }
     finally:
@@ -104,10 +106,48 @@ def hot_store(container: Any) -> dict[str, int]:
     return {"events": int(events), "file_bytes": path.stat().st_size}
 
 
+def stored_bytes(index: Any) -> int:
+    """What a generation's documents take: its Elasticsearch index's primary store, or the
+    SQLite read model's pages in use (the pages a dropped generation freed left out)."""
+    import sqlite3
+
+    if hasattr(index, "client"):
+        index.client.indices.refresh(index=index.index)
+        stats = index.client.indices.stats(index=index.index, metric="store")
+        return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+    with sqlite3.connect(index.path) as connection:
+        pages, free, size = (
+            connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    return int((pages - free) * size)
+
+
 def run_phase(phase: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     from benchkit import measured_child
 
     return measured_child([__file__, *argv, "--phase", phase], env)
+
+
+def sizes(orders: int, results: dict[str, Any]) -> list[str]:
+    """Bytes in all and per order: the event store, the read model, the archive."""
+    lines = []
+
+    def line(what: str, size: int) -> None:
+        lines.append(f"{what}: {size / 1e6:,.1f} MB, {size / orders:,.0f} bytes an order")
+
+    archive = results.get("archive", {})
+    if "hot_before" in archive:
+        line("event store before archiving", archive["hot_before"]["file_bytes"])
+    for phase, figures in results.items():
+        if "read_model_bytes" in figures:
+            line(f"read model after {phase}", figures["read_model_bytes"])
+    if "bytes" in archive:
+        line(f"archive ({archive['orders']:,} orders)", archive["bytes"])
+        lines.append(
+            f"  {archive['bytes'] / max(archive['orders'], 1):,.0f} bytes an archived order"
+        )
+    return lines
 
 
 def main() -> int:
@@ -174,6 +214,9 @@ def main() -> int:
             f"| {phase} | {figures.get('events', 0):,} | {figures['seconds']} | "
             f"{figures.get('events_per_s', 0):,} | {figures['peak_rss_mb']:,} |"
         )
+    print()
+    for line in sizes(args.orders, results):
+        print(line)
     workers = [(phase, w) for phase, f in results.items() for w in f.get("workers", [])]
     if workers:
         print("\n| phase | worker | events read | events folded | wall s | CPU s | peak RSS MB |")
