@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ import project_python  # before the project imports: re-runs with .venv if neede
 project_python.ensure()
 
 from bench_crud_baseline import DATES, PRODUCT, our_searches, project
-from benchkit import percentile
+from benchkit import percentile, stored_bytes
 from rich.console import Console
 from rich.table import Table
 
@@ -157,8 +158,10 @@ def main() -> int:
             figures["shapes"][name] = timed(index, query, args.repeats)
             if args.plans:
                 console.print(f"[bold]{name}[/bold]", *plans(index, query), sep="\n")
+        figures["read_model_bytes"] = stored_bytes(index)
     finally:
         index.close()
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     figures["load_average"] = os.getloadavg()
     table = Table(title=f"{figures['orders']:,} orders, one search at a time, ms")
     for column in ("search", "matches", "p50", "p99", "max"):
@@ -168,6 +171,11 @@ def main() -> int:
             name, f"{row['total']:,}", *(f"{row[k]:.2f}" for k in ("p50_ms", "p99_ms", "max_ms"))
         )
     console.print(table)
+    console.print(
+        f"read model: {figures['read_model_bytes'] / 1e6:,.1f} MB in use,"
+        f" {figures['read_model_bytes'] / max(figures['orders'], 1):,.0f} bytes an order;"
+        f" this process's peak RSS: {figures['peak_rss_mb']:,} MB"
+    )
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

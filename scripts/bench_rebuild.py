@@ -35,6 +35,8 @@ from typing import Any
 
 def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
     """One phase, in this (child) process; returns its figures."""
+    import benchkit
+
     from order_service import garbage
     from order_service.archive.run import archive_finished_orders
     from order_service.bootstrap import bootstrap
@@ -86,7 +88,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             "archived_events": archived,
             "switched": result.switched,
             "documents": built.count(),
-            "read_model_bytes": stored_bytes(built),
+            "read_model_bytes": benchkit.stored_bytes(built),
             "workers": result.partitions,
         }
     finally:
@@ -104,23 +106,6 @@ def hot_store(container: Any) -> dict[str, int]:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         events = connection.execute("SELECT count(*) FROM events").fetchone()[0]
     return {"events": int(events), "file_bytes": path.stat().st_size}
-
-
-def stored_bytes(index: Any) -> int:
-    """What a generation's documents take: its Elasticsearch index's primary store, or the
-    SQLite read model's pages in use (the pages a dropped generation freed left out)."""
-    import sqlite3
-
-    if hasattr(index, "client"):
-        index.client.indices.refresh(index=index.index)
-        stats = index.client.indices.stats(index=index.index, metric="store")
-        return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
-    with sqlite3.connect(index.path) as connection:
-        pages, free, size = (
-            connection.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("page_count", "freelist_count", "page_size")
-        )
-    return int((pages - free) * size)
 
 
 def run_phase(phase: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:

@@ -144,6 +144,21 @@ def largest_size(path: Path, every_s: float = 0.05) -> Iterator[list[int]]:
         sampler.join()
 
 
+def stored_bytes(index: Any) -> int:
+    """What a generation's documents take: its Elasticsearch index's primary store, or the
+    SQLite read model's pages in use (the pages a dropped generation freed left out)."""
+    if hasattr(index, "client"):
+        index.client.indices.refresh(index=index.index)
+        stats = index.client.indices.stats(index=index.index, metric="store")
+        return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+    with sqlite3.connect(index.path) as connection:
+        pages, free, size = (
+            connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    return int((pages - free) * size)
+
+
 Running = tuple[subprocess.Popen[bytes], str]
 """A started ``orders`` process and its base URL."""
 

@@ -293,4 +293,7 @@ def test_each_query_shape_alone_on_the_embedded_read_model(tmp_path: Path) -> No
         timed(row, "p50_ms", "p99_ms", "max_ms")
     read_model = ["--read-model", str(tmp_path / "read.db"), "--repeats", "1"]
     run_script("bench_query_shapes.py", *read_model, "--json", str(tmp_path / "file.json"))
-    assert figures(tmp_path / "file.json")["orders"] == int(ORDERS)
+    weighed = figures(tmp_path / "file.json")
+    assert weighed["orders"] == int(ORDERS)
+    assert 0 < weighed["read_model_bytes"] <= (tmp_path / "read.db").stat().st_size
+    assert weighed["peak_rss_mb"] > 0
