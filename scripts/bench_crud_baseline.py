@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import project_python  # before the project imports: re-runs with .venv if needed
 
@@ -63,6 +63,7 @@ from order_service.personal.codec import PersonalData
 from order_service.repository import OrderRepository
 from order_service.seeding import seed_orders
 from order_service.settings import Settings
+from order_service.sqlite_wal import WAL_SIZE_LIMIT
 from order_service.synthetic import synthetic_orders
 from projectors.port import SearchQuery
 from projectors.read_models.sqlite_index import SQLiteOrderIndex
@@ -73,6 +74,7 @@ console = Console()
 Parameters = dict[str, tuple[Any, ...]]
 Searches = dict[str, list[float]]
 """Each search's times, by its name."""
+T = TypeVar("T")
 CRUD_SCHEMA = """
 CREATE TABLE orders (
     order_id TEXT PRIMARY KEY, customer_id TEXT, customer_name TEXT, email TEXT,
@@ -311,11 +313,20 @@ def concurrently(
     a shop runs them: checkout's and customer service's requests reach separate workers).
     Each side works for ``duration_s`` once it has started."""
     context = multiprocessing.get_context("spawn")
+    here = time.process_time()
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        writing, searching = pool.submit(writers), pool.submit(searchers)
-        writes, by_search = writing.result(), searching.result()
+        writing = pool.submit(with_cpu, writers)
+        searching = pool.submit(with_cpu, searchers)
+        (writes, writers_cpu), (by_search, searchers_cpu) = writing.result(), searching.result()
     searches = [seconds for times in by_search.values() for seconds in times]
     return {
+        "cpu_s": {
+            "writers": writers_cpu,
+            "searchers": searchers_cpu,
+            "this_process": time.process_time() - here,
+            "cores": len(os.sched_getaffinity(0)),
+        },
+        "seconds": duration_s,
         "orders_per_s": len(writes) / duration_s,
         "write": summary(writes),
         "searches_per_s": len(searches) / duration_s,
@@ -324,7 +335,15 @@ def concurrently(
     }
 
 
-def ours(workdir: Path, size: int, samples: int, duration_s: float) -> dict[str, Any]:
+def with_cpu(work: Callable[[], T]) -> tuple[T, float]:
+    """What ``work`` returns, and the CPU seconds its process spent meanwhile (every thread)."""
+    started = time.process_time()
+    return work(), time.process_time() - started
+
+
+def ours(
+    workdir: Path, size: int, samples: int, duration_s: float, wal_limit: int = WAL_SIZE_LIMIT
+) -> dict[str, Any]:
     store = SQLiteEventStore(workdir / "events.db")
     personal = open_personal_data(Settings(data_dir=workdir), store)
     with console.status(f"ours: {size:,} orders into the event store"):
@@ -346,7 +365,7 @@ def ours(workdir: Path, size: int, samples: int, duration_s: float) -> dict[str,
         return places, pays
 
     places, changes = asyncio.run(writes())
-    index = SQLiteOrderIndex(workdir / "read.db")
+    index = SQLiteOrderIndex(workdir / "read.db", wal_size_limit=wal_limit)
     index.setup()
     with console.status(f"ours: projecting {size:,} orders into the read model"):
         personal = open_personal_data(Settings(data_dir=workdir), store, ttl_s=PROJECTION_KEY_TTL_S)
@@ -458,15 +477,26 @@ def main() -> int:
     parser.add_argument(
         "--duration", type=float, default=20.0, help="seconds of the concurrent phase"
     )
+    parser.add_argument(
+        "--read-model-wal-limit",
+        type=int,
+        default=WAL_SIZE_LIMIT,
+        help="bytes at which our projector restarts the read model's write-ahead log"
+        " (a huge value leaves it to SQLite's own checkpoints)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    figures: dict[str, Any] = {"samples": args.samples, "load_average": os.getloadavg()}
+    figures: dict[str, Any] = {
+        "samples": args.samples,
+        "read_model_wal_limit": args.read_model_wal_limit,
+        "load_average": os.getloadavg(),
+    }
     for size in (int(size) for size in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-crud-", dir="/var/tmp") as temporary:
             workdir = Path(temporary)
             figures[str(size)] = {
                 "crud": crud(workdir / "crud.db", size, args.samples, args.duration),
-                "ours": ours(workdir, size, args.samples, args.duration),
+                "ours": ours(workdir, size, args.samples, args.duration, args.read_model_wal_limit),
             }
         print_size(size, figures[str(size)])
     if args.json:
@@ -516,6 +546,13 @@ def print_size(size: int, figures: dict[str, Any]) -> None:
     console.print(each)
     behind = our_side["concurrent"]["read_model_behind_events"]
     console.print(f"our read model at the end of the concurrent phase: {behind} events behind")
+    for label, side in (("CRUD table", crud_side), ("ours", our_side)):
+        cpu = side["concurrent"]["cpu_s"]
+        console.print(
+            f"{label}: CPU seconds of {cpu['cores']} cores x {side['concurrent']['seconds']:.0f} s:"
+            f" writers {cpu['writers']:.1f}, agents {cpu['searchers']:.1f},"
+            f" the rest (our projector) {cpu['this_process']:.1f}"
+        )
     wal = our_side["concurrent"]["read_model_wal_largest_bytes"]
     console.print(f"its write-ahead log at its largest meanwhile: {wal / 1e6:,.1f} MB")
 

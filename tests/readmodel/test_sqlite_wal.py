@@ -20,15 +20,14 @@ from projectors.read_models.sqlite_index import SQLiteOrderIndex
 from tests.readmodel.contract import sample_documents
 
 LIMIT = 256 * 1024
-ReadModel = tuple[Any, Callable[[int], Changes], Callable[[], None]]
-"""A store writing to the file, a batch of changes for each turn, and one agent's search."""
+BATCHES = 200
+ReadModel = tuple[Any, Any, Callable[[int], Changes], Callable[[], None]]
+"""A store writing to the file, one its agents read, a batch of changes for each turn, and one
+agent's search."""
 
 
 def truncations() -> float:
     return REGISTRY.get_sample_value("orders_read_model_wal_truncations_total") or 0.0
-
-
-BATCHES = 200
 
 
 def order_search(path: Path, limit: int) -> ReadModel:
@@ -44,7 +43,7 @@ def order_search(path: Path, limit: int) -> ReadModel:
         }
         return Changes(documents, checkpoint=1 + n, searchable=True)
 
-    return index, batch, lambda: reader.search(SearchQuery(limit=10, after=None, text="hopper"))
+    return index, reader, batch, lambda: reader.search(SearchQuery(limit=10, text="hopper"))
 
 
 def customers_orders(path: Path, limit: int) -> ReadModel:
@@ -67,7 +66,7 @@ def customers_orders(path: Path, limit: int) -> ReadModel:
         }
         return Changes(documents, checkpoint=1 + n, searchable=True)
 
-    return store, batch, lambda: reader.find("customer_id", "c3")
+    return store, reader, batch, lambda: reader.find("customer_id", "c3")
 
 
 @pytest.mark.parametrize("read_model", [order_search, customers_orders])
@@ -75,7 +74,7 @@ def test_the_wal_starts_over_while_agents_never_stop_reading(
     tmp_path: Path,
     read_model: Callable[[Path, int], ReadModel],
 ) -> None:
-    store, batch, search = read_model(tmp_path / "read.db", LIMIT)
+    store, reader, batch, search = read_model(tmp_path / "read.db", LIMIT)
     wal = tmp_path / "read.db-wal"
     truncated_before = truncations()
     stop = threading.Event()
@@ -96,6 +95,8 @@ def test_the_wal_starts_over_while_agents_never_stop_reading(
         stop.set()
         for agent in agents:
             agent.join()
+        reader.close()
+        store.close()
     # The file only ever grows unless a checkpoint truncates it: each fall is a new start.
     restarts = sum(1 for before, after in itertools.pairwise(sizes) if after < before)
     assert restarts >= 3, f"the WAL never started over: {sizes[-1]:,} bytes after {BATCHES}"
