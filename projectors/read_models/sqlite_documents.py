@@ -27,8 +27,7 @@ from typing import Any
 
 import orjson
 
-from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
-from projectors.metrics import READ_MODEL_WAL_TRUNCATIONS
+from order_service.sqlite_wal import WAL_SIZE_LIMIT
 from projectors.port import (
     Changes,
     Checkpoint,
@@ -92,8 +91,7 @@ class SQLiteDocuments:
         self.name = projection.name
         self.generation = generation
         self.mapping = mapping
-        self._connections = ThreadConnections(path)
-        self._wal = WalBound(path, wal_size_limit, on_truncated=READ_MODEL_WAL_TRUNCATIONS.inc)
+        self._connections = ThreadConnections(path, wal_size_limit=wal_size_limit)
 
     def _connection(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -142,9 +140,7 @@ class SQLiteDocuments:
         missing = [name for name in self.mapping.columns if name not in self._columns()]
         if not missing:
             return []
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with self._connections.writing() as connection:
             for name in missing:
                 connection.execute(f"ALTER TABLE {self.table} ADD COLUMN {name}")
             extract = [self.mapping.columns[name] for name in missing]
@@ -155,10 +151,6 @@ class SQLiteDocuments:
                 [(*(get(orjson.loads(doc)) for get in extract), key) for key, doc in rows],
             )
             self._index(connection, missing)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         return missing
 
     def destroy(self) -> None:
@@ -176,19 +168,11 @@ class SQLiteDocuments:
         return partial(self.write, changes)
 
     def write(self, changes: Changes) -> None:
-        t = self.table
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with self._connections.writing() as connection:
             old = self._read(connection, list(changes.documents))
             for key, document in changes.documents.items():
                 self._write_document(connection, key, document, old.get(key))
-            record_progress(connection, t, changes)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        self._wal.keep(connection)
+            record_progress(connection, self.table, changes)
 
     def _write_document(
         self,

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
-from projectors.metrics import READ_MODEL_WAL_TRUNCATIONS
+from order_service.sqlite_wal import WAL_SIZE_LIMIT
 from projectors.order_search import Document
 from projectors.port import Changes, Checkpoint, DeadLetter, SearchPage, SearchQuery
 from projectors.read_models.sqlite_progress import (
@@ -67,8 +66,8 @@ class SQLiteOrderIndex:
                 # leaves nothing readable in the file.
                 "secure_delete=ON",
             ),
+            wal_size_limit=wal_size_limit,
         )
-        self._wal = WalBound(path, wal_size_limit, on_truncated=READ_MODEL_WAL_TRUNCATIONS.inc)
 
     def _connection(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -133,8 +132,7 @@ class SQLiteOrderIndex:
 
         if not outdated():
             return
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with self._connections.writing():
             for kind in outdated():
                 table = f"{t}_{kind}"
                 connection.execute(f"DROP TABLE IF EXISTS {table}_new")
@@ -145,10 +143,6 @@ class SQLiteOrderIndex:
                 connection.execute(f"INSERT INTO {table}_new({table}_new) VALUES ('optimize')")
                 connection.execute(f"DROP TABLE {table}")
                 connection.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
     # Writing.
 
@@ -156,18 +150,11 @@ class SQLiteOrderIndex:
         return partial(self.write, changes)  # one transaction: nothing to start early
 
     def write(self, changes: Changes) -> None:
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with self._connections.writing() as connection:
             stored = self._stored_text(connection, list(changes.documents))
             for order_id, document in changes.documents.items():
                 self._write_document(connection, order_id, document, stored.get(order_id))
             record_progress(connection, self.table, changes)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        self._wal.keep(connection)
 
     def _stored_text(
         self, connection: sqlite3.Connection, order_ids: list[str]

@@ -1,5 +1,6 @@
 """What every SQLite read model keeps beside its documents: one connection per thread to its
-file, and its progress, the checkpoint and dead letters of a table prefix.
+file, its write transactions (after each, the file's write-ahead log kept near its limit), and
+its progress, the checkpoint and dead letters of a table prefix.
 
 Progress is written inside the caller's transaction (with the documents), so the checkpoint
 can never run ahead of them.
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from order_service.sqlite_wal import WAL_SIZE_LIMIT, WalBound
+from projectors.metrics import READ_MODEL_WAL_TRUNCATIONS
 from projectors.port import Changes, Checkpoint, DeadLetter, FencedError
 
 LEASE_TABLE = "projection_leases"
@@ -21,10 +25,14 @@ LEASE_TABLE = "projection_leases"
 
 class ThreadConnections:
     """One connection per thread to a SQLite file in WAL mode, each opened with ``pragmas``
-    (after ``journal_mode=WAL`` and ``synchronous=NORMAL``)."""
+    (after ``journal_mode=WAL`` and ``synchronous=NORMAL``); ``writing`` is a write
+    transaction."""
 
-    def __init__(self, path: Path, *, pragmas: Sequence[str] = ()) -> None:
+    def __init__(
+        self, path: Path, *, pragmas: Sequence[str] = (), wal_size_limit: int = WAL_SIZE_LIMIT
+    ) -> None:
         self.path = path
+        self._wal = WalBound(path, wal_size_limit, on_truncated=READ_MODEL_WAL_TRUNCATIONS.inc)
         self._pragmas = ("journal_mode=WAL", "synchronous=NORMAL", *pragmas)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -43,6 +51,21 @@ class ThreadConnections:
             with self._lock:
                 self._connections.append(connection)
         return connection
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection in a write transaction (``BEGIN IMMEDIATE``), committed
+        when the block ends and rolled back if it raises; then the log is kept near its
+        limit, between transactions, where a TRUNCATE checkpoint can run."""
+        connection = self.get()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        self._wal.keep(connection)
 
     def close(self) -> None:
         """Close every thread's connection (call once no thread uses them any more)."""
