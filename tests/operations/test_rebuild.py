@@ -302,10 +302,22 @@ def test_sums_parity_holds_while_the_live_projector_and_checkout_keep_writing(
     container = bootstrap(Settings(data_dir=tmp_path / "data"))
     try:
         seed(container.event_store, 80)
+        head = order_head(container.event_store)
+        served = threading.Event()
+
+        def flushed(checkpoint: int) -> None:
+            if checkpoint >= head:
+                served.set()
+
         [projector] = container.projectors(["daily-sales"])
-        projector.options = ProjectorOptions(batch_size=50, flush_interval_s=0.005)
+        projector.options = ProjectorOptions(
+            batch_size=50, flush_interval_s=0.005, on_flush=flushed
+        )
         placing = threading.Thread(target=seed, args=(container.event_store, 80), daemon=True)
         with projector.running():
+            # The serving generation has sums to compare before the rebuild starts (with
+            # none yet, both would be compared empty, at no position).
+            assert served.wait(60), "the live projector did not catch up"
             placing.start()
             result = Rebuild(
                 container.event_store,
