@@ -11,6 +11,10 @@ Phases, each in its own process (wall time and peak RSS measured per phase):
 3. archive every order delivered or cancelled before tomorrow (all finished orders);
 4. rebuild again, now mostly from the archive (plus what stays hot), and drop the old one.
 
+``--phases seed,rebuild-from-hot`` runs only those (at 10,000,000 orders each phase takes
+most of an hour); ``--keep`` leaves the built Elasticsearch indices in place and prints their
+prefix, for ``scripts/bench_search.py --search-only PREFIX`` to search what was built.
+
 ``--workers 1,2`` runs each rebuild phase once per worker count (``rebuild-from-hot-1w``,
 ``rebuild-from-hot-2w``, ...; one count keeps the plain names): a partitioned rebuild's
 worker processes, each reading the whole log and folding its share. Each worker's own
@@ -31,6 +35,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+PHASES = ("seed", "rebuild-from-hot", "archive", "rebuild-from-archive")
 
 
 def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -147,10 +153,21 @@ def main() -> int:
     parser.add_argument(
         "--workers", default="1", help="worker processes per rebuild; a list (1,2) runs each"
     )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"the phases to run, in this order: {','.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the Elasticsearch indices built, print prefix"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
     counts = [int(count) for count in str(args.workers).split(",")]
+    phases = args.phases.split(",")
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"--phases: unknown {', '.join(sorted(unknown))}; known: {','.join(PHASES)}")
     if args.phase:
         args.workers = counts[0]
         print(json.dumps(child(args.phase, args)))
@@ -169,10 +186,12 @@ def main() -> int:
         engine = "Elasticsearch"
     argv = ["--orders", str(args.orders), "--batch-size", str(args.batch_size)]
     results = {}
-    runs = [("seed", 1)]
-    runs += [("rebuild-from-hot", count) for count in counts]
-    runs += [("archive", 1)]
-    runs += [("rebuild-from-archive", count) for count in counts]
+    runs = [
+        (phase, count)
+        for phase in PHASES
+        if phase in phases
+        for count in (counts if phase.startswith("rebuild") else [1])
+    ]
     try:
         for phase, count in runs:
             named = (
@@ -182,7 +201,9 @@ def main() -> int:
             results[named] = run_phase(phase, [*argv, "--workers", str(count)], env)
             print(f"  {results[named]}", file=sys.stderr, flush=True)
     finally:
-        if engine == "Elasticsearch":
+        if engine == "Elasticsearch" and args.keep:
+            print(f"kept the indices under the prefix {prefix}", file=sys.stderr)
+        elif engine == "Elasticsearch":
             from benchkit import drop_indices
 
             drop_indices(args.elasticsearch_url, prefix)

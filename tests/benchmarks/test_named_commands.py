@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,44 @@ def test_operator_work_rebuild_archive_rebuild(tmp_path: Path, elasticsearch_url
         assert phase["seconds"] > 0
         assert phase["peak_rss_mb"] > 0
         assert phase["events_per_s"] > 0
+
+
+def test_chosen_phases_keep_what_they_built(tmp_path: Path, elasticsearch_url: str) -> None:
+    """At ten million orders a phase takes most of an hour: runs pick theirs and keep the
+    indices for the search benchmark."""
+    from elasticsearch import Elasticsearch
+
+    output = tmp_path / "rebuild.json"
+    done = run_script(
+        "bench_rebuild.py",
+        *("--orders", ORDERS, "--data-dir", str(tmp_path / "data")),
+        *("--elasticsearch-url", elasticsearch_url, "--phases", "seed,rebuild-from-hot"),
+        *("--keep", "--json", str(output)),
+    )
+
+    assert list(figures(output)) == ["seed", "rebuild-from-hot"]
+    kept = re.search(r"kept the indices under the prefix (\S+)", done.stderr)
+    assert kept, done.stderr[-2000:]
+    prefix = kept.group(1)
+    client = Elasticsearch(elasticsearch_url)
+    try:
+        serving = client.indices.get_alias(name=f"{prefix}-order-search")
+        assert len(serving) == 1  # the generation the rebuild switched to
+        assert client.count(index=f"{prefix}-order-search")["count"] == int(ORDERS)
+    finally:
+        client.close()
+        _load_script("benchkit").drop_indices(elasticsearch_url, prefix)
+
+
+def test_unknown_phases_are_refused_by_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_rebuild.py"), "--phases", "seed,shred"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--phases: unknown shred; known: seed,rebuild-from-hot" in done.stderr
 
 
 def test_operator_work_on_the_embedded_read_model_weighs_it(tmp_path: Path) -> None:
