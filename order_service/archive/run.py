@@ -25,6 +25,7 @@ import asyncio
 import logging
 import time
 import uuid
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,16 +34,21 @@ import orjson
 
 from order_service.access.principals import tool_actor
 from order_service.archive.cold import ColdArchive, FileWriter, WrittenFile
+from order_service.archive.streams import (
+    FOLD,
+    FOLDED,
+    NONE,
+    TRUNCATE,
+    WRITE,
+    StreamTable,
+)
 from order_service.domain.order import Order
 from order_service.events import (
-    EVENT_CLASSES,
     Causation,
     UnknownEventError,
     order_id_of,
-    schema_version_of,
     snapshot_stream,
     to_domain_event,
-    upcast,
 )
 from order_service.eventstore.bulk import append_all
 from order_service.eventstore.port import (
@@ -63,90 +69,48 @@ REPORT_EVERY = 5000
 TRUNCATE_CHUNK = 1000
 SNAPSHOT_CONCURRENCY = 32
 SNAPSHOT_GROUP = 2000
-FULFILMENT = {Order.Placed.TYPE, Order.Shipped.TYPE, Order.Delivered.TYPE, Order.Cancelled.TYPE}
 PREFIX = "order-"
-
-
-@dataclass(slots=True)
-class _Stream:
-    head: int
-    first_hot: int
-    read_after: int | None
-    """Where a read of the log includes this stream's first hot event: the position of the
-    event read just before it (None: it was the first). EventStoreDB reads ``$all`` only from
-    a record's position, so never from an arithmetic one such as ``position - 1``."""
-    finished_at: str | None = None
-    unshipped: int = 0
-    """Items ordered and not shipped yet (a shipment's lines never exceed what is left)."""
-    in_transit: int = 0
-    """Shipments not delivered yet."""
-
-    def follow(self, event: RecordedEvent) -> None:
-        """Track what makes the order finished: delivered as a whole (a partial delivery is
-        not: the rest may still ship) or cancelled. Two counters, not the order, so a scan
-        of millions of streams stays small."""
-        cls = EVENT_CLASSES[event.type]
-        data = orjson.loads(event.data)
-        data = upcast(cls, data, schema_version_of(event)) if isinstance(data, dict) else {}
-        if event.type == Order.Placed.TYPE:
-            self.unshipped = sum(item["quantity"] for item in data.get("items", ()))
-        elif event.type == Order.Shipped.TYPE:
-            lines = data.get("items")
-            self.unshipped -= (
-                self.unshipped if lines is None else sum(line["quantity"] for line in lines)
-            )
-            self.in_transit += 1
-        elif event.type == Order.Delivered.TYPE:
-            self.in_transit -= 1
-            if self.unshipped <= 0 and self.in_transit <= 0:
-                self.finished_at = _timestamp(data, Order.Delivered.AT)
-        else:
-            self.finished_at = _timestamp(data, Order.Cancelled.AT)
-
-
-def _timestamp(data: dict[str, object], name: str) -> str | None:
-    value = data.get(name)
-    return value if isinstance(value, str) else None
 
 
 class _FinalStates:
     """Orders folded while their events stream past on the way to the archive.
 
-    An order archived from its first event is folded there and then, and its final snapshot
-    written in large groups, instead of reloading every order afterwards. Any order that
-    cannot be folded here is left to the repository (``_final_snapshots``).
+    An order archived from its first event (flagged ``FOLD``) is folded there and then, and
+    its final snapshot written in large groups, instead of reloading every order afterwards;
+    it is flagged ``FOLDED`` once written. Any order that cannot be folded here is left to the
+    repository (``_final_snapshots``).
     """
 
-    def __init__(self, store: EventStore, heads: dict[str, int], personal: PersonalData) -> None:
+    def __init__(self, store: EventStore, table: StreamTable, personal: PersonalData) -> None:
         self.store = store
         self.personal = personal
-        self.heads = heads
-        self.snapshotted: set[str] = set()
+        self.table = table
+        self.snapshotted = 0
         self._orders: dict[str, Order] = {}
         self._ready: list[Append] = []
         self._causation = Causation("archive", "archive", actor=tool_actor("archive"))
 
-    def add(self, event: RecordedEvent) -> None:
-        head = self.heads.get(event.stream)
-        if head is None:
+    def add(self, event: RecordedEvent, number: int) -> None:
+        table = self.table
+        if not table.flags[number] & FOLD:
             return
+        stream = table.names[number]
         try:
-            order = to_domain_event(event, self.personal).mutate(
-                self._orders.pop(event.stream, None)
-            )
+            order = to_domain_event(event, self.personal).mutate(self._orders.pop(stream, None))
         except (UnknownEventError, KeyError, TypeError, ValueError):
             order = None
         if order is None:  # the repository will try, and report what is wrong
-            self.heads.pop(event.stream)
+            table.flags[number] &= ~FOLD
             return
-        if event.revision < head:
-            self._orders[event.stream] = order
+        if event.revision < table.head[number]:
+            self._orders[stream] = order
             return
         loaded = Loaded(order, event.position)
         sealer = None if order.personal_data_erased else self.personal.existing_sealer(order)
         snapshot = snapshot_event(loaded, self._causation, sealer)
         self._ready.append((snapshot_stream(order.id), [snapshot], StreamState.ANY))
-        self.snapshotted.add(event.stream)
+        table.flags[number] |= FOLDED
+        self.snapshotted += 1
         if len(self._ready) >= SNAPSHOT_GROUP:
             self.flush()
 
@@ -184,30 +148,13 @@ def scan_log(
             report(Tick(phase, done, max(head - start, done), seen))
 
 
-def _finished_streams(
-    store: EventStore, before: datetime, report: Report
-) -> tuple[dict[str, _Stream], int]:
-    cutoff = before.astimezone(UTC).isoformat()
-    streams: dict[str, _Stream] = {}
-    previous: int | None = None
+def _scan(store: EventStore, report: Report) -> StreamTable:
+    table = StreamTable()
+    previous = NONE
     for event in scan_log(store, phase="scanning the log", report=report):
-        known = streams.get(event.stream)
-        if known is None:
-            known = streams[event.stream] = _Stream(event.revision, event.revision, previous)
+        table.see(event, previous)
         previous = event.position
-        known.head = max(known.head, event.revision)
-        if event.type in FULFILMENT:
-            known.follow(event)
-    finished = {
-        stream: info
-        for stream, info in streams.items()
-        if info.finished_at is not None and _utc(info.finished_at) < cutoff
-    }
-    return finished, len(streams)
-
-
-def _utc(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).isoformat()
+    return table
 
 
 def archive_finished_orders(
@@ -240,52 +187,42 @@ def _archive(
     result = ArchiveReport()
     if not dry_run:
         result.orphans_removed = archive.remove_orphans()
-    finished, result.orders_scanned = _finished_streams(store, before, report)
-    result.finished_before_cutoff = len(finished)
-    archived = archive.streams()
-    to_write = {
-        stream: info
-        for stream, info in finished.items()
-        if info.head > archived.get(stream, (-1, None))[0]
-    }
-    result.orders_archived = len(to_write)
+    table = _scan(store, report)
+    result.orders_scanned = len(table)
+    result.finished_before_cutoff = table.mark_finished(before)
+    table.note_archived(archive.stream_rows())
+    result.orders_archived, events = table.choose_to_write()
     if dry_run:
-        result.events_archived = sum(
-            info.head - archived.get(stream, (-1, None))[0] for stream, info in to_write.items()
-        )
+        result.events_archived = events
         result.seconds = time.monotonic() - started
         return result
-    folded: set[str] = set()
-    if to_write:
-        heads = {s: i.head for s, i in to_write.items() if archived.get(s, (-1, None))[0] < 0}
-        states = _FinalStates(store, heads, personal)
-        files = _write_files(store, archive, to_write, archived, states, report)
+    if result.orders_archived:
+        states = _FinalStates(store, table, personal)
+        files = _write_files(store, archive, table, states, report)
         states.flush()
-        folded = states.snapshotted
-        result.snapshots_written = len(folded)
+        result.snapshots_written = states.snapshotted
         archive.commit(files)
         result.files = [written.name for written in files]
         result.events_archived = sum(written.events for written in files)
         result.bytes_written = sum(written.bytes for written in files)
         log.info("archived %d events into %s", result.events_archived, ", ".join(result.files))
     failpoint("archive-written")
-    archived = archive.streams()
-    to_truncate = {
-        stream: info.head
-        for stream, info in finished.items()
-        if archived.get(stream, (-1, None))[0] >= info.head
-        and (archived[stream][1] or 0) < info.head
-        and info.first_hot < info.head
+    table.note_archived(archive.stream_rows())
+    table.choose_to_truncate()
+    rest = {  # archived by an earlier run, or not folded on the way
+        table.names[number]: table.head[number]
+        for number in table.with_flags(TRUNCATE)
+        if not table.flags[number] & FOLDED
     }
-    if to_truncate:
-        rest = {stream: head for stream, head in to_truncate.items() if stream not in folded}
-        snapshotted, failed = asyncio.run(_final_snapshots(store, rest, personal))
+    if rest:
+        snapshotted, result.not_truncated = asyncio.run(_final_snapshots(store, rest, personal))
         result.snapshots_written += snapshotted
-        result.not_truncated = failed
-        for stream in failed:
-            to_truncate.pop(stream)
-        archive.check_files(archive.files_of(to_truncate))
-        result.streams_truncated = _truncate(store, archive, to_truncate, report)
+        for stream in result.not_truncated:
+            table.flags[table.number[stream]] &= ~TRUNCATE
+    to_truncate = array("q", table.with_flags(TRUNCATE))
+    if to_truncate:
+        archive.check_files(archive.files_of(table.names[number] for number in to_truncate))
+        result.streams_truncated = _truncate(store, archive, table, to_truncate, report)
     result.seconds = time.monotonic() - started
     return result
 
@@ -293,27 +230,25 @@ def _archive(
 def _write_files(
     store: EventStore,
     archive: ColdArchive,
-    to_write: dict[str, _Stream],
-    archived: dict[str, tuple[int, int | None]],
+    table: StreamTable,
     states: _FinalStates,
     report: Report,
 ) -> list[WrittenFile]:
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     writers: dict[str, FileWriter] = {}
-    starts = [info.read_after for info in to_write.values()]
-    start = None if None in starts else min(s for s in starts if s is not None)
+    start = table.read_from(WRITE)
     try:
         for event in scan_log(store, after=start, phase="archiving", report=report):
-            info = to_write.get(event.stream)
-            if info is None or event.revision > info.head:
+            number = table.number.get(event.stream)
+            if number is None or not table.flags[number] & WRITE:
                 continue
-            if event.revision <= archived.get(event.stream, (-1, None))[0]:
+            if not table.archived[number] < event.revision <= table.head[number]:
                 continue
-            month = _utc(info.finished_at or "")[:7]
+            month = table.month(number)
             if month not in writers:
                 writers[month] = FileWriter(archive.directory, month, run)
-            writers[month].add(event)
-            states.add(event)
+            writers[month].add(event, table.names[number])
+            states.add(event, number)
         files = [writer.finish() for writer in writers.values()]
     except BaseException:
         for writer in writers.values():
@@ -358,16 +293,20 @@ async def _final_snapshots(
 
 
 def _truncate(
-    store: EventStore, archive: ColdArchive, before: dict[str, int], report: Report
+    store: EventStore,
+    archive: ColdArchive,
+    table: StreamTable,
+    numbers: array[int],
+    report: Report,
 ) -> int:
-    streams = list(before.items())
-    for start in range(0, len(streams), TRUNCATE_CHUNK):
-        chunk = dict(streams[start : start + TRUNCATE_CHUNK])
+    """Truncate these streams before their last revision, a chunk at a time."""
+    for start in range(0, len(numbers), TRUNCATE_CHUNK):
+        chunk = {table.names[n]: table.head[n] for n in numbers[start : start + TRUNCATE_CHUNK]}
         store.truncate(chunk)
         archive.mark_truncated(chunk)
-        done = min(start + TRUNCATE_CHUNK, len(streams))
-        report(Tick("truncating the hot store", done, len(streams), done))
-    return len(streams)
+        done = min(start + TRUNCATE_CHUNK, len(numbers))
+        report(Tick("truncating the hot store", done, len(numbers), done))
+    return len(numbers)
 
 
 @dataclass
