@@ -313,12 +313,8 @@ class SQLiteEventStore:
         connection = self._connect()
         try:
             begin(connection)
-            try:
+            with connection:  # commits, or rolls back if the block raises
                 yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
         except sqlite3.Error as error:
             raise EventStoreUnavailableError(f"SQLite maintenance failed: {error}") from error
         finally:

@@ -59,12 +59,8 @@ class ThreadConnections:
         limit, between transactions, where a TRUNCATE checkpoint can run."""
         connection = self.get()
         connection.execute("BEGIN IMMEDIATE")
-        try:
+        with connection:  # commits, or rolls back if the block raises
             yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         self._wal.keep(connection)
 
     def close(self) -> None:
