@@ -40,7 +40,7 @@ class BatchWriter:
     At most ``QUEUE_DEPTH`` batches wait and ``IN_FLIGHT`` are being written; they complete
     in the order they came. An error stops the writing (later batches are dropped, so the
     checkpoint never passes a batch that was not written) and is raised to the caller at
-    its next ``put`` or at ``close``.
+    its next ``put`` or at ``close``; so does an error of ``on_written``.
     """
 
     def __init__(self, send: Send, on_written: Callable[[Changes, int], None]) -> None:
@@ -86,10 +86,9 @@ class BatchWriter:
                 return
             try:
                 finish()
+                self.on_written(changes, events)
             except BaseException as error:  # handed to the projecting thread, which raises it
-                self._error = error
-                return
-            self.on_written(changes, events)
+                self._error = error  # (escaping, it would end this thread: a put would hang)
         finally:
             self._queue.task_done()
 

@@ -101,3 +101,33 @@ def test_a_batch_that_fails_to_complete_stops_the_ones_sent_after_it() -> None:
     with pytest.raises(ConnectionError):
         writer.close()
     assert written == [], "batch 2 was sent, but its checkpoint must not pass batch 1's"
+
+
+def test_an_error_after_a_write_reaches_the_caller_instead_of_stopping_the_writer() -> None:
+    """Were the writer's thread to end, the caller's next puts would wait forever on a full
+    queue."""
+    written: list[int] = []
+
+    def on_written(changes: Changes, events: int) -> None:
+        written.append(events)
+        if events == 1:
+            raise RuntimeError("the checkpoint's listener failed")
+
+    writer = BatchWriter(lambda changes, events: lambda: None, on_written)
+    raised: list[BaseException] = []
+
+    def project() -> None:
+        try:
+            for events in range(1, 20):  # more than the queue holds
+                writer.put(Changes(checkpoint=events * 10), events)
+        except RuntimeError as error:
+            raised.append(error)
+
+    projecting = threading.Thread(target=project, daemon=True)
+    projecting.start()
+    projecting.join(30)
+    assert not projecting.is_alive(), "a put waits forever: the writer's thread has ended"
+    assert [str(error) for error in raised] == ["the checkpoint's listener failed"]
+    with pytest.raises(RuntimeError):
+        writer.close()
+    assert written == [1], "no batch after the failed one counts as written"
