@@ -395,15 +395,31 @@ class ColdArchive:
         """Each archived stream: (last archived revision, truncated before or None)."""
         return {stream: (through, truncated) for stream, through, truncated in self.stream_rows()}
 
-    def stream_rows(self) -> Iterator[tuple[str, int, int | None]]:
+    def stream_rows(self, *, page: int = 10_000) -> Iterator[tuple[str, int, int | None]]:
         """Each archived stream as (name, last archived revision, truncated before or None),
-        read as they are used rather than gathered."""
+        in name order, read a page at a time: never all at once (ten million streams make
+        gigabytes of Python objects), and the index is not held between pages."""
         if not self.exists():
             return
+        after = ""
+        while True:
+            with closing(self._index()) as index:
+                rows = index.execute(
+                    "SELECT stream, through_revision, truncated_before FROM streams"
+                    " WHERE stream > ? ORDER BY stream LIMIT ?",
+                    (after, page),
+                ).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def stream_count(self) -> int:
+        if not self.exists():
+            return 0
         with closing(self._index()) as index:
-            yield from index.execute(
-                "SELECT stream, through_revision, truncated_before FROM streams"
-            )
+            (count,) = index.execute("SELECT count(*) FROM streams").fetchone()
+        return int(count)
 
     def events_of(self, stream: str) -> list[RecordedEvent]:
         """One stream's archived events, oldest first, inflating only the members holding them."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -66,14 +67,13 @@ def seed(
     if not projection.from_snapshots:
         raise ValueError(f"{projection.name} cannot start from snapshots")
     seeded = Seeded(files=tuple(row["name"] for row in archive.files()))
-    archived = archive.streams()
-    streams = sorted(archived)
-    for start in range(0, len(streams), SNAPSHOT_READS):
-        chunk = streams[start : start + SNAPSHOT_READS]
+    total = archive.stream_count()
+    rows = archive.stream_rows(page=SNAPSHOT_READS)
+    while chunk := {stream: through for stream, through, _ in islice(rows, SNAPSHOT_READS)}:
         documents: dict[str, Document] = {}
         unseeded: list[RecordedEvent] = []
-        for stream, snapshot in _latest_snapshots(store, chunk):
-            document = _usable(projection, snapshot, archived[stream][0])
+        for stream, snapshot in _latest_snapshots(store, list(chunk)):
+            document = _usable(projection, snapshot, chunk[stream])
             if document is None:
                 unseeded.extend(full_stream(store, archive, stream))
             else:
@@ -91,7 +91,7 @@ def seed(
         write(dataclasses.replace(changes, checkpoint=None))
         seeded.from_snapshots += len(documents)
         done = seeded.from_snapshots + seeded.folded
-        report(Tick("starting archived orders from snapshots", done, len(archived), done))
+        report(Tick("starting archived orders from snapshots", done, total, done))
     return seeded
 
 

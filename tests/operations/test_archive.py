@@ -77,6 +77,10 @@ def test_archiving_moves_finished_orders_out_of_the_hot_store_and_loses_nothing(
         event for row in archive.files() for event in read_file(archive.directory / row["name"])
     ]
     assert len({event.id for event in archived}) == len(archived) == report.events_archived
+    paged = list(archive.stream_rows(page=7))  # pages that do not divide the streams
+    assert [row[0] for row in paged] == sorted(f"order-{d['order_id']}" for d in old)
+    assert paged == list(archive.stream_rows())
+    assert archive.stream_count() == len(old)
 
 
 def test_restore_puts_every_event_back_at_its_revision(store: EventStore, tmp_path: Path) -> None:
