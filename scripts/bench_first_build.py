@@ -57,7 +57,7 @@ def child(phase: str, args: argparse.Namespace) -> dict[str, Any]:
             return {"orders": orders, "events": events}
         if phase == "archive":
             if container.archive.files():
-                return {"skipped": True, "orders": len(container.archive.streams())}
+                return {"skipped": True, "orders": container.archive.stream_count()}
             report = archive_finished_orders(
                 store,
                 container.archive,

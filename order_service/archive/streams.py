@@ -106,8 +106,10 @@ class StreamTable:
             self.unshipped[number] = sum(item["quantity"] for item in data.get("items", ()))
         elif event.type == Order.Shipped.TYPE:
             lines = data.get("items")
-            shipped = sum(line["quantity"] for line in lines) if lines is not None else None
-            self.unshipped[number] = 0 if shipped is None else self.unshipped[number] - shipped
+            if lines is None:  # schema 1: the one shipment of every item
+                self.unshipped[number] = 0
+            else:
+                self.unshipped[number] -= sum(line["quantity"] for line in lines)
             self.in_transit[number] += 1
         elif event.type == Order.Delivered.TYPE:
             self.in_transit[number] -= 1
